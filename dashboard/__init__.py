@@ -1,0 +1,1 @@
+"""Dashboard: the live map and JSON/GeoJSON API for disaster staff."""

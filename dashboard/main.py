@@ -1,0 +1,65 @@
+"""The dashboard application: ``create_app`` wires routers, static assets and the
+database pool; ``kawamori dashboard`` serves it with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from psycopg_pool import ConnectionPool
+
+from dashboard import queries
+from dashboard.routers import places, stations
+from dashboard.schemas import Health
+
+HERE = Path(__file__).parent
+LEAFLET = HERE / "node_modules" / "leaflet" / "dist"
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+def create_app(database_url: str, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.pool.open(wait=False)
+        yield
+        app.state.pool.close()
+
+    app = FastAPI(
+        title="Kawamori 川守",
+        summary="River levels, stages and shelters for disaster staff / 河川水位・警戒段階・避難所",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.pool = ConnectionPool(
+        database_url, min_size=1, max_size=8, open=False, kwargs={"application_name": "kawamori-dashboard"}
+    )
+    app.state.clock = clock or (lambda: datetime.now(UTC))
+    app.include_router(stations.router)
+    app.include_router(places.router)
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    if LEAFLET.exists():
+        app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")
+
+    @app.get("/api/health", response_model=Health, tags=["operations"])
+    def health() -> dict:
+        try:
+            with app.state.pool.connection(timeout=2) as conn:
+                numbers = queries.counts(conn)
+        except Exception:
+            return {"status": "degraded", "database": False, "stations": 0, "devices": 0, "dead_letters": 0}
+        return {"status": "ok", "database": True, **numbers}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def map_page(request: Request, lang: str | None = None) -> HTMLResponse:
+        language = lang if lang in {"ja", "en"} else "ja"
+        return templates.TemplateResponse(
+            request, "map.html", {"lang": language, "leaflet": LEAFLET.exists()}
+        )
+
+    return app

@@ -1,0 +1,158 @@
+"""Ingest's PostgreSQL side: the device registry and writing a planned batch in one
+transaction (COPY into a staging table, then deduplicating insert)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from ingest.plan import DeviceInfo, Plan
+from kawamori.db import READINGS_CHANNEL
+
+_NOTIFY_CHUNK = 200  # station ids per NOTIFY payload (well under PostgreSQL's 8000 bytes)
+
+
+def load_devices(conn: psycopg.Connection) -> dict[str, DeviceInfo]:
+    rows = conn.execute(
+        """SELECT d.id, d.station_id, d.installed_at, d.retired_at IS NOT NULL,
+                  coalesce(s.level_min_m, 'NaN'), coalesce(s.level_max_m, 'NaN')
+           FROM devices d LEFT JOIN stations s ON s.id = d.station_id"""
+    ).fetchall()
+    return {row[0]: DeviceInfo(*row[1:]) for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    stored: int
+    duplicates: int
+    dead_letters: int
+    stations: tuple[str, ...]
+    watermarks: dict[str, int]
+
+
+def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
+    """Write everything in ``plan`` in one transaction. Readings already stored (same
+    station and time, or same device and sequence number) are counted, not stored."""
+    stored = 0
+    stations: list[str] = []
+    watermarks: dict[str, int] = {}
+    with conn.transaction(), conn.cursor() as cur:
+        if plan.readings:
+            cur.execute(
+                """CREATE TEMP TABLE IF NOT EXISTS incoming (
+                       station_id text, time timestamptz, level_m double precision, device_id text,
+                       seq bigint, distance_m double precision, battery_v real, rssi_dbm smallint,
+                       quality integer, received_at timestamptz) ON COMMIT DELETE ROWS"""
+            )
+            with cur.copy(
+                "COPY incoming (station_id, time, level_m, device_id, seq, distance_m, battery_v,"
+                " rssi_dbm, quality, received_at) FROM STDIN"
+            ) as copy:
+                for r in plan.readings:
+                    copy.write_row(
+                        (
+                            r.station_id,
+                            r.time,
+                            r.level_m,
+                            r.device_id,
+                            r.seq,
+                            r.distance_m,
+                            r.battery_v,
+                            r.rssi_dbm,
+                            r.quality,
+                            r.received_at,
+                        )
+                    )
+            cur.execute(
+                """WITH fresh AS (
+                       SELECT DISTINCT ON (i.station_id, i.time) i.*
+                       FROM incoming i
+                       WHERE NOT EXISTS (SELECT 1 FROM readings r
+                                         WHERE r.device_id = i.device_id AND r.seq = i.seq)
+                       ORDER BY i.station_id, i.time, i.seq),
+                   inserted AS (
+                       INSERT INTO readings (station_id, time, level_m, device_id, seq, distance_m,
+                                             battery_v, rssi_dbm, quality, received_at)
+                       SELECT station_id, time, level_m, device_id, seq, distance_m, battery_v,
+                              rssi_dbm, quality, received_at
+                       FROM fresh
+                       ON CONFLICT (station_id, time) DO NOTHING
+                       RETURNING station_id)
+                   SELECT station_id, count(*) FROM inserted GROUP BY station_id"""
+            )
+            per_station = cur.fetchall()
+            stored = sum(count for _, count in per_station)
+            stations = sorted(station for station, _ in per_station)
+            cur.execute(
+                """INSERT INTO device_status (device_id, last_seen, last_seq, updated_at)
+                   SELECT device_id, max(received_at), max(seq), now() FROM incoming GROUP BY device_id
+                   ON CONFLICT (device_id) DO UPDATE SET
+                       last_seen = greatest(device_status.last_seen, EXCLUDED.last_seen),
+                       last_seq = greatest(device_status.last_seq, EXCLUDED.last_seq),
+                       updated_at = now()"""
+            )
+        if plan.watermarks:
+            cur.executemany(
+                """INSERT INTO device_status (device_id, last_seq) VALUES (%s, %s)
+                   ON CONFLICT (device_id) DO UPDATE
+                   SET last_seq = greatest(device_status.last_seq, EXCLUDED.last_seq)""",
+                list(plan.watermarks.items()),
+            )
+            cur.execute(
+                "SELECT device_id, last_seq FROM device_status WHERE device_id = ANY(%s)",
+                (list(plan.watermarks),),
+            )
+            watermarks = dict(cur.fetchall())
+        for update in plan.statuses:
+            s = update.status
+            cur.execute(
+                """INSERT INTO device_status (device_id, online, last_seen, firmware, battery_v, rssi_dbm,
+                                              uptime_s, buffered, dropped, config_version, updated_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                   ON CONFLICT (device_id) DO UPDATE SET
+                       online = EXCLUDED.online,
+                       last_seen = greatest(device_status.last_seen, EXCLUDED.last_seen),
+                       firmware = coalesce(EXCLUDED.firmware, device_status.firmware),
+                       battery_v = coalesce(EXCLUDED.battery_v, device_status.battery_v),
+                       rssi_dbm = coalesce(EXCLUDED.rssi_dbm, device_status.rssi_dbm),
+                       uptime_s = coalesce(EXCLUDED.uptime_s, device_status.uptime_s),
+                       buffered = coalesce(EXCLUDED.buffered, device_status.buffered),
+                       dropped = coalesce(EXCLUDED.dropped, device_status.dropped),
+                       config_version = coalesce(EXCLUDED.config_version, device_status.config_version),
+                       updated_at = now()""",
+                (
+                    update.device_id,
+                    s.online,
+                    update.received_at if s.online else None,
+                    s.firmware,
+                    s.battery_v,
+                    s.rssi_dbm,
+                    s.uptime_s,
+                    s.buffered,
+                    s.dropped,
+                    s.config_version,
+                ),
+            )
+        if plan.dead_letters:
+            cur.executemany(
+                """INSERT INTO dead_letters (received_at, topic, device_id, reason, detail, payload,
+                                             payload_size)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+                [
+                    (d.received_at, d.topic, d.device_id, d.reason.value, d.detail, d.payload, d.payload_size)
+                    for d in plan.dead_letters
+                ],
+            )
+        for start in range(0, len(stations), _NOTIFY_CHUNK):
+            cur.execute(
+                "SELECT pg_notify(%s, %s)",
+                (READINGS_CHANNEL, ",".join(stations[start : start + _NOTIFY_CHUNK])),
+            )
+    return Written(
+        stored=stored,
+        duplicates=len(plan.readings) - stored,
+        dead_letters=len(plan.dead_letters),
+        stations=tuple(stations),
+        watermarks=watermarks,
+    )

@@ -1,0 +1,3 @@
+from kawamori.cli import main
+
+main()

@@ -1,0 +1,267 @@
+"""The ``kawamori`` command: a thin layer over the Python API that turns errors into
+clear messages and exit codes. Every command's help has an example."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import webbrowser
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from kawamori import db, logs
+from kawamori.embedded import EmbeddedError
+from kawamori.network import DEMO_NETWORK, NetworkError, read_network
+from kawamori.runtime import NotRunning, Runtime, resolve
+from kawamori.settings import Settings
+
+app = typer.Typer(
+    help="Kawamori (川守): flood early warning from low-cost river gauges.\n\n"
+    "低コスト水位計による洪水早期警戒。",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+network_app = typer.Typer(
+    help="Stations, devices, shelters and alert areas from a file.", no_args_is_help=True
+)
+app.add_typer(network_app, name="network")
+console = Console(stderr=True)
+
+
+def _settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        console.print(f"[red]Invalid settings:[/red]\n{error}")
+        raise typer.Exit(2) from None
+    logs.configure(settings.log_format)
+    return settings
+
+
+def _runtime(settings: Settings) -> Runtime:
+    try:
+        return resolve(settings)
+    except NotRunning as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def up(
+    demo: Annotated[bool, typer.Option(help="Load the demo network (Tsuruoka, 2 rivers)")] = True,
+    simulate: Annotated[bool, typer.Option(help="Feed the demo network from virtual gauges")] = True,
+    interval: Annotated[float, typer.Option(help="Seconds between simulated readings")] = 10.0,
+    browser: Annotated[bool, typer.Option(help="Open the dashboard in a browser")] = True,
+) -> None:
+    """Run the whole platform on this machine and print the dashboard URL.
+
+    Uses an embedded PostgreSQL and Mosquitto unless KAWAMORI_DATABASE_URL /
+    KAWAMORI_MQTT_URL are set. Example: [bold]kawamori up --no-browser[/bold]
+    """
+    from kawamori.stack import Stack, dashboard_url, run_stack
+
+    settings = _settings()
+    network = read_network(DEMO_NETWORK) if demo else None
+    with socket.socket() as probe:
+        if probe.connect_ex((settings.dashboard_host, settings.dashboard_port)) == 0:
+            console.print(
+                f"[red]Port {settings.dashboard_port} is in use.[/red] "
+                "Stop the other program or set KAWAMORI_DASHBOARD_PORT."
+            )
+            raise typer.Exit(2)
+    stack = Stack(settings, network, simulate=simulate and demo, simulate_interval_s=interval)
+    url = dashboard_url(settings)
+
+    def ready() -> None:
+        console.rule("[bold green]Kawamori is running / 川守 稼働中")
+        console.print(f"Dashboard / ダッシュボード: [bold link={url}]{url}[/]")
+        console.print("Stop with Ctrl-C / 停止: Ctrl-C")
+        if browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            threading.Timer(2.0, webbrowser.open, (url,)).start()
+
+    try:
+        run_stack(stack, on_ready=ready)
+    except EmbeddedError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (idempotent). Example: [bold]kawamori migrate[/bold]"""
+    settings = _settings()
+    with db.connect(_runtime(settings).database_url) as conn:
+        applied = db.migrate(conn)
+        db.apply_timescale_policies(
+            conn,
+            compress_after_days=settings.timescale_compress_after_days,
+            retain_years=settings.timescale_retain_years,
+        )
+    console.print(f"Applied: {applied or 'nothing (up to date)'}")
+
+
+@network_app.command("load")
+def network_load(path: Annotated[Path, typer.Argument(help="A network YAML file")]) -> None:
+    """Apply a network file to the database. Example: [bold]kawamori network load river.yaml[/bold]"""
+    from kawamori.network import apply_network
+
+    settings = _settings()
+    try:
+        network = read_network(path)
+    except NetworkError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    with db.connect(_runtime(settings).database_url) as conn:
+        counts = apply_network(conn, network)
+    console.print(", ".join(f"{n} {kind}" for kind, n in counts.items()))
+
+
+@network_app.command("check")
+def network_check(path: Annotated[Path, typer.Argument(help="A network YAML file")]) -> None:
+    """Validate a network file without touching the database.
+
+    Example: [bold]kawamori network check river.yaml[/bold]
+    """
+    try:
+        network = read_network(path)
+    except NetworkError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    console.print(f"OK: {len(network.stations)} stations, {len(network.devices)} devices")
+
+
+@app.command()
+def ingest(
+    worker: Annotated[str, typer.Option(help="Worker name; fixed per worker (persistent session)")] = "1",
+) -> None:
+    """Run an ingest worker (MQTT → PostgreSQL). Example: [bold]kawamori ingest --worker 2[/bold]"""
+    import signal
+
+    from ingest.service import IngestConfig, IngestWorker
+
+    settings = _settings()
+    runtime = _runtime(settings)
+    service = IngestWorker(
+        IngestConfig(
+            database_url=runtime.database_url,
+            mqtt_url=runtime.mqtt_url,
+            client_id=f"{settings.mqtt_client_prefix}-ingest-{worker}",
+            max_payload_bytes=settings.max_payload_bytes,
+        )
+    )
+    signal.signal(signal.SIGTERM, lambda *_: service.stop())
+    try:
+        service.run()
+    except KeyboardInterrupt:
+        service.stop()
+
+
+@app.command()
+def alerts(
+    tick: Annotated[float, typer.Option(help="Seconds between full evaluations")] = 30.0,
+) -> None:
+    """Run the alert evaluator. Example: [bold]kawamori alerts --tick 30[/bold]"""
+    import signal
+
+    from alerts.service import run
+
+    settings = _settings()
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        run(_runtime(settings).database_url, tick_s=tick, stopping=stopping)
+    except KeyboardInterrupt:
+        stopping.set()
+
+
+@app.command()
+def dashboard() -> None:
+    """Serve the dashboard and API. Example: [bold]KAWAMORI_DASHBOARD_PORT=8080 kawamori dashboard[/bold]"""
+    import uvicorn
+
+    from dashboard.main import create_app
+
+    settings = _settings()
+    uvicorn.run(
+        create_app(_runtime(settings).database_url),
+        host=settings.dashboard_host,
+        port=settings.dashboard_port,
+        log_level="warning",
+    )
+
+
+@app.command()
+def simulate(
+    interval: Annotated[float, typer.Option(help="Seconds between readings of each gauge")] = 10.0,
+    rounds: Annotated[int | None, typer.Option(help="Stop after this many rounds")] = None,
+    typhoon: Annotated[bool, typer.Option(help="Start a typhoon flood event now")] = False,
+    peak_minutes: Annotated[float, typer.Option(help="Minutes from start to the upstream peak")] = 20.0,
+    network_file: Annotated[Path, typer.Option("--network", help="Network file")] = DEMO_NETWORK,
+) -> None:
+    """Publish readings from virtual gauges over MQTT, each with its own credentials.
+
+    Example: [bold]kawamori simulate --typhoon --peak-minutes 15[/bold]
+    """
+    from rich.progress import Progress
+
+    from simulator.fleet import run_fleet
+    from simulator.hydrograph import Event
+
+    settings = _settings()
+    runtime = _runtime(settings)
+    accounts = runtime.accounts()
+    if accounts is None:
+        console.print("[red]Simulating against an external broker needs the devices' credentials.[/red]")
+        raise typer.Exit(2)
+    network = read_network(network_file)
+    events = ()
+    if typhoon:
+        events = (
+            Event(
+                start=datetime.now(UTC),
+                time_to_peak=timedelta(minutes=peak_minutes),
+                lag_per_reach=timedelta(minutes=peak_minutes / 4),
+            ),
+        )
+
+    def password(device_id: str) -> str:
+        secret = accounts.password(device_id)
+        if secret is None:
+            raise typer.BadParameter(f"no credentials for device {device_id}")
+        return secret
+
+    stopping = threading.Event()
+    with Progress(console=console, transient=False, disable=rounds is None) as progress:
+        task = progress.add_task("Publishing / 送信中", total=rounds)
+        try:
+            stats = run_fleet(
+                list(network.stations),
+                list(network.devices),
+                broker_url=runtime.mqtt_url,
+                password_for=password,
+                interval_s=interval,
+                events=events,
+                count=rounds,
+                stopping=stopping,
+                on_round=lambda n: progress.update(task, completed=n),
+            )
+        except KeyboardInterrupt:
+            stopping.set()
+            return
+    table = Table(title="Simulator / シミュレータ")
+    table.add_column("device")
+    table.add_column("readings", justify="right")
+    for device_id, n in sorted(stats.per_device.items()):
+        table.add_row(device_id, str(n))
+    Console().print(table)
+
+
+def main() -> None:
+    app()

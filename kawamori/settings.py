@@ -1,0 +1,89 @@
+"""One settings class for every Kawamori process.
+
+Values come from ``KAWAMORI_*`` environment variables (or a ``.env`` file), are
+validated once at start-up and passed explicitly from there on. When the
+database or broker URL is unset the embedded defaults are used: a PostgreSQL
+cluster and a Mosquitto broker managed by ``kawamori up`` inside ``data_dir``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KAWAMORI_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.development
+    data_dir: Path = Field(default=Path(".kawamori"), description="Embedded services' state")
+    database_url: str | None = Field(
+        default=None, description="postgresql://… ; unset: the embedded PostgreSQL"
+    )
+    mqtt_url: str | None = Field(
+        default=None, description="mqtt://user:password@host:port ; unset: the embedded broker"
+    )
+    mqtt_client_prefix: str = "kawamori"
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8700, ge=0, le=65535)
+    timescale_compress_after_days: int = Field(default=7, ge=1)
+    timescale_retain_years: int = Field(default=10, ge=1)
+    max_payload_bytes: int = Field(default=65_536, ge=256)
+    log_format: str = Field(default="console", pattern="^(console|json)$")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"postgresql", "postgres"}:
+            raise ValueError("KAWAMORI_DATABASE_URL must be a postgresql:// URL")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_only(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in {"mqtt", "mqtts"}:
+            raise ValueError("KAWAMORI_MQTT_URL must be an mqtt:// or mqtts:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _production_needs_real_services(self) -> Settings:
+        if self.environment is Environment.production:
+            missing = [name for name in ("database_url", "mqtt_url") if getattr(self, name) is None]
+            if missing:
+                raise ValueError(
+                    "production needs explicit "
+                    + ", ".join(f"KAWAMORI_{m.upper()}" for m in missing)
+                    + " (the embedded services are for development and demos)"
+                )
+            mqtt = urlsplit(self.mqtt_url or "")
+            if not mqtt.username or not mqtt.password:
+                raise ValueError("production MQTT needs a user and password in KAWAMORI_MQTT_URL")
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.mqtt_url is None
+
+
+class MqttEndpoint:
+    """A parsed broker URL. Secrets stay out of ``repr``."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.tls = parts.scheme == "mqtts"
+        self.host = parts.hostname or "127.0.0.1"
+        self.port = parts.port or (8883 if self.tls else 1883)
+        self.username = parts.username
+        self.password = SecretStr(parts.password) if parts.password else None
+
+    def __repr__(self) -> str:
+        return f"MqttEndpoint({'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port})"

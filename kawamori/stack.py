@@ -1,0 +1,160 @@
+"""``kawamori up``: the whole platform on one machine, for development and demos.
+
+Starts the embedded PostgreSQL and Mosquitto (unless URLs are configured),
+applies migrations, loads the demo network, then runs ingest, the alert
+evaluator, the dashboard and the simulator as child processes, restarting any
+that dies. Ctrl-C stops everything.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import structlog
+
+from kawamori import db
+from kawamori.embedded import MosquittoBroker, PostgresServer
+from kawamori.network import Network, apply_network
+from kawamori.runtime import Runtime, record
+from kawamori.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    process: subprocess.Popen | None = None
+    restarts: int = 0
+    started: float = 0.0
+    backoff: float = 1.0
+
+    def start(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        self.started = time.monotonic()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    network: Network | None
+    simulate: bool = True
+    simulate_interval_s: float = 10.0
+    postgres: PostgresServer | None = None
+    broker: MosquittoBroker | None = None
+    children: list[Child] = field(default_factory=list)
+    stopping: threading.Event = field(default_factory=threading.Event)
+
+    def start_services(self) -> Runtime:
+        data = self.settings.data_dir.resolve()
+        database_url = self.settings.database_url
+        if database_url is None:
+            self.postgres = PostgresServer(data / "postgres")
+            self.postgres.start()
+            database_url = self.postgres.create_database("kawamori")
+            log.info("stack.postgres", port=self.postgres.port, folder=str(self.postgres.folder))
+        with db.connect(database_url) as conn:
+            applied = db.migrate(conn)
+            timescale = db.apply_timescale_policies(
+                conn,
+                compress_after_days=self.settings.timescale_compress_after_days,
+                retain_years=self.settings.timescale_retain_years,
+            )
+            if self.network is not None:
+                counts = apply_network(conn, self.network)
+                log.info("stack.network", name=self.network.name, **counts)
+        log.info("stack.migrated", applied=applied, timescaledb=timescale)
+        accounts_dir = None
+        mqtt_url = self.settings.mqtt_url
+        if mqtt_url is None:
+            self.broker = MosquittoBroker(data / "mosquitto")
+            if self.network is not None:
+                for device in self.network.devices:
+                    self.broker.accounts.ensure(device.id)
+            self.broker.start()
+            mqtt_url = self.broker.url("kawamori-ingest")
+            accounts_dir = str(self.broker.accounts.folder)
+            log.info("stack.mosquitto", port=self.broker.port, folder=str(self.broker.folder))
+        runtime = Runtime(database_url=database_url, mqtt_url=mqtt_url, accounts_dir=accounts_dir)
+        record(self.settings, runtime)
+        return runtime
+
+    def start_children(self) -> None:
+        me = [sys.executable, "-m", "kawamori"]
+        self.children = [
+            Child("ingest", [*me, "ingest"]),
+            Child("alerts", [*me, "alerts"]),
+            Child("dashboard", [*me, "dashboard"]),
+        ]
+        if self.simulate:
+            self.children.append(
+                Child("simulator", [*me, "simulate", "--interval", str(self.simulate_interval_s)])
+            )
+        env = {**os.environ, "KAWAMORI_DATA_DIR": str(self.settings.data_dir.resolve())}
+        for child in self.children:
+            child.start(env)
+
+    def supervise(self) -> None:
+        env = {**os.environ, "KAWAMORI_DATA_DIR": str(self.settings.data_dir.resolve())}
+        while not self.stopping.wait(0.5):
+            for child in self.children:
+                assert child.process is not None
+                code = child.process.poll()
+                if code is None:
+                    if time.monotonic() - child.started > 60:
+                        child.backoff = 1.0
+                    continue
+                log.warning("stack.child_exited", child=child.name, code=code, restart_in_s=child.backoff)
+                if self.stopping.wait(child.backoff):
+                    return
+                child.backoff = min(child.backoff * 2, 30)
+                child.restarts += 1
+                child.start(env)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for child in reversed(self.children):
+            child.stop()
+        if self.broker:
+            self.broker.stop()
+        if self.postgres:
+            self.postgres.stop()
+        services = self.settings.data_dir.resolve() / "services.json"
+        if self.settings.embedded and services.exists():
+            services.unlink()
+
+
+def run_stack(stack: Stack, *, on_ready) -> None:
+    def _signal(signum, frame):
+        stack.stopping.set()
+
+    signal.signal(signal.SIGTERM, _signal)
+    signal.signal(signal.SIGINT, _signal)
+    try:
+        stack.start_services()
+        stack.start_children()
+        on_ready()
+        stack.supervise()
+    finally:
+        stack.stop()
+
+
+def dashboard_url(settings: Settings) -> str:
+    host = "localhost" if settings.dashboard_host in {"127.0.0.1", "0.0.0.0"} else settings.dashboard_host
+    return f"http://{host}:{settings.dashboard_port}/"
