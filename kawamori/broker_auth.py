@@ -99,6 +99,14 @@ class Accounts:
             self._write(stored)
         return group[user]
 
+    def set(self, user: str, password: str, *, service: bool = False) -> None:
+        """Create or change an account with a given password (e.g. from a secret store)."""
+        if len(password) < 16:
+            raise ValueError("broker passwords must be at least 16 characters")
+        stored = self._secrets()
+        stored["services" if service else "devices"][user] = password
+        self._write(stored)
+
     def remove(self, user: str) -> None:
         stored = self._secrets()
         for group in stored.values():

@@ -32,6 +32,8 @@ network_app = typer.Typer(
     help="Stations, devices, shelters and alert areas from a file.", no_args_is_help=True
 )
 app.add_typer(network_app, name="network")
+broker_app = typer.Typer(help="Broker accounts (passwords and ACLs).", no_args_is_help=True)
+app.add_typer(broker_app, name="broker")
 console = Console(stderr=True)
 
 
@@ -137,6 +139,27 @@ def network_check(path: Annotated[Path, typer.Argument(help="A network YAML file
     console.print(f"OK: {len(network.stations)} stations, {len(network.devices)} devices")
 
 
+@broker_app.command("init")
+def broker_init(
+    folder: Annotated[Path, typer.Option(help="Where Mosquitto's passwd and acl files live")],
+    password_env: Annotated[
+        str, typer.Option(help="Environment variable holding the ingest service's password")
+    ] = "KAWAMORI_INGEST_MQTT_PASSWORD",
+) -> None:
+    """Write the broker's service account, password file and ACL (production set-up).
+
+    Example: [bold]kawamori broker init --folder /broker[/bold]
+    """
+    from kawamori.broker_auth import Accounts
+
+    password = os.environ.get(password_env, "")
+    if len(password) < 16:
+        console.print(f"[red]{password_env} must hold a password of at least 16 characters.[/red]")
+        raise typer.Exit(2)
+    Accounts(folder).set("kawamori-ingest", password, service=True)
+    console.print(f"Broker accounts written to {folder}")
+
+
 @app.command()
 def ingest(
     worker: Annotated[str, typer.Option(help="Worker name; fixed per worker (persistent session)")] = "1",
@@ -207,29 +230,40 @@ def simulate(
 ) -> None:
     """Publish readings from virtual gauges over MQTT, each with its own credentials.
 
-    Example: [bold]kawamori simulate --typhoon --peak-minutes 15[/bold]
+    With [bold]--typhoon[/bold] while the demo's simulator is running, the typhoon is
+    handed to it. Example: [bold]kawamori simulate --typhoon --peak-minutes 15[/bold]
     """
     from rich.progress import Progress
 
+    from simulator.control import Control
     from simulator.fleet import run_fleet
     from simulator.hydrograph import Event
 
     settings = _settings()
+    control = Control(settings.data_dir)
+    if typhoon:
+        event = Event(
+            start=datetime.now(UTC),
+            time_to_peak=timedelta(minutes=peak_minutes),
+            lag_per_reach=timedelta(minutes=peak_minutes / 4),
+        )
+        running = control.running_fleet()
+        if running is not None:
+            control.add(event)
+            console.print(
+                f"Typhoon started on the running simulator (pid {running}); upstream peak in "
+                f"{peak_minutes:g} min. / 台風イベントを開始しました。"
+            )
+            return
+    elif control.running_fleet() is not None:
+        console.print("[red]A simulator is already running for this data folder.[/red]")
+        raise typer.Exit(2)
     runtime = _runtime(settings)
     accounts = runtime.accounts()
     if accounts is None:
         console.print("[red]Simulating against an external broker needs the devices' credentials.[/red]")
         raise typer.Exit(2)
     network = read_network(network_file)
-    events = ()
-    if typhoon:
-        events = (
-            Event(
-                start=datetime.now(UTC),
-                time_to_peak=timedelta(minutes=peak_minutes),
-                lag_per_reach=timedelta(minutes=peak_minutes / 4),
-            ),
-        )
 
     def password(device_id: str) -> str:
         secret = accounts.password(device_id)
@@ -238,28 +272,34 @@ def simulate(
         return secret
 
     stopping = threading.Event()
-    with Progress(console=console, transient=False, disable=rounds is None) as progress:
-        task = progress.add_task("Publishing / 送信中", total=rounds)
-        try:
+    control.claim()
+    if typhoon:
+        control.add(event)
+    try:
+        with Progress(console=console, disable=rounds is None) as progress:
+            task = progress.add_task("Publishing / 送信中", total=rounds)
             stats = run_fleet(
                 list(network.stations),
                 list(network.devices),
                 broker_url=runtime.mqtt_url,
                 password_for=password,
                 interval_s=interval,
-                events=events,
+                events=control.events,
                 count=rounds,
                 stopping=stopping,
                 on_round=lambda n: progress.update(task, completed=n),
             )
-        except KeyboardInterrupt:
-            stopping.set()
-            return
+    except KeyboardInterrupt:
+        stopping.set()
+        return
+    finally:
+        control.release()
     table = Table(title="Simulator / シミュレータ")
     table.add_column("device")
     table.add_column("readings", justify="right")
     for device_id, n in sorted(stats.per_device.items()):
         table.add_row(device_id, str(n))
+    table.add_row("failed / 失敗", str(stats.failed))
     Console().print(table)
 
 

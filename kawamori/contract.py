@@ -29,7 +29,7 @@ MAX_FUTURE = timedelta(minutes=10)
 MAX_AGE = timedelta(days=366)
 
 _DEVICE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-_TOPIC = re.compile(rf"^{PREFIX}/(?P<device>{_DEVICE})/(?P<kind>reading|status|config|ack)$")
+_TOPIC = re.compile(rf"{PREFIX}/(?P<device>{_DEVICE})/(?P<kind>reading|status|config|ack)")
 
 
 class Kind(StrEnum):
@@ -49,7 +49,7 @@ def subscription(kind: Kind | str) -> str:
 
 
 def parse_topic(name: str) -> tuple[str, Kind] | None:
-    match = _TOPIC.match(name)
+    match = _TOPIC.fullmatch(name)
     if match is None:
         return None
     return match["device"], Kind(match["kind"])
@@ -137,7 +137,10 @@ def _number(obj: dict[str, Any], key: str, *, required: bool = False) -> float |
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _Bad(Reason.bad_type, f"'{key}' must be a number, not {type(value).__name__}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer too large for a double
+        number = math.inf
     if not math.isfinite(number):
         raise _Bad(Reason.not_finite, f"'{key}' is not finite")
     return number

@@ -10,6 +10,7 @@ services instead (``compose.yaml``).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import pwd
 import shutil
@@ -32,6 +33,20 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def die_with_parent(sig: int):
+    """A ``preexec_fn`` that makes a child receive ``sig`` when its parent dies
+    (Linux ``PR_SET_PDEATHSIG``), so a killed supervisor leaves no orphans."""
+
+    def _set() -> None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(1, int(sig), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # not Linux: orphans are reclaimed by pid file instead
+            pass
+
+    return _set
 
 
 def _service_user() -> pwd.struct_passwd | None:
@@ -151,6 +166,7 @@ class _Child:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=die_with_parent(self._stop_signal),
             **kwargs,
         )
         handle.close()
@@ -310,6 +326,8 @@ class MosquittoBroker(_Child):
         self.accounts.folder.mkdir(exist_ok=True)
         _own(self.accounts.folder, self.user)
         self.accounts.ensure("kawamori-ingest", service=True)
+        self.log.touch()
+        _own(self.log, self.user)
         self.config.write_text(
             "\n".join(
                 [
@@ -327,10 +345,11 @@ class MosquittoBroker(_Child):
                     "max_queued_bytes 0",
                     "set_tcp_nodelay true",
                     f"pid_file {self.folder / 'mosquitto.pid'}",
-                    "log_dest stdout",
+                    f"log_dest file {self.log}",
                     "log_type error",
                     "log_type warning",
                     "log_type notice",
+                    "log_type information",
                     "log_timestamp_format %Y-%m-%dT%H:%M:%S",
                     "",
                 ]
@@ -354,8 +373,18 @@ class MosquittoBroker(_Child):
                 raise EmbeddedError(f"Mosquitto did not start in {timeout} s; see {self.log}")
             time.sleep(0.05)
 
-    def reload(self) -> None:
-        """Re-read passwords and ACLs (after accounts changed)."""
-        if self.running:
-            assert self.process is not None
-            self.process.send_signal(signal.SIGHUP)
+    def reload(self, timeout: float = 5) -> None:
+        """Re-read passwords and ACLs (after accounts changed); returns once the
+        broker has done so (Mosquitto handles SIGHUP in its single-threaded loop)."""
+        if not self.running:
+            return
+        assert self.process is not None
+        marker = "Reloading config."
+        before = self.log.read_text(errors="replace").count(marker)
+        self.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + timeout
+        while self.log.read_text(errors="replace").count(marker) <= before:
+            self._check_alive(self.log)
+            if time.monotonic() > deadline:
+                raise EmbeddedError(f"Mosquitto did not reload in {timeout} s")
+            time.sleep(0.02)

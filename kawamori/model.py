@@ -95,11 +95,10 @@ def stage_problem(stages: Sequence[Stage], level_min: float, level_max: float) -
     for lower, upper in pairwise(stages):
         if not lower.level_m < upper.level_m:
             return f"stages must ascend: {upper.key} ({upper.level_m} m) is not above {lower.key}"
-        if (
-            lower.alert_level is not None
-            and upper.alert_level is not None
-            and upper.alert_level < lower.alert_level
-        ):
+    acting = [s for s in stages if s.alert_level is not None]
+    for lower, upper in pairwise(acting):
+        assert lower.alert_level is not None and upper.alert_level is not None
+        if upper.alert_level < lower.alert_level:
             return f"alert level of {upper.key} is below that of {lower.key}"
     for stage in stages:
         if not level_min < stage.level_m <= level_max:

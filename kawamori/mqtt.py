@@ -148,12 +148,16 @@ class Connection:
             properties=properties,
         )
         self._client.loop_start()
-        if wait_s is not None and not self.connected.wait(wait_s):
-            self.stop()
-            raise MqttError(
-                f"could not connect to {self.endpoint!r} as {self.client_id}"
-                + (f": {self.last_refusal}" if self.last_refusal else "")
-            )
+        if wait_s is None:
+            return
+        deadline = time.monotonic() + wait_s
+        while not self.connected.wait(0.05):
+            if self.last_refusal is not None or time.monotonic() > deadline:
+                self.stop()
+                raise MqttError(
+                    f"could not connect to {self.endpoint!r} as {self.client_id}"
+                    + (f": {self.last_refusal}" if self.last_refusal else "")
+                )
 
     def publish(
         self,
@@ -170,10 +174,13 @@ class Connection:
             raise MqttError(f"not connected to {self.endpoint!r}")
         if wait_s is not None:
             deadline = time.monotonic() + wait_s
-            while not info.is_published():
-                if time.monotonic() > deadline:
-                    raise MqttError(f"publish to {topic} was not acknowledged in {wait_s} s")
-                info.wait_for_publish(0.1)
+            try:
+                while not info.is_published():
+                    if time.monotonic() > deadline:
+                        raise MqttError(f"publish to {topic} was not acknowledged in {wait_s} s")
+                    info.wait_for_publish(0.1)
+            except (RuntimeError, ValueError) as error:  # paho: not connected / queue full
+                raise MqttError(f"publish to {topic} failed: {error}") from None
 
     def ack(self, message: Message) -> None:
         if message.qos > 0:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from kawamori import db
-from kawamori.embedded import MosquittoBroker, PostgresServer
+from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent
 from kawamori.network import Network, apply_network
 from kawamori.runtime import Runtime, record
 from kawamori.settings import Settings
@@ -37,7 +37,9 @@ class Child:
     backoff: float = 1.0
 
     def start(self, env: dict[str, str]) -> None:
-        self.process = subprocess.Popen(self.argv, env=env, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.argv, env=env, start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM)
+        )
         self.started = time.monotonic()
 
     def stop(self) -> None:

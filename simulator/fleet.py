@@ -14,7 +14,7 @@ import structlog
 
 from kawamori import contract
 from kawamori.model import Device, Station
-from kawamori.mqtt import Connection, Will
+from kawamori.mqtt import Connection, MqttError, Will
 from kawamori.settings import MqttEndpoint
 from simulator.hydrograph import Event, distance_for, level_at, reach_index
 
@@ -26,6 +26,7 @@ FIRMWARE = "sim-0.1.0"
 @dataclass(slots=True)
 class FleetStats:
     published: int = 0
+    failed: int = 0
     devices: int = 0
     per_device: dict[str, int] = field(default_factory=dict)
 
@@ -89,13 +90,15 @@ def run_fleet(
     broker_url: str,
     password_for: Callable[[str], str],
     interval_s: float,
-    events: tuple[Event, ...] = (),
+    events: tuple[Event, ...] | Callable[[], tuple[Event, ...]] = (),
     count: int | None = None,
     stopping: threading.Event | None = None,
     on_round: Callable[[int], None] | None = None,
 ) -> FleetStats:
     """Publish a reading from every device each ``interval_s`` until stopped (or for
-    ``count`` rounds). Time stamps are the wall clock."""
+    ``count`` rounds). Time stamps are the wall clock. ``events`` may be a callable,
+    asked each round (so a running fleet can be steered)."""
+    current_events = events if callable(events) else (lambda: events)
     stopping = stopping or threading.Event()
     by_id = {s.id: s for s in stations}
     gauges = [
@@ -118,8 +121,14 @@ def run_fleet(
         next_round = time.monotonic()
         while not stopping.is_set() and (count is None or rounds < count):
             now = datetime.now(UTC)
+            happening = current_events()
             for gauge in gauges:
-                gauge.publish(now, events)
+                try:
+                    gauge.publish(now, happening)
+                except MqttError as error:
+                    stats.failed += 1
+                    log.warning("simulator.publish_failed", device=gauge.device.id, error=str(error))
+                    continue
                 stats.published += 1
                 stats.per_device[gauge.device.id] = stats.per_device.get(gauge.device.id, 0) + 1
             rounds += 1
@@ -129,5 +138,8 @@ def run_fleet(
             stopping.wait(max(0.0, next_round - time.monotonic()))
     finally:
         for gauge in gauges:
-            gauge.stop()
+            try:
+                gauge.stop()
+            except MqttError:
+                log.warning("simulator.stop_failed", device=gauge.device.id)
     return stats

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from fastapi.testclient import TestClient
 
 from alerts.service import evaluate
 from dashboard.main import create_app
@@ -18,22 +17,15 @@ from ingest.service import IngestConfig, IngestWorker
 from kawamori import db
 from simulator.fleet import run_fleet
 from simulator.hydrograph import Event
-
-
-def wait_for(predicate, timeout: float = 20.0, interval: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    raise AssertionError("condition not met in time")
+from tests.helpers import serve, wait_for
 
 
 @pytest.fixture
 def ingest_worker(demo_db, broker):
     worker = IngestWorker(
-        IngestConfig(database_url=demo_db, mqtt_url=broker.url("kawamori-ingest"), client_id="kawamori-ingest-t1")
+        IngestConfig(
+            database_url=demo_db, mqtt_url=broker.url("kawamori-ingest"), client_id="kawamori-ingest-t1"
+        )
     )
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
@@ -49,8 +41,13 @@ def test_simulator_to_api(demo_network, demo_db, broker, ingest_worker):
     broker.reload()
     time.sleep(0.3)
     # a flood already at its peak upstream, so the stations show real stages
-    flood = Event(start=datetime.now(UTC) - timedelta(minutes=20), time_to_peak=timedelta(minutes=20),
-                  lag_per_reach=timedelta(0), attenuation_per_reach=1.0, peak_ratio=1.05)
+    flood = Event(
+        start=datetime.now(UTC) - timedelta(minutes=20),
+        time_to_peak=timedelta(minutes=20),
+        lag_per_reach=timedelta(0),
+        attenuation_per_reach=1.0,
+        peak_ratio=1.05,
+    )
     stats = run_fleet(
         list(demo_network.stations),
         list(demo_network.devices),
@@ -72,7 +69,7 @@ def test_simulator_to_api(demo_network, demo_db, broker, ingest_worker):
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
     assert {j.station_id for j in judgements} == {s.id for s in demo_network.stations}
 
-    with TestClient(create_app(demo_db)) as client:
+    with serve(create_app(demo_db)) as base, httpx.Client(base_url=base) as client:
         stations = client.get("/api/stations").json()
         assert len(stations) == 5
         for station in stations:

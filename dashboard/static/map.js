@@ -85,11 +85,21 @@ function renderStations(collection) {
   });
   if (!stationLayer) return;
   stationLayer.clearLayers();
+  // rivers drawn from each station to the next one downstream: context even without map tiles
+  const byId = Object.fromEntries(features.map((f) => [f.id, f]));
+  for (const f of features) {
+    const down = byId[f.properties.downstream_id];
+    if (!down) continue;
+    const line = [f, down].map((g) => [g.geometry.coordinates[1], g.geometry.coordinates[0]]);
+    L.polyline(line, { color: "#1f78b4", weight: 5, opacity: 0.7 })
+      .bindTooltip(name(f.properties, "river")).addTo(stationLayer);
+  }
   for (const f of features) {
     const p = f.properties;
     const [lon, lat] = f.geometry.coordinates;
     const icon = L.divIcon({ className: "marker", iconSize: null,
-      html: `<span class="badge ${stageClass(p)}">${esc(badgeText(p))}</span>` });
+      html: `<div class="pin"><span class="badge ${stageClass(p)}">${esc(badgeText(p))}</span>
+             <span class="label">${esc(name(p, "name"))}</span></div>` });
     L.marker([lat, lon], { icon, title: `${name(p, "name")} — ${stageLabel(p)}`, keyboard: true })
       .on("click", () => select(f)).addTo(stationLayer);
   }
@@ -101,7 +111,8 @@ function renderShelters(collection) {
   for (const f of collection.features) {
     const p = f.properties;
     const [lon, lat] = f.geometry.coordinates;
-    const icon = L.divIcon({ className: "marker", iconSize: null, html: `<span class="badge shelter">避</span>` });
+    const icon = L.divIcon({ className: "marker", iconSize: null,
+      html: `<div class="pin"><span class="badge shelter" aria-hidden="true">避</span></div>` });
     L.marker([lat, lon], { icon, title: `${t("shelter")}: ${name(p, "name")}` })
       .bindPopup(`<strong>${esc(name(p, "name"))}</strong><br>${esc(t(p.status))} · ${t("capacity")} ${p.occupancy}/${p.capacity}`)
       .addTo(shelterLayer);

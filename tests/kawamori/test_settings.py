@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from kawamori.settings import MqttEndpoint, Settings
+
+
+def test_environment_variables_with_prefix(monkeypatch):
+    monkeypatch.setenv("KAWAMORI_DASHBOARD_PORT", "9000")
+    monkeypatch.setenv("KAWAMORI_DATABASE_URL", "postgresql://u:p@db:5432/k")
+    settings = Settings(_env_file=None)
+    assert settings.dashboard_port == 9000
+    assert settings.database_url == "postgresql://u:p@db:5432/k"
+    assert settings.embedded  # the broker is still embedded
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"database_url": "mysql://x"}, "postgresql://"),
+        ({"mqtt_url": "http://x"}, "mqtt://"),
+        ({"environment": "production"}, "production needs explicit"),
+        (
+            {"environment": "production", "database_url": "postgresql://db/k", "mqtt_url": "mqtt://broker"},
+            "user and password",
+        ),
+        ({"dashboard_port": 70000}, "less than or equal"),
+        ({"log_format": "xml"}, "pattern"),
+    ],
+)
+def test_invalid_settings_are_refused_at_start(values, message):
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None, **values)
+
+
+def test_production_with_explicit_services():
+    settings = Settings(
+        _env_file=None,
+        environment="production",
+        database_url="postgresql://db/k",
+        mqtt_url="mqtts://ingest:secret-password@broker:8883",
+    )
+    assert not settings.embedded
+
+
+def test_endpoint_hides_its_password():
+    endpoint = MqttEndpoint("mqtts://ingest:hunter2@broker.example:8883")
+    assert (endpoint.host, endpoint.port, endpoint.tls, endpoint.username) == (
+        "broker.example",
+        8883,
+        True,
+        "ingest",
+    )
+    assert "hunter2" not in repr(endpoint) and "hunter2" not in str(endpoint.password)
+    assert MqttEndpoint("mqtt://broker").port == 1883

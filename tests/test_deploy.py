@@ -1,0 +1,55 @@
+"""The production files: no default secrets, no anonymous broker, non-root services."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUIRED = re.compile(r"\$\{[A-Z_]+:\?[^}]+\}")
+
+
+def compose() -> dict:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def environments(document: dict):
+    for name, service in document["services"].items():
+        yield name, service.get("environment") or {}
+
+
+def test_every_secret_in_compose_is_required_not_defaulted():
+    text = (ROOT / "compose.yaml").read_text()
+    for line in text.splitlines():
+        if "PASSWORD" in line and ":" in line and not line.strip().startswith("#"):
+            value = line.split(":", 1)[1]
+            if "${" in value:
+                assert all(REQUIRED.fullmatch(m) for m in re.findall(r"\$\{[^}]+\}", value)), line
+    for name, env in environments(compose()):
+        for key, value in env.items():
+            if "PASSWORD" in key or "URL" in key:
+                assert "${" in str(value), f"{name}.{key} has a literal value"
+
+
+def test_compose_runs_the_platform_in_production_mode():
+    services = compose()["services"]
+    assert {"timescaledb", "mosquitto", "migrate", "ingest", "alerts", "dashboard"} <= set(services)
+    assert services["ingest"]["environment"]["KAWAMORI_ENVIRONMENT"] == "production"
+    assert "timescale" in services["timescaledb"]["image"]
+
+
+def test_broker_refuses_anonymous_clients_and_keeps_backlogs():
+    conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
+    settings = dict(line.split(None, 1) for line in conf.splitlines() if line and not line.startswith("#"))
+    assert settings["allow_anonymous"] == "false"
+    assert settings["persistence"] == "true"
+    assert int(settings["max_queued_messages"]) >= 1_000_000
+    assert settings["password_file"] and settings["acl_file"]
+
+
+def test_service_image_does_not_run_as_root():
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
+    assert users and users[-1] not in {"root", "0"}
