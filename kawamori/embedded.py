@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import pwd
 import shutil
@@ -61,6 +62,27 @@ def _own(path: Path, user: pwd.struct_passwd | None) -> None:
         os.chown(path, user.pw_uid, user.pw_gid)
 
 
+def _unreachable_parent(folder: Path) -> Path | None:
+    """The first existing parent that other users cannot search, if any."""
+    for parent in folder.parents:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            return parent
+    return None
+
+
+def services_home(data_dir: Path) -> Path:
+    """Where the embedded services keep their state: ``data_dir`` itself when the
+    service user can reach it; otherwise (root with a private data folder, e.g. a
+    checkout under /root) ``/var/lib/kawamori/<id>``, one per data folder."""
+    data_dir = data_dir.resolve()
+    if _service_user() is None or _unreachable_parent(data_dir / "x") is None:
+        return data_dir
+    base = Path("/var/lib/kawamori")
+    base.mkdir(parents=True, exist_ok=True)
+    os.chmod(base, 0o711)
+    return base / hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+
+
 def _prepare_folder(folder: Path, user: pwd.struct_passwd | None) -> None:
     """Create ``folder`` (0700, owned by the service user) and check that the
     service user can reach it through every parent folder."""
@@ -69,12 +91,12 @@ def _prepare_folder(folder: Path, user: pwd.struct_passwd | None) -> None:
     _own(folder, user)
     if user is None:
         return
-    for parent in folder.parents:
-        if not parent.stat().st_mode & 0o001:
-            raise EmbeddedError(
-                f"{parent} is not searchable by {user.pw_name!r}, who runs the embedded "
-                f"services; choose another data folder or `chmod o+x {parent}`"
-            )
+    blocked = _unreachable_parent(folder)
+    if blocked is not None:
+        raise EmbeddedError(
+            f"{blocked} is not searchable by {user.pw_name!r}, who runs the embedded "
+            f"services; choose another data folder or `chmod o+x {blocked}`"
+        )
 
 
 def _secret_file(path: Path, create) -> str:

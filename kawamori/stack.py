@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from kawamori import db
-from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent
+from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent, services_home
 from kawamori.network import Network, apply_network
 from kawamori.runtime import Runtime, record
 from kawamori.settings import Settings
@@ -64,7 +64,7 @@ class Stack:
     stopping: threading.Event = field(default_factory=threading.Event)
 
     def start_services(self) -> Runtime:
-        data = self.settings.data_dir.resolve()
+        data = services_home(self.settings.data_dir)
         database_url = self.settings.database_url
         if database_url is None:
             self.postgres = PostgresServer(data / "postgres")

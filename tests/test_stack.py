@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from kawamori.embedded import free_port
+from kawamori.embedded import free_port, services_home
 from tests.helpers import wait_for
 
 
@@ -41,7 +41,8 @@ def all_stations_live(base: str) -> bool:
 
 def service_pids(data: Path) -> list[int]:
     pids = []
-    for pid_file in (data / "postgres" / "data" / "postmaster.pid", data / "mosquitto" / "mosquitto.pid"):
+    home = services_home(data)
+    for pid_file in (home / "postgres" / "data" / "postmaster.pid", home / "mosquitto" / "mosquitto.pid"):
         if pid_file.exists():
             pids.append(int(pid_file.read_text().split()[0]))
     return pids
@@ -56,8 +57,9 @@ def alive(pid: int) -> bool:
 
 
 def test_up_runs_the_platform_survives_a_kill_and_stops_cleanly():
-    data = Path(tempfile.mkdtemp(prefix="kawamori-up-"))
-    data.chmod(0o711)
+    # a private (0700) folder, as a checkout under /root would be: when run as root the
+    # embedded services, which run as nobody, must keep their state elsewhere
+    data = Path(tempfile.mkdtemp(prefix="kawamori-up-")) / "state"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = start_up(data, port)
@@ -86,4 +88,5 @@ def test_up_runs_the_platform_survives_a_kill_and_stops_cleanly():
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-        shutil.rmtree(data, ignore_errors=True)
+        shutil.rmtree(services_home(data), ignore_errors=True)
+        shutil.rmtree(data.parent, ignore_errors=True)
