@@ -1,31 +1,47 @@
 """The ingest worker: MQTT in, PostgreSQL out, acknowledgements after commit.
 
-The network thread puts messages in an inbox; this loop takes them in batches
-(by count and age), plans them (pure), writes the plan in one transaction and
-only then acknowledges the messages, in arrival order, and publishes each
-device's acknowledgement watermark. While PostgreSQL is unavailable nothing is
-acknowledged — the broker keeps the backlog — and the write is retried with backoff.
+One thread drives everything. It reads every MQTT packet that is ready (far faster
+than paho's own loop), collects messages into a batch (by count and age), plans the
+batch (pure: ``ingest.plan``), writes it in one transaction (``ingest.store``) and
+only then acknowledges the messages, in arrival order, and publishes each device's
+acknowledgement watermark. While PostgreSQL is unavailable nothing is acknowledged —
+the broker keeps the backlog — the write is retried with capped backoff, the
+network is kept alive meanwhile, and ``/health`` answers 503.
+
+Workers share the load through a shared subscription. Mosquitto keeps routing a
+share of the messages to a worker's persistent session after that worker dies, until
+the session ends; so workers heartbeat in ``ingest_workers`` and a live worker takes
+over the session of one silent for ``dead_after_s``: it drains what was queued there
+and ends that session. The delay of those messages is bounded by ``dead_after_s`` plus
+one heartbeat.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import socket
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import psycopg
 import structlog
 
+from ingest.metrics import IngestMetrics, serve_health
 from ingest.plan import DeviceInfo, plan_batch
 from ingest.store import Written, load_devices, write_plan
 from kawamori import contract
 from kawamori.db import connect
-from kawamori.mqtt import Connection, Inbox, Message
+from kawamori.mqtt import Connection, Message, MqttError
 
 log = structlog.get_logger(__name__)
 
 SHARE_GROUP = "kawamori-ingest"
+
+
+def subscriptions() -> list[str]:
+    return [f"$share/{SHARE_GROUP}/{contract.subscription('reading')}", contract.subscription("status")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,46 +49,64 @@ class IngestConfig:
     database_url: str
     mqtt_url: str
     client_id: str
-    max_batch: int = 500
+    max_batch: int = 1000  # messages; the broker's in-flight window bounds it too
     max_wait_s: float = 0.05
     max_payload_bytes: int = 65_536
     registry_refresh_s: float = 30.0
+    heartbeat_s: float = 5.0
+    dead_after_s: float = 30.0
+    metrics_port: int | None = None
 
 
-@dataclass(slots=True)
-class Totals:
-    messages: int = 0
-    stored: int = 0
-    duplicates: int = 0
-    dead_letters: int = 0
+class Stopped(Exception):
+    """The worker was asked to stop while waiting for the database."""
 
 
 class IngestWorker:
-    def __init__(self, config: IngestConfig) -> None:
+    def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None) -> None:
         self.config = config
-        self.inbox = Inbox()
-        self.totals = Totals()
+        self.metrics = metrics or IngestMetrics()
         self.stopping = threading.Event()
+        self.pending: list[Message] = []
         self._conn: psycopg.Connection | None = None
         self._devices: dict[str, DeviceInfo] = {}
         self._devices_loaded = 0.0
+        self._database_ok_since: float | None = None
+        self._last_heartbeat = 0.0
+        self._problem = "starting"
         self.mqtt = Connection(
             config.mqtt_url,
             config.client_id,
-            subscriptions=[
-                f"$share/{SHARE_GROUP}/{contract.subscription('reading')}",
-                contract.subscription("status"),
-            ],
-            on_message=self.inbox.put,
+            subscriptions=subscriptions(),
+            on_message=self._received,
             manual_ack=True,
             persistent=True,
         )
 
+    # -- health ------------------------------------------------------------------------
+    def health(self) -> tuple[bool, str]:
+        if not self.mqtt.connected.is_set():
+            return False, "not connected to the broker"
+        if self._problem:
+            return False, self._problem
+        return True, ""
+
+    def _received(self, message: Message) -> None:
+        self.pending.append(message)
+        self.metrics.received.inc()
+
     # -- database ----------------------------------------------------------------------
     def _db(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.config.database_url, application_name="kawamori-ingest")
+            self._conn = connect(self.config.database_url, application_name=self.config.client_id)
         return self._conn
+
+    def _drop_db(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        self._conn = None
+        self._database_ok_since = None
+        self.metrics.database_up.set(0)
 
     def _registry(self, messages: list[Message], *, force: bool = False) -> dict[str, DeviceInfo]:
         stale = time.monotonic() - self._devices_loaded > self.config.registry_refresh_s
@@ -84,62 +118,171 @@ class IngestWorker:
             self._devices_loaded = time.monotonic()
         return self._devices
 
-    def _write(self, messages: list[Message]) -> Written:
-        """Plan and write, retrying with capped exponential backoff until it commits."""
+    def _write(self, messages: list[Message], network: Connection) -> Written:
+        """Plan and write, retrying with capped exponential backoff until it commits;
+        the network is serviced while waiting (keep-alive), nothing is acknowledged."""
         delay = 0.2
         force = False
         while True:
             try:
                 devices = self._registry(messages, force=force)
                 plan = plan_batch(messages, devices, max_payload_bytes=self.config.max_payload_bytes)
-                return write_plan(self._db(), plan)
+                started = time.perf_counter()
+                written = write_plan(self._db(), plan)
+                self.metrics.commit_seconds.observe(time.perf_counter() - started)
+                if self._database_ok_since is None:
+                    self._database_ok_since = time.monotonic()
+                self.metrics.database_up.set(1)
+                self._problem = ""
+                for dead in plan.dead_letters:
+                    self.metrics.dead_letters.labels(dead.reason.value).inc()
+                return written
             except psycopg.errors.IntegrityError:
-                # the registry changed under us (e.g. a device was deleted): reload and re-plan
-                log.warning("ingest.registry_changed")
+                log.warning("ingest.registry_changed")  # e.g. a device deleted meanwhile: re-plan
                 force = True
             except psycopg.OperationalError as error:
+                self._problem = "database unavailable"
+                self._drop_db()
                 log.warning("ingest.database_unavailable", error=str(error).strip()[:200], retry_in_s=delay)
-                if self._conn is not None:
-                    self._conn.close()
-                if self.stopping.wait(delay * (0.5 + random.random())):
-                    raise
+                deadline = time.monotonic() + delay * (0.5 + random.random())
+                while time.monotonic() < deadline:
+                    if self.stopping.is_set():
+                        raise Stopped from None
+                    network.poll(min(0.2, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 10.0)
 
-    # -- loop --------------------------------------------------------------------------
-    def handle(self, messages: list[Message]) -> Written:
-        written = self._write(messages)
-        for message in messages:  # arrival order
-            self.mqtt.ack(message)
+    # -- one batch ---------------------------------------------------------------------
+    def commit(self, messages: list[Message], network: Connection) -> Written:
+        written = self._write(messages, network)
+        for message in messages:  # arrival order, only after commit
+            network.ack(message)
         for device_id, seq in written.watermarks.items():
-            self.mqtt.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq), retain=True)
-        self.totals.messages += len(messages)
-        self.totals.stored += written.stored
-        self.totals.duplicates += written.duplicates
-        self.totals.dead_letters += written.dead_letters
-        if written.dead_letters:
-            log.info("ingest.dead_letters", count=written.dead_letters)
+            network.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq), retain=True)
+        now = time.time()
+        self.metrics.batch_size.observe(len(messages))
+        self.metrics.stored.inc(written.stored)
+        self.metrics.duplicates.inc(written.duplicates)
+        for message in messages:
+            self.metrics.lag_seconds.observe(max(0.0, now - message.received_at.timestamp()))
         return written
 
+    def _flush(self) -> None:
+        batch = self.pending[: self.config.max_batch]
+        del self.pending[: len(batch)]
+        self.commit(batch, self.mqtt)
+        self.metrics.pending.set(len(self.pending))
+
+    # -- liveness of workers and takeover of dead ones' sessions -----------------------------
+    def _heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - self._last_heartbeat < self.config.heartbeat_s:
+            return
+        self._last_heartbeat = now
+        try:
+            conn = self._db()
+            conn.execute(
+                """INSERT INTO ingest_workers (client_id, host, pid) VALUES (%s, %s, %s)
+                   ON CONFLICT (client_id) DO UPDATE SET last_seen = now(), host = EXCLUDED.host,
+                       pid = EXCLUDED.pid""",
+                (self.config.client_id, socket.gethostname(), os.getpid()),
+            )
+            if self._database_ok_since is None:
+                self._database_ok_since = now
+            if self._problem in {"starting", "database unavailable"}:
+                self._problem = ""
+            self._take_over_dead_sessions(conn)
+        except psycopg.OperationalError:
+            self._problem = "database unavailable"
+            self._drop_db()
+
+    def _take_over_dead_sessions(self, conn: psycopg.Connection) -> None:
+        # Only judge others after we ourselves have been able to heartbeat for a while:
+        # after a database outage everybody's heartbeat is old.
+        if (
+            self._database_ok_since is None
+            or time.monotonic() - self._database_ok_since < self.config.dead_after_s
+        ):
+            return
+        dead = conn.execute(
+            """SELECT client_id FROM ingest_workers
+               WHERE client_id <> %s AND last_seen < now() - make_interval(secs => %s)""",
+            (self.config.client_id, self.config.dead_after_s),
+        ).fetchall()
+        for (client_id,) in dead:
+            locked = conn.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (client_id,)).fetchone()
+            if not locked or not locked[0]:
+                continue
+            try:
+                drained = self._drain(client_id)
+                conn.execute(
+                    """DELETE FROM ingest_workers
+                       WHERE client_id = %s AND last_seen < now() - make_interval(secs => %s)""",
+                    (client_id, self.config.dead_after_s),
+                )
+                self.metrics.taken_over.inc()
+                log.warning("ingest.session_taken_over", dead_worker=client_id, messages=drained)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (client_id,))
+
+    def _drain(self, client_id: str, *, idle_s: float = 1.0, max_s: float = 60.0) -> int:
+        """Connect as a dead worker, store what its session holds, then end the session."""
+        inbox: list[Message] = []
+        other = Connection(
+            self.config.mqtt_url, client_id, on_message=inbox.append, manual_ack=True, persistent=True
+        )
+        try:
+            other.open(wait_s=10)
+        except MqttError as error:
+            log.warning("ingest.takeover_failed", dead_worker=client_id, error=str(error))
+            return 0
+        drained = 0
+        started = last_message = time.monotonic()
+        while other.connected.is_set() and time.monotonic() - started < max_s:
+            other.poll(0.05)
+            if inbox:
+                batch = inbox[: self.config.max_batch]
+                del inbox[: len(batch)]
+                self.commit(batch, other)
+                drained += len(batch)
+                last_message = time.monotonic()
+            elif time.monotonic() - last_message > idle_s:
+                break
+        other.close(end_session=other.connected.is_set())  # if it came back, leave its session alone
+        return drained
+
+    # -- main loop ---------------------------------------------------------------------
     def run(self) -> None:
-        self.mqtt.start(wait_s=30)
+        server = None
+        if self.config.metrics_port is not None:
+            try:
+                server = serve_health(self.config.metrics_port, self.metrics, self.health)
+            except OSError as error:  # metrics are not worth losing readings over
+                log.warning("ingest.metrics_unavailable", port=self.config.metrics_port, error=str(error))
+        self.mqtt.open(wait_s=30)
+        self.metrics.broker_up.set(1)
         log.info("ingest.started", client_id=self.config.client_id)
-        last_report = time.monotonic()
         try:
             while not self.stopping.is_set():
-                batch = self.inbox.take(max_items=self.config.max_batch, max_wait_s=self.config.max_wait_s)
-                if batch:
-                    self.handle(batch)
-                if time.monotonic() - last_report > 60:
-                    log.info("ingest.totals", **asdict(self.totals))
-                    last_report = time.monotonic()
-        except psycopg.OperationalError:
-            if not self.stopping.is_set():
-                raise
+                timeout = 0.5
+                if self.pending:
+                    age = time.time() - self.pending[0].received_at.timestamp()
+                    timeout = max(0.0, self.config.max_wait_s - age)
+                self.mqtt.poll(timeout)
+                self.metrics.broker_up.set(1 if self.mqtt.connected.is_set() else 0)
+                if self.pending:
+                    age = time.time() - self.pending[0].received_at.timestamp()
+                    if len(self.pending) >= self.config.max_batch or age >= self.config.max_wait_s:
+                        self._flush()
+                self._heartbeat()
+        except Stopped:
+            pass
         finally:
-            self.mqtt.stop()
+            self.mqtt.close()
             if self._conn is not None:
                 self._conn.close()
-            log.info("ingest.stopped", messages=self.totals.messages, stored=self.totals.stored)
+            if server is not None:
+                server.shutdown()
+            log.info("ingest.stopped", client_id=self.config.client_id, unacknowledged=len(self.pending))
 
     def stop(self) -> None:
         self.stopping.set()

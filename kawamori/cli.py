@@ -18,6 +18,7 @@ from rich.table import Table
 
 from kawamori import db, logs
 from kawamori.embedded import EmbeddedError
+from kawamori.mqtt import MqttError
 from kawamori.network import DEMO_NETWORK, NetworkError, read_network
 from kawamori.runtime import NotRunning, Runtime, resolve
 from kawamori.settings import Settings
@@ -162,9 +163,22 @@ def broker_init(
 
 @app.command()
 def ingest(
-    worker: Annotated[str, typer.Option(help="Worker name; fixed per worker (persistent session)")] = "1",
+    worker: Annotated[
+        str, typer.Option(help="Worker name; keep it fixed per worker (it names the session)")
+    ] = "1",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics and /health on this port (127.0.0.1)")
+    ] = None,
+    max_batch: Annotated[int, typer.Option(min=1, help="Messages per transaction at most")] = 1000,
+    max_wait_ms: Annotated[float, typer.Option(min=0, help="Longest a message waits for its batch")] = 50,
+    dead_after: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds of silence after which another worker drains a worker's session"),
+    ] = 30,
+    heartbeat: Annotated[float, typer.Option(min=0.1, help="Seconds between heartbeats")] = 5,
 ) -> None:
-    """Run an ingest worker (MQTT → PostgreSQL). Example: [bold]kawamori ingest --worker 2[/bold]"""
+    """Run an ingest worker (MQTT → PostgreSQL). Run several with different --worker names
+    to share the load. Example: [bold]kawamori ingest --worker 2 --metrics-port 9612[/bold]"""
     import signal
 
     from ingest.service import IngestConfig, IngestWorker
@@ -177,6 +191,11 @@ def ingest(
             mqtt_url=runtime.mqtt_url,
             client_id=f"{settings.mqtt_client_prefix}-ingest-{worker}",
             max_payload_bytes=settings.max_payload_bytes,
+            max_batch=max_batch,
+            max_wait_s=max_wait_ms / 1000,
+            dead_after_s=dead_after,
+            heartbeat_s=heartbeat,
+            metrics_port=metrics_port,
         )
     )
     signal.signal(signal.SIGTERM, lambda *_: service.stop())
@@ -184,6 +203,9 @@ def ingest(
         service.run()
     except KeyboardInterrupt:
         service.stop()
+    except MqttError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -100,7 +100,7 @@ class Stack:
     def start_children(self) -> None:
         me = [sys.executable, "-m", "kawamori"]
         self.children = [
-            Child("ingest", [*me, "ingest"]),
+            Child("ingest", [*me, "ingest", "--metrics-port", str(self.settings.dashboard_port + 10)]),
             Child("alerts", [*me, "alerts"]),
             Child("dashboard", [*me, "dashboard"]),
         ]

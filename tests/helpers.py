@@ -16,14 +16,21 @@ from kawamori.embedded import free_port
 T = TypeVar("T")
 
 
-def wait_for(predicate: Callable[[], T], timeout: float = 20.0, interval: float = 0.1) -> T:
+def wait_for(
+    predicate: Callable[[], T],
+    timeout: float = 20.0,
+    interval: float = 0.1,
+    explain: Callable[[], object] | None = None,
+) -> T:
+    """Poll ``predicate`` until it is truthy; on time-out, fail with ``explain()``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"condition not met within {timeout} s")
+    detail = f": {explain()}" if explain is not None else ""
+    raise AssertionError(f"condition not met within {timeout} s{detail}")
 
 
 @contextmanager

