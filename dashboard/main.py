@@ -17,13 +17,21 @@ from psycopg_pool import ConnectionPool
 from dashboard import queries
 from dashboard.routers import places, stations
 from dashboard.schemas import Health
+from shelters import api as shelters_api
+from shelters import staff as shelters_staff
+from shelters.crowding import DEFAULT_BANDS, Bands
 
 HERE = Path(__file__).parent
 LEAFLET = HERE / "node_modules" / "leaflet" / "dist"
 templates = Jinja2Templates(directory=HERE / "templates")
 
 
-def create_app(database_url: str, *, clock: Callable[[], datetime] | None = None) -> FastAPI:
+def create_app(
+    database_url: str,
+    *,
+    clock: Callable[[], datetime] | None = None,
+    shelter_bands: Bands = DEFAULT_BANDS,
+) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.pool.open(wait=False)
@@ -40,9 +48,13 @@ def create_app(database_url: str, *, clock: Callable[[], datetime] | None = None
         database_url, min_size=1, max_size=8, open=False, kwargs={"application_name": "kawamori-dashboard"}
     )
     app.state.clock = clock or (lambda: datetime.now(UTC))
+    app.state.shelter_bands = shelter_bands
     app.include_router(stations.router)
     app.include_router(places.router)
+    app.include_router(shelters_api.router)
+    app.include_router(shelters_staff.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.mount("/shelters/static", StaticFiles(directory=shelters_staff.STATIC), name="shelters-static")
     if LEAFLET.exists():
         app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")
 

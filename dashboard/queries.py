@@ -59,14 +59,6 @@ def station_exists(conn: psycopg.Connection, station_id: str) -> bool:
     return conn.execute("SELECT 1 FROM stations WHERE id = %s", (station_id,)).fetchone() is not None
 
 
-def shelters(conn: psycopg.Connection) -> list[dict]:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            """SELECT id, name_ja, name_en, address, latitude, longitude, capacity, hazards, status,
-                      occupancy, updated_at FROM shelters ORDER BY id"""
-        ).fetchall()
-
-
 def areas(conn: psycopg.Connection) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(

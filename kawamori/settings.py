@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     timescale_retain_years: int = Field(default=10, ge=1)
     max_payload_bytes: int = Field(default=65_536, ge=256)
     log_format: str = Field(default="console", pattern="^(console|json)$")
+    shelter_crowding_bands: str = Field(
+        default="30,60,80",
+        description="Percent of capacity where a shelter becomes somewhat crowded, crowded, full",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -52,6 +56,19 @@ class Settings(BaseSettings):
     def _mqtt_only(cls, value: str | None) -> str | None:
         if value is not None and urlsplit(value).scheme not in {"mqtt", "mqtts"}:
             raise ValueError("KAWAMORI_MQTT_URL must be an mqtt:// or mqtts:// URL")
+        return value
+
+    @field_validator("shelter_crowding_bands")
+    @classmethod
+    def _three_ascending_percentages(cls, value: str) -> str:
+        try:
+            numbers = [float(part) for part in value.split(",")]
+        except ValueError:
+            numbers = []
+        if len(numbers) != 3 or not 0 < numbers[0] < numbers[1] < numbers[2] <= 100:
+            raise ValueError(
+                "KAWAMORI_SHELTER_CROWDING_BANDS must be three ascending percentages, e.g. 30,60,80"
+            )
         return value
 
     @model_validator(mode="after")

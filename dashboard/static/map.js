@@ -106,15 +106,25 @@ function renderStations(collection) {
 }
 
 function renderShelters(collection) {
+  // crowding (避難所のひっ迫度) by colour *and* icon *and* words; closed shelters greyed and labelled
   if (!shelterLayer) return;
   shelterLayer.clearLayers();
   for (const f of collection.features) {
     const p = f.properties;
     const [lon, lat] = f.geometry.coordinates;
+    const open = p.status === "open";
+    const crowd = lang === "ja" ? p.label_ja : p.label_en;
+    const words = open ? crowd : t(p.status);
+    const style = (open ? `background:${p.colour};color:${p.text_colour}` : "background:#fff;color:#444;border-style:dashed")
+      + ";border-radius:.35rem";
+    const badge = open ? `避${p.icon}` : "避";
     const icon = L.divIcon({ className: "marker", iconSize: null,
-      html: `<div class="pin"><span class="badge shelter" aria-hidden="true">避</span></div>` });
-    L.marker([lat, lon], { icon, title: `${t("shelter")}: ${name(p, "name")}` })
-      .bindPopup(`<strong>${esc(name(p, "name"))}</strong><br>${esc(t(p.status))} · ${t("capacity")} ${p.occupancy}/${p.capacity}`)
+      html: `<div class="pin"><span class="badge shelter" style="${style}" aria-hidden="true">${esc(badge)}</span>
+             <span class="label">${esc(words)}</span></div>` });
+    const over = p.over_capacity ? (lang === "ja" ? "（定員超過）" : " (over capacity)") : "";
+    L.marker([lat, lon], { icon, title: `${t("shelter")}: ${name(p, "name")} — ${words}` })
+      .bindPopup(`<strong>${esc(name(p, "name"))}</strong><br>${esc(t(p.status))} · ${esc(p.icon)} ${esc(crowd)}${esc(over)}`
+        + `<br>${t("capacity")} ${p.occupancy}/${p.capacity}`)
       .addTo(shelterLayer);
   }
 }

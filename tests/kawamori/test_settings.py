@@ -27,6 +27,9 @@ def test_environment_variables_with_prefix(monkeypatch):
         ),
         ({"dashboard_port": 70000}, "less than or equal"),
         ({"log_format": "xml"}, "pattern"),
+        ({"shelter_crowding_bands": "60,30,80"}, "three ascending percentages"),
+        ({"shelter_crowding_bands": "30,60"}, "three ascending percentages"),
+        ({"shelter_crowding_bands": "a,b,c"}, "three ascending percentages"),
     ],
 )
 def test_invalid_settings_are_refused_at_start(values, message):

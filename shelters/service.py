@@ -1,0 +1,89 @@
+"""Nearest shelters for a point, as the resident page and alert messages ask for
+them: ``nearest(conn, latitude=…, longitude=…, hazard=…)``. The spatial index is
+rebuilt only when shelters are added, moved or renamed or the danger areas change;
+status and count changes only refresh the shelters' states."""
+
+from __future__ import annotations
+
+import threading
+
+import psycopg
+
+from kawamori.model import Hazard
+from shelters import registry
+from shelters.areas import danger_areas
+from shelters.crowding import DEFAULT_BANDS, Bands, describe
+from shelters.recommend import Recommendation, ShelterIndex
+
+MAX_K = 20
+
+
+class NearestShelters:
+    """A cache of one :class:`ShelterIndex` keyed by what it was built from."""
+
+    def __init__(self, bands: Bands = DEFAULT_BANDS) -> None:
+        self.bands = bands
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._live_key: tuple | None = None
+        self._index: ShelterIndex | None = None
+        self.rebuilds = 0
+
+    def index(self, conn: psycopg.Connection) -> ShelterIndex:
+        areas = danger_areas(conn)
+        places, live = registry.fingerprints(conn)
+        where = (conn.info.host, conn.info.port, conn.info.dbname)
+        key = (where, places, tuple((a.id, a.alert_level, repr(a.geometry)) for a in areas))
+        with self._lock:
+            if self._key != key or self._index is None:
+                states = [registry.state(row) for row in registry.all_shelters(conn)]
+                self._index = ShelterIndex(states, areas, bands=self.bands)
+                self._key, self._live_key = key, live
+                self.rebuilds += 1
+            elif self._live_key != live:
+                self._index = self._index.with_live_states(registry.live_states(conn))
+                self._live_key = live
+            return self._index
+
+    def __call__(
+        self, conn: psycopg.Connection, *, latitude: float, longitude: float, hazard: Hazard, k: int = 3
+    ) -> Recommendation:
+        k = max(1, min(k, MAX_K))
+        return self.index(conn).recommend(latitude=latitude, longitude=longitude, hazard=hazard, k=k)
+
+
+_default = NearestShelters()
+
+
+def nearest(
+    conn: psycopg.Connection,
+    *,
+    latitude: float,
+    longitude: float,
+    hazard: Hazard = Hazard.flood,
+    k: int = 3,
+) -> Recommendation:
+    """The k nearest open shelters with room, safe for ``hazard`` and outside areas
+    under level ≥ 4, with the reasons nearer shelters were passed over."""
+    return _default(conn, latitude=latitude, longitude=longitude, hazard=hazard, k=k)
+
+
+def message_block(recommendation: Recommendation, *, lang: str = "ja", bands: Bands = DEFAULT_BANDS) -> str:
+    """The nearest-shelters block for alert messages (plain text, one line each)."""
+    if not recommendation.chosen:
+        return (
+            "開設中で受け入れ可能な避難所が近くにありません。市の指示に従ってください。"
+            if lang == "ja"
+            else "No open shelter with room nearby. Follow the city's instructions."
+        )
+    head = "近くの避難所:" if lang == "ja" else "Nearest shelters:"
+    lines = [head]
+    for number, r in enumerate(recommendation.chosen, start=1):
+        s = r.shelter
+        km = r.distance_m / 1000
+        look = describe(s.occupancy, s.capacity, bands)
+        if lang == "ja":
+            lines.append(f"{number}. {s.name_ja}（約{km:.1f}km、{look['icon']}{look['label_ja']}）")
+        else:
+            lines.append(f"{number}. {s.name_en} (about {km:.1f} km, {look['icon']} {look['label_en']})")
+    return "\n".join(lines)
