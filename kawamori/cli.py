@@ -17,11 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from kawamori import db, logs
+from kawamori.device_cli import device_app
 from kawamori.embedded import EmbeddedError
 from kawamori.mqtt import MqttError
 from kawamori.network import DEMO_NETWORK, NetworkError, read_network
 from kawamori.runtime import NotRunning, Runtime, resolve
 from kawamori.settings import Settings
+from shelters.cli import app as shelters_app
 
 app = typer.Typer(
     help="Kawamori (川守): flood early warning from low-cost river gauges.\n\n"
@@ -35,6 +37,8 @@ network_app = typer.Typer(
 app.add_typer(network_app, name="network")
 broker_app = typer.Typer(help="Broker accounts (passwords and ACLs).", no_args_is_help=True)
 app.add_typer(broker_app, name="broker")
+app.add_typer(shelters_app, name="shelters")
+app.add_typer(device_app, name="device")
 console = Console(stderr=True)
 
 
@@ -232,10 +236,13 @@ def dashboard() -> None:
     import uvicorn
 
     from dashboard.main import create_app
+    from shelters.crowding import parse_bands
 
     settings = _settings()
     uvicorn.run(
-        create_app(_runtime(settings).database_url),
+        create_app(
+            _runtime(settings).database_url, shelter_bands=parse_bands(settings.shelter_crowding_bands)
+        ),
         host=settings.dashboard_host,
         port=settings.dashboard_port,
         log_level="warning",

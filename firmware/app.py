@@ -1,0 +1,299 @@
+"""The gauge's cycle: measure, buffer on flash, and (when due) connect, take the
+server's config and acknowledgement, send the status and the backlog, disconnect,
+sleep. Everything it touches is passed in (board, clock, sensor, folder), so the
+same code runs on a board, under CPython (tests, virtual gauges) and under the
+MicroPython interpreter in the tests.
+
+Any exception in a cycle is recorded (it goes out in the next status) and the
+gauge sleeps and tries again: it never bricks. Only the first failed connection
+is printed loudly; later outages are absorbed by the backoff.
+"""
+
+import hw
+import measure
+import mqtt
+import policy
+import settings
+import store
+import wire
+
+
+class Gauge:
+    def __init__(self, site: dict, board, clock, sensor, folder: str) -> None:
+        self.site = site
+        self.board = board
+        self.clock = clock
+        self.sensor = sensor
+        self.folder = folder
+        self.device = site["device"]
+        try:
+            import os
+
+            os.mkdir(folder)
+        except OSError:  # it exists
+            pass
+        self.states = store.State(folder + "/state.json")
+        self.state = self.states.load()
+        s = self.state
+        for key, value in (("seq", 0), ("acked", -1), ("drop", 0), ("boot", 0), ("cfg_v", 0), ("serr", 0)):
+            s.setdefault(key, value)
+        s.setdefault("mode", policy.SLOW)
+        self.cfg = dict(site)
+        if s.get("cfg"):
+            self.cfg.update(s["cfg"])
+        self.buffer = store.Buffer(folder + "/" + site["buffer_dir"], site["buffer_max"], s["acked"], s["drop"])
+        s["seq"] = max(s["seq"], self.buffer.last_seq() + 1, s["acked"] + 1)
+        if board.reset_cause() != "deepsleep":  # started by hand or by a reset: connect now
+            s["net_next"] = 0
+        self.pending_cfg: bytes | None = None
+        self.rssi: int | None = None
+        self.reset: str | None = None
+        self.dt = 0
+
+    # -- time ---------------------------------------------------------------------------
+    def clock_set(self) -> bool:
+        return self.clock.time() >= hw.CLOCK_SET_AFTER
+
+    def _tick(self) -> int:
+        """Device seconds: monotonic across deep sleep and (as a lower bound) power
+        loss; the RTC's jumps when NTP sets it are taken out."""
+        s = self.state
+        mono = self.clock.time() - s.get("adj", 0)
+        if "mono_last" not in s or mono < s["mono_last"]:  # first start or power loss
+            s["boot"] += 1
+            s["dt_base"] = s.get("dt_last", 0)
+            s["mono0"] = mono
+            s["boot_dt"] = s["dt_base"]
+            s["last_status"] = None
+            self.reset = self.board.reset_cause()
+        s["mono_last"] = mono
+        self.dt = s["dt_base"] + mono - s["mono0"]
+        s["dt_last"] = self.dt
+        return self.dt
+
+    def _sync_time(self) -> None:
+        unix = self.board.ntp()
+        if unix is None:
+            return
+        before = self.clock.time()
+        self.clock.set_time(unix)
+        self.state["adj"] = self.state.get("adj", 0) + self.clock.time() - before
+        self.state["last_ntp"] = self.dt
+
+    # -- one cycle ----------------------------------------------------------------------
+    def save(self) -> None:
+        self.state["acked"] = self.buffer.acked
+        self.state["drop"] = self.buffer.dropped
+        self.states.save(self.state)
+
+    def measure(self) -> None:
+        s, cfg = self.state, self.cfg
+        result = measure.burst(
+            self.sensor,
+            self.clock,
+            cfg["samples"],
+            cfg["burst_s"] * 1000,
+            int(cfg["mount_m"] * 1000 + 0.5),
+            (cfg["samples"] + 1) // 2,
+        )
+        self.board.feed()
+        dt = self._tick()
+        if result is None:
+            s["serr"] += 1
+            s["err"] = "sensor: no valid sample"
+            return
+        t = self.clock.time() if self.clock_set() else 0
+        record = (
+            s["seq"],
+            t,
+            dt,
+            result.level_mm,
+            result.dist_mm,
+            self.board.battery_mv(),
+            result.q,
+            result.spread_mm,
+            result.valid,
+        )
+        self.buffer.append(record)
+        s["seq"] += 1
+        rise = policy.rise_mm_h(s.get("prev_level"), s.get("prev_dt"), result.level_mm, dt, 3 * cfg["slow_s"])
+        s["mode"] = policy.next_mode(s["mode"], result.level_mm, rise, cfg)
+        s["prev_level"] = result.level_mm
+        s["prev_dt"] = dt
+
+    def cycle(self) -> int:
+        """One wake-up; returns the seconds to sleep."""
+        start = self.clock.ticks_ms()
+        self.board.feed()
+        self._tick()
+        self.measure()
+        self.save()
+        if policy.connect_due(self.state["mode"], self.dt, self.state, self.cfg, self.buffer.depth()):
+            self.uplink()
+        return self.sleep_s(start)
+
+    def sleep_s(self, start: int) -> int:
+        awake = hw.ticks_diff(self.clock.ticks_ms(), start) // 1000
+        return max(1, policy.interval_s(self.state["mode"], self.cfg) - awake)
+
+    def run_cycle(self) -> int:
+        """A cycle that never raises: failures are recorded and retried later."""
+        start = self.clock.ticks_ms()
+        try:
+            return self.cycle()
+        except hw.NetError as error:
+            s = self.state
+            s["net_fails"] = s.get("net_fails", 0) + 1
+            s["net_next"] = self.dt + policy.backoff_s(s["net_fails"], self.cfg)
+            s["err"] = str(error)[:120]
+            if s["net_fails"] == 1:
+                print("kawamori: connection failed:", error)
+        except Exception as error:  # noqa: BLE001 - a cycle must never brick the gauge
+            self.state["err"] = ("%s: %s" % (type(error).__name__, error))[:120]
+            print("kawamori: cycle failed:", self.state["err"])
+        try:
+            self.save()
+        except Exception as error:  # noqa: BLE001 - flash full or broken: keep measuring
+            print("kawamori: state not saved:", error)
+        return self.sleep_s(start)
+
+    # -- the uplink ----------------------------------------------------------------------
+    def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic.endswith("/ack"):
+            seq = wire.ack(payload)
+            if seq is None:
+                return
+            if seq < self.state["seq"]:
+                self.buffer.ack(seq)
+                return
+            # The server has stored numbers this gauge never gave (its flash was wiped
+            # and the device id reused): renumber what waits here above the watermark,
+            # or the server would take it for duplicates.
+            waiting = self.buffer.pending(500)
+            self.buffer.ack(seq)
+            self.state["seq"] = seq + 1
+            for record in waiting:
+                self.buffer.append((self.state["seq"],) + tuple(record[1:]))
+                self.state["seq"] += 1
+        elif topic.endswith("/config"):
+            self.pending_cfg = payload
+
+    def _apply_config(self) -> None:
+        payload, self.pending_cfg = self.pending_cfg, None
+        if payload is None:
+            return
+        s = self.state
+        decision = settings.remote(self.site, payload, s["cfg_v"])
+        if decision is None:
+            return
+        version, values, error = decision
+        if error is not None:
+            s["cfg_error"] = ("cfg %d rejected: %s" % (version, error))[:120]
+            return
+        s["cfg_v"] = version
+        s["cfg"] = {key: values[key] for key in settings.REMOTE}
+        s["cfg_error"] = None
+        self.cfg = values
+
+    def status(self) -> bytes:
+        s = self.state
+        return wire.status(
+            True,
+            {
+                "fw": settings.FIRMWARE,
+                "bat": self.board.battery_mv(),
+                "rssi": self.rssi,
+                "up": self.dt - s.get("boot_dt", 0),
+                "buf": self.buffer.depth(),
+                "drop": self.buffer.dropped,
+                "cfg": s["cfg_v"],
+                "reset": self.reset,
+                "boot": s["boot"],
+                "mem": hw.mem_free(),
+                "serr": s["serr"],
+                "err": s.get("err"),
+                "cfg_error": s.get("cfg_error"),
+            },
+        )
+
+    def uplink(self) -> None:
+        site, s = self.site, self.state
+        self.board.wifi_up(site["wifi_timeout_s"])
+        try:
+            self.rssi = self.board.rssi()
+            if not self.clock_set() or self.dt - s.get("last_ntp", -(10**9)) >= self.cfg["ntp_s"]:
+                self._sync_time()
+            client = mqtt.Client(
+                self.device,
+                user=self.device,
+                password=site["password"],
+                keepalive=60,
+                will=(wire.topic(self.device, "status"), wire.OFFLINE, True),
+            )
+            client.on_message = self._on_message
+            client.connect(self.board.connect(site["broker_host"], site["broker_port"], site["tls"], 10))
+            try:
+                client.subscribe(wire.topic(self.device, "config"))
+                client.subscribe(wire.topic(self.device, "ack"))
+                while client.wait(300):  # the retained config and ack arrive now
+                    pass
+                self._apply_config()
+                client.publish(wire.topic(self.device, "status"), self.status(), retain=True)
+                s["last_status"] = self.dt
+                s["err"] = None
+                self.flush(client)
+                s["net_fails"] = 0
+                s["net_next"] = 0
+                s["last_send"] = self.dt
+                client.disconnect()
+            finally:
+                client.close()
+        finally:
+            self.board.wifi_down()
+            self.save()
+
+    def flush(self, client) -> None:
+        """Send the backlog oldest first, one batch at a time, each confirmed by the
+        server's watermark before the next (QoS 1 to the broker is not storage)."""
+        while True:
+            self.board.feed()
+            records = self.buffer.pending(self.cfg["batch"])
+            if not records:
+                return
+            payload, _, last = wire.readings(records, self.dt, self.rssi)
+            client.publish(wire.topic(self.device, "reading"), payload)
+            quiet = 0  # seconds without any message from the broker
+            while self.buffer.acked < last:
+                if quiet >= self.cfg["ack_wait_s"]:
+                    self.state["err"] = "no ack for seq %d" % last
+                    return
+                if not client.wait(1000):
+                    quiet += 1
+                self.board.feed()
+            self.save()
+
+
+def main() -> None:
+    """Entry point on a board (main.py). If even starting fails (a broken config.py,
+    a flash error), the board says why and tries again after a minute's deep sleep."""
+    try:
+        import sensors
+
+        try:
+            import config  # type: ignore[import-not-found]  # the site's file, from config_example.py
+
+            site = settings.site_settings(config.SETTINGS)
+        except ImportError:
+            site = settings.site_settings({})
+            print("kawamori: no config.py; copy config_example.py and fill it in")
+        board = hw.Board(site)
+        clock = hw.Clock(light=site["deep_sleep"], feed=board.feed)
+        gauge = Gauge(site, board, clock, sensors.make(site, clock), "/data")
+    except Exception as error:  # noqa: BLE001 - never brick: sleep and start again
+        print("kawamori: start failed:", error)
+        import machine
+
+        machine.deepsleep(60000)
+        return
+    while True:
+        board.sleep(gauge.run_cycle())

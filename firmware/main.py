@@ -1,0 +1,4 @@
+# Runs at every start and every wake from deep sleep.
+import app
+
+app.main()

@@ -1,0 +1,117 @@
+"""``kawamori device``: provision and flash sensor boards (a thin layer over
+:mod:`kawamori.devices`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+import typer
+from rich.console import Console
+
+from kawamori import db, devices
+
+device_app = typer.Typer(help="Sensor boards: register, provision and flash them.", no_args_is_help=True)
+console = Console(stderr=True)
+BOARD_CONFIG = Path("firmware/config.py")
+
+
+@device_app.command("add")
+def add(
+    station: Annotated[str, typer.Argument(help="The station the board measures for")],
+    device: Annotated[str | None, typer.Option(help="Device id (default: <station>-<random hex>)")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the board's config.py")] = BOARD_CONFIG,
+    broker_host: Annotated[str | None, typer.Option(help="Broker host the board connects to")] = None,
+    broker_port: Annotated[int, typer.Option(help="Broker port (8883 for MQTT over TLS)")] = 8883,
+    tls: Annotated[bool, typer.Option(help="Connect with TLS (copy the CA file with flash --ca)")] = True,
+    wifi_ssid: Annotated[str, typer.Option(help="Wi-Fi network at the site")] = "",
+    wifi_key: Annotated[str, typer.Option(help="Wi-Fi password", envvar="KAWAMORI_WIFI_KEY")] = "",
+    sensor: Annotated[str, typer.Option(help="a02yyuw | jsn-sr04t | pressure")] = "a02yyuw",
+    accounts: Annotated[
+        Path | None, typer.Option(help="The broker's accounts folder (production; default: embedded broker)")
+    ] = None,
+    rotate: Annotated[bool, typer.Option(help="Give an existing device a new password")] = False,
+    note: Annotated[str, typer.Option(help="A note, e.g. the board's label")] = "",
+) -> None:
+    """Register a board for a station with its own broker account; write its config.py.
+
+    The password is random (never derived from a serial number); config.py is mode 0600.
+    Example: [bold]kawamori device add kyoden-chiwara --broker-host mqtt.example --wifi-ssid gauges[/bold]
+    """
+    from kawamori.cli import _runtime, _settings
+
+    if sensor not in ("a02yyuw", "jsn-sr04t", "pressure"):
+        raise typer.BadParameter("sensor must be a02yyuw, jsn-sr04t or pressure", param_hint="--sensor")
+    settings = _settings()
+    runtime = _runtime(settings)
+    folder = accounts or (Path(runtime.accounts_dir) if runtime.accounts_dir else None)
+    if folder is None:
+        console.print("[red]Give the broker's accounts folder with --accounts DIR.[/red]")
+        raise typer.Exit(2)
+    try:
+        with db.connect(runtime.database_url) as conn:
+            registered = devices.register(
+                conn,
+                devices.accounts_at(folder),
+                station_id=station,
+                device_id=device,
+                note=note,
+                rotate=rotate,
+            )
+    except devices.DeviceError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    host = broker_host or urlsplit(runtime.mqtt_url).hostname or "localhost"
+    text = devices.board_config(
+        registered,
+        broker_host=host,
+        broker_port=broker_port,
+        tls=tls,
+        wifi_ssid=wifi_ssid,
+        wifi_key=wifi_key,
+        sensor=sensor,
+    )
+    devices.write_secret(out, text)
+    if accounts is None and devices.reload_embedded_broker(folder):
+        console.print("Embedded broker reloaded.")
+    else:
+        console.print(
+            "Reload the broker so it knows the account: send Mosquitto SIGHUP "
+            "(docker compose kill -s SIGHUP mosquitto)."
+        )
+    console.print(f"Device [bold]{registered.device_id}[/bold] at {station}; board config in {out}")
+    print(registered.device_id)
+
+
+@device_app.command("flash")
+def flash(
+    config: Annotated[Path, typer.Option(help="The board's config.py")] = BOARD_CONFIG,
+    port: Annotated[str, typer.Option(help="Serial port, or 'auto'")] = "auto",
+    board: Annotated[str, typer.Option(help="esp32 | picow (bytecode architecture)")] = "esp32",
+    compile_: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="Compile with mpy-cross (MicroPython ≥ 1.23)")
+    ] = True,
+    ca: Annotated[Path | None, typer.Option(help="The broker's CA certificate, copied as ca.crt")] = None,
+    dry_run: Annotated[bool, typer.Option(help="List what would be copied; touch nothing")] = False,
+) -> None:
+    """Compile the firmware with mpy-cross and copy it to a board on USB with mpremote.
+
+    Copies config.py and the broker's CA file too, then restarts the board.
+    Example: [bold]kawamori device flash --port /dev/ttyUSB0 --ca deploy/mosquitto/certs/ca.crt[/bold]
+    """
+    if board not in devices.BOARDS:
+        raise typer.BadParameter("board must be esp32 or picow", param_hint="--board")
+    if dry_run:
+        copies = devices.plan_copies(config, build_dir=Path("build"), compile_=compile_, ca_file=ca)
+        for copy in copies:
+            how = f"compiled for {board}" if copy.source.suffix == ".mpy" else "as is"
+            print(f"{copy.origin} -> {copy.target} ({how})")
+        print("would run: " + " ".join(devices.mpremote_command(copies, port)[:3]) + " …")
+        return
+    try:
+        copies = devices.flash(config, port=port, board=board, compile_=compile_, ca_file=ca)
+    except devices.DeviceError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(f"Copied {len(copies)} files; the board restarted.")

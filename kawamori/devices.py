@@ -1,0 +1,230 @@
+"""Provisioning sensor boards: register a device for a station, give it a broker
+account with a random password, write the board's ``config.py``, and put the
+firmware on a board over USB.
+
+Passwords come from :func:`kawamori.broker_auth.new_password` (random, never derived
+from a serial number). The broker's ACL patterns already limit every device to its
+own topics, so a new account needs no ACL edit beyond the regenerated files; the
+broker picks them up on SIGHUP (:func:`reload_embedded_broker` for the embedded one).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+from kawamori.broker_auth import Accounts, new_password
+
+FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
+DEVICE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+BOARDS = {"esp32": "xtensawin", "picow": "armv6m"}  # mpy-cross -march for each board
+SOURCE_ONLY = {"main.py", "config.py"}  # run from source (main.py) or edited on the board
+NOT_COPIED = {"config_example.py"}
+
+
+class DeviceError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    device_id: str
+    station_id: str
+    mount_m: float
+    fast_on_m: float | None
+    password: str
+
+
+def new_device_id(station_id: str) -> str:
+    """``<station>-<6 random hex>``: unique, and says nothing about the hardware."""
+    return f"{station_id[:56]}-{secrets.token_hex(3)}"
+
+
+def register(
+    conn: psycopg.Connection,
+    accounts: Accounts,
+    *,
+    station_id: str,
+    device_id: str | None = None,
+    note: str = "",
+    rotate: bool = False,
+) -> Registered:
+    """Register (or move) a device for ``station_id`` and make sure it has a broker
+    account; ``rotate`` gives an existing account a new password."""
+    device_id = device_id or new_device_id(station_id)
+    if not DEVICE_ID.fullmatch(device_id):
+        raise DeviceError(f"{device_id!r} is not a device id (1–64 of A–Z a–z 0–9 _ . -)")
+    station = conn.execute(
+        "SELECT mount_height_m, stages FROM stations WHERE id = %s", (station_id,)
+    ).fetchone()
+    if station is None:
+        raise DeviceError(f"no station {station_id!r}; load it with `kawamori network load FILE` first")
+    with conn.transaction():
+        conn.execute(
+            """INSERT INTO devices (id, station_id, note) VALUES (%s, %s, %s)
+               ON CONFLICT (id) DO UPDATE SET
+                   installed_at = CASE WHEN devices.station_id IS DISTINCT FROM EXCLUDED.station_id
+                                       THEN now() ELSE devices.installed_at END,
+                   station_id = EXCLUDED.station_id, retired_at = NULL,
+                   note = CASE WHEN EXCLUDED.note = '' THEN devices.note ELSE EXCLUDED.note END""",
+            (device_id, station_id, note),
+        )
+    if rotate or accounts.password(device_id) is None:
+        accounts.set(device_id, new_password())
+    password = accounts.password(device_id)
+    assert password is not None
+    mount_m, stages = station
+    levels = [stage["level_m"] for stage in stages]
+    return Registered(device_id, station_id, mount_m, levels[0] if levels else None, password)
+
+
+def board_config(
+    registered: Registered,
+    *,
+    broker_host: str,
+    broker_port: int,
+    tls: bool,
+    wifi_ssid: str,
+    wifi_key: str,
+    sensor: str = "a02yyuw",
+) -> str:
+    """The board's ``config.py`` (it holds the device's password: keep it 0600)."""
+    values: dict[str, object] = {
+        "device": registered.device_id,
+        "password": registered.password,
+        "broker_host": broker_host,
+        "broker_port": broker_port,
+        "tls": tls,
+        "wifi_ssid": wifi_ssid,
+        "wifi_key": wifi_key,
+        "sensor": sensor,
+        "mount_m": round(registered.mount_m, 3),
+    }
+    if registered.fast_on_m is not None:  # the first stage (observation start) switches to fast mode
+        values["fast_on_m"] = round(registered.fast_on_m, 3)
+        values["fast_off_m"] = round(registered.fast_on_m - 0.1, 3)
+    lines = [
+        f'"""Kawamori gauge {registered.device_id} at station {registered.station_id}.',
+        "Written by `kawamori device add`; holds this device's secret. See config_example.py.",
+        '"""',
+        "",
+        "SETTINGS = {",
+        *(f"    {key!r}: {value!r}," for key, value in values.items()),
+        "}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_secret(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def accounts_at(folder: Path) -> Accounts:
+    """The accounts in ``folder``, written for whoever owns it (the embedded broker
+    runs as ``nobody`` when started by root)."""
+    owner = folder.stat().st_uid if folder.exists() and os.geteuid() == 0 else None
+    return Accounts(folder, owner_uid=owner)
+
+
+def reload_embedded_broker(accounts_dir: Path) -> bool:
+    """SIGHUP the embedded Mosquitto that uses ``accounts_dir``; False if none runs."""
+    pid_file = accounts_dir.parent / "mosquitto.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "mosquitto":
+            return False
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
+
+
+# -- flashing -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Copy:
+    source: Path  # what is copied (a compiled .mpy or a .py)
+    target: str  # path on the board
+    origin: Path  # the firmware source it comes from
+
+
+def plan_copies(config: Path, *, build_dir: Path, compile_: bool, ca_file: Path | None = None) -> list[Copy]:
+    """What goes on the board: every firmware module (compiled to .mpy unless
+    ``compile_`` is False), main.py as source, the board's config.py and CA file."""
+    copies = []
+    for source in sorted(FIRMWARE.glob("*.py")):
+        if source.name in NOT_COPIED or source.name in SOURCE_ONLY:
+            continue
+        if compile_:
+            copies.append(Copy(build_dir / f"{source.stem}.mpy", f":{source.stem}.mpy", source))
+        else:
+            copies.append(Copy(source, f":{source.name}", source))
+    copies.append(Copy(FIRMWARE / "main.py", ":main.py", FIRMWARE / "main.py"))
+    copies.append(Copy(config, ":config.py", config))
+    if ca_file is not None:
+        copies.append(Copy(ca_file, ":ca.crt", ca_file))
+    return copies
+
+
+def mpy_cross() -> list[str]:
+    candidate = Path(sys.executable).parent / "mpy-cross"
+    if candidate.exists():
+        return [str(candidate)]
+    found = shutil.which("mpy-cross")
+    if found:
+        return [found]
+    raise DeviceError("mpy-cross is not installed (uv sync installs it); or flash with --no-compile")
+
+
+def compile_firmware(copies: list[Copy], board: str) -> None:
+    for copy in copies:
+        if copy.source.suffix != ".mpy":
+            continue
+        copy.source.parent.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run(
+            [*mpy_cross(), f"-march={BOARDS[board]}", "-o", str(copy.source), str(copy.origin)],
+            capture_output=True,
+            text=True,
+        )
+        if done.returncode != 0:
+            raise DeviceError(f"mpy-cross {copy.origin.name}: {done.stderr.strip()}")
+
+
+def mpremote_command(copies: list[Copy], port: str) -> list[str]:
+    """One mpremote run: make /data, copy every file, reset the board."""
+    local = Path(sys.executable).parent / "mpremote"
+    command = [str(local) if local.exists() else "mpremote", "connect", port]
+    command += ["exec", "import os\ntry:\n    os.mkdir('/data')\nexcept OSError:\n    pass"]
+    for copy in copies:
+        command += ["+", "fs", "cp", str(copy.source), copy.target]
+    return [*command, "+", "reset"]
+
+
+def flash(config: Path, *, port: str, board: str, compile_: bool, ca_file: Path | None) -> list[Copy]:
+    if not config.exists():
+        raise DeviceError(f"{config} does not exist; write it with `kawamori device add`")
+    with tempfile.TemporaryDirectory(prefix="kawamori-flash-") as build:
+        copies = plan_copies(config, build_dir=Path(build), compile_=compile_, ca_file=ca_file)
+        if compile_:
+            compile_firmware(copies, board)
+        done = subprocess.run(mpremote_command(copies, port))
+        if done.returncode != 0:
+            raise DeviceError(f"mpremote failed with exit code {done.returncode}; is the board on {port}?")
+    return copies

@@ -1,0 +1,219 @@
+"""Fake hardware for the firmware: a clock, a sensor, a board and a tiny in-memory
+MQTT broker on a fake socket that records every byte. Written for both CPython and
+MicroPython: the MicroPython tests load this file into the interpreter too."""
+
+# ruff: noqa: UP031  (MicroPython runs this file too; %-formatting is its idiom)
+
+import hw
+
+
+class Clock:
+    """An accelerated clock: sleeping advances it at once. ``start`` is Unix seconds;
+    an RTC never set after a power loss starts at 2000-01-01 (946684800)."""
+
+    def __init__(self, start: int) -> None:
+        self.ms = 0
+        self.base = start
+
+    def time(self) -> int:
+        return self.base + self.ms // 1000
+
+    def ticks_ms(self) -> int:
+        return self.ms & 0x3FFFFFFF
+
+    def sleep_ms(self, ms: int) -> None:
+        self.ms += ms
+
+    def set_time(self, unix: int) -> None:
+        self.base = unix - self.ms // 1000
+
+
+class Sensor:
+    """Samples from ``level_at(clock seconds)`` as a distance below ``mount_mm``;
+    ``glitches`` maps a sample number to what that sample returns instead."""
+
+    MIN_MM = 30
+    MAX_MM = 4500
+    DEPTH = False
+
+    def __init__(self, clock, mount_mm: int, level_at, glitches=None) -> None:
+        self.clock = clock
+        self.mount_mm = mount_mm
+        self.level_at = level_at
+        self.glitches = glitches or {}
+        self.count = 0
+        self.on = False
+
+    def power(self, on: bool) -> int:
+        self.on = on
+        return 0
+
+    def read(self):
+        self.count += 1
+        self.clock.sleep_ms(60)  # a sample takes time
+        if self.count in self.glitches:
+            glitch = self.glitches[self.count]
+            if glitch == "raise":
+                raise OSError("uart")
+            return glitch
+        return self.mount_mm - self.level_at(self.clock.time())
+
+
+class Board:
+    def __init__(self, clock, connect=None, ntp_time=None) -> None:
+        self.clock = clock
+        self.connector = connect
+        self.ntp_time = ntp_time  # callable giving Unix seconds, or None: no NTP server
+        self.wifi = True
+        self.log = []
+        self.sleeps = []
+
+    def feed(self) -> None:
+        pass
+
+    def reset_cause(self) -> str:
+        return "power"
+
+    def battery_mv(self) -> int:
+        return 3910
+
+    def rssi(self) -> int:
+        return -71
+
+    def wifi_up(self, timeout_s: int) -> None:
+        self.log.append("wifi_up")
+        if not self.wifi:
+            raise hw.NetError("Wi-Fi 'river': no connection in %d s" % timeout_s)
+
+    def wifi_down(self) -> None:
+        self.log.append("wifi_down")
+
+    def ntp(self):
+        return None if self.ntp_time is None else self.ntp_time()
+
+    def connect(self, host: str, port: int, tls: bool, timeout_s):
+        self.log.append("connect")
+        if self.connector is None:
+            raise hw.NetError("connect %s:%d: refused" % (host, port))
+        return self.connector(host, port, tls, timeout_s)
+
+    def sleep(self, seconds: int) -> None:
+        self.sleeps.append(seconds)
+        self.clock.sleep_ms(seconds * 1000)
+
+
+def _string(data: bytes, at: int):
+    size = data[at] << 8 | data[at + 1]
+    return bytes(data[at + 2 : at + 2 + size]), at + 2 + size
+
+
+class Broker:
+    """Just enough of an MQTT broker for one client, with retained messages and an
+    ingest that acknowledges every reading (``ingest=False``: nobody acknowledges)."""
+
+    def __init__(self) -> None:
+        self.retained = {}
+        self.published = []  # (topic, payload, retain) from the device
+        self.ingest = True
+        self.refuse = 0
+
+    def stream(self, host, port, tls, timeout_s):
+        return Stream(self)
+
+
+class Stream:
+    def __init__(self, broker) -> None:
+        self.broker = broker
+        self.written = b""
+        self.inbox = b""
+        self.pending = b""
+
+    def readable(self, wait_ms: int) -> bool:
+        return bool(self.inbox)
+
+    def close(self) -> None:
+        pass
+
+    def _send(self, kind: int, body: bytes) -> None:
+        n = len(body)
+        size = bytearray()
+        while True:
+            byte = n & 0x7F
+            n >>= 7
+            size.append(byte | 0x80 if n else byte)
+            if not n:
+                break
+        self.inbox += bytes((kind,)) + bytes(size) + body
+
+    def _publish_to_device(self, topic: str, payload: bytes, retain: bool) -> None:
+        name = topic.encode()
+        self._send(
+            0x32 | (1 if retain else 0),
+            bytes((len(name) >> 8, len(name) & 0xFF)) + name + b"\x00\x01" + payload,
+        )
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self.written += data
+        self.pending += data
+        while len(self.pending) >= 2:
+            size = 0
+            shift = 0
+            at = 1
+            while True:
+                byte = self.pending[at]
+                size |= (byte & 0x7F) << shift
+                shift += 7
+                at += 1
+                if not byte & 0x80:
+                    break
+            if len(self.pending) < at + size:
+                break
+            kind, body = self.pending[0], self.pending[at : at + size]
+            self.pending = self.pending[at + size :]
+            self._handle(kind, body)
+        return len(data)
+
+    def _handle(self, kind: int, body: bytes) -> None:
+        broker = self.broker
+        if kind == 0x10:
+            self._send(0x20, bytes((0, broker.refuse)))
+        elif kind == 0x82:
+            topic, _ = _string(body, 2)
+            self._send(0x90, body[:2] + b"\x01")
+            name = topic.decode()
+            if name in broker.retained:
+                self._publish_to_device(name, broker.retained[name], True)
+        elif kind & 0xF0 == 0x30:
+            topic, at = _string(body, 0)
+            qos = (kind >> 1) & 3
+            pid = body[at : at + 2] if qos else b""
+            payload = bytes(body[at + len(pid) :])
+            name = topic.decode()
+            broker.published.append((name, payload, bool(kind & 1)))
+            if kind & 1:
+                broker.retained[name] = payload
+            if qos:
+                self._send(0x40, pid)
+            if name.endswith("/reading") and broker.ingest:
+                seq = _highest_seq(payload)
+                ack_topic = name[: -len("reading")] + "ack"
+                ack = b'{"v":1,"seq":%d}' % seq
+                broker.retained[ack_topic] = ack
+                self._publish_to_device(ack_topic, ack, False)
+        elif kind == 0x40:
+            pass
+        elif kind == 0xC0:
+            self._send(0xD0, b"")
+
+    def read(self, n: int):
+        if not self.inbox:
+            raise OSError(110)  # ETIMEDOUT: nothing to read
+        data, self.inbox = self.inbox[:n], self.inbox[n:]
+        return data
+
+
+def _highest_seq(payload: bytes) -> int:
+    document = hw.loads(payload)
+    items = document.get("r", [document])
+    return max(item["seq"] for item in items)

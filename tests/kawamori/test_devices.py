@@ -1,0 +1,147 @@
+"""``kawamori device add`` / ``flash`` against a real database and broker: the new
+board's credentials work, only for its own topics, and flashing lists the files."""
+
+from __future__ import annotations
+
+import runpy
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from kawamori import db, devices
+from kawamori.broker_auth import verify_password
+from kawamori.cli import app
+from simulator.firmware import firmware
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(demo_db, tmp_path) -> dict[str, str]:
+    return {
+        "KAWAMORI_DATABASE_URL": demo_db,
+        "KAWAMORI_MQTT_URL": "mqtt://kawamori-ingest:x@gauges.example.org:1883",
+        "KAWAMORI_DATA_DIR": str(tmp_path),
+    }
+
+
+def test_add_registers_the_device_and_writes_working_credentials(env, demo_db, broker, tmp_path):
+    out = tmp_path / "board" / "config.py"
+    result = runner.invoke(
+        app,
+        [
+            "device", "add", "kyoden-jumonji", "--out", str(out), "--accounts", str(broker.accounts.folder),
+            "--wifi-ssid", "river", "--no-tls", "--broker-port", str(broker.port),
+        ],
+        env={**env, "KAWAMORI_WIFI_KEY": "wifi-secret"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    device_id = result.stdout.strip().splitlines()[-1]
+    assert device_id.startswith("kyoden-jumonji-") and "SIGHUP" in result.output
+    with db.connect(demo_db) as conn:
+        row = conn.execute(
+            "SELECT station_id, retired_at FROM devices WHERE id = %s", (device_id,)
+        ).fetchone()
+    assert row == ("kyoden-jumonji", None)
+
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    site = runpy.run_path(str(out))["SETTINGS"]
+    password = broker.accounts.password(device_id)
+    assert site["device"] == device_id and site["password"] == password and len(password) >= 32
+    assert site["broker_host"] == "gauges.example.org" and site["tls"] is False
+    assert (site["wifi_ssid"], site["wifi_key"], site["mount_m"]) == ("river", "wifi-secret", 10.3)
+    assert (site["fast_on_m"], site["fast_off_m"]) == (4.35, 4.25)  # observation-start level
+    line = next(x for x in broker.accounts.passwd_file.read_text().splitlines() if x.startswith(device_id))
+    assert verify_password(password, line.split(":", 1)[1])
+    assert "pattern write kawamori/v1/%u/reading" in broker.accounts.acl_file.read_text()
+
+    broker.reload()
+    _, hw, _ = firmware()
+    import mqtt  # the firmware's own client, with the credentials from config.py
+
+    board = mqtt.Client(device_id, site["device"], site["password"])
+    board.connect(hw.open_stream("127.0.0.1", broker.port, False, "", 5))
+    board.disconnect()
+    with pytest.raises(mqtt.Refused):
+        mqtt.Client(device_id, device_id, "x" * 32).connect(
+            hw.open_stream("127.0.0.1", broker.port, False, "", 5)
+        )
+
+    # running it again keeps the password; --rotate replaces it
+    again = runner.invoke(
+        app,
+        ["device", "add", "kyoden-jumonji", "--device", device_id, "--out", str(out),
+         "--accounts", str(broker.accounts.folder)],
+        env=env,
+    )  # fmt: skip
+    assert again.exit_code == 0 and broker.accounts.password(device_id) == password
+    rotated = runner.invoke(
+        app,
+        ["device", "add", "kyoden-jumonji", "--device", device_id, "--out", str(out),
+         "--accounts", str(broker.accounts.folder), "--rotate"],
+        env=env,
+    )  # fmt: skip
+    assert rotated.exit_code == 0 and broker.accounts.password(device_id) != password
+
+
+def test_add_refuses_an_unknown_station_and_a_bad_id(env, tmp_path):
+    accounts = ["--accounts", str(tmp_path / "accounts"), "--out", str(tmp_path / "c.py")]
+    unknown = runner.invoke(app, ["device", "add", "no-such-station", *accounts], env=env)
+    assert unknown.exit_code == 2 and "no station" in unknown.output
+    bad = runner.invoke(app, ["device", "add", "kyoden-jumonji", "--device", "bad id!", *accounts], env=env)
+    assert bad.exit_code == 2 and "not a device id" in bad.output
+    assert not (tmp_path / "c.py").exists()
+
+
+def test_device_ids_are_random_not_derived():
+    ids = {devices.new_device_id("kyoden-chiwara") for _ in range(50)}
+    assert len(ids) == 50 and all(devices.DEVICE_ID.fullmatch(i) for i in ids)
+
+
+def test_flash_dry_run_lists_every_file(tmp_path):
+    config = tmp_path / "config.py"
+    config.write_text("SETTINGS = {}\n")
+    result = runner.invoke(
+        app, ["device", "flash", "--dry-run", "--config", str(config), "--ca", str(tmp_path / "ca.crt")]
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for module in ("app", "hw", "mqtt", "measure", "sensors", "settings", "store", "wire", "policy"):
+        assert any(line.endswith(f":{module}.mpy (compiled for esp32)") for line in lines), module
+    assert any(line.endswith(":main.py (as is)") for line in lines)
+    assert f"{config} -> :config.py (as is)" in lines and any(":ca.crt" in line for line in lines)
+    assert not any("config_example" in line for line in lines)
+    assert lines[-1].startswith("would run: ") and "mpremote connect auto" in lines[-1]
+
+
+def test_flash_compiles_and_runs_mpremote(tmp_path, monkeypatch):
+    """Without a board: mpremote is replaced by a recorder; the .mpy files are real."""
+    config = tmp_path / "config.py"
+    config.write_text("SETTINGS = {}\n")
+    seen: list[list[str]] = []
+
+    def fake_run(command, *args, **kwargs):
+        if "mpremote" not in command[0]:
+            return real_run(command, *args, **kwargs)
+        seen.append(command)
+        built = [
+            Path(command[i + 3]) for i, part in enumerate(command) if part == "+" and command[i + 1] == "fs"
+        ]
+        assert all(p.exists() for p in built)
+        assert any(p.suffix == ".mpy" and p.read_bytes()[:1] == b"M" for p in built)
+
+        class Done:
+            returncode = 0
+
+        return Done()
+
+    real_run = devices.subprocess.run
+    monkeypatch.setattr(devices.subprocess, "run", fake_run)
+    copies = devices.flash(config, port="/dev/ttyUSB0", board="picow", compile_=True, ca_file=None)
+    (command,) = seen
+    assert command[1:3] == ["connect", "/dev/ttyUSB0"] and command[-1] == "reset"
+    assert ":app.mpy" in command and ":config.py" in command
+    sources = [p for p in devices.FIRMWARE.glob("*.py") if p.name not in ("config_example.py", "config.py")]
+    assert len(copies) == len(sources) + 1  # and the board's config.py
