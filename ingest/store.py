@@ -10,6 +10,18 @@ import psycopg
 from ingest.plan import DeviceInfo, Plan
 from kawamori.db import READINGS_CHANNEL
 
+_INCOMING_TYPES = [
+    "text",
+    "timestamptz",
+    "float8",
+    "text",
+    "int8",
+    "float8",
+    "float4",
+    "int2",
+    "int4",
+    "timestamptz",
+]
 _NOTIFY_CHUNK = 200  # station ids per NOTIFY payload (well under PostgreSQL's 8000 bytes)
 
 
@@ -47,8 +59,9 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
             )
             with cur.copy(
                 "COPY incoming (station_id, time, level_m, device_id, seq, distance_m, battery_v,"
-                " rssi_dbm, quality, received_at) FROM STDIN"
+                " rssi_dbm, quality, received_at) FROM STDIN (FORMAT BINARY)"
             ) as copy:
+                copy.set_types(_INCOMING_TYPES)
                 for r in plan.readings:
                     copy.write_row(
                         (

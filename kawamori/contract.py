@@ -112,11 +112,14 @@ def _reject_constant(name: str) -> Any:
     raise _Bad(Reason.not_finite, f"{name} is not a number")
 
 
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, reused: it is stateless
+
+
 def _load(payload: bytes, max_bytes: int) -> dict[str, Any]:
     if len(payload) > max_bytes:
         raise _Bad(Reason.oversized, f"{len(payload)} bytes > {max_bytes}")
     try:
-        document = json.loads(payload, parse_constant=_reject_constant)
+        document = _DECODER.decode(payload.decode("utf-8"))
     except _Bad:
         raise
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
@@ -162,7 +165,7 @@ def _integer(obj: dict[str, Any], key: str, *, required: bool = False) -> int | 
 def _reading(obj: Any, defaults: dict[str, Any], received_at: datetime) -> WireReading:
     if not isinstance(obj, dict):
         raise _Bad(Reason.not_an_object, f"reading is {type(obj).__name__}")
-    merged = {**defaults, **obj}
+    merged = {**defaults, **obj} if defaults else obj
     seq = _integer(merged, "seq", required=True)
     if seq is not None and seq < 0:
         raise _Bad(Reason.bad_type, "'seq' must not be negative")

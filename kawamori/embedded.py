@@ -227,9 +227,12 @@ class PostgresServer(_Child):
     name = "PostgreSQL"
     _stop_signal = signal.SIGINT  # fast shutdown
 
-    def __init__(self, folder: Path, *, port: int | None = None) -> None:
+    def __init__(
+        self, folder: Path, *, port: int | None = None, settings: dict[str, str] | None = None
+    ) -> None:
         self.folder = folder.resolve()
         self.port = port or free_port()
+        self.settings = settings or {}  # extra server settings, e.g. for benchmarks
         self.user = _service_user()
         self.bindir = find_postgres_bindir()
         self.data = self.folder / "data"
@@ -293,6 +296,8 @@ class PostgresServer(_Child):
             "-c",
             "max_wal_senders=0",
         ]
+        for name, value in self.settings.items():
+            argv += ["-c", f"{name}={value}"]
         self._spawn(argv, self.log, self.user)
         deadline = time.monotonic() + timeout
         while True:

@@ -1,0 +1,476 @@
+"""Ingest benchmark: one command, one table, everything side by side on this machine.
+
+    uv run python bench/ingest.py [--readings 60000] [--repeat 3]
+
+In one run, against its own PostgreSQL (with commit timestamps) and Mosquitto:
+
+1. broker pass-through: QoS 1 publishes → a subscriber that only acknowledges
+   (the ceiling any MQTT consumer on this machine can reach);
+2. Kawamori ingest (``kawamori ingest``), single-reading messages, as fast as the
+   publishers can send: committed readings/s, CPU seconds per 1,000, peak RSS;
+3. the naive baseline on the same kind of load: a paho subscriber (``loop_start``)
+   doing one autocommit INSERT per message;
+4. ingest with devices flushing backlogs in batches of 100 readings per message;
+5. latency: ingest at a steady 2,000 messages/s, publish → commit (p50, p99), from
+   PostgreSQL's commit timestamps;
+6. PostgreSQL COPY of the same rows (the database's ceiling).
+
+Publishers run in separate processes, one MQTT identity per simulated device. Every
+scenario runs ``--repeat`` times; the table shows medians. Ratios compare against the
+baseline and the ceilings measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kawamori import contract, db, logs  # noqa: E402
+from kawamori.embedded import MosquittoBroker, PostgresServer, free_port  # noqa: E402
+from kawamori.model import Device, Stage, Station  # noqa: E402
+from kawamori.mqtt import Connection  # noqa: E402
+from kawamori.network import Network, apply_network  # noqa: E402
+
+console = Console(width=150)
+DEVICES = 40
+PUBLISHERS = 2
+
+
+# -- load ---------------------------------------------------------------------------------
+def bench_network(devices: int) -> Network:
+    stations, boards = [], []
+    for i in range(devices):
+        stations.append(
+            Station(
+                id=f"b{i:04d}",
+                name_ja=f"橋{i}",
+                name_en=f"Bridge {i}",
+                river_ja="川",
+                river_en="River",
+                latitude=38.7,
+                longitude=139.8,
+                mount_height_m=10.0,
+                level_min_m=0.0,
+                level_max_m=9.5,
+                stages=(Stage(key="danger", name_ja="危険", name_en="Danger", level_m=8.0, alert_level=4),),
+            )
+        )
+        boards.append(Device(id=f"bd{i:04d}", station_id=f"b{i:04d}"))
+    return Network(name="bench", stations=tuple(stations), devices=tuple(boards))
+
+
+def publisher(urls: dict[str, str], count: int, per_message: int, rate: float | None, go, seq0: int) -> None:
+    """Publish ``count`` readings round-robin over this process's devices at QoS 1.
+    ``t`` is the publish time, so commit time − t is publish→commit latency."""
+    connections = {d: Connection(url, d, persistent=False) for d, url in urls.items()}
+    for connection in connections.values():
+        connection.start()
+    go.wait()
+    names = list(connections)
+    started = time.perf_counter()
+    sent = 0
+    stamps: dict[str, float] = {}
+    last = {}  # the last publish of each connection: all must be acknowledged before leaving
+    message = 0
+    while sent < count:
+        device = names[message % len(names)]
+        n = min(per_message, count - sent)
+        # readings are unique per station and millisecond: never reuse a device's last stamp
+        now = max(round(time.time(), 3), stamps.get(device, 0.0) + 0.001)
+        stamps[device] = now + (n - 1) * 0.001
+        items = [
+            {"seq": seq0 + sent + k, "t": round(now + k * 1e-3, 3), "level": 5.0 + (k % 100) / 1000}
+            for k in range(n)
+        ]
+        body = contract.encode_batch(items)
+        last[device] = connections[device]._client.publish(contract.topic(device, "reading"), body, qos=1)
+        sent += n
+        message += 1
+        if rate is not None:
+            delay = started + message / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+        elif message % 500 == 0:
+            time.sleep(0)
+    for info in last.values():
+        info.wait_for_publish(120)
+    for connection in connections.values():
+        connection.stop()
+
+
+class Load:
+    def __init__(self, broker: MosquittoBroker, devices: list[str]) -> None:
+        self.urls = {d: f"mqtt://{d}:{broker.accounts.password(d)}@127.0.0.1:{broker.port}" for d in devices}
+        self.seq = 0
+
+    def run(self, readings: int, per_message: int = 1, rate: float | None = None) -> None:
+        """Publish and wait until the publishers are done (acks from the broker)."""
+        context = multiprocessing.get_context("fork")
+        go = context.Event()
+        names = list(self.urls)
+        share = readings // PUBLISHERS
+        processes = []
+        for p in range(PUBLISHERS):
+            part = {d: self.urls[d] for d in names[p::PUBLISHERS]}
+            per_rate = rate / PUBLISHERS if rate else None
+            processes.append(
+                context.Process(target=publisher, args=(part, share, per_message, per_rate, go, self.seq))
+            )
+            self.seq += share + 1
+        for process in processes:
+            process.start()
+        time.sleep(1.5)  # connections up
+        go.set()
+        for process in processes:
+            process.join(600)
+
+
+# -- consumers ----------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def spawn(argv: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def wait_healthy(port: int, timeout: float = 30) -> None:
+    """Until the worker is connected and subscribed (it then answers /health)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1)
+            break
+        except urllib.error.HTTPError:
+            break  # 503 while starting: connected all the same
+        except OSError:
+            time.sleep(0.1)
+    time.sleep(0.3)
+
+
+def end_session(url: str, client_id: str) -> None:
+    """Remove a persistent session so it no longer takes a share of the group."""
+    connection = Connection(url, client_id, persistent=False)
+    connection.start()
+    connection.stop()
+
+
+def wait_rows(database_url: str, expected: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            if conn.execute("SELECT count(*) FROM readings").fetchone()[0] >= expected:
+                return
+            time.sleep(0.2)
+        count = conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+        dead = conn.execute("SELECT reason, count(*) FROM dead_letters GROUP BY reason").fetchall()
+    raise RuntimeError(f"{count} of {expected} readings arrived; dead letters: {dead}")
+
+
+def commit_stats(database_url: str) -> dict[str, float]:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute(
+            """WITH c AS (SELECT pg_xact_commit_timestamp(xmin) AS at, time FROM readings)
+               SELECT count(*), extract(epoch FROM max(at) - min(at)),
+                      percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM at - time)),
+                      percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM at - time))
+               FROM c"""
+        ).fetchone()
+        dead = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    count, span, p50, p99 = (float(v) if v is not None else float("nan") for v in row)
+    return {
+        "rows": count,
+        "rate": count / max(span, 1e-6),
+        "p50_ms": p50 * 1000,
+        "p99_ms": p99 * 1000,
+        "dead": dead,
+    }
+
+
+def reset(database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("TRUNCATE readings, dead_letters, device_status, ingest_workers")
+
+
+NAIVE = r"""
+import sys, time, psycopg, json
+import paho.mqtt.client as mqtt
+from urllib.parse import urlsplit
+db_url, mqtt_url = sys.argv[1], sys.argv[2]
+conn = psycopg.connect(db_url, autocommit=True)
+stations = dict(conn.execute("SELECT id, station_id FROM devices").fetchall())
+u = urlsplit(mqtt_url)
+def on_message(client, userdata, msg):
+    device = msg.topic.split("/")[2]
+    d = json.loads(msg.payload)
+    for r in d.get("r", [d]):
+        conn.execute("INSERT INTO readings (station_id, time, level_m, device_id, seq) VALUES "
+                     "(%s, to_timestamp(%s), %s, %s, %s) ON CONFLICT DO NOTHING",
+                     (stations[device], r["t"], r["level"], device, r["seq"]))
+c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="naive", protocol=mqtt.MQTTv5)
+c.username_pw_set(u.username, u.password)
+c.on_message = on_message
+c.on_connect = lambda client, *a: client.subscribe("kawamori/v1/+/reading", qos=1)
+c.connect(u.hostname, u.port)
+c.loop_forever()
+"""
+
+PASS_THROUGH = r"""
+import sys, time
+sys.path.insert(0, sys.argv[3])
+from kawamori import logs
+from kawamori.mqtt import Connection
+logs.configure(level=30)
+n = 0
+first = last = None
+def on(m):
+    global n, first, last
+    n += 1
+    last = time.time()
+    if first is None: first = last
+c = Connection(
+    sys.argv[1], "passthrough", subscriptions=["kawamori/v1/+/reading"], on_message=on, persistent=False
+)
+c.open()
+expected = int(sys.argv[2])
+deadline = time.time() + 600
+while n < expected and time.time() < deadline:
+    c.poll(0.5)
+print(n, (last or 0) - (first or 0))
+"""
+
+
+class Bench:
+    def __init__(self, folder: Path, readings: int) -> None:
+        self.readings = readings
+        self.pg = PostgresServer(
+            folder / "pg", settings={"track_commit_timestamp": "on", "synchronous_commit": "on"}
+        )
+        self.pg.start()
+        self.db_url = self.pg.create_database("bench")
+        network = bench_network(DEVICES)
+        with db.connect(self.db_url) as conn:
+            db.migrate(conn)
+            apply_network(conn, network)
+        self.broker = MosquittoBroker(folder / "mq")
+        for device in network.devices:
+            self.broker.accounts.ensure(device.id)
+        self.broker.start()
+        self.ingest_url = self.broker.url("kawamori-ingest")
+        self.load = Load(self.broker, [d.id for d in network.devices])
+        self.round = 0
+
+    def close(self) -> None:
+        self.broker.stop()
+        self.pg.stop()
+
+    def pass_through(self) -> dict[str, float]:
+        n = self.readings
+        script = subprocess.Popen(
+            [sys.executable, "-c", PASS_THROUGH, self.ingest_url, str(n), str(ROOT)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(1.0)
+        self.load.run(n)
+        count, span = script.communicate(timeout=600)[0].split()[-2:]
+        return {"rate": int(count) / max(float(span), 1e-6)}
+
+    def ingest(self, *, per_message: int = 1, rate: float | None = None, readings: int | None = None) -> dict:
+        reset(self.db_url)
+        self.round += 1
+        worker_name = f"bench{self.round}"
+        port = free_port()
+        worker = spawn(
+            [
+                sys.executable,
+                "-m",
+                "kawamori",
+                "ingest",
+                "--worker",
+                worker_name,
+                "--metrics-port",
+                str(port),
+            ],
+            {
+                "KAWAMORI_DATABASE_URL": self.db_url,
+                "KAWAMORI_MQTT_URL": self.ingest_url,
+                "KAWAMORI_LOG_FORMAT": "json",
+            },
+        )
+        wait_healthy(port)
+        cpu0 = cpu_seconds(worker.pid)
+        total = readings or self.readings
+        self.load.run(total, per_message=per_message, rate=rate)
+        wait_rows(self.db_url, total)
+        cpu = cpu_seconds(worker.pid) - cpu0
+        rss = peak_rss_mb(worker.pid)
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(30)
+        end_session(self.ingest_url, f"kawamori-ingest-{worker_name}")
+        stats = commit_stats(self.db_url)
+        stats.update(cpu_per_1000=cpu / total * 1000, rss_mb=rss)
+        return stats
+
+    def naive(self, readings: int) -> dict:
+        reset(self.db_url)
+        consumer = spawn([sys.executable, "-c", NAIVE, self.db_url, self.ingest_url], {})
+        time.sleep(2.0)
+        cpu0 = cpu_seconds(consumer.pid)
+        self.load.run(readings)
+        wait_rows(self.db_url, readings, timeout=900)
+        cpu = cpu_seconds(consumer.pid) - cpu0
+        consumer.kill()
+        consumer.wait()
+        stats = commit_stats(self.db_url)
+        stats.update(cpu_per_1000=cpu / readings * 1000)
+        return stats
+
+    def copy_limit(self) -> dict[str, float]:
+        reset(self.db_url)
+        now = datetime.now(UTC)
+        rows = [
+            (f"b{i % DEVICES:04d}", now.timestamp() - i * 0.001, 5.0, f"bd{i % DEVICES:04d}", i)
+            for i in range(self.readings)
+        ]
+        with psycopg.connect(self.db_url, autocommit=True) as conn:
+            started = time.perf_counter()
+            for start in range(0, len(rows), 5000):
+                with (
+                    conn.transaction(),
+                    conn.cursor() as cur,
+                    cur.copy("COPY readings (station_id, time, level_m, device_id, seq) FROM STDIN") as copy,
+                ):
+                    for station, t, level, device, seq in rows[start : start + 5000]:
+                        copy.write_row((station, datetime.fromtimestamp(t, UTC), level, device, seq))
+            elapsed = time.perf_counter() - started
+        return {"rate": len(rows) / elapsed}
+
+
+def median(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--readings", type=int, default=60_000, help="readings per scenario")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (medians are shown)")
+    parser.add_argument(
+        "--naive-readings", type=int, default=6_000, help="the baseline is slow: fewer readings"
+    )
+    args = parser.parse_args()
+    logs.configure(level=logging.WARNING)
+    folder = Path(tempfile.mkdtemp(prefix="kawamori-bench-"))
+    folder.chmod(0o711)
+    bench = Bench(folder, args.readings)
+    results: dict[str, list[dict]] = {
+        k: [] for k in ("pass", "ingest", "naive", "batched", "latency", "copy")
+    }
+    try:
+        with Progress(console=console) as progress:
+            task = progress.add_task("benchmark", total=args.repeat * 6)
+            for _ in range(args.repeat):
+                for name, run in (
+                    ("pass", bench.pass_through),
+                    ("ingest", bench.ingest),
+                    ("naive", lambda: bench.naive(args.naive_readings)),
+                    ("batched", lambda: bench.ingest(per_message=100, readings=args.readings * 5)),
+                    ("latency", lambda: bench.ingest(rate=2000, readings=20_000)),
+                    ("copy", bench.copy_limit),
+                ):
+                    progress.update(task, description=name)
+                    results[name].append(run())
+                    progress.advance(task)
+    finally:
+        bench.close()
+        shutil.rmtree(folder, ignore_errors=True)
+
+    ingest_rate = median(results["ingest"], "rate")
+    naive_rate = median(results["naive"], "rate")
+    pass_rate = median(results["pass"], "rate")
+    table = Table(title=f"Kawamori ingest — medians of {args.repeat} runs, {os.cpu_count()} cores")
+    for column in ("scenario", "readings/s", "p50 ms", "p99 ms", "CPU s / 1,000", "peak RSS MB", "note"):
+        table.add_column(column, justify="left" if column in ("scenario", "note") else "right")
+    fmt = "{:,.0f}".format
+    table.add_row(
+        "broker pass-through (ack only)", fmt(pass_rate), "", "", "", "", "ceiling for any consumer"
+    )
+    table.add_row(
+        "ingest, 1 reading/message",
+        fmt(ingest_rate),
+        f"{median(results['ingest'], 'p50_ms'):.0f}",
+        f"{median(results['ingest'], 'p99_ms'):.0f}",
+        f"{median(results['ingest'], 'cpu_per_1000'):.3f}",
+        f"{median(results['ingest'], 'rss_mb'):.0f}",
+        f"{ingest_rate / naive_rate:.1f}× baseline, {ingest_rate / pass_rate:.0%} of pass-through",
+    )
+    table.add_row(
+        "naive baseline (INSERT per message)",
+        fmt(naive_rate),
+        f"{median(results['naive'], 'p50_ms'):.0f}",
+        f"{median(results['naive'], 'p99_ms'):.0f}",
+        f"{median(results['naive'], 'cpu_per_1000'):.3f}",
+        "",
+        f"{args.naive_readings:,} readings",
+    )
+    table.add_row(
+        "ingest, batches of 100",
+        fmt(median(results["batched"], "rate")),
+        f"{median(results['batched'], 'p50_ms'):.0f}",
+        f"{median(results['batched'], 'p99_ms'):.0f}",
+        f"{median(results['batched'], 'cpu_per_1000'):.3f}",
+        f"{median(results['batched'], 'rss_mb'):.0f}",
+        "backlog flush",
+    )
+    table.add_row(
+        "ingest at 2,000 messages/s",
+        fmt(median(results["latency"], "rate")),
+        f"{median(results['latency'], 'p50_ms'):.0f}",
+        f"{median(results['latency'], 'p99_ms'):.0f}",
+        f"{median(results['latency'], 'cpu_per_1000'):.3f}",
+        f"{median(results['latency'], 'rss_mb'):.0f}",
+        "publish → commit",
+    )
+    table.add_row(
+        "PostgreSQL COPY", fmt(median(results["copy"], "rate")), "", "", "", "", "ceiling for the database"
+    )
+    console.print(table)
+    cpu_ratio = median(results["naive"], "cpu_per_1000") / median(results["ingest"], "cpu_per_1000")
+    console.print(f"CPU per reading: baseline / ingest = {cpu_ratio:.1f}×")
+    dead = sum(r["dead"] for rs in results.values() for r in rs if "dead" in r)
+    console.print(f"dead letters in all runs: {dead}")
+
+
+if __name__ == "__main__":
+    main()
