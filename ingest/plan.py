@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kawamori import contract
-from kawamori.contract import Reason, Rejection
+from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason, Rejection
 from kawamori.model import Quality
 from kawamori.mqtt import Message
 
-DEAD_LETTER_PAYLOAD_LIMIT = 4096
 INSTALL_GRACE = timedelta(minutes=5)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import psycopg
 
 from ingest.plan import DeviceInfo, Plan
-from kawamori.db import READINGS_CHANNEL
+from kawamori.db import READINGS_CHANNEL, insert_dead_letters
 
 _INCOMING_TYPES = [
     "text",
@@ -148,10 +148,8 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
                 ),
             )
         if plan.dead_letters:
-            cur.executemany(
-                """INSERT INTO dead_letters (received_at, topic, device_id, reason, detail, payload,
-                                             payload_size)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+            insert_dead_letters(
+                cur,
                 [
                     (d.received_at, d.topic, d.device_id, d.reason.value, d.detail, d.payload, d.payload_size)
                     for d in plan.dead_letters

@@ -26,6 +26,7 @@ SERVICE_ACL = {
         ("read", contract.subscription("status")),
         ("readwrite", contract.subscription("ack")),
         ("readwrite", contract.subscription("config")),
+        ("read", contract.subscription("count")),
     ],
 }
 
@@ -34,6 +35,7 @@ DEVICE_PATTERNS = [
     ("readwrite", f"{contract.PREFIX}/%u/status"),
     ("read", f"{contract.PREFIX}/%u/config"),
     ("read", f"{contract.PREFIX}/%u/ack"),
+    ("write", f"{contract.PREFIX}/%u/count"),
 ]
 
 

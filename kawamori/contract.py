@@ -10,6 +10,7 @@ Topics (``<device>`` is the device's hardware id, which is also its MQTT user)::
     kawamori/v1/<device>/status    device → server   QoS 1   retained; last will = offline
     kawamori/v1/<device>/config    server → device   QoS 1   retained
     kawamori/v1/<device>/ack       server → device   QoS 1   retained; highest stored seq
+    kawamori/v1/<device>/count     door counter → server  QoS 1   people in/out at a shelter
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from typing import Any
 SCHEMA_VERSION = 1
 PREFIX = "kawamori/v1"
 MAX_BATCH = 1000
+DEAD_LETTER_PAYLOAD_LIMIT = 4096  # bytes of a rejected payload kept for review
 MAX_FUTURE = timedelta(minutes=10)
 MAX_AGE = timedelta(days=366)
 
 _DEVICE = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
-_TOPIC = re.compile(rf"{PREFIX}/(?P<device>{_DEVICE})/(?P<kind>reading|status|config|ack)")
+_TOPIC = re.compile(rf"{PREFIX}/(?P<device>{_DEVICE})/(?P<kind>reading|status|config|ack|count)")
 
 
 class Kind(StrEnum):
@@ -37,6 +39,7 @@ class Kind(StrEnum):
     status = "status"
     config = "config"
     ack = "ack"
+    count = "count"  # door counters at shelters (payload: shelters.doorcounter)
 
 
 def topic(device_id: str, kind: Kind | str) -> str:

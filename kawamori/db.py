@@ -16,6 +16,8 @@ from importlib import resources
 
 import psycopg
 
+from kawamori import contract
+
 READINGS_CHANNEL = "kawamori_readings"
 _MIGRATION_LOCK = 0x6B61_7761  # "kawa"
 _FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
@@ -116,3 +118,24 @@ def apply_timescale_policies(
             (retain_years,),
         )
     return True
+
+
+def insert_dead_letters(cur: psycopg.Cursor, rows: list[tuple]) -> None:
+    """Record rejected input: rows of (received_at, topic, device_id, reason, detail,
+    payload, payload_size); payloads are cut to 4 KiB, their real size is kept."""
+    cur.executemany(
+        """INSERT INTO dead_letters (received_at, topic, device_id, reason, detail, payload, payload_size)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+        [
+            (
+                at,
+                topic[:256],
+                device,
+                reason,
+                detail[:500],
+                payload[: contract.DEAD_LETTER_PAYLOAD_LIMIT],
+                size,
+            )
+            for at, topic, device, reason, detail, payload, size in rows
+        ],
+    )

@@ -102,6 +102,7 @@ class Stack:
         self.children = [
             Child("ingest", [*me, "ingest", "--metrics-port", str(self.settings.dashboard_port + 10)]),
             Child("alerts", [*me, "alerts"]),
+            Child("shelters", [*me, "shelters", "listen"]),
             Child("dashboard", [*me, "dashboard"]),
         ]
         if self.simulate:

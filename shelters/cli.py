@@ -76,6 +76,31 @@ def code(
     print(new)
 
 
+@app.command("listen")
+def listen(
+    name: Annotated[str, typer.Option(help="Listener name; keep it fixed (it names the session)")] = "1",
+) -> None:
+    """Store door-counter counts from MQTT (kawamori/v1/<device>/count) as they arrive.
+
+    Example: [bold]kawamori shelters listen[/bold]
+    """
+    import signal
+
+    from kawamori.cli import _runtime, _settings
+    from shelters.counters import CounterListener
+
+    settings = _settings()
+    runtime = _runtime(settings)
+    listener = CounterListener(
+        runtime.database_url, runtime.mqtt_url, f"{settings.mqtt_client_prefix}-shelters-{name}"
+    )
+    signal.signal(signal.SIGTERM, lambda *_: listener.stop())
+    try:
+        listener.run()
+    except KeyboardInterrupt:
+        listener.stop()
+
+
 @app.command("counter")
 def counter(
     device_id: Annotated[str, typer.Argument(help="The door counter's device id (its MQTT user)")],
