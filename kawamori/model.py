@@ -47,6 +47,16 @@ class Quality(IntFlag):
     SENSOR_ERROR = 4  # the sensor reported an error
     CLOCK_UNSET = 8  # timestamp reconstructed from the reading's age
     CLOCK_SKEW = 16  # device clock disagrees with the server
+    # quality control added by the alert evaluator (IOOS QARTOD water-level tests);
+    # its rules read only the bits above, so re-evaluating gives the same flags
+    SPIKE = 32  # QARTOD spike test
+    RATE = 64  # QARTOD rate of change: faster than water rises or falls
+    FLAT_LINE = 128  # QARTOD flat line: stuck sensor
+    SUSPECT_RANGE = 256  # QARTOD gross range, "suspect": outside the station's usual range
+
+
+INGEST_QUALITY = Quality(0b11111)  # the bits ingest sets
+QC_QUALITY = Quality.SPIKE | Quality.RATE | Quality.FLAT_LINE | Quality.SUSPECT_RANGE
 
 
 class Station(Frozen):

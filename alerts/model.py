@@ -1,0 +1,143 @@
+"""The alert engine's shared vocabulary: plain frozen data, no I/O.
+
+Two halves meet here:
+
+* **evaluation** (``alerts.evaluate`` and the rule modules it calls) turns a
+  station's recent readings, its persisted :class:`StationState` and ``now`` into
+  a new state and a tuple of :class:`Condition` — what is true about the station
+  right now (its confirmed stage, a predicted rise, an unverified jump, a sensor
+  fault, being offline);
+* the **lifecycle** (``alerts.lifecycle``) turns conditions and staff actions into
+  :class:`Alert` transitions, audit entries and outbox messages.
+
+An alert is identified by its fingerprint ``"<station id>:<kind>"``: at most one
+alert per fingerprint is open (pending, active) at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class Kind(StrEnum):
+    """What a condition or alert is about."""
+
+    stage = "stage"  # the confirmed level has reached a stage with an alert level (public)
+    forecast = "forecast"  # the observed trend reaches the next stage within the lead time (public)
+    unverified = "unverified"  # an implausible jump to a flood stage, not yet confirmed (staff only)
+    sensor = "sensor"  # quality control says the sensor is faulty: stuck, spiking (staff only)
+    offline = "offline"  # no readings for too long; critical at high water (staff only)
+
+
+PUBLIC_KINDS = frozenset({Kind.stage, Kind.forecast})
+
+
+class Status(StrEnum):
+    """CAP 1.2 ``status``. Only ``Actual`` alerts may ever reach a public channel."""
+
+    actual = "Actual"
+    exercise = "Exercise"
+    test = "Test"
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One stored reading as the evaluator sees it. ``quality`` is the stored
+    ``kawamori.model.Quality`` bit set (rules must ignore the QC bits in it)."""
+
+    time: datetime
+    level_m: float
+    quality: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StationState:
+    """What the evaluator remembers about a station between evaluations (persisted as
+    JSON in ``station_status.state``). A fresh station starts from ``StationState()``."""
+
+    stage_key: str | None = None  # the confirmed stage
+    stage_since: datetime | None = None
+    below_since: datetime | None = None  # when the level went below the exit margin
+    last_time: datetime | None = None  # newest reading taken into account
+    last_level_m: float | None = None
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """Something true about a station now. ``alert_level`` is the 警戒レベル (1–5) a
+    public condition corresponds to; ``details`` carries figures for people (level,
+    rate of rise, projected time, the rule's reason) and must be JSON-serialisable."""
+
+    station_id: str
+    kind: Kind
+    alert_level: int | None = None
+    stage_key: str | None = None
+    stale: bool = False  # the station is offline: keep the alert, mark it stale
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return f"{self.station_id}:{self.kind}"
+
+    @property
+    def public(self) -> bool:
+        return self.kind in PUBLIC_KINDS
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The result of evaluating one station: its new state and its conditions."""
+
+    station_id: str
+    state: StationState
+    conditions: tuple[Condition, ...]
+    flagged: tuple[tuple[datetime, int], ...] = ()  # (reading time, Quality QC bits) to store
+
+
+class AlertState(StrEnum):
+    pending = "pending"  # waiting for staff approval; nothing public yet
+    active = "active"
+    resolved = "resolved"  # ended with an all-clear
+    cancelled = "cancelled"  # retracted by staff (publicly, if it had been public)
+    withdrawn = "withdrawn"  # ended before approval (condition gone or rejected); nothing public
+
+
+OPEN_STATES = frozenset({AlertState.pending, AlertState.active})
+
+
+class MsgType(StrEnum):
+    """CAP 1.2 ``msgType`` of an outbox message."""
+
+    alert = "Alert"
+    update = "Update"
+    cancel = "Cancel"
+
+
+class Role(StrEnum):
+    """Staff roles, each including the ones before it."""
+
+    viewer = "viewer"  # sees everything, changes nothing
+    operator = "operator"  # acknowledges, approves evacuation levels, cancels, rejects
+    approver = "approver"  # may give one of the two approvals the highest level needs
+    admin = "admin"  # also manages accounts and station alert settings
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A signed-in staff member acting on an alert (``None`` actor = the evaluator)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
