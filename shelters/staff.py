@@ -53,6 +53,16 @@ def _session(conn: psycopg.Connection, token: str | None, now: datetime) -> sess
         raise HTTPException(401, str(error)) from None
 
 
+def _changing_session(
+    conn: psycopg.Connection, token: str | None, csrf: str | None, now: datetime
+) -> sessions.Session:
+    """The session of a state-changing request, which must carry its CSRF token."""
+    session = _session(conn, token, now)
+    if not csrf or not same(csrf, session.csrf_token):
+        raise HTTPException(403, "missing or wrong CSRF token")
+    return session
+
+
 def _state(conn: psycopg.Connection, request: Request, session: sessions.Session, now: datetime) -> dict:
     bands = bands_of(request)
     return {
@@ -110,9 +120,7 @@ def sign_out(
     token: Annotated[str | None, Cookie(alias=COOKIE)] = None,
     csrf: Annotated[str | None, Header(alias="X-CSRF-Token")] = None,
 ) -> dict:
-    session = _session(conn, token, now)
-    if not csrf or not same(csrf, session.csrf_token):
-        raise HTTPException(403, "missing or wrong CSRF token")
+    _changing_session(conn, token, csrf, now)
     assert token is not None
     sessions.close_session(conn, token=token)
     response.delete_cookie(COOKIE, path="/")
@@ -133,9 +141,7 @@ def post_events(
     token: Annotated[str | None, Cookie(alias=COOKIE)] = None,
     csrf: Annotated[str | None, Header(alias="X-CSRF-Token")] = None,
 ) -> dict:
-    session = _session(conn, token, now)
-    if not csrf or not same(csrf, session.csrf_token):
-        raise HTTPException(403, "missing or wrong CSRF token")
+    session = _changing_session(conn, token, csrf, now)
     counts, statuses = [], []
     for index, item in enumerate(batch.events):
         try:
