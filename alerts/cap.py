@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Any
@@ -400,7 +400,8 @@ def _clock_en(value: datetime | None, tz: tzinfo) -> str:
 
 
 def _local(value: datetime | None, tz: tzinfo) -> datetime:
-    assert value is not None
+    if value is None:
+        raise CapError("no time to show")
     cap_time(value, tz)  # rejects naive times
     return value.astimezone(tz)
 
@@ -492,10 +493,3 @@ def _asub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
     if text is not None:
         element.text = _clean(text)
     return element
-
-
-def iter_polygon_points(polygon: str) -> Iterator[tuple[float, float]]:
-    """The (lat, lon) points of a CAP polygon string (for readers and tests)."""
-    for pair in polygon.split():
-        lat, lon = pair.split(",")
-        yield float(lat), float(lon)
