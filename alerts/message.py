@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from alerts.model import Kind, MsgType, Status
 
@@ -67,6 +67,9 @@ class AlertMessage(Frozen):
     status: Status
     msg_type: MsgType
     references: tuple[str, ...] = ()
+    # when each of ``references`` was sent, in the same order: CAP names an earlier
+    # message by "sender,identifier,sent" (empty: a reader looks the times up)
+    references_sent: tuple[datetime, ...] = ()
     alert_id: int
     version: int = Field(ge=1)
     kind: Kind
@@ -81,6 +84,12 @@ class AlertMessage(Frozen):
     eta: datetime | None = None  # forecast: when the stage is projected to be reached
     areas: tuple[AreaFacts, ...] = ()
     note: str = ""  # staff's reason, e.g. why an alert was cancelled
+
+    @model_validator(mode="after")
+    def _one_time_per_reference(self) -> AlertMessage:
+        if self.references_sent and len(self.references_sent) != len(self.references):
+            raise ValueError("references_sent needs one time per reference (or none)")
+        return self
 
 
 def identifier(sender: str, alert_id: int, version: int) -> str:

@@ -14,8 +14,9 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
 
+from alerts.cap import DEFAULT_SENDER_NAME
 from dashboard import queries
-from dashboard.routers import places, stations
+from dashboard.routers import cap, places, stations
 from dashboard.schemas import Health
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
@@ -31,6 +32,8 @@ def create_app(
     *,
     clock: Callable[[], datetime] | None = None,
     shelter_bands: Bands = DEFAULT_BANDS,
+    public_url: str | None = None,
+    cap_sender_name: str = DEFAULT_SENDER_NAME,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -49,8 +52,11 @@ def create_app(
     )
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.shelter_bands = shelter_bands
+    app.state.public_url = public_url  # absolute links in CAP and Atom; unset: the request's own address
+    app.state.cap_sender_name = cap_sender_name
     app.include_router(stations.router)
     app.include_router(places.router)
+    app.include_router(cap.router)
     app.include_router(shelters_api.router)
     app.include_router(shelters_staff.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -241,7 +241,10 @@ def dashboard() -> None:
     settings = _settings()
     uvicorn.run(
         create_app(
-            _runtime(settings).database_url, shelter_bands=parse_bands(settings.shelter_crowding_bands)
+            _runtime(settings).database_url,
+            shelter_bands=parse_bands(settings.shelter_crowding_bands),
+            public_url=settings.public_url,
+            cap_sender_name=settings.cap_sender_name,
         ),
         host=settings.dashboard_host,
         port=settings.dashboard_port,

@@ -8,6 +8,8 @@ cluster and a Mosquitto broker managed by ``kawamori up`` inside ``data_dir``.
 
 from __future__ import annotations
 
+import re
+import socket
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,6 +45,33 @@ class Settings(BaseSettings):
         default="30,60,80",
         description="Percent of capacity where a shelter becomes somewhat crowded, crowded, full",
     )
+    cap_sender: str = Field(
+        default_factory=lambda: f"kawamori@{socket.gethostname() or 'localhost'}",
+        description="CAP <sender>: globally unique id of this installation, e.g. kawamori@city.example.lg.jp",
+    )
+    cap_sender_name: str = Field(
+        default="川守 Kawamori", min_length=1, description="CAP <senderName>: who issues the alerts"
+    )
+    public_url: str | None = Field(
+        default=None, description="https://… the dashboard's public address, for links in CAP and Atom"
+    )
+
+    @field_validator("cap_sender")
+    @classmethod
+    def _cap_sender(cls, value: str) -> str:
+        if not re.fullmatch(r"[^\s,<&]+", value):
+            raise ValueError("KAWAMORI_CAP_SENDER must have no spaces, commas, '<' or '&' (CAP 1.2)")
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in {"http", "https"} or not parts.hostname or parts.query or parts.fragment:
+            raise ValueError("KAWAMORI_PUBLIC_URL must be an http(s):// address without query")
+        return value.rstrip("/")
 
     @field_validator("database_url")
     @classmethod
@@ -84,6 +113,10 @@ class Settings(BaseSettings):
             mqtt = urlsplit(self.mqtt_url or "")
             if not mqtt.username or not mqtt.password:
                 raise ValueError("production MQTT needs a user and password in KAWAMORI_MQTT_URL")
+            if "cap_sender" not in self.model_fields_set:
+                raise ValueError(
+                    "production needs KAWAMORI_CAP_SENDER: aggregators tell installations apart by it"
+                )
         return self
 
     @property

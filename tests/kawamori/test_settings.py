@@ -27,6 +27,18 @@ def test_environment_variables_with_prefix(monkeypatch):
         ),
         ({"dashboard_port": 70000}, "less than or equal"),
         ({"log_format": "xml"}, "pattern"),
+        ({"cap_sender": "kawamori city"}, "no spaces, commas"),
+        ({"cap_sender": "a,b"}, "no spaces, commas"),
+        ({"public_url": "ftp://example.jp"}, "http"),
+        ({"public_url": "https://example.jp/?x=1"}, "without query"),
+        (
+            {
+                "environment": "production",
+                "database_url": "postgresql://db/k",
+                "mqtt_url": "mqtt://u:p@broker",
+            },
+            "KAWAMORI_CAP_SENDER",
+        ),
         ({"shelter_crowding_bands": "60,30,80"}, "three ascending percentages"),
         ({"shelter_crowding_bands": "30,60"}, "three ascending percentages"),
         ({"shelter_crowding_bands": "a,b,c"}, "three ascending percentages"),
@@ -43,6 +55,7 @@ def test_production_with_explicit_services():
         environment="production",
         database_url="postgresql://db/k",
         mqtt_url="mqtts://ingest:secret-password@broker:8883",
+        cap_sender="kawamori@city.example.lg.jp",
     )
     assert not settings.embedded
 
@@ -57,3 +70,9 @@ def test_endpoint_hides_its_password():
     )
     assert "hunter2" not in repr(endpoint) and "hunter2" not in str(endpoint.password)
     assert MqttEndpoint("mqtt://broker").port == 1883
+
+
+def test_cap_defaults_and_public_url():
+    settings = Settings(_env_file=None, public_url="https://bousai.example.jp/kawamori/")
+    assert settings.public_url == "https://bousai.example.jp/kawamori"
+    assert settings.cap_sender.startswith("kawamori@") and " " not in settings.cap_sender
