@@ -24,11 +24,12 @@ from alerts.rules import RuleSettings
 from alerts.stages import Step, index_of, lower_median, reached, step
 from alerts.state import state_from_json, state_to_json
 from alerts.trend import hours_to, theil_sen
-from kawamori.model import QC_QUALITY, Stage, Station
+from kawamori.model import QC_QUALITY, Quality, Stage, Station
 
 __all__ = ["conditions", "evaluate", "state_from_json", "state_to_json"]
 
 _QC = int(QC_QUALITY)
+_RATE = int(Quality.RATE)
 AWAITING = "awaiting"  # a plausible reading at a higher stage, waiting for the median to follow
 
 
@@ -145,20 +146,21 @@ def _usable(
 ) -> list[int]:
     """Indexes (newest first) of up to ``count`` readings that count as of reading
     ``newest``, within ``window`` seconds of it: sound, and if they needed
-    confirmation, followed by a later sound reading."""
+    confirmation, followed by a sound reading that agrees with them (one that did
+    not itself move implausibly fast from them)."""
     chosen: list[int] = []
-    followed = False
+    agreed = False  # the next sound reading after this one is not implausible next to it
     t = times[newest]
     for j in range(newest, -1, -1):
         if t - times[j] > window:
             break
         if flags[j] & qc.HARD:
             continue
-        if pending[j] is None or followed:
+        if pending[j] is None or agreed:
             chosen.append(j)
             if len(chosen) >= count:
                 break
-        followed = True
+        agreed = not flags[j] & _RATE
     return chosen
 
 

@@ -88,7 +88,9 @@ class RuleSettings(BaseModel):
     trend_window_min: float = Field(
         60, gt=0, le=1440, description="Readings this recent give the rate of rise (minutes)"
     )
-    trend_min_points: int = Field(3, ge=2, le=100, description="Fewest readings for a rate of rise")
+    trend_min_points: int = Field(
+        5, ge=2, le=100, description="Fewest readings for a rate of rise (5 outvote one wild reading)"
+    )
     trend_max_points: int = Field(
         10, ge=2, le=100, description="Most readings used for a rate of rise (the newest ones)"
     )
