@@ -92,6 +92,8 @@ def _advance(
     if len(trend) >= settings.trend_min_points:
         trend.reverse()
         rate = theil_sen([times[j] for j in trend], [samples[j].level_m for j in trend])
+        if rate is not None and not isfinite(rate):
+            rate = None
 
     candidate_key = candidate_m = candidate_at = reason = None
     if not flags[last] & qc.HARD:
@@ -110,13 +112,13 @@ def _advance(
             sensor_at = samples[j].time
 
     newest = samples[last].level_m
-    state = replace(
-        prior,
+    state = StationState(
         stage_key=stages[current.index].key if current.index >= 0 else None,
         stage_since=current.since,
         below_since=current.below_since,
         last_time=samples[last].time,
         last_level_m=newest if isfinite(newest) else None,
+        offline=prior.offline,
         fast_mode=health.fast_mode(times[last - 1] if n > 1 else None, times[last], settings),
         confirmed_m=confirmed_m,
         confirmed_at=confirmed_at,

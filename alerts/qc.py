@@ -25,6 +25,7 @@ DISQUALIFYING = int(Quality.OUT_OF_RANGE | Quality.FEW_SAMPLES | Quality.SENSOR_
 HARD = DISQUALIFYING | int(Quality.SPIKE | Quality.FLAT_LINE | Quality.SUSPECT_RANGE)
 _BAD = int(INGEST_QUALITY) & DISQUALIFYING
 _INF = float("inf")
+_LIMIT = 1e6  # no river gauge reads a kilometre: beyond this a level is out of range anyway
 _SPIKE, _RATE, _FLAT, _SUSPECT = (
     int(Quality.SPIKE),
     int(Quality.RATE),
@@ -60,7 +61,7 @@ def check(
     xs = [s.level_m for s in samples]
     flags = [0] * n
     pending: list[str | None] = [None] * n
-    limit = _INF if top_m is None else top_m + settings.suspect_above_top_m
+    limit = _LIMIT if top_m is None else min(top_m + settings.suspect_above_top_m, _LIMIT)
     gap = settings.seconds.gap
     valid: list[int] = []  # a level to look at: finite, not disqualified by ingest
     refs: list[int] = []  # ...and not out of the usual range: what rates and spikes compare with
@@ -69,7 +70,7 @@ def check(
         bad = sample.quality & _BAD
         if bad:
             flags[i] = bad
-        elif not (-1e9 < x < limit):  # also catches NaN and ±inf
+        elif not (-_LIMIT < x < limit):  # also catches NaN and ±inf
             flags[i] = _SUSPECT
             if x == x and x != _INF and x != -_INF:
                 valid.append(i)
@@ -98,7 +99,8 @@ def check(
                         good.pop()
         if good and times[k] - times[good[-1]] <= gap:
             last = good[-1]
-            rate = (xs[k] - xs[last]) / max(times[k] - times[last], 1.0)
+            dt = times[k] - times[last]
+            rate = (xs[k] - xs[last]) / (dt if dt > 1.0 else 1.0)
             if rate > rise or -rate > fall:
                 flags[k] |= _RATE
                 pending[k] = RATE

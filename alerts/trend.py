@@ -14,13 +14,12 @@ def theil_sen(times_s: Sequence[float], levels_m: Sequence[float]) -> float | No
     """The Theil–Sen slope in metres per hour, or ``None`` with fewer than two
     distinct times. ``times_s`` are seconds (any origin), ascending."""
     n = len(levels_m)
-    slopes: list[float] = []
-    for i in range(n - 1):
-        ti, xi = times_s[i], levels_m[i]
-        for j in range(i + 1, n):
-            dt = times_s[j] - ti
-            if dt > 0:
-                slopes.append((levels_m[j] - xi) / dt)
+    slopes = [
+        (levels_m[j] - levels_m[i]) / (times_s[j] - times_s[i])
+        for i in range(n - 1)
+        for j in range(i + 1, n)
+        if times_s[j] > times_s[i]
+    ]
     if not slopes:
         return None
     slopes.sort()
