@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import replace
 from datetime import timedelta
+from itertools import pairwise
 
 import pytest
 from hypothesis import given, settings
@@ -14,7 +15,7 @@ from hypothesis import strategies as st
 from alerts.evaluate import conditions, evaluate, state_from_json, state_to_json
 from alerts.model import Kind, Sample, StationState
 from alerts.rules import DEFAULT, RuleSettings
-from alerts.stages import reached
+from alerts.stages import index_of, reached
 from kawamori.model import Quality
 from tests.alerts.factories import JP_STAGES, T0, at, series, station
 
@@ -332,6 +333,34 @@ def test_a_single_spike_never_raises_the_stage(base, where, height, up):
     for assessment in replay(series(levels)):
         assert (kinds(assessment).get(S, (0, None))[0] or 0) <= (calm_level or 0)
         assert Kind.forecast not in kinds(assessment)
+
+
+@settings(max_examples=150)
+@given(
+    st.lists(st.floats(2.6, 3.4), min_size=2, max_size=40),
+    st.lists(st.integers(1, 15), min_size=40, max_size=40),
+)
+def test_a_level_oscillating_at_a_threshold_alerts_once_per_dwell(levels, gaps_min):
+    minutes, samples = 0, []
+    for level, gap in zip(levels, gaps_min, strict=False):
+        minutes += gap
+        samples.append(Sample(at(minutes), level))
+    entries, was = [], False
+    for sample, assessment in zip(samples, replay(samples), strict=True):
+        now = Kind.stage in kinds(assessment)
+        if now and not was:
+            entries.append(sample.time)
+        was = now
+    assert all(b - a >= timedelta(minutes=DEFAULT.dwell_min) for a, b in pairwise(entries))
+
+
+@settings(max_examples=150)
+@given(histories(), st.integers(1, 3))
+def test_the_stage_is_never_below_the_confirmed_level(samples, every):
+    for assessment in replay(samples, every=every):
+        state = assessment.state
+        if state.confirmed_m is not None:
+            assert index_of(JP_STAGES, state.stage_key) >= reached(JP_STAGES, state.confirmed_m)
 
 
 def test_state_from_empty_json_is_a_fresh_station():
