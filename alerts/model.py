@@ -64,6 +64,19 @@ class StationState:
     last_time: datetime | None = None  # newest reading taken into account
     last_level_m: float | None = None
     offline: bool = False
+    fast_mode: bool = False  # the gauge reports at its fast interval (high water)
+    confirmed_m: float | None = None  # the confirmed level (median of the last usable readings)
+    confirmed_at: datetime | None = None
+    usable_m: float | None = None  # the newest reading that counts, and the rate of rise there
+    usable_at: datetime | None = None
+    rate_m_h: float | None = None
+    corroborated_by: str | None = None  # the neighbour that confirmed the current stage, if one did
+    candidate_key: str | None = None  # an unverified jump to a higher stage (staff only)
+    candidate_m: float | None = None
+    candidate_at: datetime | None = None
+    candidate_reason: str | None = None  # rate | jump | lone | awaiting
+    sensor_bits: int = 0  # Quality bits that failed on the last few readings
+    sensor_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,289 @@
+"""Evaluate one station: its recent readings, its remembered state and ``now`` in; its
+new state, what is true about it (conditions) and the QC flags to store out.
+
+Pure and deterministic: no I/O, no clock. Evaluating the same readings again from the
+resulting state gives the same conditions, because conditions are drawn from the
+state alone (:func:`conditions`), and a station without a reading newer than
+``prior.last_time`` takes a fast path that only checks its health.
+
+The caller fetches the station's readings from ``settings.window`` before its newest
+reading (ascending, none after ``now``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from math import isfinite
+
+from alerts import health, qc
+from alerts.model import Assessment, Condition, Kind, Sample, StationState
+from alerts.rules import RuleSettings
+from alerts.stages import Step, index_of, lower_median, reached, step
+from alerts.state import state_from_json, state_to_json
+from alerts.trend import hours_to, theil_sen
+from kawamori.model import QC_QUALITY, Quality, Stage, Station
+
+__all__ = ["conditions", "evaluate", "state_from_json", "state_to_json"]
+
+_QC = int(QC_QUALITY)
+_RATE = int(Quality.RATE)
+AWAITING = "awaiting"  # a plausible reading at a higher stage, waiting for the median to follow
+
+
+def evaluate(
+    station: Station,
+    samples: Sequence[Sample],
+    prior: StationState,
+    *,
+    now: datetime,
+    settings: RuleSettings,
+    neighbours: Mapping[str, int | None] = {},
+) -> Assessment:
+    """Assess a station. ``neighbours`` maps the ids of the stations up- and downstream
+    to their confirmed 警戒レベル (``None`` below every alerting stage)."""
+    if samples and samples[-1].time > now:
+        samples = [s for s in samples if s.time <= now]
+    flagged: tuple[tuple[datetime, int], ...] = ()
+    state = prior
+    if samples and (prior.last_time is None or samples[-1].time > prior.last_time):
+        state, flagged = _advance(station.stages, samples, prior, settings)
+    state = _corroborate(station.stages, state, neighbours, settings)
+    off = health.offline(state.last_time, state.fast_mode, now=now, settings=settings)
+    if off != state.offline:
+        state = replace(state, offline=off)
+    return Assessment(station.id, state, conditions(station, state, settings), flagged)
+
+
+def _advance(
+    stages: Sequence[Stage], samples: Sequence[Sample], prior: StationState, settings: RuleSettings
+) -> tuple[StationState, tuple[tuple[datetime, int], ...]]:
+    """Take the readings newer than ``prior.last_time`` into account, one by one."""
+    times = [s.time.timestamp() for s in samples]
+    start = 0 if prior.last_time is None else bisect_right(times, prior.last_time.timestamp())
+    top = stages[-1].level_m if stages else None
+    flags, pending = qc.check(samples, times, top_m=top, settings=settings)
+    current = Step(index_of(stages, prior.stage_key), prior.stage_since, prior.below_since)
+    confirmed_m, confirmed_at, corroborated_by = prior.confirmed_m, prior.confirmed_at, prior.corroborated_by
+    window = settings.seconds.confirm_window
+    margin, dwell = settings.exit_margin_m, timedelta(seconds=settings.seconds.dwell)
+    n = len(samples)
+    for i in range(start, n):
+        if flags[i] & qc.HARD:
+            continue
+        chosen = _usable(samples, times, flags, pending, i, settings.confirm_count, window)
+        if not chosen:
+            continue
+        level = lower_median([samples[j].level_m for j in chosen])
+        before = current.index
+        current = step(stages, current, level, samples[i].time, exit_margin_m=margin, dwell=dwell)
+        if current.index != before:
+            corroborated_by = None
+        confirmed_m, confirmed_at = level, samples[i].time
+
+    last = n - 1
+    trend = _usable(
+        samples, times, flags, pending, last, settings.trend_max_points, settings.seconds.trend_window
+    )
+    usable = trend[0] if trend else None
+    rate = None
+    if len(trend) >= settings.trend_min_points:
+        trend.reverse()
+        rate = theil_sen([times[j] for j in trend], [samples[j].level_m for j in trend])
+        if rate is not None and not isfinite(rate):
+            rate = None
+
+    candidate_key = candidate_m = candidate_at = reason = None
+    if not flags[last] & qc.HARD:
+        x = samples[last].level_m
+        jump = reached(stages, x)
+        if _alert_level(stages, jump) > _alert_level(stages, current.index):
+            candidate_key, candidate_m = stages[jump].key, x
+            candidate_at, reason = samples[last].time, pending[last] or AWAITING
+
+    recent = range(max(0, n - settings.confirm_count), n)
+    sensor_bits = 0
+    sensor_at = None
+    for j in recent:
+        if flags[j]:
+            sensor_bits |= flags[j]
+            sensor_at = samples[j].time
+
+    newest = samples[last].level_m
+    state = StationState(
+        stage_key=stages[current.index].key if current.index >= 0 else None,
+        stage_since=current.since,
+        below_since=current.below_since,
+        last_time=samples[last].time,
+        last_level_m=newest if isfinite(newest) else None,
+        offline=prior.offline,
+        fast_mode=health.fast_mode(times[last - 1] if n > 1 else None, times[last], settings),
+        confirmed_m=confirmed_m,
+        confirmed_at=confirmed_at,
+        usable_m=samples[usable].level_m if usable is not None else None,
+        usable_at=samples[usable].time if usable is not None else None,
+        rate_m_h=rate,
+        corroborated_by=corroborated_by if current.index >= 0 else None,
+        candidate_key=candidate_key,
+        candidate_m=candidate_m,
+        candidate_at=candidate_at,
+        candidate_reason=reason,
+        sensor_bits=sensor_bits,
+        sensor_at=sensor_at,
+    )
+    flagged = tuple((samples[j].time, flags[j] & _QC) for j in range(max(0, start - 1), n) if flags[j] & _QC)
+    return state, flagged
+
+
+def _usable(
+    samples: Sequence[Sample],
+    times: Sequence[float],
+    flags: Sequence[int],
+    pending: Sequence[str | None],
+    newest: int,
+    count: int,
+    window: float,
+) -> list[int]:
+    """Indexes (newest first) of up to ``count`` readings that count as of reading
+    ``newest``, within ``window`` seconds of it: sound, and if they needed
+    confirmation, followed by a sound reading that agrees with them (one that did
+    not itself move implausibly fast from them)."""
+    chosen: list[int] = []
+    agreed = False  # the next sound reading after this one is not implausible next to it
+    t = times[newest]
+    for j in range(newest, -1, -1):
+        if t - times[j] > window:
+            break
+        if flags[j] & qc.HARD:
+            continue
+        if pending[j] is None or agreed:
+            chosen.append(j)
+            if len(chosen) >= count:
+                break
+        agreed = not flags[j] & _RATE
+    return chosen
+
+
+def _alert_level(stages: Sequence[Stage], index: int) -> int:
+    return (stages[index].alert_level or 0) if index >= 0 else 0
+
+
+def _corroborate(
+    stages: Sequence[Stage], state: StationState, neighbours: Mapping[str, int | None], settings: RuleSettings
+) -> StationState:
+    """An unverified jump becomes the confirmed stage when a neighbouring station is
+    itself at (nearly) that alert level."""
+    if state.candidate_key is None or not neighbours:
+        return state
+    index = index_of(stages, state.candidate_key)
+    needed = _alert_level(stages, index) - settings.neighbour_level_gap
+    if index < 0 or index <= index_of(stages, state.stage_key):
+        return state
+    for neighbour in sorted(neighbours):
+        level = neighbours[neighbour]
+        if level is not None and level >= max(needed, 1):
+            return replace(
+                state,
+                stage_key=state.candidate_key,
+                stage_since=state.candidate_at,
+                below_since=None,
+                confirmed_m=state.candidate_m,
+                confirmed_at=state.candidate_at,
+                corroborated_by=neighbour,
+                candidate_key=None,
+                candidate_m=None,
+                candidate_at=None,
+                candidate_reason=None,
+            )
+    return state
+
+
+def conditions(station: Station, state: StationState, settings: RuleSettings) -> tuple[Condition, ...]:
+    """What is true about a station, from its state alone."""
+    stages, sid, stale = station.stages, station.id, state.offline
+    out: list[Condition] = []
+    index = index_of(stages, state.stage_key)
+    stage = stages[index] if index >= 0 else None
+    if stage is not None and stage.alert_level is not None:
+        details = {
+            "level_m": _round(state.confirmed_m),
+            "observed_at": _iso(state.confirmed_at),
+            "rate_m_h": _round(state.rate_m_h),
+            "since": _iso(state.stage_since),
+            **_names(stage),
+        }
+        if state.corroborated_by:
+            details["corroborated_by"] = state.corroborated_by
+        out.append(Condition(sid, Kind.stage, stage.alert_level, stage.key, stale, details))
+    forecast = _forecast(stages, index, state, settings)
+    if forecast is not None:
+        target, hours = forecast
+        assert state.usable_at is not None
+        eta = state.usable_at + timedelta(hours=hours)
+        details = {
+            "eta": _iso(eta),
+            "hours": round(hours, 2),
+            "rate_m_h": _round(state.rate_m_h),
+            "level_m": _round(state.usable_m),
+            "observed_at": _iso(state.usable_at),
+            "threshold_m": target.level_m,
+            **_names(target),
+        }
+        out.append(Condition(sid, Kind.forecast, target.alert_level, target.key, stale, details))
+    if state.candidate_key is not None:
+        jump = stages[index_of(stages, state.candidate_key)]
+        details = {
+            "level_m": _round(state.candidate_m),
+            "observed_at": _iso(state.candidate_at),
+            "reason": state.candidate_reason,
+            **_names(jump),
+        }
+        out.append(Condition(sid, Kind.unverified, jump.alert_level, jump.key, stale, details))
+    if state.sensor_bits:
+        details = {"tests": qc.test_names(state.sensor_bits), "observed_at": _iso(state.sensor_at)}
+        out.append(Condition(sid, Kind.sensor, None, None, stale, details))
+    if state.offline:
+        details = {
+            "critical": index >= 0 or state.fast_mode,
+            "last_reading_at": _iso(state.last_time),
+            "expected_interval_min": settings.fast_interval_min
+            if state.fast_mode
+            else settings.slow_interval_min,
+        }
+        out.append(Condition(sid, Kind.offline, None, None, False, details))
+    return tuple(out)
+
+
+def _forecast(
+    stages: Sequence[Stage], index: int, state: StationState, settings: RuleSettings
+) -> tuple[Stage, float] | None:
+    """The highest alerting stage above the confirmed one that the trend reaches within
+    the lead time, and in how many hours."""
+    rate, level = state.rate_m_h, state.usable_m
+    if rate is None or level is None or rate < settings.forecast_min_rise_m_h or rate <= 0:
+        return None
+    lead_h = settings.forecast_lead_h
+    now_level = _alert_level(stages, index)
+    best = None
+    for stage in stages[index + 1 :]:
+        if stage.alert_level is None or stage.alert_level <= now_level:
+            continue
+        hours = hours_to(level, rate, stage.level_m)
+        if hours is None or hours > lead_h:
+            break
+        best = (stage, hours)
+    return best
+
+
+def _names(stage: Stage) -> dict[str, str]:
+    return {"stage_ja": stage.name_ja, "stage_en": stage.name_en}
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()

@@ -1,0 +1,143 @@
+"""Quality control of a station's recent readings, after the IOOS QARTOD water-level
+tests: gross range, spike, rate of change, flat line, with gaps breaking comparisons.
+
+:func:`check` reads only the ingest bits of each reading's quality, so checking the
+same readings again gives the same flags. It never raises: non-finite levels are
+simply out of range.
+
+Besides the Quality bits it says which readings still **need confirmation**: a rise
+faster than ``unverified_jump_m_h`` (or one beyond ``max_rise_m_h``) and a reading with
+nothing to compare it with (``"lone"``) count only once a later sound reading follows
+them, or a neighbouring station corroborates them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alerts.model import Sample
+from alerts.rules import RuleSettings
+from kawamori.model import INGEST_QUALITY, Quality
+
+# ingest flags that make a reading unusable (as alerts.judge)
+DISQUALIFYING = int(Quality.OUT_OF_RANGE | Quality.FEW_SAMPLES | Quality.SENSOR_ERROR)
+# a reading with any of these never counts towards a stage
+HARD = DISQUALIFYING | int(Quality.SPIKE | Quality.FLAT_LINE | Quality.SUSPECT_RANGE)
+_BAD = int(INGEST_QUALITY) & DISQUALIFYING
+_INF = float("inf")
+_LIMIT = 1e6  # no river gauge reads a kilometre: beyond this a level is out of range anyway
+_SPIKE, _RATE, _FLAT, _SUSPECT = (
+    int(Quality.SPIKE),
+    int(Quality.RATE),
+    int(Quality.FLAT_LINE),
+    int(Quality.SUSPECT_RANGE),
+)
+
+# why a reading needs confirmation
+RATE, JUMP, LONE = "rate", "jump", "lone"
+
+TEST_NAMES = {
+    Quality.OUT_OF_RANGE: "out_of_range",
+    Quality.FEW_SAMPLES: "few_samples",
+    Quality.SENSOR_ERROR: "sensor_error",
+    Quality.SPIKE: "spike",
+    Quality.RATE: "rate",
+    Quality.FLAT_LINE: "flat_line",
+    Quality.SUSPECT_RANGE: "suspect_range",
+}
+
+
+def test_names(bits: int) -> list[str]:
+    """The names of the failed tests in a quality bit set, e.g. ``["flat_line"]``."""
+    return [name for flag, name in TEST_NAMES.items() if bits & flag]
+
+
+def check(
+    samples: Sequence[Sample], times: Sequence[float], *, top_m: float | None, settings: RuleSettings
+) -> tuple[list[int], list[str | None]]:
+    """QC flags (Quality QC bits, plus the ingest bits that disqualify) and the
+    confirmation need of each sample. ``times`` are the samples' POSIX timestamps."""
+    n = len(samples)
+    xs = [s.level_m for s in samples]
+    flags = [0] * n
+    pending: list[str | None] = [None] * n
+    limit = _LIMIT if top_m is None else min(top_m + settings.suspect_above_top_m, _LIMIT)
+    gap = settings.seconds.gap
+    valid: list[int] = []  # a level to look at: finite, not disqualified by ingest
+    refs: list[int] = []  # ...and not out of the usual range: what rates and spikes compare with
+    for i, sample in enumerate(samples):
+        x = xs[i]
+        bad = sample.quality & _BAD
+        if bad:
+            flags[i] = bad
+        elif not (-_LIMIT < x < limit):  # also catches NaN and ±inf
+            flags[i] = _SUSPECT
+            if x == x and x != _INF and x != -_INF:
+                valid.append(i)
+        else:
+            valid.append(i)
+            refs.append(i)
+
+    if len(valid) >= settings.flat_line_count:
+        _flat_line(xs, times, valid, flags, settings, gap)
+
+    spike_m = settings.spike_m
+    rise, fall, jump = (
+        settings.max_rise_m_h / 3600,
+        settings.max_fall_m_h / 3600,
+        settings.unverified_jump_m_h / 3600,
+    )
+    good: list[int] = []  # earlier references that are not spikes, newest last
+    for p, k in enumerate(refs):
+        if p >= 2:  # the previous reference now has a neighbour on both sides
+            a, m = refs[p - 2], refs[p - 1]
+            if times[m] - times[a] <= gap and times[k] - times[m] <= gap:
+                xa, xm, xb = xs[a], xs[m], xs[k]
+                if abs(xm - (xa + xb) / 2) - abs(xb - xa) / 2 > spike_m:
+                    flags[m] |= _SPIKE
+                    if good and good[-1] == m:
+                        good.pop()
+        if good and times[k] - times[good[-1]] <= gap:
+            last = good[-1]
+            dt = times[k] - times[last]
+            rate = (xs[k] - xs[last]) / (dt if dt > 1.0 else 1.0)
+            if rate > rise or -rate > fall:
+                flags[k] |= _RATE
+                pending[k] = RATE
+            elif rate > jump:
+                pending[k] = JUMP
+        else:
+            pending[k] = LONE
+        good.append(k)
+    return flags, pending
+
+
+def _flat_line(
+    xs: Sequence[float],
+    times: Sequence[float],
+    valid: list[int],
+    flags: list[int],
+    settings: RuleSettings,
+    gap: float,
+) -> None:
+    """QARTOD flat line: a reading that, with the readings before it, has stayed within
+    the tolerance for at least ``flat_line_count`` readings and the minimum duration."""
+    tol = settings.flat_line_tolerance_m
+    count_needed = settings.flat_line_count
+    duration = settings.seconds.flat_line_min_duration
+    for p in range(count_needed - 1, len(valid)):
+        k = valid[p]
+        x, t = xs[k], times[k]
+        i = valid[p - 1]
+        if abs(xs[i] - x) > tol:  # the common case: the level moved
+            continue
+        count, j, newer = 1, p - 1, t
+        while j >= 0:
+            i = valid[j]
+            if abs(xs[i] - x) > tol or newer - times[i] > gap:
+                break
+            count += 1
+            if count >= count_needed and t - times[i] >= duration:
+                flags[k] |= _FLAT
+                break
+            newer, j = times[i], j - 1
