@@ -16,7 +16,7 @@ alert per fingerprint is open (pending, active) at a time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -154,23 +154,3 @@ class Actor:
     username: str
     display_name: str
     role: Role
-
-
-def state_to_json(state: StationState) -> dict[str, Any]:
-    """``StationState`` as JSON for ``station_status.state`` (times as ISO 8601)."""
-    return {
-        f.name: value.isoformat() if isinstance(value, datetime) else value
-        for f in fields(state)
-        if (value := getattr(state, f.name)) is not None
-    }
-
-
-def state_from_json(data: dict[str, Any]) -> StationState:
-    """The inverse of :func:`state_to_json`; unknown keys (from a newer version) are ignored."""
-    values: dict[str, Any] = {}
-    for f in fields(StationState):
-        if data.get(f.name) is None:
-            continue
-        value = data[f.name]
-        values[f.name] = datetime.fromisoformat(value) if "datetime" in str(f.type) else value
-    return StationState(**values)
