@@ -441,7 +441,7 @@ def cancel(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime,
     _open_or_conflict(alert, "cancelled")
     _require(actor, policy.approver_role, "cancelling an alert")
     why = _reason(reason, "cancel")
-    level = max(_lvl(alert.alert_level), _lvl(alert.pending_level))
+    level = max(_lvl(alert.alert_level), _lvl(alert.pending_level), _lvl(alert.suppressed_level))
     after = replace(
         alert,
         state=AlertState.cancelled,
