@@ -20,7 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts import lifecycle
-from alerts.errors import NotFound
+from alerts.errors import NotAllowed, NotFound
 from alerts.lifecycle import Action, AuditEntry, Transition
 from alerts.message import AlertMessage, AreaFacts, StageFacts, StationFacts, identifier, response_for
 from alerts.model import Alert, AlertState, Approval, Condition, Kind, MsgType, Status
@@ -222,6 +222,9 @@ def write(
     changed = [t for t in transitions if t.changed]
     if not changed:
         return []
+    for t in changed:
+        if t.after is not None and t.after.public and t.after.status is not Status.actual:
+            raise NotAllowed(f"{t.after.fingerprint}: an {t.after.status} alert can never be public")
     with conn.transaction(), conn.cursor() as cur:
         lifted = [t.lifted for t in changed if t.lifted is not None]
         if lifted:

@@ -4,11 +4,13 @@ nothing written when nothing changed, batches of 10,000 stations stay fast."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from alerts import actions, store
+from alerts.errors import NotAllowed
 from alerts.model import AlertState, Condition, Kind, Role
 from alerts.policy import ApprovalPolicy
 from kawamori import db
@@ -172,3 +174,12 @@ def test_ten_thousand_stations_in_one_batch(database_url):
             f"unchanged {again_s:.3f}s, 1k cleared {clear_s:.3f}s"
         )
         assert quiet_s < 2 and again_s < 2 and raise_s < 10 and clear_s < 10
+
+
+def test_an_exercise_made_public_is_refused(demo_db):
+    with db.connect(demo_db) as conn:
+        conn.execute("UPDATE stations SET alert_status = 'Exercise' WHERE id = %s", (STATION,))
+        [t] = store.apply(conn, station_id=STATION, conditions=[stage(2)], now=T0, policy=POLICY)
+        forged = replace(t, before=None, after=replace(t.after, id=None, public=True, fingerprint="x"))
+        with pytest.raises(NotAllowed):
+            store.write(conn, [forged], now=T0, sender="kawamori")
