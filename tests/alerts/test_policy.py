@@ -62,3 +62,17 @@ def test_configurable():
 def test_refuses_nonsense(bad):
     with pytest.raises(ValidationError):
         ApprovalPolicy.model_validate(bad)
+
+
+def test_every_setting_and_state_is_documented():
+    from pathlib import Path
+
+    from alerts.model import AlertState
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "alerts-lifecycle.md").read_text("utf-8")
+    for name in ApprovalPolicy.model_fields:
+        assert f"`{name}`" in doc, f"{name} is not in docs/alerts-lifecycle.md"
+    for state in AlertState:
+        assert f"`{state}`" in doc
+    for role in Role:
+        assert f"`{role}`" in doc
