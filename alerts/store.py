@@ -28,6 +28,7 @@ from alerts.policy import ApprovalPolicy
 from kawamori.db import ALERTS_CHANNEL
 
 DEFAULT_SENDER = "kawamori"
+_WRITER_LOCK = 0x6B61_616C  # serialises evaluators that would open the same alert
 
 _MUTABLE = (
     "state",
@@ -129,12 +130,13 @@ def apply_many(
     with conn.transaction():
         # decide without locks (the common case: nothing changed, nothing written);
         # then lock what would change and decide again on the locked rows, so a staff
-        # action that committed in between is taken into account
+        # action or another evaluator that committed in between is taken into account
         live = load_live(conn, wanted)
         transitions = _reconcile_all(conn, wanted, live, now=now, policy=policy)
         touched = {t.before.station_id if t.before else t.after.station_id for t in transitions if t.changed}
         if not touched:
             return []
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITER_LOCK,))  # one evaluator writes at a time
         live = load_live(conn, touched, lock=True)
         transitions = _reconcile_all(
             conn, {s: wanted[s] for s in wanted if s in touched}, live, now=now, policy=policy

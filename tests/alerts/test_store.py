@@ -183,3 +183,47 @@ def test_an_exercise_made_public_is_refused(demo_db):
         forged = replace(t, before=None, after=replace(t.after, id=None, public=True, fingerprint="x"))
         with pytest.raises(NotAllowed):
             store.write(conn, [forged], now=T0, sender="kawamori")
+
+
+def test_two_evaluators_racing_open_one_alert(demo_db):
+    import threading
+
+    barrier = threading.Barrier(4)
+    results: list[int] = []
+
+    def evaluate():
+        with db.connect(demo_db) as conn:
+            barrier.wait()
+            results.append(
+                len(store.apply(conn, station_id=STATION, conditions=[stage(2)], now=T0, policy=POLICY))
+            )
+
+    threads = [threading.Thread(target=evaluate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [0, 0, 0, 1]
+    with db.connect(demo_db) as conn:
+        assert counts(conn) == {"alerts": 1, "alert_audit": 1, "alert_outbox": 1, "alert_approvals": 0}
+
+
+def test_a_staff_action_between_deciding_and_writing_is_taken_into_account(demo_db, monkeypatch):
+    with db.connect(demo_db) as conn, db.connect(demo_db) as staff_conn:
+        op = add_staff(conn, "op", Role.operator)
+        [t] = store.apply(conn, station_id=STATION, conditions=[stage(4)], now=T0, policy=POLICY)
+        load_live = store.load_live
+
+        def approve_meanwhile(conn, station_ids, *, lock=False):
+            found = load_live(conn, station_ids, lock=lock)
+            if not lock:  # the evaluator has decided "withdraw": an operator approves just now
+                actions.approve(staff_conn, alert_id=t.after.id, actor=op, now=T0)
+            return found
+
+        monkeypatch.setattr(store, "load_live", approve_meanwhile)
+        [ended] = store.apply(
+            conn, station_id=STATION, conditions=[], now=T0 + timedelta(minutes=1), policy=POLICY
+        )
+        assert ended.after.state is AlertState.resolved  # not "withdrawn": it had gone out
+        rows = conn.execute("SELECT msg_type FROM alert_outbox ORDER BY version").fetchall()
+        assert rows == [("Alert",), ("Update",)]
