@@ -149,6 +149,7 @@ def test_pending_that_falls_to_an_automatic_level_goes_out():
         (lifecycle.approve, VIEWER, NotAllowed),
         (lifecycle.approve, OP, NotAllowed),  # level 5 needs an approver
         (lifecycle.reject, OP, NotAllowed),
+        (lifecycle.cancel, OP, NotAllowed),  # level 5 needs an approver to cancel too
         (lifecycle.cancel, VIEWER, NotAllowed),
         (lifecycle.acknowledge, VIEWER, NotAllowed),
     ],
