@@ -136,7 +136,7 @@ def test_without_tributaries_the_downstream_peak_is_later_and_lower(intensity, s
         Node("down", None, Catchment(storage_s=storage_s)),
     ]
     rain = Rain(T0, timedelta(hours=3), intensity, catchments=frozenset({"up"}))
-    flow = discharge(nodes, [rain], DAY)
+    flow = discharge(nodes, [rain], Grid(T0, 120, 4 * 24 * 30))  # four days: the recession ends
     quick = flow - flow[0]
     assert np.argmax(quick[:, 1]) > np.argmax(quick[:, 0])
     assert quick[:, 1].max() < quick[:, 0].max()
