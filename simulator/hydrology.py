@@ -161,13 +161,12 @@ def linear_reservoir(inflow: np.ndarray, storage_s: np.ndarray | float, step_s: 
     so Σ Q = Σ I once the reservoir has drained (mass balance)."""
     alpha = np.exp(-step_s / np.maximum(np.asarray(storage_s, dtype=float), 1e-9))
     alpha = np.broadcast_to(alpha, inflow.shape[1:])
-    gain = 1.0 - alpha
+    scaled = inflow * (1.0 - alpha)
     out = np.empty_like(inflow)
-    q = np.zeros(inflow.shape[1:])
-    out[0] = q
-    for t in range(1, inflow.shape[0]):
-        q = alpha * q + gain * inflow[t - 1]
-        out[t] = q
+    out[0] = 0.0
+    for t in range(1, inflow.shape[0]):  # in place: no temporaries per step
+        np.multiply(out[t - 1], alpha, out=out[t])
+        out[t] += scaled[t - 1]
     return out
 
 
@@ -177,11 +176,15 @@ def nash_cascade(
     """``reservoirs`` linear reservoirs in series per column (0 passes inflow through)."""
     count = np.broadcast_to(np.asarray(reservoirs), inflow.shape[1:])
     storage = np.broadcast_to(np.asarray(storage_s, dtype=float), inflow.shape[1:])
-    flow = inflow.copy()
+    flow = inflow
     for level in range(int(count.max(initial=0))):
-        columns = np.flatnonzero(count > level)
-        flow[:, columns] = linear_reservoir(flow[:, columns], storage[columns], step_s)
-    return flow
+        if (count > level).all():
+            flow = linear_reservoir(flow, storage, step_s)
+        else:
+            columns = np.flatnonzero(count > level)
+            flow = flow.copy()
+            flow[:, columns] = linear_reservoir(flow[:, columns], storage[columns], step_s)
+    return flow if flow is not inflow else inflow.copy()
 
 
 def lag(flow: np.ndarray, steps: np.ndarray) -> np.ndarray:
