@@ -252,8 +252,13 @@ def dashboard() -> None:
     )
 
 
-@app.command()
+simulate_app = typer.Typer(invoke_without_command=True, no_args_is_help=False)
+app.add_typer(simulate_app, name="simulate")
+
+
+@simulate_app.callback()
 def simulate(
+    ctx: typer.Context,
     interval: Annotated[float, typer.Option(help="Seconds between readings of each gauge")] = 10.0,
     rounds: Annotated[int | None, typer.Option(help="Stop after this many rounds")] = None,
     typhoon: Annotated[bool, typer.Option(help="Start a typhoon flood event now")] = False,
@@ -265,6 +270,8 @@ def simulate(
     With [bold]--typhoon[/bold] while the demo's simulator is running, the typhoon is
     handed to it. Example: [bold]kawamori simulate --typhoon --peak-minutes 15[/bold]
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from rich.progress import Progress
 
     from simulator.control import Control
@@ -333,6 +340,60 @@ def simulate(
         table.add_row(device_id, str(n))
     table.add_row("failed / 失敗", str(stats.failed))
     Console().print(table)
+
+
+def _scenario_files(paths: list[Path]) -> list[Path]:
+    files = []
+    for path in paths:
+        files += sorted(path.glob("*.yaml")) + sorted(path.glob("*.yml")) if path.is_dir() else [path]
+    return files
+
+
+@simulate_app.command("validate")
+def simulate_validate(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario files, or folders of them")],
+    timeline: Annotated[
+        bool, typer.Option(help="Also print when each station's river reaches each stage")
+    ] = False,
+) -> None:
+    """Check scenario files against the schema (docs/simulator.md) without running them.
+
+    Example: [bold]kawamori simulate validate scenarios/ --timeline[/bold]
+    """
+    from simulator.plan import plan
+    from simulator.scenario import ScenarioError, format_offset, load_scenario
+
+    files = _scenario_files(paths)
+    if not files:
+        console.print("[red]No scenario files found.[/red]")
+        raise typer.Exit(2)
+    failed = 0
+    for path in files:
+        try:
+            scenario = load_scenario(path)
+        except ScenarioError as error:
+            console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+            failed += 1
+            continue
+        console.print(
+            f"OK {path}: {scenario.name} ({scenario.status}), {len(scenario.network.stations)} stations, "
+            f"{len(scenario.faults)} faults, {len(scenario.expectations)} expectations",
+            highlight=False,
+            soft_wrap=True,
+        )
+        if timeline:
+            table = Table(title=f"{scenario.name}: river timeline / 水位の推移")
+            table.add_column("station")
+            table.add_column("stage")
+            table.add_column("reached at", justify="right")
+            for station_id, river in plan(scenario).stations.items():
+                for stage, when in river.crossings().items():
+                    reached = "–" if when is None else format_offset(when - scenario.time.start)
+                    table.add_row(station_id, stage, reached)
+            Console().print(table)
+    if failed:
+        console.print(f"[red]{failed} of {len(files)} scenario file(s) invalid.[/red]")
+        raise typer.Exit(2)
 
 
 def main() -> None:
