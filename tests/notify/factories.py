@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from alerts.message import AlertMessage, AreaFacts, Response, StageFacts, StationFacts, identifier
 from alerts.model import Kind, MsgType, Status
+from notify.channels import Delivery, Recipient
 from notify.render import Shelter, render
 
 SENDER = "jp.tsuruoka.kawamori"
@@ -65,16 +66,12 @@ def message(
     return AlertMessage(**values)
 
 
-def delivery(channel: str, address, *, language: str = "ja", msg: AlertMessage | None = None, **kw):
-    from notify.channels import Delivery, Recipient  # channels come with their own tests
-
+def delivery(
+    channel: str, address, *, language: str = "ja", msg: AlertMessage | None = None, **kw
+) -> Delivery:
+    kw.setdefault("shelters", SHELTERS)
+    kw.setdefault("resident_url", RESIDENT_URL)
     rendered = render(
-        msg or message(),
-        language=language,
-        channel=channel,
-        shelters=SHELTERS,
-        resident_url=RESIDENT_URL,
-        unsubscribe_url=UNSUBSCRIBE_URL,
-        **kw,
+        msg or message(), language=language, channel=channel, unsubscribe_url=UNSUBSCRIBE_URL, **kw
     )
     return Delivery(id="d-1", rendered=rendered, recipient=Recipient(address))
