@@ -105,6 +105,9 @@ class RenderedMessage:
     urgency: str  # RFC 8030 Urgency: "high" when people must act now, else "normal"
     topic: str  # one per alert: a newer version replaces an undelivered older one
 
+    def __repr__(self) -> str:  # the links carry a resident's unsubscribe token: keep them out of logs
+        return f"RenderedMessage({self.identifier!r}, {self.language}, {self.channel}, {self.status})"
+
     @property
     def exercise(self) -> bool:
         return self.status is not Status.actual
@@ -351,11 +354,13 @@ def _parts(m: AlertMessage, w: _Words, shelters: Sequence[Shelter]) -> _Parts:
 # --- speech ---------------------------------------------------------------------------------
 
 _URL = re.compile(r"\b(?:https?|mailto|tel):\S*", re.IGNORECASE)
-_PAUSE = re.compile(r"(?<!\d):(?!\d)|[：;；|｜/／\\＼→⇒・\-–—]+")
+_PAUSE = re.compile(r"(?<!\d):|:(?!\d)|[：;；|｜/／\\＼→⇒・\-–—]+")  # not the colon of 14:05
 _SYMBOLS = re.compile(
     r"[【】「」『』（）()\[\]［］{}｛｝<>＜＞〈〉《》\"'`“”‘’*＊#＃@＠~〜^_=+＋&＆%％$＄!！?？○△▲×※♪☆★■□◆◇…]+"
 )
 _SPACE = re.compile(r"\s+")
+_BEFORE_PUNCTUATION = re.compile(r"\s+([。、.,])")
+_REPEATED_PAUSE = re.compile(r"([。、.,])(?:\s*[。、,])+")
 
 
 def speakable(text: str, pause: str) -> str:
@@ -365,7 +370,8 @@ def speakable(text: str, pause: str) -> str:
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in text)
     text = _PAUSE.sub(pause if not pause.isascii() else pause + " ", text)
     text = _SYMBOLS.sub(" ", text)
-    return _SPACE.sub(" ", text).strip()
+    text = _BEFORE_PUNCTUATION.sub(r"\1", _SPACE.sub(" ", text))
+    return _REPEATED_PAUSE.sub(r"\1", text).strip()
 
 
 # --- render ---------------------------------------------------------------------------------
@@ -401,6 +407,7 @@ def render(
             for part in (
                 p.label_speech,
                 w("speech.intro"),
+                p.title,
                 p.what_speech,
                 p.facts_speech,
                 p.areas,
@@ -454,7 +461,7 @@ def render(
             (heading + p.what, "\n\n" + p.action + tail),
         )
     else:  # email, fax: no length limit beyond the caps on names
-        body = (p.label + "\n\n" if p.label else "") + drafts[0] + "\n\n" + links
+        body = title + "\n\n" + drafts[0] + "\n\n" + links
     return RenderedMessage(title=title, body=body, **common)  # type: ignore[arg-type]
 
 

@@ -19,9 +19,11 @@ from notify.render import (
     WEB_PUSH_PAYLOAD_MAX,
     Channel,
     Shelter,
+    _action_key,
     alert_topic,
     push_payload,
     render,
+    shelters_from,
     truncate,
     utf16_units,
 )
@@ -326,10 +328,11 @@ shelter_lists = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(alert_messages(), shelter_lists, st.sampled_from(LANGUAGES), st.booleans())
 def test_any_message_renders_in_every_language_within_every_channel_limit(msg, shelters, lang, with_url):
     url = RESIDENT_URL if with_url else None
+    action = language.load(lang)[_action_key(msg)]
     for channel in Channel:
         out = render(
             msg,
@@ -350,4 +353,32 @@ def test_any_message_renders_in_every_language_within_every_channel_limit(msg, s
             assert utf16_units(out.body) <= LINE_TEXT_MAX and out.body.endswith(UNSUBSCRIBE_URL)
         if channel in (Channel.line, Channel.email, Channel.fax):
             assert UNSUBSCRIBE_URL in out.body
+        if channel in (Channel.line, Channel.webpush, Channel.email, Channel.fax):
+            assert action in out.body  # what to do is never dropped
+        assert UNSUBSCRIBE_URL not in repr(out)
         out.body.encode("utf-8")
+
+
+def test_shelters_from_a_recommendation():
+    from kawamori.model import Hazard
+    from shelters.recommend import ShelterIndex
+    from tests.shelters.conftest import make_state
+
+    index = ShelterIndex(
+        [
+            make_state("near", latitude=38.771, longitude=139.88, occupancy=70),
+            make_state("far", latitude=38.8, longitude=139.88),
+        ],
+        [],
+    )
+    chosen = shelters_from(index.recommend(latitude=38.77, longitude=139.88, hazard=Hazard.flood, k=2))
+    assert [s.crowding for s in chosen] == ["crowded", "vacant"]
+    assert chosen[0].distance_m < chosen[1].distance_m
+    out = rendered(message(), "en", shelters=chosen)
+    assert "(about 0.1 km, crowded)" in out.body
+
+
+def test_email_and_fax_bodies_start_with_the_title():
+    for channel in ("email", "fax"):
+        out = rendered(message(), "ja", channel)
+        assert out.body.startswith(out.title)
