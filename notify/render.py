@@ -280,7 +280,8 @@ def _parts(m: AlertMessage, w: _Words, shelters: Sequence[Shelter]) -> _Parts:
         "headline": headline,
     }
     label = {Status.exercise: "label.exercise", Status.test: "label.test"}.get(m.status)
-    facts, facts_speech = [], []
+    facts: list[str] = []
+    facts_speech: list[str] = []
     if m.level_m is not None and m.observed_at is not None and ev not in ("cancel", "all_clear"):
         for out, metres, clock in (
             (facts, "format.metres", "format.time"),

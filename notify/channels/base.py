@@ -101,8 +101,11 @@ class Delivery:
 
 @runtime_checkable
 class Notifier(Protocol):
-    provider: str
-    public: bool
+    @property
+    def provider(self) -> str: ...  # "webpush", "line", "email", "webhook"
+
+    @property
+    def public(self) -> bool: ...  # reaches residents: only Actual messages may pass
 
     def send(self, delivery: Delivery) -> Result: ...
 

@@ -87,7 +87,8 @@ class EmailNotifier(BaseNotifier):
             return Result(classify_smtp(code, text), PROVIDER, code, detail=f"SMTP {code} for the recipient")
         except smtplib.SMTPResponseException as error:
             code = error.smtp_code
-            return Result(classify_smtp(code, error.smtp_error or b""), PROVIDER, code, detail=f"SMTP {code}")
+            text = error.smtp_error if isinstance(error.smtp_error, bytes) else str(error.smtp_error).encode()
+            return Result(classify_smtp(code, text), PROVIDER, code, detail=f"SMTP {code}")
         except (OSError, smtplib.SMTPException) as error:
             return Result(Outcome.retry, PROVIDER, detail=type(error).__name__)
         return Result(Outcome.delivered, PROVIDER, 250, provider_id=msg["Message-ID"])

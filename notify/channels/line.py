@@ -17,6 +17,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 
@@ -113,7 +114,7 @@ def _event(raw: dict) -> LineEvent:
     source = raw.get("source") or {}
     user_id = source.get("userId") if source.get("type") == "user" else None
     ms = raw.get("timestamp")
-    common = dict(
+    common: dict[str, Any] = dict(
         user_id=user_id,
         event_id=raw.get("webhookEventId"),
         timestamp=datetime.fromtimestamp(ms / 1000, UTC) if isinstance(ms, int | float) else None,
