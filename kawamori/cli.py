@@ -23,6 +23,7 @@ from kawamori.mqtt import MqttError
 from kawamori.network import DEMO_NETWORK, NetworkError, read_network
 from kawamori.runtime import NotRunning, Runtime, resolve
 from kawamori.settings import Settings
+from notify.cli import app as notify_app
 from shelters.cli import app as shelters_app
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ broker_app = typer.Typer(help="Broker accounts (passwords and ACLs).", no_args_i
 app.add_typer(broker_app, name="broker")
 app.add_typer(shelters_app, name="shelters")
 app.add_typer(device_app, name="device")
+app.add_typer(notify_app, name="notify")
 console = Console(stderr=True)
 
 

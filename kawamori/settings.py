@@ -73,6 +73,23 @@ class Settings(BaseSettings):
             raise ValueError("KAWAMORI_PUBLIC_URL must be an http(s):// address without query")
         return value.rstrip("/")
 
+    # resident notification channels (docs/notifications.md); a channel is enabled when
+    # its first setting (VAPID subject, LINE token, SMTP host, gateway URL) is set
+    vapid_subject: str | None = Field(default=None, description="mailto: or https: contact for push services")
+    vapid_private_key: SecretStr | None = None
+    line_channel_access_token: SecretStr | None = None
+    line_channel_secret: SecretStr | None = None
+    line_api_base_url: str = "https://api.line.me"
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str | None = None
+    smtp_starttls: bool = True
+    gateway_url: str | None = None
+    gateway_secret: SecretStr | None = None
+    notify_timeout_s: float = Field(default=10.0, gt=0, le=120)
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str | None) -> str | None:
@@ -99,6 +116,56 @@ class Settings(BaseSettings):
                 "KAWAMORI_SHELTER_CROWDING_BANDS must be three ascending percentages, e.g. 30,60,80"
             )
         return value
+
+    @field_validator("vapid_subject")
+    @classmethod
+    def _vapid_contact(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("mailto:", "https://")):
+            raise ValueError("KAWAMORI_VAPID_SUBJECT must be a mailto: or https:// URL")
+        return value
+
+    @field_validator("line_api_base_url", "gateway_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and (
+            urlsplit(value).scheme not in {"http", "https"} or not urlsplit(value).netloc
+        ):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @model_validator(mode="after")
+    def _channels_are_complete(self) -> Settings:
+        """An enabled channel needs its secrets: in production an empty or missing one
+        refuses to start; its other settings are checked everywhere."""
+        production = self.environment is Environment.production
+        problems: list[str] = []
+
+        def secret(name: str, minimum: int = 1) -> None:
+            value: SecretStr | None = getattr(self, name)
+            if production and (value is None or len(value.get_secret_value().strip()) < minimum):
+                problems.append(f"KAWAMORI_{name.upper()} (at least {minimum} characters)")
+
+        if self.vapid_subject or self.vapid_private_key:
+            if not self.vapid_subject:
+                problems.append("KAWAMORI_VAPID_SUBJECT")
+            secret("vapid_private_key", 40)
+        if self.line_channel_access_token or self.line_channel_secret:
+            secret("line_channel_access_token")
+            secret("line_channel_secret")
+            if production and not self.line_api_base_url.startswith("https://"):
+                problems.append("KAWAMORI_LINE_API_BASE_URL (https:// in production)")
+        if self.smtp_host:
+            if not self.smtp_from or "@" not in self.smtp_from:
+                problems.append("KAWAMORI_SMTP_FROM (an e-mail address)")
+            if self.smtp_user:
+                secret("smtp_password")
+        if self.gateway_url:
+            secret("gateway_secret", 32)
+            if production and not self.gateway_url.startswith("https://"):
+                problems.append("KAWAMORI_GATEWAY_URL (https:// in production)")
+        if problems:
+            raise ValueError("notification channel settings missing or unsafe: " + ", ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:

@@ -5,6 +5,13 @@ from pydantic import ValidationError
 
 from kawamori.settings import MqttEndpoint, Settings
 
+PRODUCTION = {
+    "environment": "production",
+    "database_url": "postgresql://db/k",
+    "mqtt_url": "mqtts://ingest:secret-password@broker:8883",
+    "cap_sender": "kawamori@city.example.lg.jp",
+}
+
 
 def test_environment_variables_with_prefix(monkeypatch):
     monkeypatch.setenv("KAWAMORI_DASHBOARD_PORT", "9000")
@@ -42,6 +49,18 @@ def test_environment_variables_with_prefix(monkeypatch):
         ({"shelter_crowding_bands": "60,30,80"}, "three ascending percentages"),
         ({"shelter_crowding_bands": "30,60"}, "three ascending percentages"),
         ({"shelter_crowding_bands": "a,b,c"}, "three ascending percentages"),
+        ({"vapid_subject": "bousai@example.jp"}, "mailto:"),
+        ({"vapid_private_key": "k" * 43}, "KAWAMORI_VAPID_SUBJECT"),
+        ({"smtp_host": "mail.example.jp"}, "KAWAMORI_SMTP_FROM"),
+        ({"gateway_url": "ftp://gateway"}, "http"),
+        ({**PRODUCTION, "vapid_subject": "mailto:a@example.jp"}, "KAWAMORI_VAPID_PRIVATE_KEY"),
+        ({**PRODUCTION, "line_channel_access_token": "t", "line_channel_secret": " "}, "LINE_CHANNEL_SECRET"),
+        ({**PRODUCTION, "smtp_host": "mx", "smtp_from": "a@example.jp", "smtp_user": "u"}, "SMTP_PASSWORD"),
+        ({**PRODUCTION, "gateway_url": "https://gw.example.jp", "gateway_secret": "short"}, "GATEWAY_SECRET"),
+        (
+            {**PRODUCTION, "gateway_url": "http://gw.example.jp", "gateway_secret": "s" * 32},
+            "https:// in production",
+        ),
     ],
 )
 def test_invalid_settings_are_refused_at_start(values, message):
@@ -76,3 +95,19 @@ def test_cap_defaults_and_public_url():
     settings = Settings(_env_file=None, public_url="https://bousai.example.jp/kawamori/")
     assert settings.public_url == "https://bousai.example.jp/kawamori"
     assert settings.cap_sender.startswith("kawamori@") and " " not in settings.cap_sender
+
+
+def test_production_channels_with_their_secrets():
+    settings = Settings(
+        _env_file=None,
+        **PRODUCTION,
+        vapid_subject="mailto:bousai@example.jp",
+        vapid_private_key="GYalE6Q8Pq7u1BIggNe8QAwoqWgV4ZFeY4nYKd_w-Qo",
+        line_channel_access_token="line-access-xyz",
+        line_channel_secret="line-secret-xyz",
+        smtp_host="mail.example.jp",
+        smtp_from="bousai@example.jp",
+        gateway_url="https://gateway.example.jp/kawamori",
+        gateway_secret="g" * 32,
+    )
+    assert "line-access-xyz" not in repr(settings) and "g" * 32 not in repr(settings)

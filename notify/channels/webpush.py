@@ -1,0 +1,138 @@
+"""Web Push (RFC 8030) with message encryption (RFC 8291, aes128gcm) and VAPID
+(RFC 8292): pywebpush encrypts, py-vapid signs, httpx posts.
+
+Each push carries ``TTL`` (how long the push service may hold it), ``Urgency``
+(``high`` when people must act now) and a ``Topic`` that is the same for every version
+of an alert, so a newer version replaces an older one still waiting on the push
+service. 404 and 410 mean the subscription is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from py_vapid import Vapid02
+from pywebpush import WebPusher, WebPushException
+
+from notify.channels.base import (
+    BaseNotifier,
+    Delivery,
+    Outcome,
+    Result,
+    WebPushSubscription,
+    classify,
+    transport_failure,
+)
+from notify.errors import ChannelConfigError
+from notify.render import WEB_PUSH_PAYLOAD_MAX, Channel, push_payload
+
+PROVIDER = "webpush"
+JWT_LIFETIME_S = 12 * 3600  # RFC 8292: at most 24 hours
+TTL_ACTIVE_S = 3 * 3600  # an alert older than this is better read on the resident page
+TTL_ENDED_S = 12 * 3600  # an all-clear or a retraction may still be worth knowing later
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def generate_vapid_keys() -> tuple[str, str]:
+    """A new VAPID key pair: (private key, public key), both base64url. The private key
+    is ``KAWAMORI_VAPID_PRIVATE_KEY``; the public key is the resident page's
+    ``applicationServerKey``."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    private = key.private_numbers().private_value.to_bytes(32, "big")
+    return _b64(private), public_key_of(_b64(private))
+
+
+def load_vapid(private_key: str) -> Vapid02:
+    """A VAPID signer from a base64url raw key (as generated above) or DER/PEM."""
+    text = private_key.strip()
+    try:
+        if text.startswith("-----BEGIN"):
+            return Vapid02.from_pem(text.encode("ascii"))
+        return Vapid02.from_string(text)
+    except Exception:  # py-vapid raises many kinds; never echo the key
+        raise ChannelConfigError("the VAPID private key is not a valid P-256 key") from None
+
+
+def public_key_of(private_key: str) -> str:
+    public = load_vapid(private_key).public_key.public_bytes(
+        serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint
+    )
+    return _b64(public)
+
+
+class WebPushNotifier(BaseNotifier):
+    provider = PROVIDER
+
+    def __init__(
+        self,
+        *,
+        vapid_private_key: str,
+        subject: str,
+        client: httpx.Client | None = None,
+        timeout: float = 10.0,
+        ttl_active_s: int = TTL_ACTIVE_S,
+        ttl_ended_s: int = TTL_ENDED_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not subject.startswith(("mailto:", "https:")):
+            raise ChannelConfigError("the VAPID subject must be a mailto: or https: URL")
+        self._vapid = load_vapid(vapid_private_key)
+        self._vapid.conf["no-strict"] = True  # py-vapid's own check only accepts mailto:
+        self.subject = subject
+        self._client = client or httpx.Client(timeout=timeout)
+        self.ttl_active_s = ttl_active_s
+        self.ttl_ended_s = ttl_ended_s
+        self._clock = clock
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _send(self, delivery: Delivery) -> Result:
+        rendered = delivery.rendered
+        subscription = delivery.recipient.address
+        if not isinstance(subscription, WebPushSubscription):
+            raise TypeError("a Web Push delivery needs a WebPushSubscription recipient")
+        if rendered.channel is not Channel.webpush:
+            raise ValueError(f"rendered for {rendered.channel}, not webpush")
+        payload = push_payload(rendered)
+        if len(payload) > WEB_PUSH_PAYLOAD_MAX:
+            return Result(Outcome.failed, PROVIDER, detail=f"payload of {len(payload)} bytes is too large")
+        info = {
+            "endpoint": subscription.endpoint,
+            "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
+        }
+        try:
+            body = WebPusher(info).encode(payload, "aes128gcm")["body"]
+        except (WebPushException, ValueError, TypeError):
+            return Result(Outcome.gone, PROVIDER, detail="the subscription's keys are invalid")
+        endpoint = urlsplit(subscription.endpoint)
+        if endpoint.scheme not in ("https", "http") or not endpoint.netloc:
+            return Result(Outcome.gone, PROVIDER, detail="the subscription's endpoint is not a URL")
+        claims = {
+            "aud": f"{endpoint.scheme}://{endpoint.netloc}",
+            "sub": self.subject,
+            "exp": int(self._clock()) + JWT_LIFETIME_S,
+        }
+        urgent = rendered.urgency == "high"
+        headers = {
+            **self._vapid.sign(claims),
+            "TTL": str(self.ttl_active_s if urgent else self.ttl_ended_s),
+            "Urgency": rendered.urgency,
+            "Topic": rendered.topic,
+            "Content-Encoding": "aes128gcm",
+            "Content-Type": "application/octet-stream",
+        }
+        try:
+            response = self._client.post(subscription.endpoint, content=body, headers=headers)
+        except httpx.HTTPError as error:
+            return transport_failure(PROVIDER, error)
+        return classify(PROVIDER, response, gone=frozenset({404, 410}))

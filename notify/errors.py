@@ -1,0 +1,45 @@
+"""The notification package's exceptions::
+
+    NotifyError
+     ├── TemplateError              a language file is missing, unreadable, lacks a key or
+     │    │                         uses an unknown placeholder
+     │    └── UnknownLanguage       no template file for the requested language
+     ├── NotForResidents            a staff-only alert kind was given to a resident channel
+     ├── NotPublicError             the hard guard: an Exercise/Test message on a public channel
+     ├── ChannelConfigError         a channel's settings are unusable (e.g. a bad VAPID key)
+     └── InvalidSignature           a webhook's signature does not match its body
+
+A failed *delivery* is not an exception: notifiers return a
+:class:`notify.channels.base.Result` that says whether to retry. Third-party errors
+(httpx, smtplib, pywebpush) are translated into results at the channel boundary.
+"""
+
+from __future__ import annotations
+
+
+class NotifyError(Exception):
+    """Base of every error raised by ``notify``."""
+
+
+class TemplateError(NotifyError):
+    pass
+
+
+class UnknownLanguage(TemplateError):
+    pass
+
+
+class NotForResidents(NotifyError):
+    pass
+
+
+class NotPublicError(NotifyError):
+    """An Exercise or Test message was about to go out on a public channel."""
+
+
+class ChannelConfigError(NotifyError):
+    pass
+
+
+class InvalidSignature(NotifyError):
+    pass

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from kawamori.cli import app
+from kawamori.settings import Settings
+from notify.channels.webpush import public_key_of
+from notify.config import notifiers
+
+runner = CliRunner()
+
+
+def test_vapid_keys_prints_a_usable_pair():
+    result = runner.invoke(app, ["notify", "vapid-keys"])
+    assert result.exit_code == 0, result.output
+    first, second = result.stdout.strip().splitlines()
+    name, _, private = first.partition("=")
+    assert name == "KAWAMORI_VAPID_PRIVATE_KEY"
+    assert second.endswith(public_key_of(private))
+    settings = Settings(_env_file=None, vapid_subject="mailto:bousai@example.jp", vapid_private_key=private)
+    assert set(notifiers(settings)) == {"webpush"}
+
+
+def test_preview_renders_every_language_and_channel():
+    for language in ("ja", "en", "ja-easy"):
+        for channel in ("line", "sms", "voice"):
+            result = runner.invoke(app, ["notify", "preview", "--language", language, "--channel", channel])
+            assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["notify", "preview", "--exercise", "--level", "5"])
+    assert "【訓練】" in result.stdout and "緊急安全確保" in result.stdout
+
+
+def test_preview_of_an_unknown_language_is_a_clean_error():
+    result = runner.invoke(app, ["notify", "preview", "--language", "xx"])
+    assert result.exit_code == 2
+    assert "no message templates" in result.output
+
+
+def test_every_channel_from_settings():
+    settings = Settings(
+        _env_file=None,
+        line_channel_access_token="token",
+        line_channel_secret="secret",
+        smtp_host="127.0.0.1",
+        smtp_from="bousai@example.jp",
+        gateway_url="http://127.0.0.1:9/gw",
+        gateway_secret="s" * 32,
+    )
+    assert set(notifiers(settings)) == {"line", "email", "webhook"}
