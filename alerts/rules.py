@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
@@ -165,3 +167,16 @@ class RuleSettings(BaseModel):
 
 
 DEFAULT = RuleSettings()
+
+
+def load_rules(path: Path) -> RuleSettings:
+    """Deployment-wide rule settings from a YAML file of ``setting: value`` lines
+    (what differs from the defaults); stations' own ``alert_rules`` apply on top."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise RuleSettingsError(f"{path}: {error}") from None
+    try:
+        return RuleSettings.for_station(document or {})
+    except RuleSettingsError as error:
+        raise RuleSettingsError(f"{path}: {error}") from None

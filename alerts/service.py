@@ -1,60 +1,233 @@
-"""The alert evaluator process: LISTEN for ingest's notifications, evaluate the
-stations they name, and evaluate every station on a periodic tick so that a
-restart or a missed notification loses nothing."""
+"""The alert evaluator process: evaluate the stations ingest names in its
+notifications at once, and every station on a periodic tick (staleness, time-driven
+hysteresis, reminders of pending approvals), so a restart or a missed notification
+loses nothing.
+
+One evaluation, for any set of stations, in one transaction:
+
+1. read each station's remembered state (``station_status.state``) and the time of
+   its newest reading; only stations with a newer reading get their window of
+   readings fetched (one query for all of them) — the others take the evaluator's
+   fast path, which only checks their health;
+2. judge them with the pure :func:`alerts.evaluate.evaluate`;
+3. store what changed: the new states, the quality-control flags on the readings,
+   and the alerts reconciled with the conditions (:func:`alerts.store.apply_many`,
+   which writes the audit log and the outbox).
+
+The clock is injected: the simulator runs the same code in accelerated time.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
 import structlog
-from pydantic import TypeAdapter
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
 
-from alerts.judge import DISQUALIFYING, Judgement, judge
+from alerts import store
+from alerts.evaluate import evaluate as assess
+from alerts.evaluate import state_from_json, state_to_json
+from alerts.model import Assessment, Sample, StationState
+from alerts.policy import ApprovalPolicy
+from alerts.rules import RuleSettings, RuleSettingsError
 from kawamori.db import READINGS_CHANNEL, connect
-from kawamori.model import Stage
+from kawamori.model import Station
 
 log = structlog.get_logger(__name__)
-_stages = TypeAdapter(tuple[Stage, ...])
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    station: Station
+    rules: RuleSettings
+    neighbours: tuple[str, ...]  # up- and downstream stations
+
+
+class Evaluator:
+    """Evaluates stations against one database connection. Station definitions are
+    cached and re-read only when the ``stations`` table changes."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        *,
+        policy: ApprovalPolicy | None = None,
+        rules: RuleSettings | None = None,
+        sender: str = store.DEFAULT_SENDER,
+    ) -> None:
+        self.conn = conn
+        self.policy = policy or ApprovalPolicy()
+        self.rules = rules or RuleSettings()
+        self.sender = sender
+        self._entries: dict[str, _Entry] = {}
+        self._version: tuple | None = None
+
+    def _refresh(self) -> None:
+        version = self.conn.execute("SELECT count(*), max(updated_at) FROM stations").fetchone()
+        if version == self._version:
+            return
+        with self.conn.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(
+                """SELECT id, name_ja, name_en, river_ja, river_en, latitude, longitude, datum_elevation_m,
+                          mount_height_m, level_min_m, level_max_m, stages, downstream_id, alert_rules
+                   FROM stations"""
+            ).fetchall()
+        stations = [Station.model_validate(row) for row in rows]
+        upstream: dict[str, list[str]] = {}
+        for station in stations:
+            if station.downstream_id:
+                upstream.setdefault(station.downstream_id, []).append(station.id)
+        entries = {}
+        for station in stations:
+            neighbours = {*upstream.get(station.id, ()), *filter(None, [station.downstream_id])}
+            try:
+                rules = RuleSettings.for_station(station.alert_rules, self.rules)
+            except RuleSettingsError as error:  # never stop judging a station over a settings typo
+                log.error("alerts.bad_station_rules", station=station.id, error=str(error))
+                rules = self.rules
+            entries[station.id] = _Entry(station, rules, tuple(sorted(neighbours)))
+        self._entries = entries
+        self._version = version
+
+    def evaluate(self, *, now: datetime, station_ids: Iterable[str] | None = None) -> list[Assessment]:
+        """Evaluate these stations (default: all) as of ``now`` and store the outcome."""
+        self._refresh()
+        ids = sorted(self._entries if station_ids is None else set(station_ids) & self._entries.keys())
+        if not ids:
+            return []
+        with self.conn.transaction():
+            priors, newest = self._priors(ids, now)
+            windows = self._windows(
+                [
+                    (sid, newest[sid] - self._entries[sid].rules.window)
+                    for sid in ids
+                    if sid in newest
+                    and (priors[sid].last_time is None or newest[sid] > priors[sid].last_time)
+                ],
+                now,
+            )
+            levels = {sid: self._alert_level(sid, state) for sid, state in priors.items()}
+            assessments = []
+            for sid in ids:
+                entry = self._entries[sid]
+                assessments.append(
+                    assess(
+                        entry.station,
+                        windows.get(sid, ()),
+                        priors[sid],
+                        now=now,
+                        settings=entry.rules,
+                        neighbours={n: levels.get(n) for n in entry.neighbours},
+                    )
+                )
+            self._store(assessments, priors, now)
+            store.apply_many(
+                self.conn,
+                conditions={a.station_id: a.conditions for a in assessments},
+                now=now,
+                policy=self.policy,
+                sender=self.sender,
+            )
+        return assessments
+
+    def remind(self, *, now: datetime) -> None:
+        store.remind_pending(self.conn, now=now, policy=self.policy, sender=self.sender)
+
+    def _alert_level(self, station_id: str, state: StationState) -> int | None:
+        entry = self._entries.get(station_id)
+        if entry is None or state.stage_key is None:
+            return None
+        stage = next((s for s in entry.station.stages if s.key == state.stage_key), None)
+        return stage.alert_level if stage else None
+
+    def _priors(self, ids: list[str], now: datetime) -> tuple[dict[str, StationState], dict[str, datetime]]:
+        rows = self.conn.execute(
+            """SELECT s.id, st.state, r.time
+               FROM unnest(%(ids)s::text[]) AS s(id)
+               LEFT JOIN station_status st ON st.station_id = s.id
+               LEFT JOIN LATERAL (SELECT time FROM readings
+                                  WHERE station_id = s.id AND time <= %(now)s
+                                  ORDER BY time DESC LIMIT 1) r ON true""",
+            {"ids": ids, "now": now},
+        ).fetchall()
+        priors = {sid: state_from_json(state) for sid, state, _ in rows}
+        newest = {sid: time for sid, _, time in rows if time is not None}
+        return priors, newest
+
+    def _windows(self, since: list[tuple[str, datetime]], now: datetime) -> dict[str, list[Sample]]:
+        if not since:
+            return {}
+        windows: dict[str, list[Sample]] = {}
+        with self.conn.cursor() as cur:
+            cur.execute(
+                """SELECT r.station_id, r.time, r.level_m, r.quality
+                   FROM unnest(%s::text[], %s::timestamptz[]) AS w(id, since)
+                   JOIN readings r ON r.station_id = w.id AND r.time >= w.since AND r.time <= %s
+                   ORDER BY r.station_id, r.time""",
+                ([s for s, _ in since], [t for _, t in since], now),
+            )
+            for station_id, time, level, quality in cur:
+                windows.setdefault(station_id, []).append(Sample(time, level, quality))
+        return windows
+
+    def _store(
+        self, assessments: list[Assessment], priors: Mapping[str, StationState], now: datetime
+    ) -> None:
+        changed = [
+            a for a in assessments if a.state != priors[a.station_id] and a.state.last_time is not None
+        ]
+        flagged = [(a.station_id, time, bits) for a in assessments for time, bits in a.flagged]
+        with self.conn.cursor() as cur:
+            if changed:
+                cur.executemany(
+                    """INSERT INTO station_status (station_id, reading_time, level_m, stage_key, alert_level,
+                                                   evaluated_at, state, quality, offline)
+                       VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       ON CONFLICT (station_id) DO UPDATE SET
+                           reading_time = EXCLUDED.reading_time, level_m = EXCLUDED.level_m,
+                           stage_key = EXCLUDED.stage_key, alert_level = EXCLUDED.alert_level,
+                           evaluated_at = EXCLUDED.evaluated_at, state = EXCLUDED.state,
+                           quality = EXCLUDED.quality, offline = EXCLUDED.offline""",
+                    [
+                        (
+                            a.station_id,
+                            a.state.last_time,
+                            a.state.confirmed_m if a.state.confirmed_m is not None else a.state.last_level_m,
+                            a.state.stage_key,
+                            self._alert_level(a.station_id, a.state),
+                            now,
+                            Jsonb(state_to_json(a.state)),
+                            a.state.sensor_bits,
+                            a.state.offline,
+                        )
+                        for a in changed
+                    ],
+                )
+            if flagged:
+                cur.execute(
+                    """UPDATE readings r SET quality = r.quality | f.bits
+                       FROM unnest(%s::text[], %s::timestamptz[], %s::int[]) AS f(station_id, time, bits)
+                       WHERE r.station_id = f.station_id AND r.time = f.time
+                         AND r.quality & f.bits <> f.bits""",
+                    ([s for s, _, _ in flagged], [t for _, t, _ in flagged], [b for _, _, b in flagged]),
+                )
 
 
 def evaluate(
-    conn: psycopg.Connection, *, now: datetime, station_ids: Iterable[str] | None = None
-) -> list[Judgement]:
-    """Judge the latest usable reading of each station (or of the given ones) and
-    record the result in ``station_status``; returns the judgements."""
-    ids = None if station_ids is None else sorted(set(station_ids))
-    rows = conn.execute(
-        """SELECT s.id, s.stages, r.time, r.level_m
-           FROM stations s
-           CROSS JOIN LATERAL (
-               SELECT time, level_m FROM readings
-               WHERE station_id = s.id AND quality & %(bad)s = 0 AND time <= %(now)s
-               ORDER BY time DESC LIMIT 1) r
-           WHERE %(ids)s::text[] IS NULL OR s.id = ANY(%(ids)s::text[])""",
-        {"bad": int(DISQUALIFYING), "now": now, "ids": ids},
-    ).fetchall()
-    judgements = [
-        judge(station_id, _stages.validate_python(stages), time, level, now)
-        for station_id, stages, time, level in rows
-    ]
-    with conn.transaction(), conn.cursor() as cur:
-        cur.executemany(
-            """INSERT INTO station_status (station_id, reading_time, level_m, stage_key, alert_level,
-                                           evaluated_at)
-               VALUES (%s, %s, %s, %s, %s, %s)
-               ON CONFLICT (station_id) DO UPDATE SET
-                   reading_time = EXCLUDED.reading_time, level_m = EXCLUDED.level_m,
-                   stage_key = EXCLUDED.stage_key, alert_level = EXCLUDED.alert_level,
-                   evaluated_at = EXCLUDED.evaluated_at""",
-            [
-                (j.station_id, j.reading_time, j.level_m, j.stage_key, j.alert_level, j.evaluated_at)
-                for j in judgements
-            ],
-        )
-    return judgements
+    conn: psycopg.Connection, *, now: datetime, station_ids: Iterable[str] | None = None, **options
+) -> list[Assessment]:
+    """One evaluation with a fresh :class:`Evaluator` (tests and one-off tools)."""
+    return Evaluator(conn, **options).evaluate(now=now, station_ids=station_ids)
 
 
 def run(
@@ -62,28 +235,37 @@ def run(
     *,
     tick_s: float = 30.0,
     stopping: threading.Event | None = None,
-    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    clock: Clock = utc_now,
+    sender: str = store.DEFAULT_SENDER,
+    policy: ApprovalPolicy | None = None,
+    rules: RuleSettings | None = None,
 ) -> None:
+    """Evaluate on every notification from ingest (at once) and everything every
+    ``tick_s`` seconds, until ``stopping`` is set."""
     stopping = stopping or threading.Event()
     listener = connect(database_url, application_name="kawamori-alerts")
     worker = connect(database_url, application_name="kawamori-alerts")
     listener.execute(f"LISTEN {READINGS_CHANNEL}".encode())
+    evaluator = Evaluator(worker, policy=policy, rules=rules, sender=sender)
     log.info("alerts.started", tick_s=tick_s)
     try:
-        evaluate(worker, now=clock())
+        evaluator.evaluate(now=clock())
         last_tick = clock()
         while not stopping.is_set():
             woken: set[str] = set()
-            for note in listener.notifies(timeout=1.0, stop_after=None):
+            # wake on the first notification, then take whatever else has arrived
+            for note in listener.notifies(timeout=min(1.0, tick_s), stop_after=1):
                 woken.update(filter(None, note.payload.split(",")))
-                if len(woken) > 10_000:
-                    break
+            if woken:
+                for note in listener.notifies(timeout=0.005):
+                    woken.update(filter(None, note.payload.split(",")))
             now = clock()
             if (now - last_tick).total_seconds() >= tick_s:
-                evaluate(worker, now=now)
+                evaluator.evaluate(now=now)
+                evaluator.remind(now=now)
                 last_tick = now
             elif woken:
-                evaluate(worker, now=now, station_ids=woken)
+                evaluator.evaluate(now=now, station_ids=woken)
     finally:
         listener.close()
         worker.close()

@@ -217,17 +217,32 @@ def ingest(
 @app.command()
 def alerts(
     tick: Annotated[float, typer.Option(help="Seconds between full evaluations")] = 30.0,
+    rules: Annotated[
+        Path | None, typer.Option(help="YAML file of alert-rule settings for every station (docs/alerts.md)")
+    ] = None,
 ) -> None:
-    """Run the alert evaluator. Example: [bold]kawamori alerts --tick 30[/bold]"""
+    """Run the alert evaluator. Example: [bold]kawamori alerts --tick 30 --rules rules.yaml[/bold]"""
     import signal
 
+    from alerts.rules import RuleSettingsError, load_rules
     from alerts.service import run
 
     settings = _settings()
+    try:
+        base = load_rules(rules) if rules else None
+    except RuleSettingsError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
-        run(_runtime(settings).database_url, tick_s=tick, stopping=stopping)
+        run(
+            _runtime(settings).database_url,
+            tick_s=tick,
+            stopping=stopping,
+            rules=base,
+            sender=settings.cap_sender,
+        )
     except KeyboardInterrupt:
         stopping.set()
 

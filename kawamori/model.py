@@ -80,6 +80,10 @@ class Station(Frozen):
     level_max_m: float = Field(allow_inf_nan=False)
     stages: tuple[Stage, ...] = ()
     downstream_id: Identifier | None = None
+    alert_rules: dict[str, float | int] = Field(
+        default_factory=dict,
+        description="Alert-rule settings that differ from the defaults (alerts.rules.RuleSettings)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Station:

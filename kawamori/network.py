@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from kawamori.model import AlertArea, Device, Shelter, Station
 
 DEMO_NETWORK = Path(__file__).parent / "demo" / "network.yaml"
+DEMO_RULES = Path(__file__).parent / "demo" / "rules.yaml"  # the demo runs hours in minutes
 
 
 class NetworkError(ValueError):
@@ -63,13 +64,21 @@ def read_network(path: Path) -> Network:
     except (OSError, yaml.YAMLError) as error:
         raise NetworkError(f"{path}: {error}") from None
     try:
-        return Network.model_validate(document or {})
+        network = Network.model_validate(document or {})
     except ValidationError as error:
         lines = [f"{path}: {error.error_count()} problem(s)"]
         for problem in error.errors():
             place = ".".join(str(part) for part in problem["loc"])
             lines.append(f"  {place}: {problem['msg']}")
         raise NetworkError("\n".join(lines)) from None
+    from alerts.rules import RuleSettings, RuleSettingsError  # the evaluator's rules, checked early
+
+    for index, station in enumerate(network.stations):
+        try:
+            RuleSettings.for_station(station.alert_rules)
+        except RuleSettingsError as error:
+            raise NetworkError(f"{path}: stations.{index}.alert_rules ({station.id}): {error}") from None
+    return network
 
 
 def apply_network(conn: psycopg.Connection, network: Network) -> dict[str, int]:
@@ -78,8 +87,9 @@ def apply_network(conn: psycopg.Connection, network: Network) -> dict[str, int]:
         for s in network.stations:
             cur.execute(
                 """INSERT INTO stations (id, name_ja, name_en, river_ja, river_en, latitude, longitude,
-                       datum_elevation_m, mount_height_m, level_min_m, level_max_m, stages, downstream_id)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+                       datum_elevation_m, mount_height_m, level_min_m, level_max_m, stages, downstream_id,
+                       alert_rules)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
                    ON CONFLICT (id) DO UPDATE SET
                        name_ja = EXCLUDED.name_ja, name_en = EXCLUDED.name_en,
                        river_ja = EXCLUDED.river_ja, river_en = EXCLUDED.river_en,
@@ -88,7 +98,7 @@ def apply_network(conn: psycopg.Connection, network: Network) -> dict[str, int]:
                        mount_height_m = EXCLUDED.mount_height_m,
                        level_min_m = EXCLUDED.level_min_m, level_max_m = EXCLUDED.level_max_m,
                        stages = EXCLUDED.stages, downstream_id = EXCLUDED.downstream_id,
-                       updated_at = now()""",
+                       alert_rules = EXCLUDED.alert_rules, updated_at = now()""",
                 (
                     s.id,
                     s.name_ja,
@@ -103,6 +113,7 @@ def apply_network(conn: psycopg.Connection, network: Network) -> dict[str, int]:
                     s.level_max_m,
                     Jsonb([stage.model_dump() for stage in s.stages]),
                     s.downstream_id,
+                    Jsonb(s.alert_rules),
                 ),
             )
         for d in network.devices:

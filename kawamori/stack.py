@@ -20,7 +20,7 @@ import structlog
 
 from kawamori import db
 from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent, services_home
-from kawamori.network import Network, apply_network
+from kawamori.network import DEMO_RULES, Network, apply_network
 from kawamori.runtime import Runtime, record
 from kawamori.settings import Settings
 
@@ -101,7 +101,7 @@ class Stack:
         me = [sys.executable, "-m", "kawamori"]
         self.children = [
             Child("ingest", [*me, "ingest", "--metrics-port", str(self.settings.dashboard_port + 10)]),
-            Child("alerts", [*me, "alerts"]),
+            Child("alerts", [*me, "alerts", *(["--rules", str(DEMO_RULES)] if self.simulate else [])]),
             Child("shelters", [*me, "shelters", "listen"]),
             Child("dashboard", [*me, "dashboard"]),
         ]

@@ -11,10 +11,12 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from alerts.rules import load_rules
 from alerts.service import evaluate
 from dashboard.main import create_app
 from ingest.service import IngestConfig, IngestWorker
 from kawamori import db
+from kawamori.network import DEMO_RULES
 from simulator.fleet import run_fleet
 from simulator.hydrograph import Event
 from tests.helpers import serve, wait_for
@@ -53,7 +55,7 @@ def test_simulator_to_api(demo_network, demo_db, broker, ingest_worker):
         list(demo_network.devices),
         broker_url=broker.url("kawamori-ingest"),
         password_for=broker.accounts.password,
-        interval_s=0.2,
+        interval_s=1.0,
         events=(flood,),
         count=5,
     )
@@ -65,9 +67,15 @@ def test_simulator_to_api(demo_network, demo_db, broker, ingest_worker):
 
     wait_for(stored)
     with db.connect(demo_db) as conn:
-        judgements = evaluate(conn, now=datetime.now(UTC))
+        # the fleet sends a reading a second: judge it with the demo's time-compressed rules
+        assessments = evaluate(conn, now=datetime.now(UTC), rules=load_rules(DEMO_RULES))
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
-    assert {j.station_id for j in judgements} == {s.id for s in demo_network.stations}
+        # every station at flood danger: five level-4 alerts, each waiting for a person's approval
+        pending = conn.execute(
+            "SELECT state, alert_level, count(*) FROM alerts WHERE kind = 'stage' GROUP BY 1, 2"
+        )
+        assert pending.fetchall() == [("pending", 4, 5)]
+    assert {a.station_id for a in assessments} == {s.id for s in demo_network.stations}
 
     with serve(create_app(demo_db)) as base, httpx.Client(base_url=base) as client:
         stations = client.get("/api/stations").json()

@@ -1,18 +1,21 @@
-"""The evaluator against a real database: flagged readings never drive a judgement,
-and a notification from ingest wakes it within moments."""
+"""The evaluator against a real database: windows fetched, states stored, quality
+flags written back, alerts opened through the lifecycle, idempotent re-evaluation,
+and a notification from ingest waking it within moments."""
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
 
-from alerts.service import evaluate, run
+from alerts.service import Evaluator, evaluate, run
 from ingest.plan import plan_batch
 from ingest.store import load_devices, write_plan
 from kawamori import contract, db
 from kawamori.model import Quality
 from kawamori.mqtt import Message
 from tests.helpers import wait_for
+
+NOW = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
 
 
 def insert(conn, station: str, when: datetime, level: float, quality: int = 0) -> None:
@@ -22,28 +25,76 @@ def insert(conn, station: str, when: datetime, level: float, quality: int = 0) -
     )
 
 
-def test_judges_the_latest_usable_reading(demo_db):
-    now = datetime.now(UTC)
+def rows(conn, sql: str, *args) -> list[tuple]:
+    return conn.execute(sql, args).fetchall()
+
+
+def test_confirms_stages_opens_alerts_and_is_idempotent(demo_db):
     with db.connect(demo_db) as conn:
-        insert(conn, "kyoden-chiwara", now - timedelta(minutes=2), 12.9)  # caution
-        insert(conn, "kyoden-chiwara", now - timedelta(minutes=1), 15.0, int(Quality.SENSOR_ERROR))
-        insert(conn, "kyoden-jumonji", now - timedelta(minutes=1), 8.0)  # danger
-        insert(conn, "kyoden-kanehiro", now - timedelta(minutes=1), 2.0)  # below every stage
-        insert(conn, "kyoden-kanehiro", now + timedelta(minutes=1), 9.0)  # the future is ignored
-        judgements = {j.station_id: j for j in evaluate(conn, now=now)}
-        assert judgements["kyoden-chiwara"].stage_key == "caution"
-        assert judgements["kyoden-chiwara"].level_m == 12.9
-        assert (judgements["kyoden-jumonji"].stage_key, judgements["kyoden-jumonji"].alert_level) == (
-            "danger",
-            4,
+        for minutes_ago in (30, 20, 10):
+            insert(conn, "kyoden-chiwara", NOW - timedelta(minutes=minutes_ago), 12.9)  # caution (level 2)
+            insert(conn, "kyoden-jumonji", NOW - timedelta(minutes=minutes_ago), 8.0)  # danger (level 4)
+            insert(conn, "kyoden-kanehiro", NOW - timedelta(minutes=minutes_ago), 2.0)  # below every stage
+        insert(conn, "kyoden-chiwara", NOW - timedelta(minutes=5), 15.0, int(Quality.SENSOR_ERROR))
+        insert(conn, "kyoden-kanehiro", NOW + timedelta(minutes=1), 9.0)  # the future is ignored
+
+        states = {a.station_id: a.state for a in evaluate(conn, now=NOW)}
+        assert states["kyoden-chiwara"].stage_key == "caution"
+        assert states["kyoden-jumonji"].stage_key == "danger"
+        assert states["kyoden-kanehiro"].stage_key is None
+        assert rows(conn, "SELECT station_id, stage_key, alert_level FROM station_status ORDER BY 1") == [
+            ("kyoden-chiwara", "caution", 2),
+            ("kyoden-jumonji", "danger", 4),
+            ("kyoden-kanehiro", None, None),
+        ]
+        # level 2 goes out by itself; level 4 waits for a person's approval
+        assert rows(
+            conn,
+            "SELECT station_id, kind, state, alert_level, public FROM alerts WHERE kind = 'stage' ORDER BY 1",
+        ) == [
+            ("kyoden-chiwara", "stage", "active", 2, True),
+            ("kyoden-jumonji", "stage", "pending", 4, True),
+        ]
+        assert rows(conn, "SELECT msg_type, version FROM alert_outbox") == [("Alert", 1)]
+
+        written = rows(conn, "SELECT count(*) FROM alert_audit")
+        again = {a.station_id: a.state for a in evaluate(conn, now=NOW)}
+        assert again == states
+        assert rows(conn, "SELECT count(*) FROM alert_audit") == written
+
+
+def test_quality_flags_are_stored_on_the_readings(demo_db):
+    with db.connect(demo_db) as conn:
+        for i in range(8):  # a stuck sensor: the same level to the millimetre for 70 minutes
+            insert(conn, "kyoden-kanehiro", NOW - timedelta(minutes=70 - 10 * i), 5.123)
+        evaluate(conn, now=NOW)
+        flagged = rows(
+            conn,
+            "SELECT time FROM readings WHERE quality & %s <> 0 ORDER BY time",
+            int(Quality.FLAT_LINE),
         )
-        assert judgements["kyoden-kanehiro"].stage_key is None
-        assert "fujishima-fujikawa" not in judgements  # no readings yet
-        rows = conn.execute("SELECT count(*) FROM station_status").fetchone()[0]
-        assert rows == 3
-        # evaluating again gives the same result (idempotent)
-        again = {j.station_id: j.stage_key for j in evaluate(conn, now=now)}
-        assert again == {k: v.stage_key for k, v in judgements.items()}
+        # QARTOD flags each reading that completes a flat run (6 readings over 50 minutes)
+        assert [t for (t,) in flagged] == [NOW - timedelta(minutes=m) for m in (20, 10, 0)]
+        kinds = {r[0] for r in rows(conn, "SELECT kind FROM alerts WHERE station_id = 'kyoden-kanehiro'")}
+        assert kinds == {"sensor"}  # staff see the fault; nothing public
+
+
+def test_a_silent_station_goes_offline_and_its_alert_turns_stale(demo_db):
+    with db.connect(demo_db) as conn:
+        evaluator = Evaluator(conn)
+        for minutes_ago in (30, 20, 10):
+            insert(conn, "kyoden-jumonji", NOW - timedelta(minutes=minutes_ago), 8.0)
+        evaluator.evaluate(now=NOW)
+        later = NOW + timedelta(hours=2)
+        evaluator.evaluate(now=later)  # the periodic tick, with no new reading
+        assert rows(conn, "SELECT offline FROM station_status WHERE station_id = 'kyoden-jumonji'") == [
+            (True,)
+        ]
+        alerts = dict(rows(conn, "SELECT kind, stale FROM alerts WHERE station_id = 'kyoden-jumonji'"))
+        assert alerts == {"stage": True, "offline": False}
+        assert rows(conn, "SELECT state FROM alerts WHERE kind = 'stage'") == [
+            ("pending",)
+        ]  # kept, not cleared
 
 
 def test_notification_from_ingest_wakes_the_evaluator(demo_db):
@@ -52,17 +103,27 @@ def test_notification_from_ingest_wakes_the_evaluator(demo_db):
     thread.start()
     try:
         now = datetime.now(UTC)
-        payload = contract.encode_batch([contract.encode_reading(seq=1, time=now, level_m=7.9)])
-        message = Message(contract.topic("kw-demo-02", "reading"), payload, 1, False, 1, now)
         with db.connect(demo_db) as conn:
-            write_plan(conn, plan_batch([message], load_devices(conn), max_payload_bytes=65_536))
+            conn.execute("UPDATE devices SET installed_at = %s", (now - timedelta(days=1),))
+            for seq in range(3):
+                when = now - timedelta(minutes=20 - 10 * seq)
+                payload = contract.encode_batch([contract.encode_reading(seq=seq, time=when, level_m=7.9)])
+                message = Message(contract.topic("kw-demo-02", "reading"), payload, 1, False, seq + 1, now)
+                write_plan(conn, plan_batch([message], load_devices(conn), max_payload_bytes=65_536))
 
             def judged():
                 return conn.execute(
                     "SELECT stage_key FROM station_status WHERE station_id = 'kyoden-jumonji'"
                 ).fetchone()
 
-            assert wait_for(judged, timeout=10) == ("danger",)
+            assert wait_for(
+                lambda: judged() == ("danger",),
+                timeout=10,
+                explain=lambda: rows(conn, "SELECT station_id, state FROM station_status"),
+            )
+            assert rows(conn, "SELECT state, alert_level FROM alerts WHERE kind = 'stage'") == [
+                ("pending", 4)
+            ]
     finally:
         stopping.set()
         thread.join(10)
