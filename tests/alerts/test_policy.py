@@ -69,9 +69,9 @@ def test_every_setting_and_state_is_documented():
 
     from alerts.model import AlertState
 
-    doc = (Path(__file__).resolve().parents[2] / "docs" / "alerts-lifecycle.md").read_text("utf-8")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text("utf-8")
     for name in ApprovalPolicy.model_fields:
-        assert f"`{name}`" in doc, f"{name} is not in docs/alerts-lifecycle.md"
+        assert f"`{name}`" in doc, f"{name} is not in docs/alerts.md"
     for state in AlertState:
         assert f"`{state}`" in doc
     for role in Role:
