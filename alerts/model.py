@@ -143,6 +143,72 @@ class Actor:
     role: Role
 
 
+@dataclass(frozen=True, slots=True)
+class Approval:
+    """One staff member's approval of an alert at a level (a row of ``alert_approvals``).
+    An approval at a level also covers every lower level of the same alert."""
+
+    level: int
+    user_id: int
+    approved_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One alert, as stored in the ``alerts`` table (plus its approvals so far).
+
+    ``announces``: the kind is one residents hear about, so every change of it writes
+    an outbox message; ``public``: it may actually reach them (``announces`` and
+    status ``Actual``). ``version`` counts the messages written (Alert = 1, then each
+    Update or Cancel +1). ``pending_level``/``pending_stage`` is an escalation awaiting
+    approval while the alert stays active at its approved ``alert_level``.
+    ``suppressed_level``: staff rejected or cancelled this alert (or its escalation) at
+    this level; the same condition does not raise it again until it ends or rises above.
+    ``id`` is ``None`` until the alert is stored."""
+
+    id: int | None
+    fingerprint: str
+    station_id: str
+    kind: Kind
+    status: Status
+    state: AlertState
+    public: bool
+    alert_level: int | None
+    stage_key: str | None
+    opened_at: datetime
+    updated_at: datetime
+    pending_level: int | None = None
+    pending_stage: str | None = None
+    suppressed_level: int | None = None
+    stale: bool = False
+    areas: tuple[str, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    ended_at: datetime | None = None
+    acknowledged_by: int | None = None
+    acknowledged_at: datetime | None = None
+    notified_at: datetime | None = None
+    approvals: tuple[Approval, ...] = ()
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN_STATES
+
+    @property
+    def announces(self) -> bool:
+        return self.kind in PUBLIC_KINDS
+
+    @property
+    def awaiting_level(self) -> int | None:
+        """The level waiting for approval: the whole alert's while pending, the
+        escalation's while active; ``None`` when nothing waits."""
+        if self.state is AlertState.pending:
+            return self.alert_level or 0
+        if self.state is AlertState.active:
+            return self.pending_level
+        return None
+
+
 def state_to_json(state: StationState) -> dict[str, Any]:
     """``StationState`` as JSON for ``station_status.state`` (times as ISO 8601)."""
     return {

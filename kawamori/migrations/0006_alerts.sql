@@ -74,6 +74,9 @@ CREATE TABLE alerts (
     stage_key       text,
     pending_level   smallint CHECK (pending_level BETWEEN 1 AND 5),  -- an escalation awaiting approval
     pending_stage   text,
+    -- staff rejected or cancelled this level: the same condition does not raise the
+    -- alert (or its escalation) again until it ends or rises above this level
+    suppressed_level smallint CHECK (suppressed_level BETWEEN 0 AND 5),
     stale           boolean NOT NULL DEFAULT false,
     areas           text[] NOT NULL DEFAULT '{}',
     details         jsonb NOT NULL DEFAULT '{}',
@@ -89,6 +92,11 @@ CREATE TABLE alerts (
 );
 CREATE UNIQUE INDEX alerts_one_open ON alerts (fingerprint) WHERE state IN ('pending', 'active');
 CREATE INDEX alerts_station ON alerts (station_id, opened_at DESC);
+-- what the evaluator loads for each station: open alerts and closed ones still suppressing
+CREATE UNIQUE INDEX alerts_live ON alerts (fingerprint)
+    WHERE state IN ('pending', 'active') OR suppressed_level IS NOT NULL;
+CREATE INDEX alerts_live_station ON alerts (station_id)
+    WHERE state IN ('pending', 'active') OR suppressed_level IS NOT NULL;
 CREATE INDEX alerts_recent ON alerts (updated_at DESC);
 
 -- Who approved which version of an alert (or its pending escalation).

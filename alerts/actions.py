@@ -1,0 +1,242 @@
+"""What staff do with alerts: list and inspect them, approve, reject, cancel and
+acknowledge. Keyword-only service functions taking a connection; the HTTP layer
+(the staff console) stays thin and only maps :mod:`alerts.errors` to responses.
+
+Roles and the approval policy are enforced here, server-side, whatever the console
+shows. Each action runs in one transaction that locks the alert (``SELECT … FOR
+UPDATE``), so two people approving at the same moment are serialised: the second sees
+the first's approval. Every action is audit-logged with the actor, and any message it
+causes is written to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+from alerts import lifecycle, store
+from alerts.errors import NotFound
+from alerts.model import Actor, Alert, Role
+from alerts.policy import ApprovalPolicy
+
+DEFAULT_POLICY = ApprovalPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalView:
+    level: int
+    user_id: int
+    display_name: str
+    approved_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An alert as staff see it. ``awaiting_level``: the level (of the alert, or of its
+    escalation) waiting for approval; ``approvals_needed``: how many more approvals
+    it needs, from people with at least ``role_needed``."""
+
+    alert: Alert
+    station_name_ja: str
+    station_name_en: str
+    approvals: tuple[ApprovalView, ...]
+    awaiting_level: int | None
+    approvals_needed: int
+    role_needed: Role | None
+
+    @property
+    def id(self) -> int:
+        assert self.alert.id is not None
+        return self.alert.id
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.awaiting_level is not None and self.approvals_needed > 0
+
+
+@dataclass(frozen=True, slots=True)
+class AuditView:
+    id: int
+    at: datetime
+    actor_id: int | None
+    actor_name: str | None  # None: the evaluator (the system)
+    action: str
+    from_state: str | None
+    to_state: str
+    reason: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertDetail:
+    view: AlertView
+    audit: tuple[AuditView, ...]
+
+
+_VIEW = f"""
+    SELECT q.*, s.name_ja, s.name_en,
+           (SELECT coalesce(jsonb_agg(u.display_name ORDER BY p.approved_at, p.user_id), '[]')
+            FROM alert_approvals p JOIN staff_users u ON u.id = p.user_id WHERE p.alert_id = q.id)
+    FROM ({store.SELECT_ALERTS}) q JOIN stations s ON s.id = q.station_id"""
+_WIDTH = len(store._COLUMNS) + 1
+
+
+def _view(row: tuple, policy: ApprovalPolicy) -> AlertView:
+    alert = store.alert_from_row(row[:_WIDTH])
+    name_ja, name_en, names = row[_WIDTH:]
+    approvals = tuple(
+        ApprovalView(a.level, a.user_id, name, a.approved_at)
+        for a, name in zip(alert.approvals, names, strict=True)
+    )
+    level = alert.awaiting_level
+    needed = 0 if level is None else policy.still_needed(alert.kind, level, alert.approvals)
+    return AlertView(
+        alert=alert,
+        station_name_ja=name_ja,
+        station_name_en=name_en,
+        approvals=approvals,
+        awaiting_level=level if needed else None,
+        approvals_needed=needed,
+        role_needed=policy.role_needed(level) if needed else None,
+    )
+
+
+def list_alerts(
+    conn: psycopg.Connection,
+    *,
+    open_only: bool = False,
+    limit: int = 200,
+    policy: ApprovalPolicy = DEFAULT_POLICY,
+) -> list[AlertView]:
+    """Alerts awaiting approval first, then the other open ones (each group highest
+    level first, then oldest first), then recent history (newest first)."""
+    rows = conn.execute(
+        f"""{_VIEW}
+            WHERE q.state IN ('pending', 'active') OR NOT %(open_only)s
+            ORDER BY CASE WHEN q.state = 'pending' OR q.pending_level IS NOT NULL THEN 0
+                          WHEN q.state = 'active' THEN 1 ELSE 2 END,
+                     CASE WHEN q.state IN ('pending', 'active') THEN NULL ELSE q.updated_at END
+                         DESC NULLS FIRST,
+                     q.alert_level DESC NULLS LAST, q.opened_at, q.id
+            LIMIT %(limit)s""",
+        {"open_only": open_only, "limit": limit},
+    ).fetchall()
+    return [_view(row, policy) for row in rows]
+
+
+def _get_view(conn: psycopg.Connection, alert_id: int, policy: ApprovalPolicy) -> AlertView:
+    row = conn.execute(f"{_VIEW} WHERE q.id = %s", (alert_id,)).fetchone()
+    if row is None:
+        raise NotFound(f"no alert {alert_id}")
+    return _view(row, policy)
+
+
+def get_alert(
+    conn: psycopg.Connection, *, alert_id: int, policy: ApprovalPolicy = DEFAULT_POLICY
+) -> AlertDetail:
+    """One alert with its whole audit trail, oldest first."""
+    view = _get_view(conn, alert_id, policy)
+    rows = conn.execute(
+        """SELECT a.id, a.at, a.actor_id, u.display_name, a.action, a.from_state, a.to_state,
+                  a.reason, a.details
+           FROM alert_audit a LEFT JOIN staff_users u ON u.id = a.actor_id
+           WHERE a.alert_id = %s ORDER BY a.id""",
+        (alert_id,),
+    ).fetchall()
+    return AlertDetail(view=view, audit=tuple(AuditView(*row) for row in rows))
+
+
+def _act(conn, alert_id: int, decide, now: datetime, policy: ApprovalPolicy, sender: str) -> AlertView:
+    with conn.transaction():
+        store.act(conn, alert_id=alert_id, decide=decide, now=now, sender=sender)
+        return _get_view(conn, alert_id, policy)
+
+
+def approve(
+    conn: psycopg.Connection,
+    *,
+    alert_id: int,
+    actor: Actor,
+    now: datetime,
+    reason: str = "",
+    policy: ApprovalPolicy = DEFAULT_POLICY,
+    sender: str = store.DEFAULT_SENDER,
+) -> AlertView:
+    """Approve the level awaiting approval. The alert (or its escalation) goes out once
+    the approvals the policy needs are complete; the highest level needs two people."""
+
+    def decide(alert: Alert) -> lifecycle.Transition:
+        return lifecycle.approve(alert, actor, policy=policy, now=now, reason=reason)
+
+    return _act(conn, alert_id, decide, now, policy, sender)
+
+
+def reject(
+    conn: psycopg.Connection,
+    *,
+    alert_id: int,
+    actor: Actor,
+    now: datetime,
+    reason: str,
+    policy: ApprovalPolicy = DEFAULT_POLICY,
+    sender: str = store.DEFAULT_SENDER,
+) -> AlertView:
+    """Refuse what awaits approval (a reason is required): a pending alert is withdrawn
+    without anything public, a pending escalation is dropped."""
+
+    def decide(alert: Alert) -> lifecycle.Transition:
+        return lifecycle.reject(alert, actor, policy=policy, now=now, reason=reason)
+
+    return _act(conn, alert_id, decide, now, policy, sender)
+
+
+def cancel(
+    conn: psycopg.Connection,
+    *,
+    alert_id: int,
+    actor: Actor,
+    now: datetime,
+    reason: str,
+    policy: ApprovalPolicy = DEFAULT_POLICY,
+    sender: str = store.DEFAULT_SENDER,
+) -> AlertView:
+    """Retract a mistaken alert (a reason is required); if it had been sent, residents
+    receive a Cancel message."""
+
+    def decide(alert: Alert) -> lifecycle.Transition:
+        return lifecycle.cancel(alert, actor, policy=policy, now=now, reason=reason)
+
+    return _act(conn, alert_id, decide, now, policy, sender)
+
+
+def acknowledge(
+    conn: psycopg.Connection,
+    *,
+    alert_id: int,
+    actor: Actor,
+    now: datetime,
+    policy: ApprovalPolicy = DEFAULT_POLICY,
+) -> AlertView:
+    """Record that someone has seen the alert (idempotent)."""
+
+    def decide(alert: Alert) -> lifecycle.Transition:
+        return lifecycle.acknowledge(alert, actor, policy=policy, now=now)
+
+    return _act(conn, alert_id, decide, now, policy, store.DEFAULT_SENDER)
+
+
+__all__ = [
+    "AlertDetail",
+    "AlertView",
+    "ApprovalView",
+    "AuditView",
+    "acknowledge",
+    "approve",
+    "cancel",
+    "get_alert",
+    "list_alerts",
+    "reject",
+]

@@ -1,0 +1,64 @@
+"""Who must approve an alert before it reaches residents (configurable).
+
+Defaults follow Japanese practice: evacuation information is a human decision.
+
+* 警戒レベル 1–2 (informational) go out automatically;
+* 警戒レベル 3 and above (``approval_from_level``) need one approval by an operator
+  or above (``approver_role``);
+* the highest level 5 (``two_person_level``) needs two approvals by two different
+  people with role approver or above (``two_person_role``);
+* staff-only kinds (unverified, sensor, offline) never need approval and never
+  produce outbox messages;
+* staff are reminded of an approval still awaited every ``remind_every``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from alerts.model import PUBLIC_KINDS, Approval, Kind, Role
+
+
+class ApprovalPolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    approval_from_level: int = Field(default=3, ge=1, le=6, description="6: nothing needs approval")
+    approver_role: Role = Role.operator
+    two_person_level: int = Field(default=5, ge=1, le=6, description="6: no level needs two approvers")
+    two_person_role: Role = Role.approver
+    remind_every: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
+
+    @model_validator(mode="after")
+    def _roles(self) -> ApprovalPolicy:
+        if self.approver_role is Role.viewer or self.two_person_role is Role.viewer:
+            raise ValueError("a viewer can never approve")
+        return self
+
+    def approvals_needed(self, kind: Kind, level: int | None) -> int:
+        """How many distinct people must approve an alert of this kind at this level."""
+        if kind not in PUBLIC_KINDS or level is None or level < self.approval_from_level:
+            return 0
+        return 2 if level >= self.two_person_level else 1
+
+    def role_needed(self, level: int | None) -> Role:
+        """The least role that may approve (or reject) this level."""
+        if level is not None and level >= self.two_person_level:
+            return self.two_person_role
+        return self.approver_role
+
+    def approved(self, kind: Kind, level: int | None, approvals: Iterable[Approval]) -> bool:
+        """Whether the approvals given so far cover this level (an approval at a level
+        covers the lower ones)."""
+        needed = self.approvals_needed(kind, level)
+        if needed == 0:
+            return True
+        people = {a.user_id for a in approvals if a.level >= (level or 0)}
+        return len(people) >= needed
+
+    def still_needed(self, kind: Kind, level: int | None, approvals: Iterable[Approval]) -> int:
+        needed = self.approvals_needed(kind, level)
+        people = {a.user_id for a in approvals if a.level >= (level or 0)}
+        return max(0, needed - len(people))

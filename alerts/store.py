@@ -1,0 +1,406 @@
+"""The alert lifecycle's storage: load what :mod:`alerts.lifecycle` decides on, and
+write its transitions — the alert row, the audit entries, approvals, the outbox
+message and a ``NOTIFY`` — in one transaction.
+
+:func:`apply_many` is the evaluator's entry point: one query loads (and locks) every
+live alert of the batch, only changed alerts are written (batched), and nothing at
+all is written when nothing changed, so the periodic tick over every station is
+cheap and re-applying the same conditions is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from alerts import lifecycle
+from alerts.errors import NotFound
+from alerts.lifecycle import Action, AuditEntry, Transition
+from alerts.message import AlertMessage, AreaFacts, StageFacts, StationFacts, identifier, response_for
+from alerts.model import Alert, AlertState, Approval, Condition, Kind, MsgType, Status
+from alerts.policy import ApprovalPolicy
+from kawamori.db import ALERTS_CHANNEL
+
+DEFAULT_SENDER = "kawamori"
+
+_MUTABLE = (
+    "state",
+    "alert_level",
+    "stage_key",
+    "pending_level",
+    "pending_stage",
+    "suppressed_level",
+    "stale",
+    "areas",
+    "details",
+    "version",
+    "updated_at",
+    "ended_at",
+    "acknowledged_by",
+    "acknowledged_at",
+    "notified_at",
+)
+_FIXED = ("fingerprint", "station_id", "kind", "status", "public", "opened_at")
+_COLUMNS = ("id", *_FIXED, *_MUTABLE)
+_LIVE = "(a.state IN ('pending', 'active') OR a.suppressed_level IS NOT NULL)"
+SELECT_ALERTS = f"""
+    SELECT {", ".join(f"a.{c}" for c in _COLUMNS)},
+           (SELECT coalesce(jsonb_agg(jsonb_build_array(p.level, p.user_id, p.approved_at)
+                                      ORDER BY p.approved_at, p.user_id), '[]')
+            FROM alert_approvals p WHERE p.alert_id = a.id) AS approvals
+    FROM alerts a"""
+
+
+def alert_from_row(row: tuple) -> Alert:
+    values = dict(zip((*_COLUMNS, "approvals"), row, strict=True))
+    values["kind"] = Kind(values["kind"])
+    values["status"] = Status(values["status"])
+    values["state"] = AlertState(values["state"])
+    values["areas"] = tuple(values["areas"])
+    values["approvals"] = tuple(
+        Approval(level=level, user_id=user, approved_at=datetime.fromisoformat(at))
+        for level, user, at in values["approvals"]
+    )
+    return Alert(**values)
+
+
+def load_live(
+    conn: psycopg.Connection, station_ids: Iterable[str], *, lock: bool = False
+) -> dict[str, Alert]:
+    """The live alerts of these stations by fingerprint: open ones, and closed ones that
+    still suppress their condition. ``lock``: ``FOR UPDATE`` (inside a transaction)."""
+    rows = conn.execute(
+        f"{SELECT_ALERTS} WHERE a.station_id = ANY(%s) AND {_LIVE} ORDER BY a.id"
+        + (" FOR UPDATE OF a" if lock else ""),
+        (list(station_ids),),
+    ).fetchall()
+    return {alert.fingerprint: alert for alert in map(alert_from_row, rows)}
+
+
+def load_alert(conn: psycopg.Connection, alert_id: int, *, lock: bool = False) -> Alert:
+    row = conn.execute(
+        f"{SELECT_ALERTS} WHERE a.id = %s" + (" FOR UPDATE OF a" if lock else ""), (alert_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no alert {alert_id}")
+    return alert_from_row(row)
+
+
+def apply(
+    conn: psycopg.Connection,
+    *,
+    station_id: str,
+    conditions: Iterable[Condition],
+    now: datetime,
+    policy: ApprovalPolicy,
+    sender: str = DEFAULT_SENDER,
+) -> list[Transition]:
+    """Reconcile one station's alerts with its current conditions (all of them: an open
+    alert without a condition ends). Returns the transitions that changed something."""
+    return apply_many(conn, conditions={station_id: conditions}, now=now, policy=policy, sender=sender)
+
+
+def apply_many(
+    conn: psycopg.Connection,
+    *,
+    conditions: Mapping[str, Iterable[Condition]],
+    now: datetime,
+    policy: ApprovalPolicy,
+    sender: str = DEFAULT_SENDER,
+) -> list[Transition]:
+    """:func:`apply` for many stations in one transaction. Stations not in
+    ``conditions`` are left alone; a station mapped to no conditions has all its
+    alerts ended."""
+    wanted: dict[str, dict[str, Condition]] = {}
+    for station_id, station_conditions in conditions.items():
+        by_fingerprint = wanted.setdefault(station_id, {})
+        for condition in station_conditions:
+            if condition.station_id != station_id:
+                raise ValueError(f"{condition.fingerprint} given for station {station_id}")
+            if condition.fingerprint in by_fingerprint:
+                raise ValueError(f"two conditions for {condition.fingerprint}")
+            by_fingerprint[condition.fingerprint] = condition
+    with conn.transaction():
+        live = load_live(conn, wanted, lock=True)
+        pairs: list[tuple[Alert | None, Condition | None]] = []
+        for station_id, by_fingerprint in wanted.items():
+            for fingerprint, condition in by_fingerprint.items():
+                pairs.append((live.get(fingerprint), condition))
+            for fingerprint, alert in live.items():
+                if alert.station_id == station_id and fingerprint not in by_fingerprint:
+                    pairs.append((alert, None))
+        need_status = {c.station_id for a, c in pairs if c is not None and (a is None or not a.open)}
+        statuses = _statuses(conn, need_status)
+        transitions = [
+            lifecycle.reconcile(
+                alert,
+                condition,
+                status=statuses.get(condition.station_id if condition else "", Status.actual),
+                policy=policy,
+                now=now,
+            )
+            for alert, condition in pairs
+        ]
+        return write(conn, transitions, now=now, sender=sender)
+
+
+def remind_pending(
+    conn: psycopg.Connection, *, now: datetime, policy: ApprovalPolicy, sender: str = DEFAULT_SENDER
+) -> list[Transition]:
+    """Re-notify staff (audit + ``NOTIFY``) of every approval awaited for longer than
+    ``policy.remind_every`` since the last notice."""
+    with conn.transaction():
+        rows = conn.execute(
+            f"""{SELECT_ALERTS}
+                WHERE (a.state = 'pending' OR (a.state = 'active' AND a.pending_level IS NOT NULL))
+                  AND (a.notified_at IS NULL OR a.notified_at <= %s)
+                ORDER BY a.id FOR UPDATE OF a SKIP LOCKED""",
+            (now - policy.remind_every,),
+        ).fetchall()
+        transitions = [lifecycle.remind(alert_from_row(row), policy=policy, now=now) for row in rows]
+        return write(conn, transitions, now=now, sender=sender)
+
+
+def act(
+    conn: psycopg.Connection,
+    *,
+    alert_id: int,
+    decide: Callable[[Alert], Transition],
+    now: datetime,
+    sender: str = DEFAULT_SENDER,
+) -> Transition:
+    """Load and lock one alert, let ``decide`` (a staff action) decide, write the result."""
+    with conn.transaction():
+        alert = load_alert(conn, alert_id, lock=True)
+        transition = decide(alert)
+        written = write(conn, [transition], now=now, sender=sender)
+        return written[0] if written else transition
+
+
+def _statuses(conn: psycopg.Connection, station_ids: set[str]) -> dict[str, Status]:
+    if not station_ids:
+        return {}
+    rows = conn.execute("SELECT id, alert_status FROM stations WHERE id = ANY(%s)", (list(station_ids),))
+    return {station_id: Status(status) for station_id, status in rows}
+
+
+def write(
+    conn: psycopg.Connection, transitions: Iterable[Transition], *, now: datetime, sender: str
+) -> list[Transition]:
+    """Write the transitions that change something (inside the caller's transaction,
+    or one of its own); returns them with the ids of new alerts filled in."""
+    changed = [t for t in transitions if t.changed]
+    if not changed:
+        return []
+    with conn.transaction(), conn.cursor() as cur:
+        lifted = [t.lifted for t in changed if t.lifted is not None]
+        if lifted:
+            cur.executemany(
+                "UPDATE alerts SET suppressed_level = NULL WHERE id = %s", [(a.id,) for a in lifted]
+            )
+        updates = [t.after for t in changed if t.after is not None and t.after.id is not None]
+        if updates:
+            cur.executemany(
+                f"UPDATE alerts SET {', '.join(f'{c} = %s' for c in _MUTABLE)} WHERE id = %s",
+                [(*_values(a, _MUTABLE), a.id) for a in updates],
+            )
+        new = [i for i, t in enumerate(changed) if t.after is not None and t.after.id is None]
+        if new:
+            areas = _station_areas(cur, {changed[i].after.station_id for i in new})  # type: ignore[union-attr]
+            columns = (*_FIXED, *_MUTABLE)
+            cur.executemany(
+                f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
+                "RETURNING id",
+                [
+                    _values(replace(a, areas=areas.get(a.station_id, ())), columns)
+                    for a in (changed[i].after for i in new)
+                    if a is not None
+                ],
+                returning=True,
+            )
+            for i in new:
+                alert_id = cur.fetchone()[0]  # type: ignore[index]
+                cur.nextset()
+                after = changed[i].after
+                assert after is not None
+                areas_of = areas.get(after.station_id, ())
+                changed[i] = replace(changed[i], after=replace(after, id=alert_id, areas=areas_of))
+        audit: list[tuple[Any, ...]] = []
+        approvals: list[tuple[Any, ...]] = []
+        for t in changed:
+            if t.lifted is not None:
+                reason = "the condition ended" if t.after is None else "the condition rose above it"
+                entry = AuditEntry(Action.unsuppressed, None, t.lifted.state, reason)
+                audit.append(_audit_row(t.lifted.id, entry, now))
+            if t.after is not None:
+                audit.extend(_audit_row(t.after.id, entry, now) for entry in t.audit)
+                if t.approval is not None:
+                    approvals.append(
+                        (t.after.id, t.approval.level, t.approval.user_id, t.approval.approved_at)
+                    )
+        if approvals:
+            cur.executemany(
+                "INSERT INTO alert_approvals (alert_id, level, user_id, approved_at) VALUES (%s, %s, %s, %s)",
+                approvals,
+            )
+        if audit:
+            cur.executemany(
+                """INSERT INTO alert_audit
+                       (alert_id, at, actor_id, action, from_state, to_state, reason, details)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+                audit,
+            )
+        messages = [t for t in changed if t.message is not None and t.after is not None]
+        if messages:
+            _write_outbox(cur, messages, now=now, sender=sender)
+        ids = sorted(
+            {t.after.id for t in changed if t.after is not None} | {t.lifted.id for t in changed if t.lifted}
+        )
+        cur.executemany("SELECT pg_notify(%s, %s)", [(ALERTS_CHANNEL, str(i)) for i in ids])
+    return changed
+
+
+def _values(alert: Alert, columns: Iterable[str]) -> tuple[Any, ...]:
+    out = []
+    for column in columns:
+        value = getattr(alert, column)
+        if column == "details":
+            value = Jsonb(value)
+        elif column == "areas":
+            value = list(value)
+        out.append(value)
+    return tuple(out)
+
+
+def _audit_row(alert_id: int | None, entry: AuditEntry, now: datetime) -> tuple[Any, ...]:
+    return (
+        alert_id,
+        now,
+        entry.actor_id,
+        str(entry.action),
+        None if entry.from_state is None else str(entry.from_state),
+        str(entry.to_state),
+        entry.reason,
+        Jsonb(entry.details),
+    )
+
+
+def _station_areas(cur: psycopg.Cursor, station_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    rows = cur.execute(
+        """SELECT station_id, array_agg(area_id ORDER BY area_id) FROM alert_area_stations
+           WHERE station_id = ANY(%s) GROUP BY station_id""",
+        (list(station_ids),),
+    ).fetchall()
+    return {station_id: tuple(areas) for station_id, areas in rows}
+
+
+def _write_outbox(cur: psycopg.Cursor, transitions: list[Transition], *, now: datetime, sender: str) -> None:
+    alerts = [t.after for t in transitions if t.after is not None]
+    stations = {
+        row[0]: row
+        for row in cur.execute(
+            """SELECT id, name_ja, name_en, river_ja, river_en, latitude, longitude, stages
+               FROM stations WHERE id = ANY(%s)""",
+            (sorted({a.station_id for a in alerts}),),
+        ).fetchall()
+    }
+    areas = {
+        row[0]: AreaFacts(id=row[0], name_ja=row[1], name_en=row[2], geometry=row[3])
+        for row in cur.execute(
+            "SELECT id, name_ja, name_en, geometry FROM alert_areas WHERE id = ANY(%s)",
+            (sorted({area for a in alerts for area in a.areas}),),
+        ).fetchall()
+    }
+    rows = []
+    for t in transitions:
+        alert = t.after
+        assert alert is not None and t.message is not None
+        message = build_message(
+            alert,
+            t.message,
+            station=stations[alert.station_id],
+            areas=areas,
+            sender=sender,
+            now=now,
+            note=t.note,
+        )
+        rows.append(
+            (
+                alert.id,
+                alert.version,
+                str(t.message),
+                str(alert.status),
+                alert.public,
+                Jsonb(json.loads(message.model_dump_json())),
+                now,
+            )
+        )
+    cur.executemany(
+        """INSERT INTO alert_outbox (alert_id, version, msg_type, status, public, payload, created_at)
+           VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+        rows,
+    )
+
+
+def build_message(
+    alert: Alert,
+    msg_type: MsgType,
+    *,
+    station: tuple,
+    areas: Mapping[str, AreaFacts],
+    sender: str,
+    now: datetime,
+    note: str = "",
+) -> AlertMessage:
+    """The outbox payload of ``alert``'s current version. ``station`` is a row of
+    (id, name_ja, name_en, river_ja, river_en, latitude, longitude, stages)."""
+    assert alert.id is not None
+    station_id, name_ja, name_en, river_ja, river_en, latitude, longitude, stages = station
+    stage = next((s for s in stages if s.get("key") == alert.stage_key), None)
+    cancelled = msg_type is MsgType.cancel
+    ended = cancelled or alert.state is AlertState.resolved
+    details = alert.details
+    return AlertMessage(
+        identifier=identifier(sender, alert.id, alert.version),
+        sender=sender,
+        sent=now,
+        status=alert.status,
+        msg_type=msg_type,
+        references=tuple(identifier(sender, alert.id, v) for v in range(1, alert.version)),
+        alert_id=alert.id,
+        version=alert.version,
+        kind=alert.kind,
+        station=StationFacts(
+            id=station_id,
+            name_ja=name_ja,
+            name_en=name_en,
+            river_ja=river_ja,
+            river_en=river_en,
+            latitude=latitude,
+            longitude=longitude,
+        ),
+        alert_level=alert.alert_level,
+        stage=None
+        if stage is None
+        else StageFacts(
+            key=stage["key"], name_ja=stage["name_ja"], name_en=stage["name_en"], level_m=stage["level_m"]
+        ),
+        response=response_for(alert.kind, alert.alert_level, ended=ended, cancelled=cancelled),
+        ended=ended,
+        level_m=_number(details.get("level_m")),
+        observed_at=details.get("observed_at") or details.get("time"),
+        rate_m_h=_number(details.get("rate_m_h")),
+        eta=details.get("eta"),
+        areas=tuple(areas[a] for a in alert.areas if a in areas),
+        note=note,
+    )
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
