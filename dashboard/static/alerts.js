@@ -22,7 +22,9 @@ const TEXT = {
     escalates: (from, what, areas) =>
       `承認すると、警戒レベル${from}から引き上げ、${areas}の住民に「${what}」を送信します。`,
     noAreas: "対象地区",
-    waiting: (m) => `${m}分前から承認待ち`, since: (m) => `${m}分前から`,
+    waiting: (m) => m < 1 ? "たった今から承認待ち" : `${m}分前から承認待ち`,
+    since: (m) => m < 1 ? "たった今から" : `${m}分前から`,
+    ifReal: "本番であれば:",
     approvals: (got, total) => `承認 ${got} / ${total} 名`,
     needMore: (n, role) => `あと${n}名の承認が必要（${role}以上）`,
     alreadyYou: "あなたは承認済みです。別の人の承認が必要です。",
@@ -69,7 +71,9 @@ const TEXT = {
     escalates: (from, what, areas) =>
       `Approving raises the alert from level ${from} and sends "${what}" to residents of ${areas}.`,
     noAreas: "the covered areas",
-    waiting: (m) => `awaiting approval for ${m} min`, since: (m) => `for ${m} min`,
+    waiting: (m) => m < 1 ? "awaiting approval since just now" : `awaiting approval for ${m} min`,
+    since: (m) => m < 1 ? "since just now" : `for ${m} min`,
+    ifReal: "If this were real:",
     approvals: (got, total) => `Approvals ${got} of ${total}`,
     needMore: (n, role) => `${n} more approval${n > 1 ? "s" : ""} needed (${role} or above)`,
     alreadyYou: "You have approved. Another person must approve too.",
@@ -134,14 +138,18 @@ function where(a) {
 }
 function meaning(a) {
   const public_ = a.kind === "stage" || a.kind === "forecast";
-  if (!public_) return t("staffOnly");
+  if (!public_) return [t("staffOnly")];
   const level = a.awaiting_level;
   const what = lang === "ja" ? `${t("levels")[level]}（警戒レベル${level}）` : `${t("levels")[level]} (alert level ${level})`;
   const areas = a.areas.length ? a.areas.map((x) => nameOf(x, "name")).join(lang === "ja" ? "、" : ", ") : t("noAreas");
   const text = a.state === "active" && a.alert_level ? t("escalates")(a.alert_level, what, areas) : t("sends")(what, areas);
-  if (a.status === "Exercise") return `${t("exerciseNote")} (${text})`;
-  if (a.status === "Test") return `${t("testNote")} (${text})`;
-  return text;
+  if (a.status === "Exercise") return [t("exerciseNote"), `${t("ifReal")} ${text}`];
+  if (a.status === "Test") return [t("testNote"), `${t("ifReal")} ${text}`];
+  return [text];
+}
+function meaningHtml(a) {
+  const [main, real] = meaning(a);
+  return `<p class="meaning">${esc(main)}</p>${real ? `<p class="if-real">${esc(real)}</p>` : ""}`;
 }
 function figures(a) {
   const parts = [];
@@ -182,7 +190,7 @@ function pendingCard(a) {
   ].join(" ");
   return `<li class="card pending ${a.status !== "Actual" ? "is-drill" : ""}" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
     ${heading(a, a.awaiting_level)}
-    <p class="meaning">${esc(meaning(a))}</p>
+    ${meaningHtml(a)}
     <p class="facts">${figures(a)}${figures(a) ? " · " : ""}${esc(t("waiting")(minutesSince(a.opened_at)))}
       (${esc(clock(a.opened_at))}${ja ? "〜" : "–"})</p>
     <p class="approvals">${approvalLine(a)}</p>
@@ -361,7 +369,7 @@ function ask(action, a) {
   const required = action === "reject" || action === "cancel";
   const title = { approve: "confirmApprove", reject: "confirmReject", cancel: "confirmCancel", acknowledge: "confirmAcknowledge" }[action];
   const text = {
-    approve: () => meaning(a),
+    approve: () => meaning(a).join(" "),
     reject: () => t("rejectNote"),
     cancel: () => t("cancelNote")(a.public && a.state === "active"),
     acknowledge: () => t("ackNote"),
