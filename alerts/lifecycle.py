@@ -435,13 +435,13 @@ def reject(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime,
 
 
 def cancel(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime, reason: str) -> Transition:
-    """Retract a mistaken alert. If it had been sent, a Cancel message goes out that
-    references every earlier version; the same condition does not raise it again until
-    it ends or rises above."""
+    """Retract a mistaken alert (needs the role that may approve its level). If it had
+    been sent, a Cancel message goes out that references every earlier version; the
+    same condition does not raise it again until it ends or rises above."""
     _open_or_conflict(alert, "cancelled")
-    _require(actor, policy.approver_role, "cancelling an alert")
+    level = max(_lvl(alert.alert_level), _lvl(alert.pending_level), _lvl(alert.suppressed_level))
+    _require(actor, policy.role_needed(level), f"cancelling a level {level} alert")
     why = _reason(reason, "cancel")
-    level = max(_lvl(alert.alert_level), _lvl(alert.pending_level))
     after = replace(
         alert,
         state=AlertState.cancelled,

@@ -20,7 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts import lifecycle
-from alerts.errors import NotFound
+from alerts.errors import NotAllowed, NotFound
 from alerts.lifecycle import Action, AuditEntry, Transition
 from alerts.message import AlertMessage, AreaFacts, StageFacts, StationFacts, identifier, response_for
 from alerts.model import Alert, AlertState, Approval, Condition, Kind, MsgType, Status
@@ -28,6 +28,7 @@ from alerts.policy import ApprovalPolicy
 from kawamori.db import ALERTS_CHANNEL
 
 DEFAULT_SENDER = "kawamori"
+_WRITER_LOCK = 0x6B61_616C  # serialises evaluators that would open the same alert
 
 _MUTABLE = (
     "state",
@@ -127,27 +128,52 @@ def apply_many(
                 raise ValueError(f"two conditions for {condition.fingerprint}")
             by_fingerprint[condition.fingerprint] = condition
     with conn.transaction():
-        live = load_live(conn, wanted, lock=True)
-        pairs: list[tuple[Alert | None, Condition | None]] = []
-        for station_id, by_fingerprint in wanted.items():
-            for fingerprint, condition in by_fingerprint.items():
-                pairs.append((live.get(fingerprint), condition))
-            for fingerprint, alert in live.items():
-                if alert.station_id == station_id and fingerprint not in by_fingerprint:
-                    pairs.append((alert, None))
-        need_status = {c.station_id for a, c in pairs if c is not None and (a is None or not a.open)}
-        statuses = _statuses(conn, need_status)
-        transitions = [
-            lifecycle.reconcile(
-                alert,
-                condition,
-                status=statuses.get(condition.station_id if condition else "", Status.actual),
-                policy=policy,
-                now=now,
-            )
-            for alert, condition in pairs
-        ]
+        # decide without locks (the common case: nothing changed, nothing written);
+        # then lock what would change and decide again on the locked rows, so a staff
+        # action or another evaluator that committed in between is taken into account
+        live = load_live(conn, wanted)
+        transitions = _reconcile_all(conn, wanted, live, now=now, policy=policy)
+        touched = {t.before.station_id if t.before else t.after.station_id for t in transitions if t.changed}
+        if not touched:
+            return []
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITER_LOCK,))  # one evaluator writes at a time
+        live = load_live(conn, touched, lock=True)
+        transitions = _reconcile_all(
+            conn, {s: wanted[s] for s in wanted if s in touched}, live, now=now, policy=policy
+        )
         return write(conn, transitions, now=now, sender=sender)
+
+
+def _reconcile_all(
+    conn: psycopg.Connection,
+    wanted: Mapping[str, Mapping[str, Condition]],
+    live: Mapping[str, Alert],
+    *,
+    now: datetime,
+    policy: ApprovalPolicy,
+) -> list[Transition]:
+    by_station: dict[str, list[Alert]] = {}
+    for alert in live.values():
+        by_station.setdefault(alert.station_id, []).append(alert)
+    pairs: list[tuple[Alert | None, Condition | None]] = []
+    for station_id, by_fingerprint in wanted.items():
+        for fingerprint, condition in by_fingerprint.items():
+            pairs.append((live.get(fingerprint), condition))
+        for alert in by_station.get(station_id, ()):
+            if alert.fingerprint not in by_fingerprint:
+                pairs.append((alert, None))
+    need_status = {c.station_id for a, c in pairs if c is not None and (a is None or not a.open)}
+    statuses = _statuses(conn, need_status)
+    return [
+        lifecycle.reconcile(
+            alert,
+            condition,
+            status=statuses.get(condition.station_id, Status.actual) if condition else Status.actual,
+            policy=policy,
+            now=now,
+        )
+        for alert, condition in pairs
+    ]
 
 
 def remind_pending(
@@ -198,6 +224,9 @@ def write(
     changed = [t for t in transitions if t.changed]
     if not changed:
         return []
+    for t in changed:
+        if t.after is not None and t.after.public and t.after.status is not Status.actual:
+            raise NotAllowed(f"{t.after.fingerprint}: an {t.after.status} alert can never be public")
     with conn.transaction(), conn.cursor() as cur:
         lifted = [t.lifted for t in changed if t.lifted is not None]
         if lifted:
