@@ -106,6 +106,7 @@ def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) ->
     open_ = alert.state in (AlertState.pending, AlertState.active)
     mine = any(a.user_id == actor.id and awaiting is not None and a.level >= awaiting for a in view.approvals)
     approve_role = view.role_needed
+    top_level = max(alert.alert_level or 0, alert.pending_level or 0, alert.suppressed_level or 0)
     river = names.rivers.get(alert.station_id, ("", ""))
     return {
         "id": view.id,
@@ -157,7 +158,7 @@ def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) ->
             "reject": view.awaiting_approval
             and approve_role is not None
             and actor.role.at_least(approve_role),
-            "cancel": open_ and actor.role.at_least(Role.operator),
+            "cancel": open_ and actor.role.at_least(actions.DEFAULT_POLICY.role_needed(top_level)),
             "acknowledge": open_ and alert.acknowledged_by is None and actor.role.at_least(Role.operator),
         },
     }

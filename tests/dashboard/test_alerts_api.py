@@ -147,6 +147,10 @@ def test_level_5_needs_two_different_approvers(server):
         second = ap2.post(f"/api/alerts/{alert_id}/approve", json={})
         assert second.json()["state"] == "active"
         assert [a["display_name"] for a in second.json()["approvals"]] == ["AP 職員", "AP2 職員"]
+    with sign_in(base, "op") as op:  # cancelling level 5 needs an approver too
+        [alert] = op.get("/api/alerts").json()
+        assert alert["can"]["cancel"] is False
+        assert op.post(f"/api/alerts/{alert_id}/cancel", json={"reason": "誤報"}).status_code == 403
 
 
 def test_csrf_token_is_required_on_every_post(server):

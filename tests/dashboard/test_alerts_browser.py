@@ -104,6 +104,11 @@ def test_sign_in_approve_and_watch_live(console):
     expect(drill_card).to_contain_text("承認しても住民には送信されません")
     expect(page).to_have_title(re.compile(r"^\(2\) 承認待ち"))
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+    animation = "getComputedStyle(document.getElementById('pending')).animationName"
+    assert "pulse" in page.evaluate(animation)
+    page.emulate_media(reduced_motion="reduce")  # no pulsing; a heavier border instead
+    assert page.evaluate(animation) == "none"
+    page.emulate_media(reduced_motion="no-preference")
 
     card.get_by_role("button", name="承認して送信").click()
     dialog = page.locator("#confirm")
