@@ -3,6 +3,7 @@ policy and CSRF enforced server-side, throttling, the live event stream."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterator
@@ -240,3 +241,14 @@ def test_event_stream_names_the_changed_alert(server):
     thread.join(15)
     assert f'data: {{"id": "{alert_id}"}}' in seen
     http.close()
+
+
+def test_open_event_streams_do_not_hold_database_connections(server):
+    base, _ = server
+    with contextlib.ExitStack() as stack:
+        clients = [stack.enter_context(httpx.Client(base_url=base, timeout=10)) for _ in range(10)]
+        for client in clients:  # more open consoles than the pool has connections (8)
+            _sign_in(client, "op", PASSWORD)
+            stream = stack.enter_context(client.stream("GET", "/api/alerts/events"))
+            assert next(stream.iter_lines()).startswith("retry:")
+        assert clients[0].get("/api/alerts", timeout=5).status_code == 200
