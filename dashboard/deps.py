@@ -1,13 +1,21 @@
-"""Shared FastAPI dependencies: a pooled database connection and the clock."""
+"""Shared FastAPI dependencies: a pooled database connection, the clock, and the
+signed-in staff member (session cookie, role, CSRF token)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+
+from alerts.model import Actor, Role
+from kawamori import staff
+
+SESSION_COOKIE = "kawamori_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
@@ -21,3 +29,39 @@ def get_now(request: Request) -> datetime:
 
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 Now = Annotated[datetime, Depends(get_now)]
+
+
+def current_session(request: Request, conn: Conn, now: Now) -> staff.Session:
+    """The signed-in staff member's session (401 without one). Every request other than
+    GET/HEAD/OPTIONS must carry the session's CSRF token in ``X-CSRF-Token`` (403)."""
+    try:
+        session = staff.current_session(conn, token=request.cookies.get(SESSION_COOKIE), now=now)
+    except staff.NotSignedIn as error:
+        raise HTTPException(401, str(error)) from None
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not staff.same(sent, session.csrf_token):
+            raise HTTPException(403, "missing or wrong CSRF token; reload the page")
+    return session
+
+
+StaffSession = Annotated[staff.Session, Depends(current_session)]
+
+
+def current_actor(session: StaffSession) -> Actor:
+    return session.actor
+
+
+def require_role(role: Role) -> Callable[[staff.Session], Actor]:
+    """A dependency: the signed-in actor, if their role is at least ``role`` (403 otherwise)."""
+
+    def check(session: StaffSession) -> Actor:
+        if not session.actor.role.at_least(role):
+            raise HTTPException(403, f"this needs the {role} role or higher")
+        return session.actor
+
+    return check
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+Operator = Annotated[Actor, Depends(require_role(Role.operator))]

@@ -11,12 +11,13 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from psycopg_pool import ConnectionPool
 
 from alerts.cap import DEFAULT_SENDER_NAME
 from dashboard import queries
-from dashboard.routers import cap, places, stations
+from dashboard.live import AlertFeed
+from dashboard.pages import templates
+from dashboard.routers import alerts, auth, cap, places, stations
 from dashboard.schemas import Health
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
@@ -24,7 +25,6 @@ from shelters.crowding import DEFAULT_BANDS, Bands
 
 HERE = Path(__file__).parent
 LEAFLET = HERE / "node_modules" / "leaflet" / "dist"
-templates = Jinja2Templates(directory=HERE / "templates")
 
 
 def create_app(
@@ -39,6 +39,7 @@ def create_app(
     async def lifespan(app: FastAPI):
         app.state.pool.open(wait=False)
         yield
+        await app.state.alert_feed.close()
         app.state.pool.close()
 
     app = FastAPI(
@@ -48,15 +49,23 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.pool = ConnectionPool(
-        database_url, min_size=1, max_size=8, open=False, kwargs={"application_name": "kawamori-dashboard"}
+        database_url,
+        min_size=1,
+        max_size=8,
+        open=False,
+        # autocommit, as everywhere else: a write is committed before its response is sent
+        kwargs={"application_name": "kawamori-dashboard", "autocommit": True},
     )
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.shelter_bands = shelter_bands
     app.state.public_url = public_url  # absolute links in CAP and Atom; unset: the request's own address
     app.state.cap_sender_name = cap_sender_name
+    app.state.alert_feed = AlertFeed(database_url)
     app.include_router(stations.router)
     app.include_router(places.router)
     app.include_router(cap.router)
+    app.include_router(auth.router)
+    app.include_router(alerts.router)
     app.include_router(shelters_api.router)
     app.include_router(shelters_staff.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -3,6 +3,8 @@ keyword arguments and returns plain dicts ready for JSON."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import psycopg
@@ -77,3 +79,34 @@ def counts(conn: psycopg.Connection) -> dict[str, int]:
     ).fetchone()
     assert row is not None
     return {"stations": row[0], "devices": row[1], "dead_letters": row[2]}
+
+
+@dataclass(frozen=True, slots=True)
+class AlertNames:
+    """Names the alert console shows next to alerts: rivers by station, alert areas,
+    staff members by id."""
+
+    rivers: dict[str, tuple[str, str]]
+    areas: dict[str, tuple[str, str]]
+    users: dict[int, str]
+
+
+def alert_names(conn: psycopg.Connection, *, views: Iterable) -> AlertNames:
+    views = list(views)
+    stations = sorted({v.station_id for v in views})
+    areas = sorted({a for v in views for a in v.areas})
+    users = sorted({v.acknowledged_by for v in views if v.acknowledged_by is not None})
+    rivers = conn.execute(
+        "SELECT id, river_ja, river_en FROM stations WHERE id = ANY(%s)", (stations,)
+    ).fetchall()
+    area_rows = conn.execute(
+        "SELECT id, name_ja, name_en FROM alert_areas WHERE id = ANY(%s)", (areas,)
+    ).fetchall()
+    user_rows = conn.execute(
+        "SELECT id, display_name FROM staff_users WHERE id = ANY(%s)", (users,)
+    ).fetchall()
+    return AlertNames(
+        rivers={r[0]: (r[1], r[2]) for r in rivers},
+        areas={r[0]: (r[1], r[2]) for r in area_rows},
+        users=dict(user_rows),
+    )

@@ -23,6 +23,7 @@ from kawamori.mqtt import MqttError
 from kawamori.network import DEMO_NETWORK, NetworkError, read_network
 from kawamori.runtime import NotRunning, Runtime, resolve
 from kawamori.settings import Settings
+from kawamori.staff_cli import staff_app
 from notify.cli import app as notify_app
 from shelters.cli import app as shelters_app
 
@@ -41,6 +42,7 @@ app.add_typer(broker_app, name="broker")
 app.add_typer(shelters_app, name="shelters")
 app.add_typer(device_app, name="device")
 app.add_typer(notify_app, name="notify")
+app.add_typer(staff_app, name="staff")
 console = Console(stderr=True)
 
 
@@ -91,6 +93,14 @@ def up(
     def ready() -> None:
         console.rule("[bold green]Kawamori is running / 川守 稼働中")
         console.print(f"Dashboard / ダッシュボード: [bold link={url}]{url}[/]")
+        if stack.first_admin is not None:
+            username, password, path = stack.first_admin
+            console.print(
+                f"Staff sign-in / 職員ログイン: {url}staff/login — user [bold]{username}[/bold], "
+                f"password / パスワード [bold]{password}[/bold]\n"
+                f"(shown once; also in {path}, readable only by you. Create personal accounts with "
+                "kawamori staff add. / この表示は一度だけです)"
+            )
         console.print("Stop with Ctrl-C / 停止: Ctrl-C")
         if browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             threading.Timer(2.0, webbrowser.open, (url,)).start()

@@ -15,10 +15,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
 import structlog
 
-from kawamori import db
+from alerts.model import Role
+from kawamori import db, staff
 from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent, services_home
 from kawamori.network import DEMO_RULES, Network, apply_network
 from kawamori.runtime import Runtime, record
@@ -62,6 +65,7 @@ class Stack:
     broker: MosquittoBroker | None = None
     children: list[Child] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
+    first_admin: tuple[str, str, Path] | None = None  # (user, password, file) when just created
 
     def start_services(self) -> Runtime:
         data = services_home(self.settings.data_dir)
@@ -81,6 +85,8 @@ class Stack:
             if self.network is not None:
                 counts = apply_network(conn, self.network)
                 log.info("stack.network", name=self.network.name, **counts)
+            if self.postgres is not None:
+                self.first_admin = create_first_admin(conn, self.settings.data_dir)
         log.info("stack.migrated", applied=applied, timescaledb=timescale)
         accounts_dir = None
         mqtt_url = self.settings.mqtt_url
@@ -141,6 +147,31 @@ class Stack:
         services = self.settings.data_dir.resolve() / "services.json"
         if self.settings.embedded and services.exists():
             services.unlink()
+
+
+def create_first_admin(conn, data_dir: Path) -> tuple[str, str, Path] | None:
+    """On a database without staff accounts, create ``admin`` with a random password,
+    written once to ``<data dir>/first-admin-password.txt`` (mode 0600). There is no
+    default password; returns (user, password, file) or ``None`` if staff exist."""
+    if staff.count_users(conn):
+        return None
+    password = staff.generate_password()
+    path = data_dir.resolve() / "first-admin-password.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as file:
+        file.write(f"admin\n{password}\n")
+    staff.create_user(
+        conn,
+        username="admin",
+        display_name="Administrator",
+        role=Role.admin,
+        password=password,
+        now=datetime.now(UTC),
+    )
+    log.info("stack.first_admin", file=str(path))  # never the password
+    return "admin", password, path
 
 
 def run_stack(stack: Stack, *, on_ready) -> None:

@@ -8,14 +8,14 @@ const TEXT = {
     lang: "English", normal: "平常", stale: "データ途絶", level: "警戒レベル",
     noData: "データなし", shelter: "避難所", capacity: "収容", open: "開設", closed: "閉鎖",
     preparing: "開設準備中", hydrograph: "過去24時間の水位", failed: "更新できません",
-    watch: "観測中",
+    watch: "観測中", console: "警報コンソール（職員）",
   },
   en: {
     subtitle: "River level monitor", stations: "Stations", legend: "Legend", updated: "Updated",
     lang: "日本語", normal: "Normal", stale: "No recent data", level: "Alert level",
     noData: "No data", shelter: "Shelter", capacity: "Capacity", open: "Open", closed: "Closed",
     preparing: "Preparing", hydrograph: "Water level, last 24 hours", failed: "Cannot update",
-    watch: "Watching",
+    watch: "Watching", console: "Alert console (staff)",
   },
 };
 let lang = localStorage.getItem("kawamori-lang") || window.KAWAMORI_LANG || "ja";
@@ -200,6 +200,7 @@ async function refresh() {
 document.getElementById("lang").addEventListener("click", () => {
   lang = lang === "ja" ? "en" : "ja";
   localStorage.setItem("kawamori-lang", lang);
+  document.cookie = `kawamori_lang=${lang}; path=/; SameSite=Lax; max-age=31536000`;
   renderStatic();
   if (lastStations) renderStations(lastStations);
   refresh();

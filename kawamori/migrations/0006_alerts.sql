@@ -49,6 +49,17 @@ CREATE TABLE staff_login_failures (
 CREATE INDEX staff_login_failures_username ON staff_login_failures (username, failed_at);
 CREATE INDEX staff_login_failures_client ON staff_login_failures (client, failed_at);
 
+-- Account changes and sign-ins: who (NULL actor = the server's command line) did what to whom.
+CREATE TABLE staff_audit (
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    at        timestamptz NOT NULL,
+    actor_id  bigint REFERENCES staff_users (id),
+    user_id   bigint REFERENCES staff_users (id),
+    action    text NOT NULL,  -- created, role, disabled, enabled, password, signed_in, signed_out
+    details   jsonb NOT NULL DEFAULT '{}'
+);
+CREATE INDEX staff_audit_user ON staff_audit (user_id, at);
+
 -- One row per alert. At most one open (pending or active) alert per fingerprint
 -- ("<station>:<kind>"). version counts public messages (Alert = 1, each Update +1).
 CREATE TABLE alerts (

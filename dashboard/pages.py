@@ -1,0 +1,34 @@
+"""Server-rendered pages: the template environment, the reader's language and the
+security headers of the staff pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import Request
+from fastapi.templating import Jinja2Templates
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+LANGUAGES = ("ja", "en")
+LANG_COOKIE = "kawamori_lang"  # set by the pages' language buttons; not a secret
+
+
+def language(request: Request, asked: str | None = None) -> str:
+    """``?lang=`` (or a form field), then the language cookie, then Accept-Language, then ja."""
+    for candidate in (asked, request.cookies.get(LANG_COOKIE)):
+        if candidate in LANGUAGES:
+            return candidate
+    accept = request.headers.get("accept-language", "").lower()
+    return "en" if accept.startswith("en") else "ja"
+
+
+def secure_headers() -> dict[str, str]:
+    """Staff pages: only this site's scripts and styles, never framed, never cached."""
+    return {
+        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+    }

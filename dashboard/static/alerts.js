@@ -1,0 +1,466 @@
+// Kawamori alert console: approvals awaited first, then active alerts, then history.
+// Live through server-sent events (/api/alerts/events) with a polling fallback. Every
+// change goes through the API with the session's CSRF token; the server decides.
+"use strict";
+
+const TEXT = {
+  ja: {
+    title: "警報コンソール", skip: "承認待ちへ移動", signedInAs: "ログイン中:", map: "地図",
+    signOut: "ログアウト", lang: "English", soundOn: "通知音: オン", soundOff: "通知音: オフ",
+    pending: "承認待ち", active: "発令中", history: "履歴", none: "ありません",
+    pendingExplain: "承認するまで住民には何も送信されません。対応するまで数分ごとに再通知されます。",
+    pendingNone: "承認待ちはありません。",
+    live: "ライブ更新中", reconnecting: "接続が切れました。再接続中（10秒ごとに再取得しています）",
+    updated: "最終更新", failed: "更新できません。ネットワークを確認してください。",
+    level: "警戒レベル", stage: "水位", forecast: "予測", unverified: "未確認の急上昇",
+    sensor: "センサー異常", offline: "通信途絶",
+    staffOnly: "職員向けの情報です（住民には送信されません）。",
+    exercise: "訓練", test: "テスト",
+    exerciseNote: "訓練です。承認しても住民には送信されません。",
+    testNote: "テストです。承認しても住民には送信されません。",
+    sends: (what, areas) => `承認すると、${areas}の住民に「${what}」を送信します。`,
+    escalates: (from, what, areas) =>
+      `承認すると、警戒レベル${from}から引き上げ、${areas}の住民に「${what}」を送信します。`,
+    noAreas: "対象地区",
+    waiting: (m) => m < 1 ? "たった今から承認待ち" : `${m}分前から承認待ち`,
+    since: (m) => m < 1 ? "たった今から" : `${m}分前から`,
+    ifReal: "本番であれば:",
+    approvals: (got, total) => `承認 ${got} / ${total} 名`,
+    needMore: (n, role) => `あと${n}名の承認が必要（${role}以上）`,
+    alreadyYou: "あなたは承認済みです。別の人の承認が必要です。",
+    needRole: (role) => `承認には「${role}」以上の権限が必要です。承認できる職員に連絡してください。`,
+    waterLevel: "水位", stale: "観測所からのデータが途絶えています",
+    approve: "承認して送信", approveExercise: "承認（訓練）", reject: "却下", cancel: "取り消し",
+    acknowledge: "確認した", acknowledgedBy: (n) => `確認済み: ${n}`,
+    audit: "記録（監査ログ）", system: "システム", back: "戻る",
+    reasonOptional: "メモ（任意）", reasonRequired: "理由（必須）",
+    confirmApprove: "送信を承認しますか？", confirmReject: "却下しますか？",
+    confirmCancel: "この警報を取り消しますか？", confirmAcknowledge: "確認済みにしますか？",
+    rejectNote: "却下すると住民には何も送信されません。水位がさらに上の段階に達するまで、同じ承認は求められません。",
+    cancelNote: (sent) => sent ? "住民には取り消しのお知らせが送信されます。" : "住民には何も送信されていません。",
+    ackNote: "この警報を確認したことを記録します。",
+    needReason: "理由を入力してください。",
+    states: { pending: "承認待ち", active: "発令中", resolved: "解除", cancelled: "取り消し",
+      withdrawn: "取り下げ（未送信）" },
+    actions: { opened: "発生", activated: "発令", changed: "変更", escalation_requested: "引き上げ要求",
+      escalated: "引き上げ", escalation_withdrawn: "引き上げ取り下げ", deescalated: "引き下げ",
+      stale: "データ途絶", fresh: "データ復帰", resolved: "解除", withdrawn: "取り下げ", approved: "承認",
+      rejected: "却下", cancelled: "取り消し", acknowledged: "確認", reminded: "再通知",
+      unsuppressed: "抑止解除" },
+    roles: { viewer: "閲覧", operator: "オペレーター", approver: "承認者", admin: "管理者" },
+    levels: { 1: "早期注意情報", 2: "注意", 3: "高齢者等避難", 4: "避難指示", 5: "緊急安全確保" },
+    newPending: (s) => `新しい承認待ち: ${s}`, done: "完了しました",
+    errors: { 401: "ログインが切れました。もう一度ログインしてください。", 403: "この操作は許可されていません。",
+      404: "この警報は見つかりません。", 409: "状況が変わりました。画面を更新しました。" },
+  },
+  en: {
+    title: "Alert console", skip: "Skip to approvals", signedInAs: "Signed in:", map: "Map",
+    signOut: "Sign out", lang: "日本語", soundOn: "Sound: on", soundOff: "Sound: off",
+    pending: "Awaiting approval", active: "Active alerts", history: "History", none: "None",
+    pendingExplain: "Nothing reaches residents until approved. Staff are reminded every few minutes until someone acts.",
+    pendingNone: "Nothing awaits approval.",
+    live: "Live", reconnecting: "Connection lost. Reconnecting (checking every 10 seconds)",
+    updated: "Updated", failed: "Cannot update. Check the network.",
+    level: "Alert level", stage: "Water level", forecast: "Forecast", unverified: "Unverified sudden rise",
+    sensor: "Sensor fault", offline: "Station offline",
+    staffOnly: "For staff only (never sent to residents).",
+    exercise: "EXERCISE", test: "TEST",
+    exerciseNote: "This is an exercise. Approving sends nothing to residents.",
+    testNote: "This is a test. Approving sends nothing to residents.",
+    sends: (what, areas) => `Approving sends "${what}" to residents of ${areas}.`,
+    escalates: (from, what, areas) =>
+      `Approving raises the alert from level ${from} and sends "${what}" to residents of ${areas}.`,
+    noAreas: "the covered areas",
+    waiting: (m) => m < 1 ? "awaiting approval since just now" : `awaiting approval for ${m} min`,
+    since: (m) => m < 1 ? "since just now" : `for ${m} min`,
+    ifReal: "If this were real:",
+    approvals: (got, total) => `Approvals ${got} of ${total}`,
+    needMore: (n, role) => `${n} more approval${n > 1 ? "s" : ""} needed (${role} or above)`,
+    alreadyYou: "You have approved. Another person must approve too.",
+    needRole: (role) => `Approving needs the ${role} role or above: call someone who has it.`,
+    waterLevel: "Water level", stale: "No recent data from the station",
+    approve: "Approve and send", approveExercise: "Approve (exercise)", reject: "Reject", cancel: "Cancel alert",
+    acknowledge: "Acknowledge", acknowledgedBy: (n) => `Acknowledged by ${n}`,
+    audit: "Audit trail", system: "System", back: "Go back",
+    reasonOptional: "Note (optional)", reasonRequired: "Reason (required)",
+    confirmApprove: "Approve sending this?", confirmReject: "Reject this?",
+    confirmCancel: "Cancel this alert?", confirmAcknowledge: "Mark as acknowledged?",
+    rejectNote: "Rejecting sends nothing to residents. You will not be asked again unless the water reaches a higher stage.",
+    cancelNote: (sent) => sent ? "Residents will receive a cancellation." : "Nothing had been sent to residents.",
+    ackNote: "Records that you have seen this alert.",
+    needReason: "Please give a reason.",
+    states: { pending: "Awaiting approval", active: "Active", resolved: "Ended (all clear)",
+      cancelled: "Cancelled", withdrawn: "Withdrawn (not sent)" },
+    actions: { opened: "Opened", activated: "Issued", changed: "Changed", escalation_requested: "Escalation requested",
+      escalated: "Escalated", escalation_withdrawn: "Escalation withdrawn", deescalated: "Lowered",
+      stale: "Data stopped", fresh: "Data back", resolved: "All clear", withdrawn: "Withdrawn", approved: "Approved",
+      rejected: "Rejected", cancelled: "Cancelled", acknowledged: "Acknowledged", reminded: "Reminder sent",
+      unsuppressed: "Suppression lifted" },
+    roles: { viewer: "viewer", operator: "operator", approver: "approver", admin: "admin" },
+    levels: { 1: "Early warning", 2: "Caution", 3: "Elderly and others evacuate",
+      4: "Evacuation instruction", 5: "Secure safety immediately" },
+    newPending: (s) => `New approval needed: ${s}`, done: "Done",
+    errors: { 401: "Your session has ended. Please sign in again.", 403: "You are not allowed to do this.",
+      404: "This alert no longer exists.", 409: "The situation changed; the page has been updated." },
+  },
+};
+
+const body = document.body;
+let lang = localStorage.getItem("kawamori-lang") || body.dataset.lang || "ja";
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const t = (key) => TEXT[lang][key] ?? key;
+const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const nameOf = (obj, field) => obj[`${field}_${lang}`] || obj[`${field}_ja`] || "";
+const minutesSince = (iso) => Math.max(0, Math.round((Date.now() - new Date(iso)) / 60000));
+const clock = (iso) => new Date(iso).toLocaleString(lang === "ja" ? "ja-JP" : "en-GB",
+  { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
+
+let alerts = [];
+const seenPending = new Set();
+let firstLoad = true;
+let sound = localStorage.getItem("kawamori-sound") === "on";
+const openAudits = new Set();
+
+// --- pieces of a card -----------------------------------------------------------------
+
+function levelBadge(level) {
+  if (!level) return `<span class="badge s-none">–</span>`;
+  const short = lang === "ja" ? `警戒レベル${level}` : `Level ${level}`;
+  return `<span class="badge s-${level}">${esc(short)}<span class="badge-name">${esc(t("levels")[level])}</span></span>`;
+}
+function drillBadge(a) {
+  if (a.status === "Exercise") return `<span class="drill" lang="ja">訓練</span> <span class="drill" lang="en">EXERCISE</span>`;
+  if (a.status === "Test") return `<span class="drill" lang="ja">テスト</span> <span class="drill" lang="en">TEST</span>`;
+  return "";
+}
+function where(a) {
+  return `${esc(nameOf(a, "river"))} ${esc(nameOf(a, "station_name"))}`;
+}
+function meaning(a) {
+  const public_ = a.kind === "stage" || a.kind === "forecast";
+  if (!public_) return [t("staffOnly")];
+  const level = a.awaiting_level;
+  const what = lang === "ja" ? `${t("levels")[level]}（警戒レベル${level}）` : `${t("levels")[level]} (alert level ${level})`;
+  const areas = a.areas.length ? a.areas.map((x) => nameOf(x, "name")).join(lang === "ja" ? "、" : ", ") : t("noAreas");
+  const text = a.state === "active" && a.alert_level ? t("escalates")(a.alert_level, what, areas) : t("sends")(what, areas);
+  if (a.status === "Exercise") return [t("exerciseNote"), `${t("ifReal")} ${text}`];
+  if (a.status === "Test") return [t("testNote"), `${t("ifReal")} ${text}`];
+  return [text];
+}
+function meaningHtml(a) {
+  const [main, real] = meaning(a);
+  return `<p class="meaning">${esc(main)}</p>${real ? `<p class="if-real">${esc(real)}</p>` : ""}`;
+}
+function figures(a) {
+  const parts = [];
+  if (a.details && typeof a.details.level_m === "number") parts.push(`${t("waterLevel")} ${a.details.level_m.toFixed(2)} m`);
+  if (a.stale) parts.push(`<span class="warn">⚠ ${esc(t("stale"))}</span>`);
+  return parts.join(" · ");
+}
+function approvalLine(a) {
+  const got = a.approvals_total - a.approvals_needed;
+  const names = a.approvals.filter((p) => p.level >= a.awaiting_level).map((p) => esc(p.display_name)).join(", ");
+  let line = `<strong>${esc(t("approvals")(got, a.approvals_total))}</strong>${names ? ` (${names})` : ""}`;
+  if (a.approvals_needed > 0) line += ` — ${esc(t("needMore")(a.approvals_needed, t("roles")[a.role_needed]))}`;
+  if (!a.can.approve) {
+    const mine = a.approvals.some((p) => p.mine && p.level >= a.awaiting_level);
+    line += `<br><span class="why">${esc(mine ? t("alreadyYou") : t("needRole")(t("roles")[a.role_needed]))}</span>`;
+  }
+  return line;
+}
+function button(action, a, label, cls = "") {
+  return `<button type="button" class="${cls}" data-action="${action}" data-id="${a.id}">${esc(label)}</button>`;
+}
+function auditBlock(a) {
+  const open = openAudits.has(a.id) ? " open" : "";
+  return `<details class="audit" data-id="${a.id}"${open}><summary>${esc(t("audit"))}</summary>
+    <ol class="trail" id="trail-${a.id}"><li>…</li></ol></details>`;
+}
+function heading(a, level) {
+  return `<h3 id="alert-${a.id}-title">${drillBadge(a)} ${levelBadge(level)}
+    <span class="where">${where(a)}</span></h3>`;
+}
+
+function pendingCard(a) {
+  const ja = lang === "ja";
+  const approveLabel = a.status === "Actual" ? t("approve") : t("approveExercise");
+  const buttons = [
+    a.can.approve ? button("approve", a, approveLabel, "primary") : "",
+    a.can.reject ? button("reject", a, t("reject")) : "",
+  ].join(" ");
+  return `<li class="card pending ${a.status !== "Actual" ? "is-drill" : ""}" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
+    ${heading(a, a.awaiting_level)}
+    ${meaningHtml(a)}
+    <p class="facts">${figures(a)}${figures(a) ? " · " : ""}${esc(t("waiting")(minutesSince(a.opened_at)))}
+      (${esc(clock(a.opened_at))}${ja ? "〜" : "–"})</p>
+    <p class="approvals">${approvalLine(a)}</p>
+    <div class="actions">${buttons}</div>
+    ${auditBlock(a)}</li>`;
+}
+function activeCard(a) {
+  const ack = a.acknowledged_by ? `<span class="ack">✓ ${esc(t("acknowledgedBy")(a.acknowledged_by))}</span>` : "";
+  const buttons = [
+    a.can.acknowledge ? button("acknowledge", a, t("acknowledge"), "primary") : "",
+    a.can.cancel ? button("cancel", a, t("cancel")) : "",
+  ].join(" ");
+  const kind = a.kind === "stage" ? "" : `${t(a.kind)} · `;
+  return `<li class="card active-alert ${a.status !== "Actual" ? "is-drill" : ""}" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
+    ${heading(a, a.alert_level)}
+    <p class="facts">${esc(kind)}${esc(t("states")[a.state])} ${esc(t("since")(minutesSince(a.opened_at)))}
+      (${esc(clock(a.opened_at))}) ${figures(a) ? " · " + figures(a) : ""} ${ack}</p>
+    ${a.kind === "stage" || a.kind === "forecast" ? "" : `<p class="meaning">${esc(t("staffOnly"))}</p>`}
+    <div class="actions">${buttons}</div>
+    ${auditBlock(a)}</li>`;
+}
+function historyCard(a) {
+  return `<li class="card" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
+    ${heading(a, a.alert_level)}
+    <p class="facts"><span class="state">${esc(t("states")[a.state])}</span> · ${esc(clock(a.opened_at))}
+      – ${a.ended_at ? esc(clock(a.ended_at)) : ""}</p>
+    ${auditBlock(a)}</li>`;
+}
+
+// --- rendering ----------------------------------------------------------------------
+
+function renderStatic() {
+  document.documentElement.lang = lang;
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.getElementById("lang").textContent = t("lang");
+  document.getElementById("lang").setAttribute("lang", lang === "ja" ? "en" : "ja");
+  document.getElementById("my-role").textContent = t("roles")[body.dataset.role];
+  const soundButton = document.getElementById("sound");
+  soundButton.textContent = sound ? t("soundOn") : t("soundOff");
+  soundButton.setAttribute("aria-pressed", String(sound));
+}
+
+function render() {
+  const pending = alerts.filter((a) => a.awaiting_level != null && a.approvals_needed > 0 && ["pending", "active"].includes(a.state));
+  const pendingIds = new Set(pending.map((a) => a.id));
+  const active = alerts.filter((a) => a.state === "active" && !pendingIds.has(a.id));
+  const history = alerts.filter((a) => !["pending", "active"].includes(a.state));
+  const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset : {};
+  const refocus = focused.action ? `[data-action="${focused.action}"][data-id="${focused.id}"]` : null;
+
+  document.getElementById("pending-list").innerHTML =
+    pending.map(pendingCard).join("") || `<li class="empty">${esc(t("pendingNone"))}</li>`;
+  document.getElementById("active-list").innerHTML =
+    active.map(activeCard).join("") || `<li class="empty">${esc(t("none"))}</li>`;
+  document.getElementById("history-list").innerHTML =
+    history.map(historyCard).join("") || `<li class="empty">${esc(t("none"))}</li>`;
+  document.getElementById("pending-count").textContent = `(${pending.length})`;
+  document.getElementById("active-count").textContent = `(${active.length})`;
+  document.getElementById("pending").classList.toggle("attention", pending.length > 0);
+  const base = `${t("title")} — 川守 Kawamori`;
+  document.title = pending.length ? `(${pending.length}) ${t("pending")} — ${base}` : base;
+  if (refocus) document.querySelector(refocus)?.focus();
+  document.querySelectorAll("details.audit[open]").forEach((d) => loadAudit(Number(d.dataset.id)));
+
+  const fresh = pending.filter((a) => !seenPending.has(a.id));
+  pending.forEach((a) => seenPending.add(a.id));
+  if (fresh.length && !firstLoad) {
+    notify(t("newPending")(fresh.map((a) => `${t("level")}${a.awaiting_level} ${nameOf(a, "station_name")}`).join(", ")));
+  }
+  firstLoad = false;
+}
+
+function notify(message) {
+  document.getElementById("announce").textContent = message;
+  const section = document.getElementById("pending");
+  section.classList.remove("flash");
+  void section.offsetWidth; // restart the animation
+  section.classList.add("flash");
+  if (sound) beep();
+}
+
+let audio = null;
+function beep() {
+  try {
+    audio = audio || new AudioContext();
+    const now = audio.currentTime;
+    [0, 0.35].forEach((offset) => {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.0001, now + offset);
+      gain.gain.exponentialRampToValueAtTime(0.3, now + offset + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, now + offset + 0.25);
+      osc.connect(gain).connect(audio.destination);
+      osc.start(now + offset);
+      osc.stop(now + offset + 0.3);
+    });
+  } catch (_) { /* no audio device: the visual cue remains */ }
+}
+
+async function loadAudit(id) {
+  const response = await fetch(`/api/alerts/${id}`, { credentials: "same-origin" });
+  if (!response.ok) return;
+  const detail = await response.json();
+  const list = document.getElementById(`trail-${id}`);
+  if (!list) return;
+  list.innerHTML = detail.audit.map((e) => {
+    const who = e.actor ? esc(e.actor) : `<em>${esc(t("system"))}</em>`;
+    const what = t("actions")[e.action] || e.action;
+    const level = e.details && e.details.level ? ` (${t("level")}${e.details.level})` : "";
+    return `<li><time datetime="${esc(e.at)}">${esc(clock(e.at))}</time> <span class="who">${who}</span>:
+      <strong>${esc(what)}</strong>${esc(level)}${e.reason ? ` — ${esc(e.reason)}` : ""}</li>`;
+  }).join("");
+}
+
+// --- data -----------------------------------------------------------------------------
+
+const status = document.getElementById("live");
+let live = false;
+function showStatus(ok) {
+  status.dataset.state = live ? "live" : "polling";
+  const when = `${t("updated")} ${new Date().toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB")}`;
+  status.textContent = ok ? `${live ? "● " + t("live") : "○ " + t("reconnecting")} · ${when}` : `⚠ ${t("failed")}`;
+  status.classList.toggle("error", !ok);
+}
+
+async function refresh() {
+  try {
+    const response = await fetch("/api/alerts", { credentials: "same-origin" });
+    if (response.status === 401) return signedOut();
+    if (!response.ok) throw new Error(response.status);
+    alerts = await response.json();
+    render();
+    showStatus(true);
+  } catch (_) {
+    showStatus(false);
+  }
+}
+let pendingRefresh = null;
+function soon() {
+  clearTimeout(pendingRefresh);
+  pendingRefresh = setTimeout(refresh, 200);
+}
+function signedOut() {
+  location.href = `/staff/login?next=/alerts&lang=${lang}`;
+}
+
+function connect() {
+  if (!window.EventSource) return;
+  const source = new EventSource("/api/alerts/events");
+  source.addEventListener("hello", () => { live = true; soon(); });
+  source.addEventListener("resync", () => { live = true; soon(); });
+  source.addEventListener("alert", (event) => {
+    live = true;
+    const id = Number(JSON.parse(event.data).id);
+    const known = alerts.find((a) => a.id === id);
+    if (known && known.awaiting_level != null && known.approvals_needed > 0) notify(t("newPending")(`${t("level")}${known.awaiting_level} ${nameOf(known, "station_name")}`));
+    soon();
+  });
+  source.addEventListener("signed-out", () => { source.close(); signedOut(); });
+  source.onerror = () => { live = false; showStatus(true); };
+}
+// the fallback: every 10 s while the live stream is down, every 60 s while it is up
+setInterval(() => { if (!live) refresh(); }, 10000);
+setInterval(() => { if (live) refresh(); }, 60000);
+
+// --- actions --------------------------------------------------------------------------
+
+const dialog = document.getElementById("confirm");
+const reasonBox = document.getElementById("confirm-reason");
+const errorBox = document.getElementById("confirm-error");
+let pendingAction = null;
+
+function ask(action, a) {
+  pendingAction = { action, id: a.id };
+  const required = action === "reject" || action === "cancel";
+  const title = { approve: "confirmApprove", reject: "confirmReject", cancel: "confirmCancel", acknowledge: "confirmAcknowledge" }[action];
+  const text = {
+    approve: () => meaning(a).join(" "),
+    reject: () => t("rejectNote"),
+    cancel: () => t("cancelNote")(a.public && a.state === "active"),
+    acknowledge: () => t("ackNote"),
+  }[action]();
+  document.getElementById("confirm-title").innerHTML = `${drillBadge(a)} ${esc(t(title))}`;
+  document.getElementById("confirm-text").innerHTML =
+    `${levelBadge(action === "approve" || action === "reject" ? a.awaiting_level : a.alert_level)} <strong>${where(a)}</strong><br>${esc(text)}`;
+  document.getElementById("confirm-reason-label").textContent = required ? t("reasonRequired") : t("reasonOptional");
+  reasonBox.required = required;
+  reasonBox.value = "";
+  reasonBox.hidden = action === "acknowledge";
+  document.getElementById("confirm-reason-label").hidden = action === "acknowledge";
+  errorBox.hidden = true;
+  const ok = document.getElementById("confirm-ok");
+  ok.textContent = { approve: a.status === "Actual" ? t("approve") : t("approveExercise"), reject: t("reject"), cancel: t("cancel"), acknowledge: t("acknowledge") }[action];
+  ok.className = action === "approve" || action === "acknowledge" ? "primary" : "danger";
+  ok.disabled = false;
+  dialog.showModal();
+  (action === "acknowledge" ? ok : reasonBox).focus();
+}
+
+document.getElementById("confirm-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const { action, id } = pendingAction;
+  const reason = reasonBox.value.trim();
+  if (reasonBox.required && !reason) {
+    errorBox.textContent = t("needReason");
+    errorBox.hidden = false;
+    reasonBox.focus();
+    return;
+  }
+  const ok = document.getElementById("confirm-ok");
+  ok.disabled = true;
+  try {
+    const response = await fetch(`/api/alerts/${id}/${action}`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify({ reason }),
+    });
+    if (response.status === 401) return signedOut();
+    if (!response.ok) {
+      const detail = (await response.json().catch(() => ({}))).detail || "";
+      errorBox.textContent = `${t("errors")[response.status] || response.status} ${detail}`;
+      errorBox.hidden = false;
+      ok.disabled = false;
+      refresh();
+      return;
+    }
+    dialog.close();
+    document.getElementById("announce").textContent = t("done");
+    openAudits.add(id);
+    await refresh();
+    document.querySelector(`[data-id="${id}"] h3`)?.closest("li")?.querySelector("summary")?.focus();
+  } catch (_) {
+    errorBox.textContent = t("failed");
+    errorBox.hidden = false;
+    ok.disabled = false;
+  }
+});
+document.getElementById("confirm-cancel").addEventListener("click", () => dialog.close());
+
+document.querySelector("main").addEventListener("click", (event) => {
+  const target = event.target.closest("button[data-action]");
+  if (!target) return;
+  const a = alerts.find((x) => x.id === Number(target.dataset.id));
+  if (a) ask(target.dataset.action, a);
+});
+document.querySelector("main").addEventListener("toggle", (event) => {
+  const details = event.target;
+  if (!details.matches || !details.matches("details.audit")) return;
+  const id = Number(details.dataset.id);
+  if (details.open) { openAudits.add(id); loadAudit(id); } else openAudits.delete(id);
+}, true);
+
+document.getElementById("lang").addEventListener("click", () => {
+  lang = lang === "ja" ? "en" : "ja";
+  localStorage.setItem("kawamori-lang", lang);
+  document.cookie = `kawamori_lang=${lang}; path=/; SameSite=Lax; max-age=31536000`;
+  document.querySelector('form.inline input[name="lang"]').value = lang;
+  renderStatic();
+  render();
+  showStatus(true);
+});
+document.getElementById("sound").addEventListener("click", () => {
+  sound = !sound;
+  localStorage.setItem("kawamori-sound", sound ? "on" : "off");
+  renderStatic();
+  if (sound) beep(); // also unlocks audio, which browsers allow only after a click
+});
+
+renderStatic();
+refresh();
+connect();

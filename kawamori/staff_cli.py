@@ -1,0 +1,135 @@
+"""``kawamori staff …``: staff accounts for the dashboard (a thin layer over
+:mod:`kawamori.staff`). Run on the server, these commands act as the administrator."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from alerts.model import Role
+from kawamori import db, staff
+
+staff_app = typer.Typer(help="Staff accounts for the dashboard and alert console.", no_args_is_help=True)
+console = Console(stderr=True)
+
+
+def _database_url() -> str:
+    from kawamori.cli import _runtime, _settings  # the parent CLI owns settings and services
+
+    return _runtime(_settings()).database_url
+
+
+def _fail(error: Exception) -> typer.Exit:
+    console.print(f"[red]{error}[/red]")
+    return typer.Exit(2)
+
+
+def _read_password(stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return typer.prompt(
+        "Password / パスワード", hide_input=True, confirmation_prompt="Again / もう一度", err=True
+    )
+
+
+@staff_app.command("add")
+def add(
+    username: Annotated[str, typer.Argument(help="Sign-in name: lower-case letters, digits, . _ -")],
+    role: Annotated[Role, typer.Option(help="viewer, operator, approver or admin")] = Role.viewer,
+    name: Annotated[str, typer.Option(help="The person's name as shown in the audit trail")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from one line of standard input")
+    ] = False,
+) -> None:
+    """Create a staff account. Asks for the password twice (at least 12 characters, not a
+    common one); there is no default password.
+
+    Example: [bold]kawamori staff add sato --role operator --name "佐藤 花子"[/bold]
+    """
+    password = _read_password(password_stdin)
+    with db.connect(_database_url()) as conn:
+        try:
+            account = staff.create_user(
+                conn,
+                username=username,
+                display_name=name,
+                role=role,
+                password=password,
+                now=datetime.now(UTC),
+            )
+        except staff.StaffError as error:
+            raise _fail(error) from None
+    console.print(f"Created {account.username} ({account.role}) / 作成しました")
+
+
+@staff_app.command("list")
+def list_() -> None:
+    """List staff accounts. Example: [bold]kawamori staff list[/bold]"""
+    with db.connect(_database_url()) as conn:
+        accounts = staff.list_users(conn)
+    table = Table(title="Staff / 職員")
+    for column in ("user", "name", "role", "state"):
+        table.add_column(column)
+    for account in accounts:
+        state = "disabled / 無効" if account.disabled else "active / 有効"
+        table.add_row(account.username, account.display_name, account.role, state)
+    Console().print(table)
+
+
+@staff_app.command("disable")
+def disable(
+    username: Annotated[str, typer.Argument(help="The account to disable")],
+    enable: Annotated[bool, typer.Option("--enable", help="Enable the account again instead")] = False,
+) -> None:
+    """Disable an account and sign it out everywhere (or --enable it again).
+
+    Example: [bold]kawamori staff disable sato[/bold]
+    """
+    with db.connect(_database_url()) as conn:
+        try:
+            account = staff.set_disabled(conn, username=username, disabled=not enable, now=datetime.now(UTC))
+        except staff.StaffError as error:
+            raise _fail(error) from None
+    console.print(f"{account.username}: {'disabled / 無効' if account.disabled else 'enabled / 有効'}")
+
+
+@staff_app.command("role")
+def role(
+    username: Annotated[str, typer.Argument(help="The account")],
+    new_role: Annotated[Role, typer.Argument(metavar="ROLE", help="viewer, operator, approver or admin")],
+) -> None:
+    """Change an account's role; it applies from the person's next click.
+
+    Example: [bold]kawamori staff role sato approver[/bold]
+    """
+    with db.connect(_database_url()) as conn:
+        try:
+            account = staff.set_role(conn, username=username, role=new_role, now=datetime.now(UTC))
+        except staff.StaffError as error:
+            raise _fail(error) from None
+    console.print(f"{account.username}: {account.role}")
+
+
+@staff_app.command("password")
+def password(
+    username: Annotated[str, typer.Argument(help="The account")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from one line of standard input")
+    ] = False,
+) -> None:
+    """Set a new password (asked twice) and sign the account out everywhere.
+
+    Example: [bold]kawamori staff password sato[/bold]
+    """
+    secret = _read_password(password_stdin)
+    with db.connect(_database_url()) as conn:
+        try:
+            account = staff.set_password(conn, username=username, password=secret, now=datetime.now(UTC))
+        except staff.StaffError as error:
+            raise _fail(error) from None
+    console.print(f"New password set for {account.username} / パスワードを変更しました")
