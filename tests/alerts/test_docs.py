@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from alerts.model import Kind
+from alerts.policy import ApprovalPolicy
 from alerts.rules import DEFAULT, RuleSettings
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "alerts.md").read_text(encoding="utf-8")
@@ -39,8 +40,9 @@ def test_every_kind_of_condition_is_documented(kind):
 
 def test_no_documented_setting_is_unknown():
     documented = set(re.findall(r"^\| `([a-z_]+)` \| [\d.]", DOC, flags=re.MULTILINE))
-    assert documented <= set(RuleSettings.model_fields)
+    assert documented <= set(RuleSettings.model_fields) | set(ApprovalPolicy.model_fields)
 
 
-def test_the_lifecycle_section_has_its_place():
-    assert "## Alert lifecycle and approval / 警報の流れと承認" in DOC
+def test_the_lifecycle_section_is_written():
+    section = DOC.split("## Alert lifecycle and approval / 警報の流れと承認", 1)[1]
+    assert "### 承認の決まり / Approval policy" in section
