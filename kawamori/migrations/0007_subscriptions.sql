@@ -29,8 +29,11 @@ CREATE TABLE deliveries (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     outbox_id        bigint NOT NULL REFERENCES alert_outbox (id),
     subscription_id  uuid NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+    alert_id         bigint NOT NULL,   -- copied from the outbox row: supersede and dedup read them
+    version          integer NOT NULL,
+    channel          text NOT NULL,     -- copied from the subscription: per-channel concurrency
     state            text NOT NULL DEFAULT 'queued'
-        CHECK (state IN ('queued', 'delivered', 'failed', 'gone', 'expired')),
+        CHECK (state IN ('queued', 'delivered', 'failed', 'gone', 'expired', 'superseded')),
     attempts         integer NOT NULL DEFAULT 0,
     not_before       timestamptz NOT NULL,  -- next attempt (backoff with jitter)
     deadline         timestamptz NOT NULL,  -- retries stop here
@@ -41,6 +44,7 @@ CREATE TABLE deliveries (
     UNIQUE (outbox_id, subscription_id)
 );
 CREATE INDEX deliveries_due ON deliveries (not_before) WHERE state = 'queued';
+CREATE INDEX deliveries_alert ON deliveries (alert_id, subscription_id, version);
 
 -- Every attempt: what was sent to which subscription on which channel and what came of
 -- it. Holds no address, only the subscription id (deleted with the subscription).

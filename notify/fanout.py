@@ -1,0 +1,147 @@
+"""Fan-out: one ``alert_outbox`` row → one ``deliveries`` row per subscription that
+should get it, inserted by one ``INSERT … SELECT`` in the database (matching never
+pulls subscriptions into Python).
+
+Who gets a message (:func:`audience`, pure):
+
+==========================  ==================================================================
+message                     audience
+==========================  ==================================================================
+Alert, Update (not ended)   subscriptions of the message's areas ∪ everyone who got (or is
+                            queued to get) an earlier version of the alert
+all-clear (Update, ended)   everyone who got (or is queued to get) an earlier version
+Cancel (a retraction)       everyone who got (or is queued to get) an earlier version
+Exercise / Test             nobody: drills are never fanned out (``public`` is false)
+==========================  ==================================================================
+
+"Got an earlier version" is read from the notification log (``outcome = 'delivered'``)
+and from earlier deliveries still queued. Both are deleted with the subscription, so a
+resident who unsubscribed is not messaged again, while one whose areas changed still
+gets the all-clear. The worker sends only the newest queued version to a subscription
+(:mod:`notify.worker` supersedes older ones).
+
+An outbox row is fanned out in one transaction that also marks it done: a killed
+worker leaves it to the next one. Versions of one alert are fanned out in order (a
+row waits while an earlier row of its alert is not done).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+import psycopg
+import structlog
+
+from alerts.model import MsgType
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_DEADLINE = timedelta(hours=3)  # like Web Push's TTL for alerts: later, read the resident page
+
+
+class Audience(StrEnum):
+    nobody = "nobody"
+    previous = "previous"  # everyone who got an earlier version
+    areas_and_previous = "areas_and_previous"
+
+
+def audience(*, msg_type: MsgType, public: bool, ended: bool) -> Audience:
+    if not public:
+        return Audience.nobody
+    if msg_type is MsgType.cancel or ended:
+        return Audience.previous
+    return Audience.areas_and_previous
+
+
+@dataclass(frozen=True, slots=True)
+class FanOut:
+    outbox_id: int
+    alert_id: int
+    version: int
+    audience: Audience
+    queued: int  # deliveries inserted
+
+
+_CLAIM = """
+SELECT o.id, o.alert_id, o.version, o.msg_type, o.public,
+       coalesce((o.payload->>'ended')::boolean, false),
+       ARRAY(SELECT a->>'id' FROM jsonb_array_elements(o.payload->'areas') a)
+FROM alert_outbox o
+WHERE o.done_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM alert_outbox e
+                  WHERE e.alert_id = o.alert_id AND e.id < o.id AND e.done_at IS NULL)
+ORDER BY o.id
+LIMIT 1
+FOR UPDATE SKIP LOCKED
+"""
+
+# everyone who got an earlier version, or is queued to get one
+_PREVIOUS = """
+SELECT l.subscription_id FROM notification_log l
+WHERE l.alert_id = %(alert)s AND l.version < %(version)s AND l.outcome = 'delivered'
+UNION
+SELECT d.subscription_id FROM deliveries d
+WHERE d.alert_id = %(alert)s AND d.version < %(version)s AND d.state = 'queued'
+"""
+
+_AREAS = "SELECT s.id FROM subscriptions s WHERE s.areas && %(areas)s::text[]"
+
+_INSERT = """
+INSERT INTO deliveries (outbox_id, subscription_id, alert_id, version, channel, not_before, deadline)
+SELECT %(outbox)s, s.id, %(alert)s, %(version)s, s.channel, %(now)s, %(deadline)s
+FROM subscriptions s
+WHERE s.id IN ({targets})
+ON CONFLICT (outbox_id, subscription_id) DO NOTHING
+"""
+
+
+def fan_out_next(
+    conn: psycopg.Connection, *, now: datetime, deadline: timedelta = DEFAULT_DEADLINE, worker: str = ""
+) -> FanOut | None:
+    """Fan out the oldest outbox row not yet done (``None`` when there is none), in one
+    transaction that marks it done."""
+    with conn.transaction(), conn.cursor() as cur:
+        row = cur.execute(_CLAIM).fetchone()
+        if row is None:
+            return None
+        outbox_id, alert_id, version, msg_type, public, ended, areas = row
+        who = audience(msg_type=MsgType(msg_type), public=public, ended=ended)
+        queued = 0
+        if who is not Audience.nobody:
+            targets = _PREVIOUS if who is Audience.previous else f"{_AREAS} UNION {_PREVIOUS}"
+            cur.execute(
+                _INSERT.format(targets=targets),
+                {
+                    "outbox": outbox_id,
+                    "alert": alert_id,
+                    "version": version,
+                    "areas": list(areas),
+                    "now": now,
+                    "deadline": now + deadline,
+                },
+            )
+            queued = cur.rowcount
+        cur.execute(
+            "UPDATE alert_outbox SET done_at = %s, claimed_by = %s WHERE id = %s",
+            (now, worker or None, outbox_id),
+        )
+    result = FanOut(outbox_id, alert_id, version, who, queued)
+    if who is Audience.nobody:
+        log.info("fanout.drill_not_sent", outbox=outbox_id, alert=alert_id, version=version)
+    else:
+        log.info(
+            "fanout.queued", outbox=outbox_id, alert=alert_id, version=version, audience=who, queued=queued
+        )
+    return result
+
+
+def fan_out_pending(
+    conn: psycopg.Connection, *, now: datetime, deadline: timedelta = DEFAULT_DEADLINE, worker: str = ""
+) -> list[FanOut]:
+    """Fan out every outbox row not yet done, oldest first."""
+    done = []
+    while (one := fan_out_next(conn, now=now, deadline=deadline, worker=worker)) is not None:
+        done.append(one)
+    return done
