@@ -1,0 +1,500 @@
+"""The delivery worker: fans out the alert outbox, then claims due deliveries and sends
+them through the channels' notifiers, recording every attempt.
+
+One loop in one thread owns the database connection; sending happens in one bounded
+thread pool per channel (the notifiers' httpx clients are reused by every thread)::
+
+    fan out ──► claim (FOR UPDATE SKIP LOCKED, lease) ──► supersede ──► send (pool per
+    channel) ──► record (notification_log + delivery state, one transaction) ──┐
+        ▲                heartbeat: extend the lease of what is in flight      │
+        └──────────────────────────────────────────────────────────────────────┘
+
+* **Claim**: due ``queued`` rows whose lease is unset or expired, per channel, at most
+  twice the channel's concurrency in flight; the claim sets ``claimed_by``,
+  ``lease_until`` and counts the attempt, and commits at once (no lock is held while
+  sending). A worker that is killed stops extending its leases; when they run out,
+  another worker claims the rows again (at least once).
+* **Supersede**: a claimed row for which a newer version of the same alert is queued
+  for the same subscription is not sent (state ``superseded``); Web Push's ``Topic``
+  does the same on the push service.
+* **Retry**: ``retry`` outcomes (timeouts, 5xx, 429) come back after a full-jitter
+  exponential back-off (:func:`backoff`), never sooner than the peer's ``Retry-After``,
+  until the delivery's deadline (then ``expired``). ``failed`` (other 4xx) is final at
+  once; ``gone`` deletes the subscription (its deliveries and log go with it).
+* **Record**: the attempt's log row and the delivery's new state are written in one
+  transaction, only while this worker still holds the row.
+
+Deliveries and log rows hold ids only; addresses are opened in memory just before
+sending (:class:`Directory`) and never logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+import psycopg
+import structlog
+
+from alerts.message import AlertMessage
+from notify.channels.base import Delivery, Notifier, Outcome, Recipient, Result
+from notify.errors import NotifyError
+from notify.fanout import DEFAULT_DEADLINE, fan_out_pending
+from notify.render import Channel, RenderedMessage, Shelter, render, shelters_from
+
+log = structlog.get_logger(__name__)
+
+# subscription channel → the notifiers' provider name
+PROVIDERS = {"webpush": "webpush", "line": "line", "email": "email", "gateway": "webhook"}
+DEFAULT_CONCURRENCY = {"webpush": 32, "line": 16, "email": 8, "gateway": 16}
+
+
+class Directory(Protocol):
+    """Opens a subscription's sealed address just before sending, and makes its links."""
+
+    def recipient(
+        self, channel: str, sealed: bytes, subscription_id: uuid.UUID
+    ) -> tuple[Recipient, Channel]: ...
+
+    def unsubscribe_url(self, subscription_id: uuid.UUID) -> str: ...
+
+    def resident_url(self) -> str | None: ...
+
+
+class SealedDirectory:
+    """The production :class:`Directory`: addresses sealed with the subscriber key
+    (:mod:`notify.subscriptions`)."""
+
+    def __init__(self, key, base_url: str) -> None:
+        self._key = key
+        self.base_url = base_url.rstrip("/")
+
+    def recipient(self, channel: str, sealed: bytes, subscription_id: uuid.UUID) -> tuple[Recipient, Channel]:
+        from notify import subscriptions
+
+        recipient = subscriptions.recipient(channel, self._key.open(sealed, subscription_id=subscription_id))
+        if channel == "gateway":
+            return recipient, subscriptions.gateway_channel(recipient)
+        return recipient, Channel(channel)
+
+    def unsubscribe_url(self, subscription_id: uuid.UUID) -> str:
+        from notify import subscriptions
+
+        return subscriptions.unsubscribe_url(self.base_url, key=self._key, subscription_id=subscription_id)
+
+    def resident_url(self) -> str | None:
+        return f"{self.base_url}/r/"
+
+
+@dataclass(frozen=True)
+class Policy:
+    lease: timedelta = timedelta(seconds=30)
+    deadline: timedelta = DEFAULT_DEADLINE
+    concurrency: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
+    base_delay_s: float = 2.0  # the first retry waits up to this, doubling each attempt …
+    max_delay_s: float = 300.0  # … up to this
+    poll_s: float = 0.25  # idle: how often to look for work
+    flush_s: float = 0.02  # how long finished sends may wait to be recorded together
+
+
+def backoff(
+    attempt: int,
+    *,
+    now: datetime,
+    deadline: datetime,
+    retry_after: float | None = None,
+    base_s: float = 2.0,
+    cap_s: float = 300.0,
+    rand: Callable[[], float] = random.random,
+) -> datetime | None:
+    """When to try again after failed attempt ``attempt`` (1, 2, …): full jitter,
+    uniform in [0, min(cap, base·2^(attempt-1))], never sooner than ``retry_after``.
+    ``None`` when that would be past the deadline."""
+    delay = rand() * min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    if retry_after is not None:
+        delay = max(delay, retry_after)
+    when = now + timedelta(seconds=delay)
+    return None if when > deadline else when
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    outbox_id: int
+    subscription_id: uuid.UUID
+    alert_id: int
+    version: int
+    channel: str
+    attempt: int
+    deadline: datetime
+    language: str
+    sealed: bytes
+    cell: tuple[float, float] | None
+
+    def __repr__(self) -> str:
+        return f"Job({self.id}, {self.channel}, attempt {self.attempt})"
+
+
+_CLAIM = """
+WITH due AS (
+    SELECT id FROM deliveries
+    WHERE state = 'queued' AND channel = %(channel)s AND not_before <= %(now)s
+      AND (lease_until IS NULL OR lease_until < %(now)s)
+    ORDER BY not_before, id
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE deliveries d
+SET claimed_by = %(me)s, lease_until = %(lease)s, attempts = d.attempts + 1
+FROM due, subscriptions s
+WHERE d.id = due.id AND s.id = d.subscription_id
+RETURNING d.id, d.outbox_id, d.subscription_id, d.alert_id, d.version, d.channel, d.attempts,
+          d.deadline, s.language, s.address_sealed, s.cell_lat, s.cell_lon
+"""
+
+_SUPERSEDE = """
+UPDATE deliveries d SET state = 'superseded', done_at = %(now)s, claimed_by = NULL, lease_until = NULL
+WHERE d.id = ANY(%(ids)s) AND EXISTS (
+    SELECT 1 FROM deliveries n
+    WHERE n.alert_id = d.alert_id AND n.subscription_id = d.subscription_id AND n.version > d.version)
+RETURNING d.id
+"""
+
+_RECORD_STATE = """
+UPDATE deliveries d
+SET state = v.state, not_before = coalesce(v.next, d.not_before), done_at = v.done,
+    claimed_by = NULL, lease_until = NULL
+FROM unnest(%(ids)s::bigint[], %(states)s::text[], %(next)s::timestamptz[], %(done)s::timestamptz[])
+     AS v(id, state, next, done)
+WHERE d.id = v.id AND d.claimed_by = %(me)s AND d.state = 'queued'
+RETURNING d.id
+"""
+
+_RECORD_LOG = """
+INSERT INTO notification_log
+    (delivery_id, alert_id, version, subscription_id, channel, attempt, outcome, status, provider_id,
+     detail, at)
+SELECT * FROM unnest(%(ids)s::bigint[], %(alerts)s::bigint[], %(versions)s::int[], %(subs)s::uuid[],
+                     %(channels)s::text[], %(attempts)s::int[], %(outcomes)s::text[], %(statuses)s::int[],
+                     %(providers)s::text[], %(details)s::text[], %(at)s::timestamptz[])
+ON CONFLICT (delivery_id, attempt) DO NOTHING
+"""
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Worker:
+    """Fans out and delivers until ``stop`` is set (or, with ``until_idle``, until no
+    queued work is left for its channels)."""
+
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        *,
+        notifiers: Mapping[str, Notifier],
+        directory: Directory,
+        policy: Policy = Policy(),
+        name: str | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        shelters: Callable[..., Any] | None = None,
+        fan_out: bool = True,
+    ) -> None:
+        self.conn = conn
+        self.name = name or worker_name()
+        self.policy = policy
+        self.directory = directory
+        self.clock = clock
+        self.fan_out = fan_out
+        self._shelters = shelters
+        # subscription channels this worker can send on
+        self.notifiers = {c: notifiers[p] for c, p in PROVIDERS.items() if p in notifiers}
+        self._pools = {
+            c: ThreadPoolExecutor(max_workers=self._cap(c), thread_name_prefix=f"send-{c}")
+            for c in self.notifiers
+        }
+        self._inflight: dict[Future, Job] = {}
+        self._count = {c: 0 for c in self.notifiers}
+        self._messages: dict[int, AlertMessage] = {}
+        self._shelter_cache: dict[tuple[int, tuple[float, float] | None], tuple[Shelter, ...]] = {}
+        self._rendered: dict[tuple, tuple[RenderedMessage, str]] = {}
+        self._lock = threading.Lock()
+        self.stats = {"delivered": 0, "retry": 0, "failed": 0, "gone": 0, "expired": 0, "superseded": 0}
+
+    def _cap(self, channel: str) -> int:
+        return max(1, self.policy.concurrency.get(channel, 8))
+
+    # --- the loop -------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event | None = None, *, until_idle: bool = False) -> dict[str, int]:
+        stop = stop or threading.Event()
+        last_beat = time.monotonic()
+        last_fanout = 0.0
+        try:
+            while not stop.is_set():
+                if self.fan_out and time.monotonic() - last_fanout >= self.policy.poll_s:
+                    fan_out_pending(
+                        self.conn, now=self.clock(), deadline=self.policy.deadline, worker=self.name
+                    )
+                    last_fanout = time.monotonic()
+                claimed = self._claim_all()
+                if self._inflight:
+                    done, _ = wait(
+                        list(self._inflight), timeout=self.policy.flush_s, return_when=FIRST_COMPLETED
+                    )
+                    if done:
+                        time.sleep(self.policy.flush_s / 2)  # let neighbours finish: one transaction for many
+                        self._record([f for f in self._inflight if f.done()])
+                    if time.monotonic() - last_beat >= self.policy.lease.total_seconds() / 3:
+                        self._heartbeat()
+                        last_beat = time.monotonic()
+                elif not claimed:
+                    if until_idle and not self._queued():
+                        break
+                    stop.wait(self.policy.poll_s)
+        finally:
+            self._drain()
+        return dict(self.stats)
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.shutdown(wait=True)
+        for notifier in self.notifiers.values():
+            if hasattr(notifier, "close"):
+                notifier.close()
+
+    def _drain(self) -> None:
+        """On a clean stop: record what is in flight."""
+        if self._inflight:
+            wait(list(self._inflight))
+            self._record(list(self._inflight))
+
+    def _queued(self) -> bool:
+        row = self.conn.execute(
+            """SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'queued' AND channel = ANY(%s))
+                   OR EXISTS (SELECT 1 FROM alert_outbox WHERE done_at IS NULL)""",
+            (list(self.notifiers),),
+        ).fetchone()
+        self.conn.commit()
+        return bool(row and row[0])
+
+    # --- claim ----------------------------------------------------------------------------
+
+    def _claim_all(self) -> int:
+        total = 0
+        for channel in self.notifiers:
+            cap = self._cap(channel)
+            if self._count[channel] > cap:
+                continue
+            jobs = self.claim(channel, 2 * cap - self._count[channel])
+            total += len(jobs)
+            if jobs:
+                self._prepare_messages(jobs)
+            for job in jobs:
+                future = self._pools[channel].submit(self._send, job)
+                self._inflight[future] = job
+                self._count[channel] += 1
+        return total
+
+    def claim(self, channel: str, limit: int) -> list[Job]:
+        now = self.clock()
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            rows = cur.execute(
+                _CLAIM,
+                {
+                    "channel": channel,
+                    "now": now,
+                    "limit": limit,
+                    "me": self.name,
+                    "lease": now + self.policy.lease,
+                },
+            ).fetchall()
+            if not rows:
+                return []
+            superseded = {
+                r[0] for r in cur.execute(_SUPERSEDE, {"now": now, "ids": [r[0] for r in rows]}).fetchall()
+            }
+        if superseded:
+            self.stats["superseded"] += len(superseded)
+            log.info("deliver.superseded", channel=channel, count=len(superseded))
+        return [
+            Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bytes(r[9]),
+                (r[10], r[11]) if r[10] is not None and r[11] is not None else None)
+            for r in rows
+            if r[0] not in superseded
+        ]  # fmt: skip
+
+    def _prepare_messages(self, jobs: list[Job]) -> None:
+        """Load new outbox payloads, and the nearest shelters once per (message, cell)."""
+        missing = sorted({j.outbox_id for j in jobs} - self._messages.keys())
+        if missing:
+            rows = self.conn.execute(
+                "SELECT id, payload FROM alert_outbox WHERE id = ANY(%s)", (missing,)
+            ).fetchall()
+            self.conn.commit()
+            for outbox_id, payload in rows:
+                self._messages[outbox_id] = AlertMessage.model_validate_json(json.dumps(payload))
+        for job in jobs:
+            key = (job.outbox_id, job.cell)
+            if key not in self._shelter_cache:
+                self._shelter_cache[key] = self._nearest(self._messages[job.outbox_id], job.cell)
+
+    def _nearest(self, message: AlertMessage, cell: tuple[float, float] | None) -> tuple[Shelter, ...]:
+        if cell is None or message.ended or self._shelters is None:
+            return ()
+        try:
+            recommendation = self._shelters(self.conn, latitude=cell[0], longitude=cell[1])
+            self.conn.commit()
+        except Exception as error:  # a message without shelters beats no message
+            self.conn.rollback()
+            log.warning("deliver.shelters_unavailable", error=type(error).__name__)
+            return ()
+        return shelters_from(recommendation)
+
+    # --- send -----------------------------------------------------------------------------
+
+    def _send(self, job: Job) -> Result:
+        provider = PROVIDERS[job.channel]
+        try:
+            recipient, channel = self.directory.recipient(job.channel, job.sealed, job.subscription_id)
+            rendered = self._render(job, channel)
+            return self.notifiers[job.channel].send(Delivery(str(job.id), rendered, recipient))
+        except NotifyError as error:  # e.g. the drill guard: never retried
+            return Result(Outcome.failed, provider, detail=type(error).__name__)
+        except Exception as error:  # a bug or a bad row: recorded, not retried, never the text
+            return Result(Outcome.failed, provider, detail=f"error: {type(error).__name__}")
+
+    def _render(self, job: Job, channel: Channel) -> RenderedMessage:
+        """Rendered once per (message, language, channel, cell, link length); the
+        subscription's own unsubscribe link is put in afterwards."""
+        url = self.directory.unsubscribe_url(job.subscription_id)
+        key = (job.outbox_id, job.language, channel, job.cell, len(url))
+        cached = self._rendered.get(key)
+        if cached is None:
+            placeholder = ("kawamori-unsubscribe-" + "x" * len(url))[: len(url)]
+            rendered = render(
+                self._messages[job.outbox_id],
+                language=job.language,
+                channel=channel,
+                shelters=self._shelter_cache.get((job.outbox_id, job.cell), ()),
+                resident_url=self.directory.resident_url(),
+                unsubscribe_url=placeholder,
+            )
+            cached = self._rendered.setdefault(key, (rendered, placeholder))
+        rendered, placeholder = cached
+        return replace(
+            rendered,
+            body=rendered.body.replace(placeholder, url),
+            short_text=rendered.short_text.replace(placeholder, url),
+            speech_text=rendered.speech_text.replace(placeholder, url),
+            unsubscribe_url=url,
+        )
+
+    # --- record ---------------------------------------------------------------------------
+
+    def _record(self, futures: list[Future]) -> None:
+        if not futures:
+            return
+        now = self.clock()
+        jobs, results = [], []
+        for future in futures:
+            job = self._inflight.pop(future)
+            self._count[job.channel] -= 1
+            jobs.append(job)
+            results.append(future.result())
+        states, nexts, dones, gone = [], [], [], []
+        for job, result in zip(jobs, results, strict=True):
+            state, after, done = self._decide(job, result, now)
+            states.append(state)
+            nexts.append(after)
+            dones.append(done)
+            if state == "gone":
+                gone.append(job.subscription_id)
+        with self.conn.transaction(), self.conn.cursor() as cur:
+            cur.execute(
+                _RECORD_LOG,
+                {
+                    "ids": [j.id for j in jobs],
+                    "alerts": [j.alert_id for j in jobs],
+                    "versions": [j.version for j in jobs],
+                    "subs": [j.subscription_id for j in jobs],
+                    "channels": [j.channel for j in jobs],
+                    "attempts": [j.attempt for j in jobs],
+                    "outcomes": [str(r.outcome) for r in results],
+                    "statuses": [r.status for r in results],
+                    "providers": [r.provider_id for r in results],
+                    "details": [r.detail for r in results],
+                    "at": [now] * len(jobs),
+                },
+            )
+            kept = cur.execute(
+                _RECORD_STATE,
+                {
+                    "ids": [j.id for j in jobs],
+                    "states": states,
+                    "next": nexts,
+                    "done": dones,
+                    "me": self.name,
+                },
+            ).fetchall()
+            if gone:
+                cur.execute("DELETE FROM subscriptions WHERE id = ANY(%s)", (gone,))
+        for state in states:
+            self.stats[state if state != "queued" else "retry"] += 1
+        if len(kept) < len(jobs):
+            log.warning("deliver.lease_lost", count=len(jobs) - len(kept))
+        if gone:
+            log.info("deliver.subscriptions_removed", count=len(gone))
+
+    def _decide(
+        self, job: Job, result: Result, now: datetime
+    ) -> tuple[str, datetime | None, datetime | None]:
+        """(new state, next attempt, done at) for one attempt's result."""
+        match result.outcome:
+            case Outcome.delivered:
+                return "delivered", None, now
+            case Outcome.gone:
+                return "gone", None, now
+            case Outcome.retry:
+                after = backoff(
+                    job.attempt,
+                    now=now,
+                    deadline=job.deadline,
+                    retry_after=result.retry_after,
+                    base_s=self.policy.base_delay_s,
+                    cap_s=self.policy.max_delay_s,
+                )
+                if after is None:
+                    log.warning("deliver.expired", delivery=job.id, channel=job.channel, attempts=job.attempt)
+                    return "expired", None, now
+                return "queued", after, None
+            case _:
+                log.warning(
+                    "deliver.failed",
+                    delivery=job.id,
+                    channel=job.channel,
+                    status=result.status,
+                    detail=result.detail,
+                )
+                return "failed", None, now
+
+    def _heartbeat(self) -> None:
+        ids = [job.id for job in self._inflight.values()]
+        if ids:
+            self.conn.execute(
+                """UPDATE deliveries SET lease_until = %s
+                   WHERE id = ANY(%s) AND claimed_by = %s AND state = 'queued'""",
+                (self.clock() + self.policy.lease, ids, self.name),
+            )
+            self.conn.commit()
