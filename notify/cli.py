@@ -32,6 +32,20 @@ def vapid_keys() -> None:
     print(f"# public key (applicationServerKey): {public}")
 
 
+@app.command("subscriber-key")
+def subscriber_key() -> None:
+    """Generate the subscriber key that seals residents' addresses.
+
+    Prints a KAWAMORI_SUBSCRIBER_KEY line for your secrets file. Keep it secret and back
+    it up apart from the database: without it no stored address can be read, and every
+    unsubscribe link changes. There is no default key.
+    Example: [bold]kawamori notify subscriber-key >> /etc/kawamori/secrets.env[/bold]
+    """
+    from notify.sealing import generate_key
+
+    print(f"KAWAMORI_SUBSCRIBER_KEY={generate_key()}")
+
+
 @app.command()
 def preview(
     language: Annotated[str, typer.Option(help="A template file's name: ja, en, ja-easy, …")] = "ja",

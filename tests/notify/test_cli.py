@@ -47,3 +47,13 @@ def test_every_channel_from_settings():
         gateway_secret="s" * 32,
     )
     assert set(notifiers(settings)) == {"line", "email", "webhook"}
+
+
+def test_subscriber_key_prints_a_usable_key(tmp_path):
+    from notify.sealing import load_key
+
+    result = runner.invoke(app, ["notify", "subscriber-key"])
+    assert result.exit_code == 0, result.output
+    name, _, value = result.stdout.strip().partition("=")
+    assert name == "KAWAMORI_SUBSCRIBER_KEY"
+    assert load_key(Settings(_env_file=None, subscriber_key=value, data_dir=tmp_path))
