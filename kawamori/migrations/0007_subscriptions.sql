@@ -46,6 +46,22 @@ CREATE TABLE deliveries (
 CREATE INDEX deliveries_due ON deliveries (not_before) WHERE state = 'queued';
 CREATE INDEX deliveries_alert ON deliveries (alert_id, subscription_id, version);
 
+-- alert_id, version and channel are copies (fan-out writes them); a row inserted
+-- without them gets them from its outbox row and subscription.
+CREATE FUNCTION deliveries_fill() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.alert_id IS NULL OR NEW.version IS NULL THEN
+        SELECT o.alert_id, o.version INTO NEW.alert_id, NEW.version FROM alert_outbox o WHERE o.id = NEW.outbox_id;
+    END IF;
+    IF NEW.channel IS NULL THEN
+        SELECT s.channel INTO NEW.channel FROM subscriptions s WHERE s.id = NEW.subscription_id;
+    END IF;
+    RETURN NEW;
+END $$;
+CREATE TRIGGER deliveries_fill BEFORE INSERT ON deliveries
+    FOR EACH ROW WHEN (NEW.alert_id IS NULL OR NEW.version IS NULL OR NEW.channel IS NULL)
+    EXECUTE FUNCTION deliveries_fill();
+
 -- Every attempt: what was sent to which subscription on which channel and what came of
 -- it. Holds no address, only the subscription id (deleted with the subscription).
 CREATE TABLE notification_log (
