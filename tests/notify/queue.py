@@ -1,20 +1,27 @@
 """Factories for the delivery queue's tables: a station, an alert and its outbox rows
-(as alerts/store.py writes them), and subscriptions with a plain-text "sealed" address
-read by :class:`PlainDirectory` (the sealing itself is tested with notify.subscriptions)."""
+(as alerts/store.py writes them), and subscriptions sealed with a test subscriber key
+(any area id, without the areas table), read back by the production
+:class:`notify.worker.SealedDirectory`."""
 
 from __future__ import annotations
 
-import json
+import os
 import uuid
 from datetime import UTC, datetime
 
 from alerts.message import AlertMessage, AreaFacts
-from notify.channels import Recipient, WebPushSubscription
-from notify.render import Channel
+from notify.channels import WebPushSubscription
+from notify.sealing import SubscriberKey, token_digest
+from notify.worker import SealedDirectory
 from tests.notify.factories import message
 
 NOW = datetime(2026, 9, 1, 5, 6, tzinfo=UTC)
 BASE_URL = "https://bousai.example.jp"
+KEY = SubscriberKey(os.urandom(32))
+
+
+def directory(key: SubscriberKey = KEY) -> SealedDirectory:
+    return SealedDirectory(key, BASE_URL)
 
 
 def area(area_id: str) -> AreaFacts:
@@ -66,6 +73,7 @@ def add_subscription(
     areas: list[str],
     language: str = "ja",
     cell: tuple[float, float] | None = None,
+    key: SubscriberKey = KEY,
 ) -> uuid.UUID:
     sid = uuid.uuid4()
     if isinstance(address, WebPushSubscription):
@@ -78,28 +86,12 @@ def add_subscription(
             sid,
             channel,
             language,
-            json.dumps(address).encode(),
+            key.seal(address, subscription_id=sid),
             uuid.uuid4().hex,
             areas,
             cell[0] if cell else None,
             cell[1] if cell else None,
-            uuid.uuid4().hex,
+            token_digest(key.unsubscribe_token(sid)),
         ),
     )
     return sid
-
-
-class PlainDirectory:
-    def recipient(self, channel: str, sealed: bytes, subscription_id: uuid.UUID) -> tuple[Recipient, Channel]:
-        address = json.loads(sealed)
-        if channel == "webpush":
-            return Recipient(WebPushSubscription(**address)), Channel.webpush
-        if channel == "gateway":
-            return Recipient(address), Channel(address.split(":", 1)[0])
-        return Recipient(address), Channel(channel)
-
-    def unsubscribe_url(self, subscription_id: uuid.UUID) -> str:
-        return f"{BASE_URL}/r/unsubscribe?token={subscription_id.hex}"
-
-    def resident_url(self) -> str | None:
-        return f"{BASE_URL}/r/"

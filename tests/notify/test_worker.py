@@ -20,7 +20,7 @@ from notify.channels.webpush import WebPushNotifier, generate_vapid_keys
 from notify.fanout import fan_out_pending
 from notify.worker import Policy, Worker, backoff
 from tests.notify.peers import Answer, Request, free_port, http_peer
-from tests.notify.queue import NOW, PlainDirectory, add_alert, add_outbox, add_subscription, alert_message
+from tests.notify.queue import KEY, NOW, add_alert, add_outbox, add_subscription, alert_message, directory
 from tests.notify.test_email import Mailbox
 from tests.notify.test_line import TOKEN, LinePlatform
 from tests.notify.test_webhook import SECRET, Gateway
@@ -103,7 +103,7 @@ def subscribe_all(conn, p, areas=("oyama",)) -> dict[str, object]:
 
 
 def worker(conn, p, policy=FAST, **kw) -> Worker:
-    return Worker(conn, notifiers=p.notifiers, directory=PlainDirectory(), policy=policy, **kw)
+    return Worker(conn, notifiers=p.notifiers, directory=directory(), policy=policy, **kw)
 
 
 def states(conn) -> Counter:
@@ -141,7 +141,7 @@ def test_every_channel_delivers_once_and_the_log_says_so(conn, peers):
         and len(peers.mailbox.messages) == 1
     )
     fax = peers.gateway.accepted[0]
-    assert fax["channel"] == "fax" and fax["unsubscribe_url"].endswith(subs["gateway"].hex)
+    assert fax["channel"] == "fax" and fax["unsubscribe_url"].endswith(KEY.unsubscribe_token(subs["gateway"]))
     log = conn.execute(
         """SELECT channel, attempt, outcome, status, provider_id IS NOT NULL
            FROM notification_log ORDER BY channel"""
