@@ -26,6 +26,7 @@ from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent, 
 from kawamori.network import DEMO_RULES, Network, apply_network
 from kawamori.runtime import Runtime, record
 from kawamori.settings import Settings
+from notify.config import enabled
 
 log = structlog.get_logger(__name__)
 
@@ -115,6 +116,14 @@ class Stack:
             Child("shelters", [*me, "shelters", "listen"]),
             Child("dashboard", [*me, "dashboard"]),
         ]
+        channels = enabled(self.settings)
+        if channels:
+            self.children.append(Child("deliver", [*me, "notify", "deliver"]))
+            log.info("stack.notifications", channels=channels)
+        else:
+            log.info(
+                "stack.notifications", channels=[], note="no notification channel configured: not delivering"
+            )
         if self.simulate:
             self.children.append(
                 Child("simulator", [*me, "simulate", "--interval", str(self.simulate_interval_s)])

@@ -75,3 +75,78 @@ def preview(
     print(out.title)
     print("-" * 40)
     print(out.body)
+
+
+@app.command()
+def deliver(
+    concurrency: Annotated[
+        int, typer.Option(min=1, max=512, help="Sends in flight per channel (e-mail: a quarter of it)")
+    ] = 32,
+    lease: Annotated[
+        float, typer.Option(min=1, help="Seconds a claimed delivery stays this worker's")
+    ] = 30.0,
+    deadline: Annotated[
+        float, typer.Option(min=1, help="Minutes after an alert within which to keep retrying")
+    ] = 180.0,
+    once: Annotated[
+        bool, typer.Option(help="Stop when no queued work is left (tests, catch-up runs)")
+    ] = False,
+) -> None:
+    """Run the delivery worker: fan out new alert messages and send them to residents.
+
+    Claims due deliveries from the database (several workers may run side by side),
+    sends them on every configured channel, retries timeouts and 5xx with back-off
+    until the deadline, and records each attempt in the notification log.
+    Example: [bold]kawamori notify deliver --concurrency 32[/bold]
+    """
+    import signal
+    import threading
+    from datetime import timedelta
+
+    import structlog
+
+    from kawamori import db
+    from kawamori.cli import _runtime, _settings
+    from notify.config import notifiers
+    from notify.sealing import load_key
+    from notify.worker import DEFAULT_CONCURRENCY, Policy, SealedDirectory, Worker
+    from shelters.service import nearest
+
+    log = structlog.get_logger("notify.deliver")
+    settings = _settings()
+    try:
+        channels = notifiers(settings)
+        if not channels:
+            console.print("[red]No notification channel is configured (docs/notifications.md).[/red]")
+            raise typer.Exit(2)
+        key = load_key(settings)
+    except NotifyError as error:  # a bad channel setting, no subscriber key
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    base_url = settings.public_url or f"http://localhost:{settings.dashboard_port}"
+    policy = Policy(
+        lease=timedelta(seconds=lease),
+        deadline=timedelta(minutes=deadline),
+        concurrency={
+            c: (max(1, concurrency // 4) if c == "email" else concurrency) for c in DEFAULT_CONCURRENCY
+        },
+    )
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    database_url = settings.database_url or _runtime(settings).database_url
+    with db.connect(database_url, application_name="kawamori-deliver") as conn:
+        worker = Worker(
+            conn,
+            notifiers=channels,
+            directory=SealedDirectory(key, base_url),
+            policy=policy,
+            shelters=nearest,
+        )
+        log.info("deliver.start", worker=worker.name, channels=sorted(worker.notifiers))
+        try:
+            stats = worker.run(stopping, until_idle=once)
+        except KeyboardInterrupt:
+            stats = worker.stats
+        finally:
+            worker.close()
+    log.info("deliver.stop", **stats)

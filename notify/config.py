@@ -11,6 +11,20 @@ def _secret(value) -> str:
     return value.get_secret_value() if value is not None else ""
 
 
+def enabled(settings: Settings) -> list[str]:
+    """The channels these settings switch on (without building their notifiers)."""
+    return [
+        name
+        for name, on in (
+            ("webpush", bool(settings.vapid_subject)),
+            ("line", bool(settings.line_channel_access_token)),
+            ("email", bool(settings.smtp_host and settings.smtp_from)),
+            ("webhook", bool(settings.gateway_url)),
+        )
+        if on
+    ]
+
+
 def notifiers(settings: Settings) -> dict[str, Notifier]:
     from notify.channels.email import EmailNotifier
     from notify.channels.line import LineNotifier

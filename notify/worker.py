@@ -253,8 +253,7 @@ class Worker:
                     done, _ = wait(
                         list(self._inflight), timeout=self.policy.flush_s, return_when=FIRST_COMPLETED
                     )
-                    if done:
-                        time.sleep(self.policy.flush_s / 2)  # let neighbours finish: one transaction for many
+                    if done:  # with whatever else has finished meanwhile: one transaction for many
                         self._record([f for f in self._inflight if f.done()])
                     if time.monotonic() - last_beat >= self.policy.lease.total_seconds() / 3:
                         self._heartbeat()
