@@ -110,7 +110,7 @@ def deliver(
     from notify.config import notifiers
     from notify.sealing import load_key
     from notify.worker import DEFAULT_CONCURRENCY, Policy, SealedDirectory, Worker
-    from shelters.service import nearest
+    from shelters.service import NearestShelters
 
     log = structlog.get_logger("notify.deliver")
     settings = _settings()
@@ -140,7 +140,7 @@ def deliver(
             notifiers=channels,
             directory=SealedDirectory(key, base_url),
             policy=policy,
-            shelters=nearest,
+            shelters=NearestShelters().index,
         )
         log.info("deliver.start", worker=worker.name, channels=sorted(worker.notifiers))
         try:

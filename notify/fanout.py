@@ -20,8 +20,11 @@ resident who unsubscribed is not messaged again, while one whose areas changed s
 gets the all-clear. The worker sends only the newest queued version to a subscription
 (:mod:`notify.worker` supersedes older ones).
 
-An outbox row is fanned out in one transaction that also marks it done: a killed
-worker leaves it to the next one. Versions of one alert are fanned out in order (a
+An outbox row is fanned out in two transactions: a first wave of ``FIRST_WAVE``
+deliveries is committed at once (workers start sending while the rest is inserted),
+then the rest, in the transaction that marks the row done. Inserting is idempotent
+(``ON CONFLICT DO NOTHING``), so a worker killed in between leaves the row to the next
+one, which inserts what is missing. Versions of one alert are fanned out in order (a
 row waits while an earlier row of its alert is not done).
 """
 
@@ -38,7 +41,9 @@ from alerts.model import MsgType
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_DEADLINE = timedelta(hours=3)  # like Web Push's TTL for alerts: later, read the resident page
+DELIVERIES_CHANNEL = "kawamori_deliveries"  # NOTIFY at commit when deliveries were queued: wakes workers
+DEFAULT_DEADLINE = timedelta(hours=3)
+FIRST_WAVE = 1000  # like Web Push's TTL for alerts: later, read the resident page
 
 
 class Audience(StrEnum):
@@ -93,40 +98,48 @@ INSERT INTO deliveries (outbox_id, subscription_id, alert_id, version, channel, 
 SELECT %(outbox)s, s.id, %(alert)s, %(version)s, s.channel, %(now)s, %(deadline)s
 FROM subscriptions s
 WHERE s.id IN ({targets})
+LIMIT %(limit)s
 ON CONFLICT (outbox_id, subscription_id) DO NOTHING
 """
 
 
 def fan_out_next(
-    conn: psycopg.Connection, *, now: datetime, deadline: timedelta = DEFAULT_DEADLINE, worker: str = ""
+    conn: psycopg.Connection,
+    *,
+    now: datetime,
+    deadline: timedelta = DEFAULT_DEADLINE,
+    worker: str = "",
+    first_wave: int | None = FIRST_WAVE,
 ) -> FanOut | None:
-    """Fan out the oldest outbox row not yet done (``None`` when there is none), in one
-    transaction that marks it done."""
+    """Fan out the oldest outbox row not yet done (``None`` when there is none): a first
+    wave of ``first_wave`` deliveries, committed, then the rest with the row marked done."""
     with conn.transaction(), conn.cursor() as cur:
         row = cur.execute(_CLAIM).fetchone()
         if row is None:
             return None
         outbox_id, alert_id, version, msg_type, public, ended, areas = row
         who = audience(msg_type=MsgType(msg_type), public=public, ended=ended)
+        params = {
+            "outbox": outbox_id,
+            "alert": alert_id,
+            "version": version,
+            "areas": list(areas),
+            "now": now,
+            "deadline": now + deadline,
+        }
+        targets = _PREVIOUS if who is Audience.previous else f"{_AREAS} UNION {_PREVIOUS}"
         queued = 0
-        if who is not Audience.nobody:
-            targets = _PREVIOUS if who is Audience.previous else f"{_AREAS} UNION {_PREVIOUS}"
-            cur.execute(
-                _INSERT.format(targets=targets),
-                {
-                    "outbox": outbox_id,
-                    "alert": alert_id,
-                    "version": version,
-                    "areas": list(areas),
-                    "now": now,
-                    "deadline": now + deadline,
-                },
-            )
-            queued = cur.rowcount
-        cur.execute(
-            "UPDATE alert_outbox SET done_at = %s, claimed_by = %s WHERE id = %s",
-            (now, worker or None, outbox_id),
-        )
+        if who is not Audience.nobody and first_wave:
+            queued = _insert(cur, targets, params, limit=first_wave)
+        else:
+            queued = _finish(cur, who, targets, params, worker=worker)
+    if who is not Audience.nobody and first_wave:
+        with conn.transaction(), conn.cursor() as cur:
+            still = cur.execute(
+                "SELECT 1 FROM alert_outbox WHERE id = %s AND done_at IS NULL FOR UPDATE", (outbox_id,)
+            ).fetchone()
+            if still:  # (or another worker finished it meanwhile)
+                queued += _finish(cur, who, targets, params, worker=worker)
     result = FanOut(outbox_id, alert_id, version, who, queued)
     if who is Audience.nobody:
         log.info("fanout.drill_not_sent", outbox=outbox_id, alert=alert_id, version=version)
@@ -135,6 +148,24 @@ def fan_out_next(
             "fanout.queued", outbox=outbox_id, alert=alert_id, version=version, audience=who, queued=queued
         )
     return result
+
+
+def _insert(cur: psycopg.Cursor, targets: str, params: dict, *, limit: int | None) -> int:
+    cur.execute(_INSERT.format(targets=targets), {**params, "limit": limit})
+    inserted = max(cur.rowcount, 0)
+    if inserted:  # wakes idle workers at commit
+        cur.execute("SELECT pg_notify(%s, %s)", (DELIVERIES_CHANNEL, str(params["outbox"])))
+    return inserted
+
+
+def _finish(cur: psycopg.Cursor, who: Audience, targets: str, params: dict, *, worker: str) -> int:
+    """Insert every delivery still missing and mark the row done."""
+    queued = 0 if who is Audience.nobody else _insert(cur, targets, params, limit=None)
+    cur.execute(
+        "UPDATE alert_outbox SET done_at = %s, claimed_by = %s WHERE id = %s",
+        (params["now"], worker or None, params["outbox"]),
+    )
+    return queued
 
 
 def fan_out_pending(

@@ -32,13 +32,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -47,9 +48,11 @@ import psycopg
 import structlog
 
 from alerts.message import AlertMessage
+from kawamori.db import ALERTS_CHANNEL
+from kawamori.model import Hazard
 from notify.channels.base import Delivery, Notifier, Outcome, Recipient, Result
 from notify.errors import NotifyError
-from notify.fanout import DEFAULT_DEADLINE, fan_out_pending
+from notify.fanout import DEFAULT_DEADLINE, DELIVERIES_CHANNEL, fan_out_pending
 from notify.render import Channel, RenderedMessage, Shelter, render, shelters_from
 
 log = structlog.get_logger(__name__)
@@ -103,7 +106,7 @@ class Policy:
     concurrency: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_CONCURRENCY))
     base_delay_s: float = 2.0  # the first retry waits up to this, doubling each attempt …
     max_delay_s: float = 300.0  # … up to this
-    poll_s: float = 0.25  # idle: how often to look for work
+    poll_s: float = 1.0  # idle: look for work this often, or at once when NOTIFY says there is some
     flush_s: float = 0.02  # how long finished sends may wait to be recorded together
 
 
@@ -153,41 +156,48 @@ WITH due AS (
     ORDER BY not_before, id
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
+), claim AS (
+    SELECT due.id, EXISTS (
+        SELECT 1 FROM deliveries n, deliveries o
+        WHERE o.id = due.id AND n.alert_id = o.alert_id AND n.subscription_id = o.subscription_id
+          AND n.version > o.version) AS superseded
+    FROM due
 )
 UPDATE deliveries d
-SET claimed_by = %(me)s, lease_until = %(lease)s, attempts = d.attempts + 1
-FROM due, subscriptions s
-WHERE d.id = due.id AND s.id = d.subscription_id
+SET claimed_by = CASE WHEN claim.superseded THEN NULL ELSE %(me)s END,
+    lease_until = CASE WHEN claim.superseded THEN NULL ELSE %(lease)s::timestamptz END,
+    attempts = d.attempts + CASE WHEN claim.superseded THEN 0 ELSE 1 END,
+    state = CASE WHEN claim.superseded THEN 'superseded' ELSE 'queued' END,
+    done_at = CASE WHEN claim.superseded THEN %(now)s::timestamptz END
+FROM claim, subscriptions s
+WHERE d.id = claim.id AND s.id = d.subscription_id
 RETURNING d.id, d.outbox_id, d.subscription_id, d.alert_id, d.version, d.channel, d.attempts,
-          d.deadline, s.language, s.address_sealed, s.cell_lat, s.cell_lon
+          d.deadline, s.language, s.address_sealed, s.cell_lat, s.cell_lon, claim.superseded
 """
 
-_SUPERSEDE = """
-UPDATE deliveries d SET state = 'superseded', done_at = %(now)s, claimed_by = NULL, lease_until = NULL
-WHERE d.id = ANY(%(ids)s) AND EXISTS (
-    SELECT 1 FROM deliveries n
-    WHERE n.alert_id = d.alert_id AND n.subscription_id = d.subscription_id AND n.version > d.version)
-RETURNING d.id
-"""
-
-_RECORD_STATE = """
+# one statement (atomic in autocommit): every attempt's log row and its delivery's new
+# state, the latter only while this worker still holds the row
+_RECORD = """
+WITH v AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(alerts)s::bigint[], %(versions)s::int[], %(subs)s::uuid[],
+                         %(channels)s::text[], %(attempts)s::int[], %(outcomes)s::text[], %(statuses)s::int[],
+                         %(providers)s::text[], %(details)s::text[], %(states)s::text[],
+                         %(next)s::timestamptz[], %(done)s::timestamptz[])
+        AS v(id, alert_id, version, subscription_id, channel, attempt, outcome, status, provider_id, detail,
+             state, next, done)
+), logged AS (
+    INSERT INTO notification_log (delivery_id, alert_id, version, subscription_id, channel, attempt, outcome,
+                                  status, provider_id, detail, at)
+    SELECT id, alert_id, version, subscription_id, channel, attempt, outcome, status, provider_id, detail,
+           %(at)s FROM v
+    ON CONFLICT (delivery_id, attempt) DO NOTHING
+)
 UPDATE deliveries d
 SET state = v.state, not_before = coalesce(v.next, d.not_before), done_at = v.done,
     claimed_by = NULL, lease_until = NULL
-FROM unnest(%(ids)s::bigint[], %(states)s::text[], %(next)s::timestamptz[], %(done)s::timestamptz[])
-     AS v(id, state, next, done)
+FROM v
 WHERE d.id = v.id AND d.claimed_by = %(me)s AND d.state = 'queued'
 RETURNING d.id
-"""
-
-_RECORD_LOG = """
-INSERT INTO notification_log
-    (delivery_id, alert_id, version, subscription_id, channel, attempt, outcome, status, provider_id,
-     detail, at)
-SELECT * FROM unnest(%(ids)s::bigint[], %(alerts)s::bigint[], %(versions)s::int[], %(subs)s::uuid[],
-                     %(channels)s::text[], %(attempts)s::int[], %(outcomes)s::text[], %(statuses)s::int[],
-                     %(providers)s::text[], %(details)s::text[], %(at)s::timestamptz[])
-ON CONFLICT (delivery_id, attempt) DO NOTHING
 """
 
 
@@ -208,10 +218,15 @@ class Worker:
         policy: Policy = Policy(),
         name: str | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        shelters: Callable[..., Any] | None = None,
+        shelters: Callable[[psycopg.Connection], Any] | None = None,
         fan_out: bool = True,
     ) -> None:
         self.conn = conn
+        # a commit lost in a database crash only means a delivery is sent again (at least
+        # once), so this session does not wait for its commits to reach the disk
+        conn.execute("SET synchronous_commit = off")
+        conn.execute(f"LISTEN {ALERTS_CHANNEL}")
+        conn.execute(f"LISTEN {DELIVERIES_CHANNEL}")
         self.name = name or worker_name()
         self.policy = policy
         self.directory = directory
@@ -225,6 +240,7 @@ class Worker:
             for c in self.notifiers
         }
         self._inflight: dict[Future, Job] = {}
+        self._done: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._count = {c: 0 for c in self.notifiers}
         self._messages: dict[int, AlertMessage] = {}
         self._shelter_cache: dict[tuple[int, tuple[float, float] | None], tuple[Shelter, ...]] = {}
@@ -250,18 +266,15 @@ class Worker:
                     last_fanout = time.monotonic()
                 claimed = self._claim_all()
                 if self._inflight:
-                    done, _ = wait(
-                        list(self._inflight), timeout=self.policy.flush_s, return_when=FIRST_COMPLETED
-                    )
-                    if done:  # with whatever else has finished meanwhile: one transaction for many
-                        self._record([f for f in self._inflight if f.done()])
+                    self._record(self._finished(self.policy.flush_s))
                     if time.monotonic() - last_beat >= self.policy.lease.total_seconds() / 3:
                         self._heartbeat()
                         last_beat = time.monotonic()
                 elif not claimed:
                     if until_idle and not self._queued():
                         break
-                    stop.wait(self.policy.poll_s)
+                    self._sleep(stop)
+                    last_fanout = 0.0
         finally:
             self._drain()
         return dict(self.stats)
@@ -273,11 +286,29 @@ class Worker:
             if hasattr(notifier, "close"):
                 notifier.close()
 
+    def _sleep(self, stop: threading.Event) -> None:
+        """Idle: wait for a NOTIFY (a new alert message, new deliveries) or ``poll_s``."""
+        deadline = time.monotonic() + self.policy.poll_s
+        while not stop.is_set() and (left := deadline - time.monotonic()) > 0:
+            if any(True for _ in self.conn.notifies(timeout=min(left, 0.5), stop_after=1)):
+                return
+
+    def _finished(self, timeout: float) -> list[Future]:
+        """Sends finished so far, waiting up to ``timeout`` for the first one."""
+        try:
+            done = [self._done.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:  # with whatever else has finished meanwhile: one statement for many
+            try:
+                done.append(self._done.get_nowait())
+            except queue.Empty:
+                return done
+
     def _drain(self) -> None:
         """On a clean stop: record what is in flight."""
-        if self._inflight:
-            wait(list(self._inflight))
-            self._record(list(self._inflight))
+        while self._inflight:
+            self._record(self._finished(1.0))
 
     def _queued(self) -> bool:
         row = self.conn.execute(
@@ -303,35 +334,31 @@ class Worker:
             for job in jobs:
                 future = self._pools[channel].submit(self._send, job)
                 self._inflight[future] = job
+                future.add_done_callback(self._done.put)
                 self._count[channel] += 1
         return total
 
     def claim(self, channel: str, limit: int) -> list[Job]:
         now = self.clock()
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            rows = cur.execute(
-                _CLAIM,
-                {
-                    "channel": channel,
-                    "now": now,
-                    "limit": limit,
-                    "me": self.name,
-                    "lease": now + self.policy.lease,
-                },
-            ).fetchall()
-            if not rows:
-                return []
-            superseded = {
-                r[0] for r in cur.execute(_SUPERSEDE, {"now": now, "ids": [r[0] for r in rows]}).fetchall()
-            }
+        rows = self.conn.execute(
+            _CLAIM,
+            {
+                "channel": channel,
+                "now": now,
+                "limit": limit,
+                "me": self.name,
+                "lease": now + self.policy.lease,
+            },
+        ).fetchall()
+        superseded = sum(1 for r in rows if r[12])
         if superseded:
-            self.stats["superseded"] += len(superseded)
-            log.info("deliver.superseded", channel=channel, count=len(superseded))
+            self.stats["superseded"] += superseded
+            log.info("deliver.superseded", channel=channel, count=superseded)
         return [
             Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bytes(r[9]),
                 (r[10], r[11]) if r[10] is not None and r[11] is not None else None)
             for r in rows
-            if r[0] not in superseded
+            if not r[12]
         ]  # fmt: skip
 
     def _prepare_messages(self, jobs: list[Job]) -> None:
@@ -341,25 +368,29 @@ class Worker:
             rows = self.conn.execute(
                 "SELECT id, payload FROM alert_outbox WHERE id = ANY(%s)", (missing,)
             ).fetchall()
-            self.conn.commit()
             for outbox_id, payload in rows:
                 self._messages[outbox_id] = AlertMessage.model_validate_json(json.dumps(payload))
-        for job in jobs:
-            key = (job.outbox_id, job.cell)
-            if key not in self._shelter_cache:
-                self._shelter_cache[key] = self._nearest(self._messages[job.outbox_id], job.cell)
+        new = {(j.outbox_id, j.cell) for j in jobs} - self._shelter_cache.keys()
+        index = self._shelter_index() if any(cell is not None for _, cell in new) else None
+        for outbox_id, cell in new:
+            message = self._messages[outbox_id]
+            found: tuple[Shelter, ...] = ()
+            if index is not None and cell is not None and not message.ended:
+                found = shelters_from(
+                    index.recommend(latitude=cell[0], longitude=cell[1], hazard=Hazard.flood)
+                )
+            self._shelter_cache[(outbox_id, cell)] = found
 
-    def _nearest(self, message: AlertMessage, cell: tuple[float, float] | None) -> tuple[Shelter, ...]:
-        if cell is None or message.ended or self._shelters is None:
-            return ()
+    def _shelter_index(self):
+        """The shelters' spatial index (rebuilt by it only when shelters change), or
+        ``None``: a message without shelters beats no message."""
+        if self._shelters is None:
+            return None
         try:
-            recommendation = self._shelters(self.conn, latitude=cell[0], longitude=cell[1])
-            self.conn.commit()
-        except Exception as error:  # a message without shelters beats no message
-            self.conn.rollback()
+            return self._shelters(self.conn)
+        except Exception as error:
             log.warning("deliver.shelters_unavailable", error=type(error).__name__)
-            return ()
-        return shelters_from(recommendation)
+            return None
 
     # --- send -----------------------------------------------------------------------------
 
@@ -375,10 +406,11 @@ class Worker:
             return Result(Outcome.failed, provider, detail=f"error: {type(error).__name__}")
 
     def _render(self, job: Job, channel: Channel) -> RenderedMessage:
-        """Rendered once per (message, language, channel, cell, link length); the
+        """Rendered once per (message, language, channel, shelters, link length); the
         subscription's own unsubscribe link is put in afterwards."""
         url = self.directory.unsubscribe_url(job.subscription_id)
-        key = (job.outbox_id, job.language, channel, job.cell, len(url))
+        shelters = self._shelter_cache.get((job.outbox_id, job.cell), ())
+        key = (job.outbox_id, job.language, channel, shelters, len(url))
         cached = self._rendered.get(key)
         if cached is None:
             placeholder = ("kawamori-unsubscribe-" + "x" * len(url))[: len(url)]
@@ -386,7 +418,7 @@ class Worker:
                 self._messages[job.outbox_id],
                 language=job.language,
                 channel=channel,
-                shelters=self._shelter_cache.get((job.outbox_id, job.cell), ()),
+                shelters=shelters,
                 resident_url=self.directory.resident_url(),
                 unsubscribe_url=placeholder,
             )
@@ -420,35 +452,28 @@ class Worker:
             dones.append(done)
             if state == "gone":
                 gone.append(job.subscription_id)
-        with self.conn.transaction(), self.conn.cursor() as cur:
-            cur.execute(
-                _RECORD_LOG,
-                {
-                    "ids": [j.id for j in jobs],
-                    "alerts": [j.alert_id for j in jobs],
-                    "versions": [j.version for j in jobs],
-                    "subs": [j.subscription_id for j in jobs],
-                    "channels": [j.channel for j in jobs],
-                    "attempts": [j.attempt for j in jobs],
-                    "outcomes": [str(r.outcome) for r in results],
-                    "statuses": [r.status for r in results],
-                    "providers": [r.provider_id for r in results],
-                    "details": [r.detail for r in results],
-                    "at": [now] * len(jobs),
-                },
-            )
-            kept = cur.execute(
-                _RECORD_STATE,
-                {
-                    "ids": [j.id for j in jobs],
-                    "states": states,
-                    "next": nexts,
-                    "done": dones,
-                    "me": self.name,
-                },
-            ).fetchall()
-            if gone:
-                cur.execute("DELETE FROM subscriptions WHERE id = ANY(%s)", (gone,))
+        kept = self.conn.execute(
+            _RECORD,
+            {
+                "ids": [j.id for j in jobs],
+                "alerts": [j.alert_id for j in jobs],
+                "versions": [j.version for j in jobs],
+                "subs": [j.subscription_id for j in jobs],
+                "channels": [j.channel for j in jobs],
+                "attempts": [j.attempt for j in jobs],
+                "outcomes": [str(r.outcome) for r in results],
+                "statuses": [r.status for r in results],
+                "providers": [r.provider_id for r in results],
+                "details": [r.detail for r in results],
+                "states": states,
+                "next": nexts,
+                "done": dones,
+                "at": now,
+                "me": self.name,
+            },
+        ).fetchall()
+        if gone:  # after the log row: deleting the subscription deletes it with everything else
+            self.conn.execute("DELETE FROM subscriptions WHERE id = ANY(%s)", (gone,))
         for state in states:
             self.stats[state if state != "queued" else "retry"] += 1
         if len(kept) < len(jobs):

@@ -135,3 +135,20 @@ def test_versions_of_one_alert_fan_out_in_order(conn, database_url):
         assert result is not None and result.outbox_id == o1
         assert fan_out_next(conn, now=NOW) is None
     assert [r.version for r in fan_out_pending(conn, now=NOW)] == [1, 2]
+
+
+def test_a_first_wave_is_committed_before_the_rest_and_a_crash_between_loses_nothing(conn):
+    subs = {add_subscription(conn, channel="line", address=f"U{i:032x}", areas=["oyama"]) for i in range(5)}
+    alert = add_alert(conn)
+    outbox = add_outbox(conn, alert_message(alert, ["oyama"]))
+    # a worker killed after its first wave of 2: the row is not done, 2 deliveries exist
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            """INSERT INTO deliveries (outbox_id, subscription_id, not_before, deadline)
+               SELECT %s, id, now(), now() FROM subscriptions LIMIT 2""",
+            (outbox,),
+        )
+    result = fan_out_next(conn, now=NOW, first_wave=2)
+    assert result is not None and result.outbox_id == outbox and result.queued == 3
+    assert queued_for(conn, outbox) == subs
+    assert conn.execute("SELECT done_at FROM alert_outbox WHERE id = %s", (outbox,)).fetchone()[0] == NOW
