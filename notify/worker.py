@@ -5,7 +5,7 @@ One loop in one thread owns the database connection; sending happens in one boun
 thread pool per channel (the notifiers' httpx clients are reused by every thread)::
 
     fan out ──► claim (FOR UPDATE SKIP LOCKED, lease) ──► supersede ──► send (pool per
-    channel) ──► record (notification_log + delivery state, one transaction) ──┐
+    channel) ──► record (notification_log + delivery state, one statement) ────┐
         ▲                heartbeat: extend the lease of what is in flight      │
         └──────────────────────────────────────────────────────────────────────┘
 
@@ -21,8 +21,12 @@ thread pool per channel (the notifiers' httpx clients are reused by every thread
   exponential back-off (:func:`backoff`), never sooner than the peer's ``Retry-After``,
   until the delivery's deadline (then ``expired``). ``failed`` (other 4xx) is final at
   once; ``gone`` deletes the subscription (its deliveries and log go with it).
-* **Record**: the attempt's log row and the delivery's new state are written in one
-  transaction, only while this worker still holds the row.
+* **Record**: the attempts' log rows and the deliveries' new states are written by one
+  statement per batch (atomic), the state only while this worker still holds the row.
+  The session commits asynchronously: a commit lost in a database crash only means a
+  delivery is sent again, which at-least-once allows.
+* **Wake-up**: an idle worker waits on ``LISTEN kawamori_alerts`` / ``kawamori_deliveries``
+  (fan-out notifies at commit), polling every ``poll_s`` as a fallback.
 
 Deliveries and log rows hold ids only; addresses are opened in memory just before
 sending (:class:`Directory`) and never logged.

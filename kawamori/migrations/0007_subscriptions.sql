@@ -43,7 +43,7 @@ CREATE TABLE deliveries (
     done_at          timestamptz,
     UNIQUE (outbox_id, subscription_id)
 );
-CREATE INDEX deliveries_due ON deliveries (not_before) WHERE state = 'queued';
+CREATE INDEX deliveries_due ON deliveries (channel, not_before, id) WHERE state = 'queued';
 CREATE INDEX deliveries_alert ON deliveries (alert_id, subscription_id, version);
 
 -- alert_id, version and channel are copies (fan-out writes them); a row inserted
