@@ -52,9 +52,11 @@ from kawamori.model import Device, Stage, Station  # noqa: E402
 from kawamori.mqtt import Connection  # noqa: E402
 from kawamori.network import Network, apply_network  # noqa: E402
 
+from bench import loadgen  # noqa: E402
+
 console = Console(width=150)
 DEVICES = 40
-PUBLISHERS = 2
+GENERATORS = 1  # load-generator processes (bench/loadgen.py); its CPU is measured
 
 
 # -- load ---------------------------------------------------------------------------------
@@ -80,76 +82,107 @@ def bench_network(devices: int) -> Network:
     return Network(name="bench", stations=tuple(stations), devices=tuple(boards))
 
 
-def publisher(urls: dict[str, str], count: int, per_message: int, rate: float | None, go, seq0: int) -> None:
-    """Publish ``count`` readings round-robin over this process's devices at QoS 1.
-    ``t`` is the publish time, so commit time − t is publish→commit latency."""
-    connections = {d: Connection(url, d, persistent=False) for d, url in urls.items()}
-    for connection in connections.values():
-        connection.start()
+def generator(urls: list[str], readings: int, per_message: int, rate: float | None, seq0: int, go, out) -> None:
+    """One load-generator process: connect its devices, wait for the start, publish."""
+    devices = [loadgen.Device(url) for url in urls]
     go.wait()
-    names = list(connections)
-    started = time.perf_counter()
-    sent = 0
-    stamps: dict[str, float] = {}
-    last = {}  # the last publish of each connection: all must be acknowledged before leaving
-    message = 0
-    while sent < count:
-        device = names[message % len(names)]
-        n = min(per_message, count - sent)
-        # readings are unique per station and millisecond: never reuse a device's last stamp
-        now = max(round(time.time(), 3), stamps.get(device, 0.0) + 0.001)
-        stamps[device] = now + (n - 1) * 0.001
-        items = [
-            {"seq": seq0 + sent + k, "t": round(now + k * 1e-3, 3), "level": 5.0 + (k % 100) / 1000}
-            for k in range(n)
-        ]
-        body = contract.encode_batch(items)
-        last[device] = connections[device]._client.publish(contract.topic(device, "reading"), body, qos=1)
-        sent += n
-        message += 1
-        if rate is not None:
-            delay = started + message / rate - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-        elif message % 500 == 0:
-            time.sleep(0)
-    for info in last.values():
-        info.wait_for_publish(120)
-    for connection in connections.values():
-        connection.stop()
+    result = loadgen.publish(devices, readings, per_message=per_message, rate=rate, seq0=seq0)
+    for device in devices:
+        device.close()
+    out.send(result)
 
 
 class Load:
     def __init__(self, broker: MosquittoBroker, devices: list[str]) -> None:
-        self.urls = {d: f"mqtt://{d}:{broker.accounts.password(d)}@127.0.0.1:{broker.port}" for d in devices}
+        self.urls = [f"mqtt://{d}:{broker.accounts.password(d)}@127.0.0.1:{broker.port}" for d in devices]
         self.seq = 0
 
-    def run(self, readings: int, per_message: int = 1, rate: float | None = None) -> None:
-        """Publish and wait until the publishers are done (acks from the broker)."""
+    def run(
+        self, readings: int, per_message: int = 1, rate: float | None = None, on_start=None
+    ) -> loadgen.LoadResult:
+        """Publish and wait until every message is acknowledged by the broker;
+        ``on_start`` is called as the publishers are released."""
         context = multiprocessing.get_context("fork")
         go = context.Event()
-        names = list(self.urls)
-        share = readings // PUBLISHERS
-        processes = []
-        for p in range(PUBLISHERS):
-            part = {d: self.urls[d] for d in names[p::PUBLISHERS]}
-            per_rate = rate / PUBLISHERS if rate else None
+        share = readings // GENERATORS
+        processes, pipes = [], []
+        for p in range(GENERATORS):
+            receiver, sender = context.Pipe(duplex=False)
+            per_rate = rate / GENERATORS if rate else None
             processes.append(
-                context.Process(target=publisher, args=(part, share, per_message, per_rate, go, self.seq))
+                context.Process(
+                    target=generator,
+                    args=(self.urls[p::GENERATORS], share, per_message, per_rate, self.seq, go, sender),
+                )
             )
+            pipes.append(receiver)
             self.seq += share + 1
         for process in processes:
             process.start()
-        time.sleep(1.5)  # connections up
+        time.sleep(1.0)  # connections up
+        if on_start is not None:
+            on_start()
         go.set()
+        results = [pipe.recv() for pipe in pipes]
         for process in processes:
-            process.join(600)
+            process.join(60)
+        return loadgen.LoadResult(
+            messages=sum(r.messages for r in results),
+            readings=sum(r.readings for r in results),
+            seconds=max(r.seconds for r in results),
+            cpu_s=sum(r.cpu_s for r in results),
+        )
 
 
 # -- consumers ----------------------------------------------------------------------------
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+class CpuShares:
+    """CPU seconds each part of the system used between :meth:`start` and :meth:`stop`
+    (from /proc), as shares of one core over that wall time."""
+
+    def __init__(self, roles: dict[str, object]) -> None:
+        self.roles = roles  # role -> callable returning the pids to count
+
+    def _snapshot(self) -> dict[str, dict[int, float]]:
+        snapshot = {}
+        for role, pids in self.roles.items():
+            snapshot[role] = {}
+            for pid in pids():
+                try:
+                    snapshot[role][pid] = cpu_seconds(pid)
+                except OSError:
+                    pass
+        return snapshot
+
+    def start(self) -> None:
+        self._before = self._snapshot()
+        self._started = time.perf_counter()
+
+    def stop(self) -> dict[str, float]:
+        after = self._snapshot()
+        wall = time.perf_counter() - self._started
+        shares = {}
+        for role, pids in after.items():
+            used = sum(cpu - self._before[role].get(pid, 0.0) for pid, cpu in pids.items())
+            shares[role] = used / wall
+        return shares
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -295,6 +328,24 @@ class Bench:
         self.broker.stop()
         self.pg.stop()
 
+    def meter(self, consumer: int) -> CpuShares:
+        assert self.broker.process is not None and self.pg.process is not None
+        broker, postmaster = self.broker.process.pid, self.pg.process.pid
+        return CpuShares(
+            {
+                "broker": lambda: [broker],
+                "consumer": lambda: [consumer],
+                "postgres": lambda: [postmaster, *children(postmaster)],
+            }
+        )
+
+    @staticmethod
+    def _shares(meter: CpuShares, load: loadgen.LoadResult) -> dict[str, float]:
+        shares = {f"cpu_{role}": share for role, share in meter.stop().items()}
+        shares["cpu_generator"] = load.cpu_s / load.seconds
+        shares["generator_capacity"] = load.messages / max(load.cpu_s, 1e-6)
+        return shares
+
     def pass_through(self) -> dict[str, float]:
         n = self.readings
         script = subprocess.Popen(
@@ -303,9 +354,10 @@ class Bench:
             text=True,
         )
         time.sleep(1.0)
-        self.load.run(n)
+        meter = self.meter(script.pid)
+        load = self.load.run(n, on_start=meter.start)
         count, span = script.communicate(timeout=600)[0].split()[-2:]
-        return {"rate": int(count) / max(float(span), 1e-6)}
+        return {"rate": int(count) / max(float(span), 1e-6), **self._shares(meter, load)}
 
     def ingest(self, *, per_message: int = 1, rate: float | None = None, readings: int | None = None) -> dict:
         reset(self.db_url)
@@ -332,15 +384,17 @@ class Bench:
         wait_healthy(port)
         cpu0 = cpu_seconds(worker.pid)
         total = readings or self.readings
-        self.load.run(total, per_message=per_message, rate=rate)
+        meter = self.meter(worker.pid)
+        load = self.load.run(total, per_message=per_message, rate=rate, on_start=meter.start)
         wait_rows(self.db_url, total)
         cpu = cpu_seconds(worker.pid) - cpu0
+        shares = self._shares(meter, load)
         rss = peak_rss_mb(worker.pid)
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
         end_session(self.ingest_url, f"kawamori-ingest-{worker_name}")
         stats = commit_stats(self.db_url)
-        stats.update(cpu_per_1000=cpu / total * 1000, rss_mb=rss)
+        stats.update(cpu_per_1000=cpu / total * 1000, rss_mb=rss, **shares)
         return stats
 
     def naive(self, readings: int) -> dict:
@@ -348,13 +402,15 @@ class Bench:
         consumer = spawn([sys.executable, "-c", NAIVE, self.db_url, self.ingest_url], {})
         time.sleep(2.0)
         cpu0 = cpu_seconds(consumer.pid)
-        self.load.run(readings)
+        meter = self.meter(consumer.pid)
+        load = self.load.run(readings, on_start=meter.start)
         wait_rows(self.db_url, readings, timeout=900)
         cpu = cpu_seconds(consumer.pid) - cpu0
+        shares = self._shares(meter, load)
         consumer.kill()
         consumer.wait()
         stats = commit_stats(self.db_url)
-        stats.update(cpu_per_1000=cpu / readings * 1000)
+        stats.update(cpu_per_1000=cpu / readings * 1000, **shares)
         return stats
 
     def copy_limit(self) -> dict[str, float]:
