@@ -23,6 +23,7 @@ baseline and the ceilings measured in the same run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -46,13 +47,12 @@ from rich.table import Table
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kawamori import contract, db, logs  # noqa: E402
+from bench import loadgen  # noqa: E402
+from kawamori import db, logs  # noqa: E402
 from kawamori.embedded import MosquittoBroker, PostgresServer, free_port  # noqa: E402
 from kawamori.model import Device, Stage, Station  # noqa: E402
 from kawamori.mqtt import Connection  # noqa: E402
 from kawamori.network import Network, apply_network  # noqa: E402
-
-from bench import loadgen  # noqa: E402
 
 console = Console(width=150)
 DEVICES = 40
@@ -82,7 +82,9 @@ def bench_network(devices: int) -> Network:
     return Network(name="bench", stations=tuple(stations), devices=tuple(boards))
 
 
-def generator(urls: list[str], readings: int, per_message: int, rate: float | None, seq0: int, go, out) -> None:
+def generator(
+    urls: list[str], readings: int, per_message: int, rate: float | None, seq0: int, go, out
+) -> None:
     """One load-generator process: connect its devices, wait for the start, publish."""
     devices = [loadgen.Device(url) for url in urls]
     go.wait()
@@ -165,10 +167,8 @@ class CpuShares:
         for role, pids in self.roles.items():
             snapshot[role] = {}
             for pid in pids():
-                try:
+                with contextlib.suppress(OSError):
                     snapshot[role][pid] = cpu_seconds(pid)
-                except OSError:
-                    pass
         return snapshot
 
     def start(self) -> None:

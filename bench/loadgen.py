@@ -64,7 +64,7 @@ class ProtocolError(RuntimeError):
 class Device:
     """One device's connection: publishes QoS 1 readings, counts PUBACKs."""
 
-    __slots__ = ("device_id", "sock", "topic", "next_id", "inflight", "last_ms", "partial", "acked")
+    __slots__ = ("acked", "device_id", "inflight", "last_ms", "next_id", "partial", "sock", "topic")
 
     def __init__(self, url: str) -> None:
         parts = urlsplit(url)

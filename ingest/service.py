@@ -33,7 +33,8 @@ from ingest.plan import DeviceInfo, plan_batch
 from ingest.store import Written, load_devices, write_plan
 from kawamori import contract
 from kawamori.db import connect
-from kawamori.mqtt import Connection, Message, MqttError
+from kawamori.mqtt import Message, MqttError
+from kawamori.mqtt_direct import DirectConnection
 
 log = structlog.get_logger(__name__)
 
@@ -74,12 +75,11 @@ class IngestWorker:
         self._database_ok_since: float | None = None
         self._last_heartbeat = 0.0
         self._problem = "starting"
-        self.mqtt = Connection(
+        self.mqtt = DirectConnection(
             config.mqtt_url,
             config.client_id,
             subscriptions=subscriptions(),
             on_message=self._received,
-            manual_ack=True,
             persistent=True,
         )
 
@@ -118,7 +118,7 @@ class IngestWorker:
             self._devices_loaded = time.monotonic()
         return self._devices
 
-    def _write(self, messages: list[Message], network: Connection) -> Written:
+    def _write(self, messages: list[Message], network: DirectConnection) -> Written:
         """Plan and write, retrying with capped exponential backoff until it commits;
         the network is serviced while waiting (keep-alive), nothing is acknowledged."""
         delay = 0.2
@@ -152,7 +152,7 @@ class IngestWorker:
                 delay = min(delay * 2, 10.0)
 
     # -- one batch ---------------------------------------------------------------------
-    def commit(self, messages: list[Message], network: Connection) -> Written:
+    def commit(self, messages: list[Message], network: DirectConnection) -> Written:
         written = self._write(messages, network)
         for message in messages:  # arrival order, only after commit
             network.ack(message)
@@ -227,9 +227,7 @@ class IngestWorker:
     def _drain(self, client_id: str, *, idle_s: float = 1.0, max_s: float = 60.0) -> int:
         """Connect as a dead worker, store what its session holds, then end the session."""
         inbox: list[Message] = []
-        other = Connection(
-            self.config.mqtt_url, client_id, on_message=inbox.append, manual_ack=True, persistent=True
-        )
+        other = DirectConnection(self.config.mqtt_url, client_id, on_message=inbox.append, persistent=True)
         try:
             other.open(wait_s=10)
         except MqttError as error:
