@@ -56,6 +56,7 @@ from kawamori.network import Network, apply_network  # noqa: E402
 
 console = Console(width=150)
 DEVICES = 40
+MAX_INFLIGHT = 2000  # the worker's Receive Maximum (its default), also the pass-through subscriber's
 GENERATORS = 1  # load-generator processes (bench/loadgen.py); its CPU is measured
 
 
@@ -177,7 +178,7 @@ class CpuShares:
 
     def stop(self) -> dict[str, float]:
         after = self._snapshot()
-        wall = time.perf_counter() - self._started
+        self.wall = wall = time.perf_counter() - self._started
         shares = {}
         for role, pids in after.items():
             used = sum(cpu - self._before[role].get(pid, 0.0) for pid, cpu in pids.items())
@@ -280,27 +281,28 @@ c.loop_forever()
 """
 
 PASS_THROUGH = r"""
-import sys, time
+import os, sys, time
 sys.path.insert(0, sys.argv[3])
 from kawamori import logs
-from kawamori.mqtt import Connection
+from kawamori.mqtt_direct import DirectConnection
 logs.configure(level=30)
 n = 0
 first = last = None
 def on(m):
     global n, first, last
     n += 1
-    last = time.time()
-    if first is None: first = last
-c = Connection(
-    sys.argv[1], "passthrough", subscriptions=["kawamori/v1/+/reading"], on_message=on, persistent=False
-)
+    c.ack(m)
+    if first is None: first = time.time()
+c = DirectConnection(sys.argv[1], "passthrough", subscriptions=["kawamori/v1/+/reading"], on_message=on,
+                     persistent=False, receive_maximum=int(sys.argv[4]))
 c.open()
 expected = int(sys.argv[2])
 deadline = time.time() + 600
 while n < expected and time.time() < deadline:
     c.poll(0.5)
-print(n, (last or 0) - (first or 0))
+last = time.time()
+c.flush()
+print(n, (last or 0) - (first or 0), sum(os.times()[:2]))
 """
 
 
@@ -323,6 +325,7 @@ class Bench:
         self.ingest_url = self.broker.url("kawamori-ingest")
         self.load = Load(self.broker, [d.id for d in network.devices])
         self.round = 0
+        self.worker_args: list[str] = []  # extra `kawamori ingest` options (for experiments)
 
     def close(self) -> None:
         self.broker.stop()
@@ -349,15 +352,17 @@ class Bench:
     def pass_through(self) -> dict[str, float]:
         n = self.readings
         script = subprocess.Popen(
-            [sys.executable, "-c", PASS_THROUGH, self.ingest_url, str(n), str(ROOT)],
+            [sys.executable, "-c", PASS_THROUGH, self.ingest_url, str(n), str(ROOT), str(MAX_INFLIGHT)],
             stdout=subprocess.PIPE,
             text=True,
         )
         time.sleep(1.0)
         meter = self.meter(script.pid)
         load = self.load.run(n, on_start=meter.start)
-        count, span = script.communicate(timeout=600)[0].split()[-2:]
-        return {"rate": int(count) / max(float(span), 1e-6), **self._shares(meter, load)}
+        count, span, cpu = script.communicate(timeout=600)[0].split()[-3:]
+        shares = self._shares(meter, load)
+        shares["cpu_consumer"] = float(cpu) / meter.wall  # it has exited: its own count
+        return {"rate": int(count) / max(float(span), 1e-6), "cpu_per_1000": float(cpu) / n * 1000, **shares}
 
     def ingest(self, *, per_message: int = 1, rate: float | None = None, readings: int | None = None) -> dict:
         reset(self.db_url)
@@ -374,6 +379,7 @@ class Bench:
                 worker_name,
                 "--metrics-port",
                 str(port),
+                *self.worker_args,
             ],
             {
                 "KAWAMORI_DATABASE_URL": self.db_url,

@@ -50,7 +50,10 @@ class IngestConfig:
     database_url: str
     mqtt_url: str
     client_id: str
-    max_batch: int = 1000  # messages; the broker's in-flight window bounds it too
+    max_batch: int = 1000  # messages per transaction
+    # unacknowledged messages the broker may send us (MQTT 5 Receive Maximum): bounds memory;
+    # more than max_batch lets the next batch arrive while one is being committed
+    max_inflight: int = 2000
     max_wait_s: float = 0.05
     max_payload_bytes: int = 65_536
     registry_refresh_s: float = 30.0
@@ -81,6 +84,7 @@ class IngestWorker:
             subscriptions=subscriptions(),
             on_message=self._received,
             persistent=True,
+            receive_maximum=config.max_inflight,
         )
 
     # -- health ------------------------------------------------------------------------
@@ -227,7 +231,13 @@ class IngestWorker:
     def _drain(self, client_id: str, *, idle_s: float = 1.0, max_s: float = 60.0) -> int:
         """Connect as a dead worker, store what its session holds, then end the session."""
         inbox: list[Message] = []
-        other = DirectConnection(self.config.mqtt_url, client_id, on_message=inbox.append, persistent=True)
+        other = DirectConnection(
+            self.config.mqtt_url,
+            client_id,
+            on_message=inbox.append,
+            persistent=True,
+            receive_maximum=self.config.max_inflight,
+        )
         try:
             other.open(wait_s=10)
         except MqttError as error:
