@@ -82,7 +82,7 @@ class IngestWorker:
             config.mqtt_url,
             config.client_id,
             subscriptions=subscriptions(),
-            on_message=self._received,
+            on_message=self.pending.append,  # nothing else per message
             persistent=True,
             receive_maximum=config.max_inflight,
         )
@@ -94,10 +94,6 @@ class IngestWorker:
         if self._problem:
             return False, self._problem
         return True, ""
-
-    def _received(self, message: Message) -> None:
-        self.pending.append(message)
-        self.metrics.received.inc()
 
     # -- database ----------------------------------------------------------------------
     def _db(self) -> psycopg.Connection:
@@ -162,12 +158,12 @@ class IngestWorker:
             network.ack(message)
         for device_id, seq in written.watermarks.items():
             network.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq), retain=True)
-        now = time.time()
+        self.metrics.received.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
         self.metrics.stored.inc(written.stored)
         self.metrics.duplicates.inc(written.duplicates)
-        for message in messages:
-            self.metrics.lag_seconds.observe(max(0.0, now - message.received_at.timestamp()))
+        if messages:  # the oldest message of the batch (one observation per batch, not per message)
+            self.metrics.lag_seconds.observe(max(0.0, time.time() - messages[0].received_at.timestamp()))
         return written
 
     def _flush(self) -> None:

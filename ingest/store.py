@@ -62,21 +62,9 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
                 " rssi_dbm, quality, received_at) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(_INCOMING_TYPES)
-                for r in plan.readings:
-                    copy.write_row(
-                        (
-                            r.station_id,
-                            r.time,
-                            r.level_m,
-                            r.device_id,
-                            r.seq,
-                            r.distance_m,
-                            r.battery_v,
-                            r.rssi_dbm,
-                            r.quality,
-                            r.received_at,
-                        )
-                    )
+                write_row = copy.write_row
+                for row in plan.readings:  # ReadingRow is a tuple in this column order
+                    write_row(row)
             cur.execute(
                 """WITH fresh AS (
                        SELECT DISTINCT ON (i.station_id, i.time) i.*

@@ -15,6 +15,7 @@ Topics (``<device>`` is the device's hardware id, which is also its MQTT user)::
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -51,6 +52,7 @@ def subscription(kind: Kind | str) -> str:
     return f"{PREFIX}/+/{Kind(kind)}"
 
 
+@functools.lru_cache(maxsize=65_536)  # a topic per device and kind: parsed once
 def parse_topic(name: str) -> tuple[str, Kind] | None:
     match = _TOPIC.fullmatch(name)
     if match is None:

@@ -331,7 +331,7 @@ class DirectConnection:
 
     def close(self, *, end_session: bool = False) -> None:
         """Send what is queued and disconnect. With ``end_session`` the broker discards
-        the session (and stops queueing messages for it)."""
+        the session (and stops queueing messages for it) before this returns."""
         if self._sock is not None:
             disconnect = b"\xe0\x00"
             if end_session:
@@ -341,6 +341,12 @@ class DirectConnection:
             self._sock.settimeout(5)
             with contextlib.suppress(OSError):
                 self._sock.sendall(self._unsent + b"".join(self._out))
+                # the broker closes the connection once it has handled the DISCONNECT: wait for
+                # that, so a session ended here is gone when close() returns
+                self._sock.shutdown(socket.SHUT_WR)
+                deadline = time.monotonic() + 2
+                while self._sock.recv(65536) and time.monotonic() < deadline:
+                    pass
             self._out = []
             self._unsent = b""
         self._drop()
