@@ -277,7 +277,9 @@ c.username_pw_set(u.username, u.password)
 c.on_message = on_message
 c.on_connect = lambda client, *a: client.subscribe("kawamori/v1/+/reading", qos=1)
 c.connect(u.hostname, u.port)
-c.loop_forever()
+c.loop_start()  # paho's own network thread, default settings: what "naive" means here
+while True:
+    time.sleep(1)
 """
 
 PASS_THROUGH = r"""
