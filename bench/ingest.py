@@ -219,6 +219,17 @@ def wait_healthy(port: int, timeout: float = 30) -> None:
     time.sleep(0.3)
 
 
+def mean_batch(port: int) -> float:
+    """Messages per committed batch, from the worker's own /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line.startswith(("kawamori_ingest_batch_messages_sum", "kawamori_ingest_batch_messages_count")):
+            name, value = line.split()
+            values[name.rsplit("_", 1)[1]] = float(value)
+    return values["sum"] / max(values["count"], 1)
+
+
 def end_session(url: str, client_id: str) -> None:
     """Remove a persistent session so it no longer takes a share of the group."""
     connection = Connection(url, client_id, persistent=False)
@@ -409,11 +420,12 @@ class Bench:
         cpu = cpu_seconds(worker.pid) - cpu0
         used = meter.stop()
         rss = peak_rss_mb(worker.pid)
+        batch = mean_batch(port)
         worker.send_signal(signal.SIGTERM)
         worker.wait(30)
         end_session(self.ingest_url, f"kawamori-ingest-{worker_name}")
         stats = commit_stats(self.db_url)
-        stats.update(cpu_per_1000=cpu / total * 1000, rss_mb=rss, **self._cpu(used, load))
+        stats.update(cpu_per_1000=cpu / total * 1000, rss_mb=rss, batch=batch, **self._cpu(used, load))
         return stats
 
     def naive(self, readings: int) -> dict:
