@@ -562,6 +562,7 @@ def print_results(results: dict[str, list[dict]], args: argparse.Namespace) -> N
         "PostgreSQL",
         "total",
         "2 cores / total",
+        "other processes",
     ):
         cpu.add_column(column, justify="left" if column == "scenario" else "right")
     roles = ("cpu_generator", "cpu_broker", "cpu_consumer", "cpu_postgres")
@@ -574,9 +575,15 @@ def print_results(results: dict[str, list[dict]], args: argparse.Namespace) -> N
         rs = results[name]
         total = statistics.median(sum(r[k] for k in roles) for r in rs)
         cpu.add_row(
-            label, *(f"{median(rs, k):.4f}" for k in roles), f"{total:.4f}", f"{2000 / total:,.0f} msg/s"
+            label,
+            *(f"{median(rs, k):.4f}" for k in roles),
+            f"{total:.4f}",
+            f"{2000 / total:,.0f} msg/s",
+            f"{median(rs, 'cpu_others'):.4f}",
         )
     console.print(cpu)
+    for name in ("pass", "ingest", "naive", "batched"):
+        console.print(f"{name} runs, readings/s: " + ", ".join(fmt(r["rate"]) for r in results[name]))
     capacity = median(results["pass"], "generator_capacity")
     console.print(
         f"Load generator (bench/loadgen.py): {fmt(capacity)} messages per CPU second of its one process, "
