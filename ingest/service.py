@@ -33,7 +33,8 @@ from ingest.plan import DeviceInfo, plan_batch
 from ingest.store import Written, load_devices, write_plan
 from kawamori import contract
 from kawamori.db import connect
-from kawamori.mqtt import Connection, Message, MqttError
+from kawamori.mqtt import Message, MqttError
+from kawamori.mqtt_direct import DirectConnection
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +50,10 @@ class IngestConfig:
     database_url: str
     mqtt_url: str
     client_id: str
-    max_batch: int = 1000  # messages; the broker's in-flight window bounds it too
+    max_batch: int = 1000  # messages per transaction
+    # unacknowledged messages the broker may send us (MQTT 5 Receive Maximum): bounds memory;
+    # more than max_batch lets the next batch arrive while one is being committed
+    max_inflight: int = 2000
     max_wait_s: float = 0.05
     max_payload_bytes: int = 65_536
     registry_refresh_s: float = 30.0
@@ -74,13 +78,13 @@ class IngestWorker:
         self._database_ok_since: float | None = None
         self._last_heartbeat = 0.0
         self._problem = "starting"
-        self.mqtt = Connection(
+        self.mqtt = DirectConnection(
             config.mqtt_url,
             config.client_id,
             subscriptions=subscriptions(),
-            on_message=self._received,
-            manual_ack=True,
+            on_message=self.pending.append,  # nothing else per message
             persistent=True,
+            receive_maximum=config.max_inflight,
         )
 
     # -- health ------------------------------------------------------------------------
@@ -90,10 +94,6 @@ class IngestWorker:
         if self._problem:
             return False, self._problem
         return True, ""
-
-    def _received(self, message: Message) -> None:
-        self.pending.append(message)
-        self.metrics.received.inc()
 
     # -- database ----------------------------------------------------------------------
     def _db(self) -> psycopg.Connection:
@@ -118,7 +118,7 @@ class IngestWorker:
             self._devices_loaded = time.monotonic()
         return self._devices
 
-    def _write(self, messages: list[Message], network: Connection) -> Written:
+    def _write(self, messages: list[Message], network: DirectConnection) -> Written:
         """Plan and write, retrying with capped exponential backoff until it commits;
         the network is serviced while waiting (keep-alive), nothing is acknowledged."""
         delay = 0.2
@@ -152,18 +152,18 @@ class IngestWorker:
                 delay = min(delay * 2, 10.0)
 
     # -- one batch ---------------------------------------------------------------------
-    def commit(self, messages: list[Message], network: Connection) -> Written:
+    def commit(self, messages: list[Message], network: DirectConnection) -> Written:
         written = self._write(messages, network)
         for message in messages:  # arrival order, only after commit
             network.ack(message)
         for device_id, seq in written.watermarks.items():
             network.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq), retain=True)
-        now = time.time()
+        self.metrics.received.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
         self.metrics.stored.inc(written.stored)
         self.metrics.duplicates.inc(written.duplicates)
-        for message in messages:
-            self.metrics.lag_seconds.observe(max(0.0, now - message.received_at.timestamp()))
+        if messages:  # the oldest message of the batch (one observation per batch, not per message)
+            self.metrics.lag_seconds.observe(max(0.0, time.time() - messages[0].received_at.timestamp()))
         return written
 
     def _flush(self) -> None:
@@ -227,8 +227,12 @@ class IngestWorker:
     def _drain(self, client_id: str, *, idle_s: float = 1.0, max_s: float = 60.0) -> int:
         """Connect as a dead worker, store what its session holds, then end the session."""
         inbox: list[Message] = []
-        other = Connection(
-            self.config.mqtt_url, client_id, on_message=inbox.append, manual_ack=True, persistent=True
+        other = DirectConnection(
+            self.config.mqtt_url,
+            client_id,
+            on_message=inbox.append,
+            persistent=True,
+            receive_maximum=self.config.max_inflight,
         )
         try:
             other.open(wait_s=10)

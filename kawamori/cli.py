@@ -186,6 +186,10 @@ def ingest(
         int | None, typer.Option(help="Serve /metrics and /health on this port (127.0.0.1)")
     ] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Messages per transaction at most")] = 1000,
+    max_inflight: Annotated[
+        int,
+        typer.Option(min=1, max=65535, help="Unacknowledged messages the broker may send (Receive Maximum)"),
+    ] = 2000,
     max_wait_ms: Annotated[float, typer.Option(min=0, help="Longest a message waits for its batch")] = 50,
     dead_after: Annotated[
         float,
@@ -208,6 +212,7 @@ def ingest(
             client_id=f"{settings.mqtt_client_prefix}-ingest-{worker}",
             max_payload_bytes=settings.max_payload_bytes,
             max_batch=max_batch,
+            max_inflight=max_inflight,
             max_wait_s=max_wait_ms / 1000,
             dead_after_s=dead_after,
             heartbeat_s=heartbeat,
