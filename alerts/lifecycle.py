@@ -52,6 +52,7 @@ class Action(StrEnum):
     stale = "stale"  # the station went offline: the alert is kept, marked stale
     fresh = "fresh"  # the station is back
     resolved = "resolved"
+    superseded = "superseded"  # a forecast whose stage was reached: the stage alert takes over
     withdrawn = "withdrawn"
     approved = "approved"
     rejected = "rejected"
@@ -217,6 +218,26 @@ def _end(alert: Alert, now: datetime) -> Transition:
     after, message = _message(replace(closed, state=AlertState.resolved), MsgType.update)
     entry = AuditEntry(Action.resolved, alert.state, after.state, "the condition has ended: all clear")
     return Transition(alert, after, (entry,), message)
+
+
+def supersede(alert: Alert, by: Condition, *, now: datetime) -> Transition:
+    """End a forecast because the stage it foretold has been reached: the stage alert
+    ``by`` now speaks for it, so residents get no all-clear (which would read as "the
+    danger is over" just as the water arrives). A forecast still awaiting approval is
+    withdrawn as usual."""
+    if alert.state is AlertState.pending:
+        return _end(alert, now)
+    after = replace(
+        alert,
+        state=AlertState.resolved,
+        ended_at=now,
+        updated_at=now,
+        pending_level=None,
+        pending_stage=None,
+        suppressed_level=None,
+    )
+    reason = f"the forecast stage was reached; {by.fingerprint} (level {by.alert_level}) takes over"
+    return Transition(alert, after, (AuditEntry(Action.superseded, alert.state, after.state, reason),))
 
 
 def _staleness(alert: Alert, condition: Condition) -> tuple[Alert, tuple[AuditEntry, ...]]:
