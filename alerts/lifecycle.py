@@ -188,14 +188,16 @@ def _open(condition: Condition, *, status: Status, policy: ApprovalPolicy, now: 
     facts = {"level": level, "stage": condition.stage_key, "status": str(status), "stale": condition.stale}
     if policy.approved(alert.kind, level, ()):
         alert, message = _message(alert, MsgType.alert)
-        entry = AuditEntry(Action.opened, None, AlertState.active, _auto(level), details=facts)
+        entry = AuditEntry(Action.opened, None, AlertState.active, _auto(alert, level), details=facts)
         return Transition(None, alert, (entry,), message)
     alert = replace(alert, state=AlertState.pending, notified_at=now)
     entry = AuditEntry(Action.opened, None, AlertState.pending, _needs(policy, alert), details=facts)
     return Transition(None, alert, (entry,), remind=True)
 
 
-def _auto(level: int | None) -> str:
+def _auto(alert: Alert, level: int | None) -> str:
+    if not alert.announces:
+        return "for staff only: no approval needed"
     return "no approval needed" if level is None else f"level {level} goes out without approval"
 
 
@@ -267,7 +269,7 @@ def _pending(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now:
         after, message = _message(after, MsgType.alert)
         why = "the approvals given cover this level" if policy.approvals_needed(alert.kind, level) else ""
         entries.append(
-            AuditEntry(Action.activated, alert.state, after.state, why or _auto(level), details=facts)
+            AuditEntry(Action.activated, alert.state, after.state, why or _auto(alert, level), details=facts)
         )
         return _finish(alert, after, condition, entries, now, message=message)
     if (level, stage) != (alert.alert_level, alert.stage_key):
@@ -307,7 +309,7 @@ def _active(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now: 
             **settled,
         )
         after, message = _message(after, MsgType.update)
-        entries.append(AuditEntry(Action.escalated, alert.state, after.state, _auto(level), details=facts))
+        entries.append(AuditEntry(Action.escalated, alert.state, after.state, _auto(alert, level), details=facts))
         return _finish(alert, after, condition, entries, now, message=message)
     if new > current:
         if alert.suppressed_level is not None and new <= alert.suppressed_level:
