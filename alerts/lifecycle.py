@@ -309,7 +309,8 @@ def _active(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now: 
             **settled,
         )
         after, message = _message(after, MsgType.update)
-        entries.append(AuditEntry(Action.escalated, alert.state, after.state, _auto(alert, level), details=facts))
+        why = _auto(alert, level)
+        entries.append(AuditEntry(Action.escalated, alert.state, after.state, why, details=facts))
         return _finish(alert, after, condition, entries, now, message=message)
     if new > current:
         if alert.suppressed_level is not None and new <= alert.suppressed_level:
