@@ -9,6 +9,7 @@ templates (``notify/templates``), so a push message and the page say the same th
 
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -48,6 +49,19 @@ def texts(language: str) -> dict[str, str]:
     if set(values) != set(reference):
         raise ValueError(f"resident_texts/{language}.yaml: keys differ from ja.yaml")
     return {k: str(v) for k, v in values.items()}
+
+
+def _clock(when: datetime, fmt: str) -> str:
+    """Local time in the language's format (``11月3日 9時05分``, ``3 Nov 9:05``)."""
+    local = when.astimezone(JST)
+    return fmt.format(
+        year=local.year,
+        month=local.month,
+        day=local.day,
+        hour=local.hour,
+        minute=local.minute,
+        month_name=calendar.month_abbr[local.month],
+    )
 
 
 def pick(language: str | None) -> str:
@@ -172,7 +186,7 @@ def summary(
                 "observed_at": when,
                 "reading": t["reading"].format(
                     level=f"{row['latest_level_m']:.2f} m",
-                    time=when.astimezone(JST).strftime("%H:%M"),
+                    time=_clock(when, t["time_format"]),
                 )
                 if when is not None and row["latest_level_m"] is not None
                 else "",
@@ -215,5 +229,5 @@ def summary(
         "area_levels": levels,
         "rivers": rivers,
         "shelters": shelters,
-        "updated": t["updated"].format(time=now.astimezone(JST).strftime("%Y-%m-%d %H:%M")),
+        "updated": t["updated"].format(time=_clock(now, t["time_format"])),
     }

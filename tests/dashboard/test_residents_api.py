@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-from datetime import timedelta
 
 import httpx
 import pytest
@@ -26,6 +25,7 @@ from tests.notify.subscribers import (
     NOW,
     OUTSIDE,
     UPPER,
+    flood,
     line_user,
     new_key,
     push_address,
@@ -74,26 +74,6 @@ def client(app):
 def conn(demo_db):
     with db.connect(demo_db) as connection:
         yield connection
-
-
-def flood(conn, *, level: int = 4, status: str = "Actual", station: str = "kyoden-chiwara", areas=(UPPER,)):
-    """A reading, the evaluator's judgement and an active alert for one station."""
-    conn.execute(
-        "INSERT INTO readings (station_id, time, level_m) VALUES (%s, %s, 3.3)",
-        (station, NOW - timedelta(minutes=2)),
-    )
-    conn.execute(
-        """INSERT INTO station_status (station_id, reading_time, level_m, stage_key, alert_level,
-                                       evaluated_at)
-           VALUES (%s, %s, 3.3, 'danger', %s, %s)""",
-        (station, NOW - timedelta(minutes=2), level, NOW),
-    )
-    conn.execute(
-        """INSERT INTO alerts (fingerprint, station_id, kind, status, state, public, alert_level, areas,
-                               version, opened_at, updated_at)
-           VALUES (%s, %s, 'stage', %s, 'active', %s, %s, %s, 1, %s, %s)""",
-        (f"{station}:stage:{status}", station, status, status == "Actual", level, list(areas), NOW, NOW),
-    )
 
 
 # --- plain words --------------------------------------------------------------------------------
