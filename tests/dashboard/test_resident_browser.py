@@ -83,6 +83,42 @@ def resident(demo_db):
         browser.close()
 
 
+CONTRAST = """() => {
+  // WCAG 2.x contrast of every element that holds text, against its painted background
+  const rgb = (c) => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92
+                                                     : ((v + 0.055) / 1.055) ** 2.4; })
+                                       .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const worst = [];
+  for (const el of document.querySelectorAll("body *")) {
+    const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+    const style = getComputedStyle(el);
+    const shown = style.visibility !== "hidden" && style.display !== "none" && el.getClientRects().length;
+    if (!own || !shown) continue;
+    const [a, b] = [lum(rgb(style.color)), lum(background(el))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const text = el.textContent.trim().slice(0, 20);
+    if (ratio < 4.5) worst.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)} "${text}"`);
+  }
+  return worst;
+}"""
+
+
+def font_sizes(page) -> float:
+    return page.evaluate(
+        """() => Math.min(...[...document.querySelectorAll("main p, main li, main label, main button")]
+                   .filter((el) => el.getClientRects().length)
+                   .map((el) => parseFloat(getComputedStyle(el).fontSize)))"""
+    )
+
+
 def test_read_subscribe_notify_unsubscribe(resident):
     page, context, base, database_url, key, address = resident
 
@@ -91,6 +127,9 @@ def test_read_subscribe_notify_unsubscribe(resident):
     expect(page.locator("h1")).to_have_text("川の水位と避難の情報")
     expect(page.locator("html")).to_have_attribute("lang", "ja")
     expect(page.locator("#level-text")).to_contain_text("いま、この地域に出ている警戒レベルはありません")
+    assert page.evaluate(CONTRAST) == []
+    page.evaluate("document.querySelector('.lead').style.color = '#999'")  # the check does see
+    assert len(page.evaluate(CONTRAST)) == 1
     page.get_by_role("link", name="やさしい にほんご").click()
     expect(page.locator("h1")).to_have_text("川の 水と にげる じょうほう")
     page.get_by_role("link", name="English").click()
@@ -101,7 +140,8 @@ def test_read_subscribe_notify_unsubscribe(resident):
     # the service worker is registered with a scope that covers the page
     scope = page.evaluate("window.kawamoriServiceWorker.then(r => r.scope)")
     assert scope == f"{base}/r/"
-    page.wait_for_function("navigator.serviceWorker.controller !== null || navigator.serviceWorker.ready")
+    active = page.evaluate("navigator.serviceWorker.ready.then(r => r.active.scriptURL)")
+    assert active == f"{base}/r/sw.js"
 
     # Web Push: the button subscribes and the server stores exactly that subscription
     page.get_by_role("button", name="通知を受け取る").click()
@@ -143,14 +183,20 @@ def test_read_subscribe_notify_unsubscribe(resident):
         "ServiceWorker.deliverPushMessage",
         {"origin": base, "registrationId": registrations[0], "data": push_payload(rendered).decode()},
     )
-    shown = page.wait_for_function(
-        """async () => {
+    shown = None
+    for _ in range(100):  # the service worker shows it asynchronously
+        shown = page.evaluate(
+            """async () => {
              const reg = await navigator.serviceWorker.ready;
              const list = await reg.getNotifications();
              const shown = list.map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data}));
              return shown.length ? shown : null;
            }"""
-    ).json_value()
+        )
+        if shown:
+            break
+        page.wait_for_timeout(100)
+    assert shown, "the service worker showed no notification"
     assert shown[0]["title"] == rendered.title and "すぐに避難してください" in shown[0]["body"]
     assert shown[0]["tag"] == rendered.topic and shown[0]["data"]["url"] == rendered.url
 
@@ -173,6 +219,8 @@ def test_read_subscribe_notify_unsubscribe(resident):
     expect(page.locator("#level-text")).to_contain_text("警戒レベル4「避難指示」")
     expect(page.locator(".river").first).to_contain_text("危険 — 避難を")
     page.screenshot(path=str(SCREENSHOT), full_page=False)
+    assert page.evaluate(CONTRAST) == []  # WCAG AA: 4.5:1 for every text on the alert page
+    assert font_sizes(page) >= 17  # the smallest text (times, distances) at 0.85 × 20 px
     page.screenshot(path="/tmp/resident-full.png", full_page=True)
 
     # turning push off deletes the registration
