@@ -205,6 +205,8 @@ def subscribe_form(
 ) -> RedirectResponse:
     """The e-mail form of the page (works without JavaScript); answers with the page."""
     key = key_of(request)
+    if not config_of(request).email:
+        raise HTTPException(422, "e-mail is not enabled here")
     place = _place(lat, lon, None)
     notice = _subscribe(
         request,
@@ -324,6 +326,11 @@ def _subscribe(
 )
 def create_subscription(body: SubscriptionCreate, request: Request, conn: Conn, now: Now) -> dict:
     key = key_of(request)
+    config = config_of(request)
+    if (body.channel == "webpush" and not config.vapid_public_key) or (
+        body.channel == "email" and not config.email
+    ):
+        raise HTTPException(422, f"{body.channel} is not enabled here")  # never store what cannot be used
     notice, token = _subscribe(
         request,
         conn,

@@ -221,6 +221,18 @@ def test_delete_by_token_in_the_api(client, conn):
     assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
 
 
+def test_channels_that_are_not_enabled_store_nothing(demo_db, key):
+    config = ResidentConfig(key=key)  # no VAPID keys, no SMTP
+    with serve(create_app(demo_db, residents_config=config)) as base, httpx.Client(base_url=base) as http:
+        for body in (
+            {"channel": "email", "address": "a@example.jp", "areas": [UPPER]},
+            {"channel": "webpush", "address": push_address(), "areas": [UPPER]},
+        ):
+            assert http.post("/api/subscriptions", json=body).status_code == 422
+    with db.connect(demo_db) as conn:
+        assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
+
+
 def test_without_a_subscriber_key_reading_works_and_subscribing_is_503(demo_db):
     with serve(create_app(demo_db, clock=lambda: NOW)) as base, httpx.Client(base_url=base) as http:
         assert http.get("/r/").status_code == 200
