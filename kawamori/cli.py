@@ -268,15 +268,23 @@ def dashboard() -> None:
     import uvicorn
 
     from dashboard.main import create_app
+    from dashboard.routers.residents import ResidentConfig
+    from notify.errors import SubscriberKeyError
     from shelters.crowding import parse_bands
 
     settings = _settings()
+    try:
+        residents_config = ResidentConfig.from_settings(settings)
+    except SubscriberKeyError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
     uvicorn.run(
         create_app(
             _runtime(settings).database_url,
             shelter_bands=parse_bands(settings.shelter_crowding_bands),
             public_url=settings.public_url,
             cap_sender_name=settings.cap_sender_name,
+            residents_config=residents_config,
         ),
         host=settings.dashboard_host,
         port=settings.dashboard_port,

@@ -8,6 +8,7 @@ cluster and a Mosquitto broker managed by ``kawamori up`` inside ``data_dir``.
 
 from __future__ import annotations
 
+import base64
 import re
 import socket
 from enum import StrEnum
@@ -89,6 +90,14 @@ class Settings(BaseSettings):
     gateway_url: str | None = None
     gateway_secret: SecretStr | None = None
     notify_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    subscriber_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of 32 random bytes: seals residents' addresses (kawamori notify subscriber-key); "
+        "required in production; unset in development: the key file `kawamori up` writes in the data dir",
+    )
+    subscribe_limit_per_hour: int = Field(
+        default=10, ge=1, le=10_000, description="Subscribe requests per client address per hour"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -131,6 +140,20 @@ class Settings(BaseSettings):
             urlsplit(value).scheme not in {"http", "https"} or not urlsplit(value).netloc
         ):
             raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("subscriber_key")
+    @classmethod
+    def _subscriber_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                raw = base64.b64decode(value.get_secret_value().strip(), validate=True)
+            except ValueError:
+                raw = b""
+            if len(raw) != 32:
+                raise ValueError(
+                    "KAWAMORI_SUBSCRIBER_KEY must be base64 of 32 bytes (kawamori notify subscriber-key)"
+                )
         return value
 
     @model_validator(mode="after")

@@ -87,6 +87,10 @@ class Stack:
                 log.info("stack.network", name=self.network.name, **counts)
             if self.postgres is not None:
                 self.first_admin = create_first_admin(conn, self.settings.data_dir)
+        if self.settings.subscriber_key is None and self.settings.environment != "production":
+            from notify.sealing import ensure_key_file
+
+            ensure_key_file(self.settings.data_dir.resolve())  # the demo's key; children read it
         log.info("stack.migrated", applied=applied, timescaledb=timescale)
         accounts_dir = None
         mqtt_url = self.settings.mqtt_url
