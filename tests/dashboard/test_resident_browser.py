@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
@@ -30,12 +29,12 @@ from kawamori import db
 from notify import subscriptions as subs
 from notify.channels.webpush import generate_vapid_keys
 from notify.render import Channel, push_payload, render
-from tests.helpers import serve
+from tests.helpers import screenshot_path, serve
 from tests.notify.factories import message
 from tests.notify.subscribers import NOW, UPPER, flood, new_key
 from tests.notify.test_webpush import Browser
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "resident-page.png"
+SCREENSHOT = screenshot_path("resident-page.png")
 PHONE = {"width": 390, "height": 844}
 
 FAKE_PUSH = """
@@ -221,7 +220,6 @@ def test_read_subscribe_notify_unsubscribe(resident):
     page.screenshot(path=str(SCREENSHOT), full_page=False)
     assert page.evaluate(CONTRAST) == []  # WCAG AA: 4.5:1 for every text on the alert page
     assert font_sizes(page) >= 17  # the smallest text (times, distances) at 0.85 × 20 px
-    page.screenshot(path="/tmp/resident-full.png", full_page=True)
 
     # turning push off deletes the registration
     page.get_by_role("button", name="通知を止める").click()
