@@ -14,15 +14,16 @@ One evaluation, for any set of stations, in one transaction:
    and the alerts reconciled with the conditions (:func:`alerts.store.apply_many`,
    which writes the audit log and the outbox).
 
-The clock is injected: the simulator runs the same code in accelerated time.
+The clock is injected (:class:`kawamori.clock.Clock`, the same one ingest takes): the
+simulator runs the same code in accelerated or manual time.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import psycopg
 import structlog
@@ -35,15 +36,11 @@ from alerts.evaluate import state_from_json, state_to_json
 from alerts.model import Assessment, Sample, StationState
 from alerts.policy import ApprovalPolicy
 from alerts.rules import RuleSettings, RuleSettingsError
+from kawamori.clock import REAL, Clock
 from kawamori.db import READINGS_CHANNEL, connect
 from kawamori.model import Station
 
 log = structlog.get_logger(__name__)
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,7 +232,7 @@ def run(
     *,
     tick_s: float = 30.0,
     stopping: threading.Event | None = None,
-    clock: Clock = utc_now,
+    clock: Clock = REAL,
     sender: str = store.DEFAULT_SENDER,
     policy: ApprovalPolicy | None = None,
     rules: RuleSettings | None = None,
@@ -249,8 +246,8 @@ def run(
     evaluator = Evaluator(worker, policy=policy, rules=rules, sender=sender)
     log.info("alerts.started", tick_s=tick_s)
     try:
-        evaluator.evaluate(now=clock())
-        last_tick = clock()
+        evaluator.evaluate(now=clock.now())
+        last_tick = clock.now()
         while not stopping.is_set():
             woken: set[str] = set()
             # wake on the first notification, then take whatever else has arrived
@@ -259,7 +256,7 @@ def run(
             if woken:
                 for note in listener.notifies(timeout=0.005):
                     woken.update(filter(None, note.payload.split(",")))
-            now = clock()
+            now = clock.now()
             if (now - last_tick).total_seconds() >= tick_s:
                 evaluator.evaluate(now=now)
                 evaluator.remind(now=now)

@@ -127,3 +127,38 @@ def test_notification_from_ingest_wakes_the_evaluator(demo_db):
     finally:
         stopping.set()
         thread.join(10)
+
+
+def test_the_service_judges_at_its_injected_clock(demo_db):
+    """A station silent for hours in simulated time goes offline although, by the wall
+    clock, its readings are from long ago anyway: the service only knows its clock."""
+    from simulator.clock import ManualClock
+
+    start = datetime(2025, 9, 20, 21, 0, tzinfo=UTC)
+    clock = ManualClock(start)
+    with db.connect(demo_db) as conn:
+        conn.execute("UPDATE devices SET installed_at = %s", (start - timedelta(days=1),))
+        for seq in range(3):
+            when = start - timedelta(minutes=20 - 10 * seq)
+            payload = contract.encode_batch([contract.encode_reading(seq=seq, time=when, level_m=7.9)])
+            message = Message(contract.topic("kw-demo-02", "reading"), payload, 1, False, seq + 1, start)
+            write_plan(conn, plan_batch([message], load_devices(conn), max_payload_bytes=65_536))
+    stopping = threading.Event()
+    thread = threading.Thread(
+        target=run, args=(demo_db,), kwargs={"tick_s": 30, "stopping": stopping, "clock": clock}
+    )
+    thread.start()
+    try:
+        with db.connect(demo_db) as conn:
+
+            def status():
+                return conn.execute(
+                    "SELECT stage_key, offline FROM station_status WHERE station_id = 'kyoden-jumonji'"
+                ).fetchone()
+
+            assert wait_for(lambda: status() == ("danger", False), timeout=10)
+            clock.advance(3 * 3600)  # the next tick sees three silent hours
+            assert wait_for(lambda: status() == ("danger", True), timeout=10)
+    finally:
+        stopping.set()
+        thread.join(10)
