@@ -7,8 +7,9 @@ One evaluation, for any set of stations, in one transaction:
 
 1. read each station's remembered state (``station_status.state``) and the time of
    its newest reading; only stations with a newer reading get their window of
-   readings fetched (one query for all of them) — the others take the evaluator's
-   fast path, which only checks their health;
+   readings fetched (one query for all of them; from a window before the last reading
+   judged, so a backlog that lands at once is judged reading by reading) — the others
+   take the evaluator's fast path, which only checks their health;
 2. judge them with the pure :func:`alerts.evaluate.evaluate`;
 3. store what changed: the new states, the quality-control flags on the readings,
    and the alerts reconciled with the conditions (:func:`alerts.store.apply_many`,
@@ -23,7 +24,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import psycopg
 import structlog
@@ -41,6 +42,20 @@ from kawamori.db import READINGS_CHANNEL, connect
 from kawamori.model import Station
 
 log = structlog.get_logger(__name__)
+
+
+MAX_CATCH_UP = timedelta(days=2)  # the broker keeps a board's backlog this long (session expiry)
+
+
+def _since(newest: datetime, judged: datetime | None, window: timedelta) -> datetime:
+    """Where a station's readings must be fetched from: the rules look back ``window``
+    from the newest reading, and every reading newer than the last one judged is taken
+    into account one by one, with its own window before it — so a backlog that lands at
+    once (a board back from an outage) is judged by measurement time, not only its end."""
+    since = newest - window
+    if judged is not None and judged - window < since:
+        since = max(judged - window, newest - MAX_CATCH_UP)
+    return since
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +121,7 @@ class Evaluator:
             priors, newest = self._priors(ids, now)
             windows = self._windows(
                 [
-                    (sid, newest[sid] - self._entries[sid].rules.window)
+                    (sid, _since(newest[sid], priors[sid].last_time, self._entries[sid].rules.window))
                     for sid in ids
                     if sid in newest
                     and (priors[sid].last_time is None or newest[sid] > priors[sid].last_time)
