@@ -8,6 +8,9 @@ with its own broker account, and starts the real ingest worker and alert evaluat
 one :class:`~simulator.clock.ManualClock`. Then, one ``time.step`` of simulated time at
 a time:
 
+Each board first publishes its retained "online" status (its last will says offline);
+once ingest has committed those, it is subscribed. Then:
+
 1. the clock moves to the end of the step;
 2. every delivery the plan (:mod:`simulator.plan`) has reaching the broker by then is
    published by its own board's MQTT connection (QoS 1, acknowledged by the broker);
@@ -44,7 +47,7 @@ from alerts.service import Evaluator
 from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db
 from kawamori.embedded import MosquittoBroker, PostgresServer
-from kawamori.mqtt import Connection, Message, MqttError
+from kawamori.mqtt import Connection, Message, MqttError, Will
 from kawamori.network import apply_network
 from simulator import faults
 from simulator.clock import ManualClock
@@ -53,7 +56,8 @@ from simulator.scenario import Replace, Scenario
 
 TEMPLATE = "kawamori_sim_template"
 INSTALLED_BEFORE = timedelta(days=1)  # boards in the network were installed before the scenario
-COMMIT_WAIT_S = 30.0  # real seconds ingest may take to commit one step's deliveries
+COMMIT_WAIT_S = 30.0
+OFFLINE = contract.Status(online=False)  # real seconds ingest may take to commit one step's deliveries
 
 
 class RunnerError(RuntimeError):
@@ -361,15 +365,25 @@ def run_scenario(
         try:
             if not worker.mqtt.connected.wait(30):
                 raise RunnerError("ingest did not connect to the broker")
+            online = contract.encode_status(contract.Status(online=True, firmware="simulator"))
             for device_id in boards:
-                publisher = Connection(broker.url(device_id), device_id, persistent=False)
+                publisher = Connection(
+                    broker.url(device_id),
+                    device_id,
+                    persistent=False,
+                    will=Will(contract.topic(device_id, "status"), contract.encode_status(OFFLINE)),
+                )
                 publisher.start(wait_s=10)
+                publisher.publish(contract.topic(device_id, "status"), online, retain=True, wait_s=10)
                 publishers[device_id] = publisher
-            time.sleep(0.3)  # ingest's SUBACK follows its CONNACK: nothing may go out before
+            # like a board, each says it is online (retained); once ingest has committed
+            # those, it is subscribed and no reading can be lost to an early publish
+            sent = len(boards)
+            if not worker.wait_for(sent, COMMIT_WAIT_S):
+                raise RunnerError("ingest did not receive the boards' status messages")
             with db.connect(database_url, application_name="kawamori-sim-alerts") as conn:
                 evaluator = Evaluator(conn)
                 recorder = _Recorder(outcome, conn)
-                sent = 0
                 index = 0
                 for k in range(1, steps + 1):
                     clock.advance(step.total_seconds())
