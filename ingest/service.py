@@ -282,6 +282,8 @@ class IngestWorker:
         try:
             while not self.stopping.is_set():
                 timeout = 0.5
+                if self.pending and self._batch_since is None:  # read while a write was retried
+                    self._batch_since = time.monotonic()
                 if self._batch_since is not None:
                     age = time.monotonic() - self._batch_since
                     timeout = max(0.0, self.config.max_wait_s - age)
