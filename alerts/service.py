@@ -7,22 +7,24 @@ One evaluation, for any set of stations, in one transaction:
 
 1. read each station's remembered state (``station_status.state``) and the time of
    its newest reading; only stations with a newer reading get their window of
-   readings fetched (one query for all of them) — the others take the evaluator's
-   fast path, which only checks their health;
+   readings fetched (one query for all of them; from a window before the last reading
+   judged, so a backlog that lands at once is judged reading by reading) — the others
+   take the evaluator's fast path, which only checks their health;
 2. judge them with the pure :func:`alerts.evaluate.evaluate`;
 3. store what changed: the new states, the quality-control flags on the readings,
    and the alerts reconciled with the conditions (:func:`alerts.store.apply_many`,
    which writes the audit log and the outbox).
 
-The clock is injected: the simulator runs the same code in accelerated time.
+The clock is injected (:class:`kawamori.clock.Clock`, the same one ingest takes): the
+simulator runs the same code in accelerated or manual time.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 
 import psycopg
 import structlog
@@ -35,15 +37,25 @@ from alerts.evaluate import state_from_json, state_to_json
 from alerts.model import Assessment, Sample, StationState
 from alerts.policy import ApprovalPolicy
 from alerts.rules import RuleSettings, RuleSettingsError
+from kawamori.clock import REAL, Clock
 from kawamori.db import READINGS_CHANNEL, connect
 from kawamori.model import Station
 
 log = structlog.get_logger(__name__)
-Clock = Callable[[], datetime]
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
+MAX_CATCH_UP = timedelta(days=2)  # the broker keeps a board's backlog this long (session expiry)
+
+
+def _since(newest: datetime, judged: datetime | None, window: timedelta) -> datetime:
+    """Where a station's readings must be fetched from: the rules look back ``window``
+    from the newest reading, and every reading newer than the last one judged is taken
+    into account one by one, with its own window before it — so a backlog that lands at
+    once (a board back from an outage) is judged by measurement time, not only its end."""
+    since = newest - window
+    if judged is not None and judged - window < since:
+        since = max(judged - window, newest - MAX_CATCH_UP)
+    return since
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +121,7 @@ class Evaluator:
             priors, newest = self._priors(ids, now)
             windows = self._windows(
                 [
-                    (sid, newest[sid] - self._entries[sid].rules.window)
+                    (sid, _since(newest[sid], priors[sid].last_time, self._entries[sid].rules.window))
                     for sid in ids
                     if sid in newest
                     and (priors[sid].last_time is None or newest[sid] > priors[sid].last_time)
@@ -235,7 +247,7 @@ def run(
     *,
     tick_s: float = 30.0,
     stopping: threading.Event | None = None,
-    clock: Clock = utc_now,
+    clock: Clock = REAL,
     sender: str = store.DEFAULT_SENDER,
     policy: ApprovalPolicy | None = None,
     rules: RuleSettings | None = None,
@@ -249,8 +261,8 @@ def run(
     evaluator = Evaluator(worker, policy=policy, rules=rules, sender=sender)
     log.info("alerts.started", tick_s=tick_s)
     try:
-        evaluator.evaluate(now=clock())
-        last_tick = clock()
+        evaluator.evaluate(now=clock.now())
+        last_tick = clock.now()
         while not stopping.is_set():
             woken: set[str] = set()
             # wake on the first notification, then take whatever else has arrived
@@ -259,7 +271,7 @@ def run(
             if woken:
                 for note in listener.notifies(timeout=0.005):
                     woken.update(filter(None, note.payload.split(",")))
-            now = clock()
+            now = clock.now()
             if (now - last_tick).total_seconds() >= tick_s:
                 evaluator.evaluate(now=now)
                 evaluator.remind(now=now)

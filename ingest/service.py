@@ -32,6 +32,7 @@ from ingest.metrics import IngestMetrics, serve_health
 from ingest.plan import DeviceInfo, plan_batch
 from ingest.store import Written, load_devices, write_plan
 from kawamori import contract
+from kawamori.clock import REAL, Clock
 from kawamori.db import connect
 from kawamori.mqtt import Message, MqttError
 from kawamori.mqtt_direct import DirectConnection
@@ -67,8 +68,15 @@ class Stopped(Exception):
 
 
 class IngestWorker:
-    def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None) -> None:
+    """``clock`` stamps each message's receive time, which decides whether a reading's
+    time stamp is plausible (not too far in the future) and is stored as ``received_at``;
+    batching and liveness use the process's real monotonic clock whatever it is."""
+
+    def __init__(
+        self, config: IngestConfig, metrics: IngestMetrics | None = None, *, clock: Clock = REAL
+    ) -> None:
         self.config = config
+        self.clock = clock
         self.metrics = metrics or IngestMetrics()
         self.stopping = threading.Event()
         self.pending: list[Message] = []
@@ -78,6 +86,7 @@ class IngestWorker:
         self._database_ok_since: float | None = None
         self._last_heartbeat = 0.0
         self._problem = "starting"
+        self._batch_since: float | None = None  # real monotonic time the pending batch began
         self.mqtt = DirectConnection(
             config.mqtt_url,
             config.client_id,
@@ -85,6 +94,7 @@ class IngestWorker:
             on_message=self.pending.append,  # nothing else per message
             persistent=True,
             receive_maximum=config.max_inflight,
+            clock=clock,
         )
 
     # -- health ------------------------------------------------------------------------
@@ -163,12 +173,15 @@ class IngestWorker:
         self.metrics.stored.inc(written.stored)
         self.metrics.duplicates.inc(written.duplicates)
         if messages:  # the oldest message of the batch (one observation per batch, not per message)
-            self.metrics.lag_seconds.observe(max(0.0, time.time() - messages[0].received_at.timestamp()))
+            lag = (self.clock.now() - messages[0].received_at).total_seconds()
+            self.metrics.lag_seconds.observe(max(0.0, lag))
         return written
 
     def _flush(self) -> None:
         batch = self.pending[: self.config.max_batch]
         del self.pending[: len(batch)]
+        if not self.pending:
+            self._batch_since = None  # what is left (if anything) is older still
         self.commit(batch, self.mqtt)
         self.metrics.pending.set(len(self.pending))
 
@@ -233,6 +246,7 @@ class IngestWorker:
             on_message=inbox.append,
             persistent=True,
             receive_maximum=self.config.max_inflight,
+            clock=self.clock,
         )
         try:
             other.open(wait_s=10)
@@ -268,13 +282,17 @@ class IngestWorker:
         try:
             while not self.stopping.is_set():
                 timeout = 0.5
-                if self.pending:
-                    age = time.time() - self.pending[0].received_at.timestamp()
+                if self.pending and self._batch_since is None:  # read while a write was retried
+                    self._batch_since = time.monotonic()
+                if self._batch_since is not None:
+                    age = time.monotonic() - self._batch_since
                     timeout = max(0.0, self.config.max_wait_s - age)
                 self.mqtt.poll(timeout)
                 self.metrics.broker_up.set(1 if self.mqtt.connected.is_set() else 0)
                 if self.pending:
-                    age = time.time() - self.pending[0].received_at.timestamp()
+                    if self._batch_since is None:
+                        self._batch_since = time.monotonic()
+                    age = time.monotonic() - self._batch_since
                     if len(self.pending) >= self.config.max_batch or age >= self.config.max_wait_s:
                         self._flush()
                 self._heartbeat()

@@ -436,5 +436,95 @@ def simulate_validate(
         raise typer.Exit(2)
 
 
+@simulate_app.command("check")
+def simulate_check(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario files, or folders of them")],
+    timeline: Annotated[bool, typer.Option(help="Also print each scenario's produced timeline")] = False,
+) -> None:
+    """Run each scenario against the real platform on an embedded PostgreSQL and
+    Mosquitto in simulated time, compare what staff would see with its expectations,
+    and exit non-zero on any mismatch (the CI gate; docs/simulator.md).
+
+    Example: [bold]kawamori simulate check scenarios/ --timeline[/bold]
+    """
+    import logging
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from simulator.check import check
+    from simulator.check import timeline as produced_timeline
+    from simulator.runner import RunnerError, embedded_stack, run_scenario
+    from simulator.scenario import ScenarioError, format_offset, load_scenario
+
+    logs.configure(level=logging.WARNING)
+    files = _scenario_files(paths)
+    if not files:
+        console.print("[red]No scenario files found.[/red]")
+        raise typer.Exit(2)
+    scenarios = []
+    for path in files:
+        try:
+            scenarios.append(load_scenario(path))
+        except ScenarioError as error:
+            console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    failed: list[str] = []
+    summary = Table(title="Scenarios / シナリオ")
+    for column in ("scenario", "simulated", "wall", "expectations", "result"):
+        summary.add_column(column, justify="left" if column == "scenario" else "right")
+    try:
+        with embedded_stack() as stack:
+            for scenario in scenarios:
+                with Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.fields[at]}"),
+                    TimeElapsedColumn(),
+                    console=console,
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task(scenario.name, total=None, at="")
+                    step = scenario.time.step
+
+                    def advance(done: int, total: int, task=task, step=step) -> None:
+                        progress.update(task, completed=done, total=total, at=format_offset(step * done))
+
+                    outcome = run_scenario(scenario, stack, on_step=advance)
+                verdicts = check(outcome)
+                ok = all(v.ok for v in verdicts)
+                table = Table(title=f"{scenario.name} ({scenario.status})", title_justify="left")
+                table.add_column("")
+                table.add_column("expectation")
+                table.add_column("expected")
+                table.add_column("produced")
+                for verdict in verdicts:
+                    mark = "[green]✓[/green]" if verdict.ok else "[red]✗[/red]"
+                    table.add_row(mark, verdict.what, verdict.expected, verdict.produced)
+                Console().print(table)
+                if timeline:
+                    for offset, text in produced_timeline(outcome):
+                        console.print(
+                            f"  {format_offset(offset):>8}  {text}", highlight=False, soft_wrap=True
+                        )
+                passed = sum(v.ok for v in verdicts)
+                summary.add_row(
+                    scenario.name,
+                    format_offset(scenario.time.duration),
+                    f"{outcome.wall_s:.1f} s",
+                    f"{passed}/{len(verdicts)}",
+                    "[green]pass[/green]" if ok else "[red]FAIL[/red]",
+                )
+                if not ok:
+                    failed.append(scenario.name)
+    except (RunnerError, EmbeddedError) as error:
+        console.print(f"[red]The run failed: {error}[/red]")
+        raise typer.Exit(2) from None
+    Console().print(summary)
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(scenarios)} scenario(s) failed: {', '.join(failed)}[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]All {len(scenarios)} scenario(s) behave as expected.[/green]")
+
+
 def main() -> None:
     app()

@@ -31,10 +31,10 @@ import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 
 import structlog
 
+from kawamori.clock import REAL, Clock
 from kawamori.mqtt import Message, MqttError
 from kawamori.settings import MqttEndpoint
 
@@ -92,8 +92,10 @@ class DirectConnection:
         session_expiry_s: int = 2 * 24 * 3600,
         keepalive_s: int = 30,
         receive_maximum: int = 2000,
+        clock: Clock = REAL,
     ) -> None:
         self.endpoint = MqttEndpoint(url)
+        self.clock = clock  # stamps each message's received_at
         self.client_id = client_id
         self.subscriptions = list(subscriptions)
         self.on_message = on_message
@@ -243,7 +245,7 @@ class DirectConnection:
         buf = self._partial + data if self._partial else data
         end = len(buf)
         pos = 0
-        received_at = datetime.now(UTC)  # one stamp per chunk read
+        received_at = self.clock.now()  # one stamp per chunk read
         on_message = self.on_message
         while pos + 2 <= end:
             first = buf[pos]
