@@ -88,8 +88,6 @@ def broker() -> Iterator[MosquittoBroker]:
 def _patient_browser_assertions() -> None:
     """Browser tests wait up to 20 s for what a person would see (Playwright's default
     is 5 s): on a loaded 2-core CI machine a page can take that long to settle."""
-    try:
-        from playwright.sync_api import expect
-    except ImportError:  # pragma: no cover - playwright is a dev dependency
-        return
+    from playwright.sync_api import expect
+
     expect.set_options(timeout=20_000)
