@@ -17,7 +17,7 @@ from alerts.cap import DEFAULT_SENDER_NAME
 from dashboard import queries
 from dashboard.live import AlertFeed
 from dashboard.pages import templates
-from dashboard.routers import alerts, auth, cap, places, stations
+from dashboard.routers import alerts, auth, cap, places, station_settings, stations
 from dashboard.schemas import Health
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
@@ -62,6 +62,7 @@ def create_app(
     app.state.cap_sender_name = cap_sender_name
     app.state.alert_feed = AlertFeed(database_url)
     app.include_router(stations.router)
+    app.include_router(station_settings.router)
     app.include_router(places.router)
     app.include_router(cap.router)
     app.include_router(auth.router)
