@@ -77,7 +77,7 @@ def load_live(
     """The live alerts of these stations by fingerprint: open ones, and closed ones that
     still suppress their condition. ``lock``: ``FOR UPDATE`` (inside a transaction)."""
     rows = conn.execute(
-        f"{SELECT_ALERTS} WHERE a.station_id = ANY(%s) AND {_LIVE} ORDER BY a.id"
+        f"{SELECT_ALERTS} WHERE a.station_id = ANY(%b) AND {_LIVE} ORDER BY a.id"
         + (" FOR UPDATE OF a" if lock else ""),
         (list(station_ids),),
     ).fetchall()

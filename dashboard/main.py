@@ -17,7 +17,7 @@ from alerts.cap import DEFAULT_SENDER_NAME
 from dashboard import queries
 from dashboard.live import AlertFeed
 from dashboard.pages import templates
-from dashboard.routers import alerts, auth, cap, places, residents, stations
+from dashboard.routers import alerts, auth, cap, places, residents, station_settings, stations
 from dashboard.schemas import Health
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
@@ -66,6 +66,7 @@ def create_app(
         residents_config or residents.ResidentConfig()
     )  # the resident page, subscriptions, LINE
     app.include_router(stations.router)
+    app.include_router(station_settings.router)
     app.include_router(places.router)
     app.include_router(cap.router)
     app.include_router(auth.router)
