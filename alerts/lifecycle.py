@@ -52,6 +52,7 @@ class Action(StrEnum):
     stale = "stale"  # the station went offline: the alert is kept, marked stale
     fresh = "fresh"  # the station is back
     resolved = "resolved"
+    superseded = "superseded"  # a forecast whose stage was reached: the stage alert takes over
     withdrawn = "withdrawn"
     approved = "approved"
     rejected = "rejected"
@@ -187,14 +188,16 @@ def _open(condition: Condition, *, status: Status, policy: ApprovalPolicy, now: 
     facts = {"level": level, "stage": condition.stage_key, "status": str(status), "stale": condition.stale}
     if policy.approved(alert.kind, level, ()):
         alert, message = _message(alert, MsgType.alert)
-        entry = AuditEntry(Action.opened, None, AlertState.active, _auto(level), details=facts)
+        entry = AuditEntry(Action.opened, None, AlertState.active, _auto(alert, level), details=facts)
         return Transition(None, alert, (entry,), message)
     alert = replace(alert, state=AlertState.pending, notified_at=now)
     entry = AuditEntry(Action.opened, None, AlertState.pending, _needs(policy, alert), details=facts)
     return Transition(None, alert, (entry,), remind=True)
 
 
-def _auto(level: int | None) -> str:
+def _auto(alert: Alert, level: int | None) -> str:
+    if not alert.announces:
+        return "for staff only: no approval needed"
     return "no approval needed" if level is None else f"level {level} goes out without approval"
 
 
@@ -217,6 +220,26 @@ def _end(alert: Alert, now: datetime) -> Transition:
     after, message = _message(replace(closed, state=AlertState.resolved), MsgType.update)
     entry = AuditEntry(Action.resolved, alert.state, after.state, "the condition has ended: all clear")
     return Transition(alert, after, (entry,), message)
+
+
+def supersede(alert: Alert, by: Condition, *, now: datetime) -> Transition:
+    """End a forecast because the stage it foretold has been reached: the stage alert
+    ``by`` now speaks for it, so residents get no all-clear (which would read as "the
+    danger is over" just as the water arrives). A forecast still awaiting approval is
+    withdrawn as usual."""
+    if alert.state is AlertState.pending:
+        return _end(alert, now)
+    after = replace(
+        alert,
+        state=AlertState.resolved,
+        ended_at=now,
+        updated_at=now,
+        pending_level=None,
+        pending_stage=None,
+        suppressed_level=None,
+    )
+    reason = f"the forecast stage was reached; {by.fingerprint} (level {by.alert_level}) takes over"
+    return Transition(alert, after, (AuditEntry(Action.superseded, alert.state, after.state, reason),))
 
 
 def _staleness(alert: Alert, condition: Condition) -> tuple[Alert, tuple[AuditEntry, ...]]:
@@ -246,7 +269,7 @@ def _pending(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now:
         after, message = _message(after, MsgType.alert)
         why = "the approvals given cover this level" if policy.approvals_needed(alert.kind, level) else ""
         entries.append(
-            AuditEntry(Action.activated, alert.state, after.state, why or _auto(level), details=facts)
+            AuditEntry(Action.activated, alert.state, after.state, why or _auto(alert, level), details=facts)
         )
         return _finish(alert, after, condition, entries, now, message=message)
     if (level, stage) != (alert.alert_level, alert.stage_key):
@@ -286,7 +309,8 @@ def _active(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now: 
             **settled,
         )
         after, message = _message(after, MsgType.update)
-        entries.append(AuditEntry(Action.escalated, alert.state, after.state, _auto(level), details=facts))
+        why = _auto(alert, level)
+        entries.append(AuditEntry(Action.escalated, alert.state, after.state, why, details=facts))
         return _finish(alert, after, condition, entries, now, message=message)
     if new > current:
         if alert.suppressed_level is not None and new <= alert.suppressed_level:

@@ -77,7 +77,7 @@ def load_live(
     """The live alerts of these stations by fingerprint: open ones, and closed ones that
     still suppress their condition. ``lock``: ``FOR UPDATE`` (inside a transaction)."""
     rows = conn.execute(
-        f"{SELECT_ALERTS} WHERE a.station_id = ANY(%s) AND {_LIVE} ORDER BY a.id"
+        f"{SELECT_ALERTS} WHERE a.station_id = ANY(%b) AND {_LIVE} ORDER BY a.id"
         + (" FOR UPDATE OF a" if lock else ""),
         (list(station_ids),),
     ).fetchall()
@@ -156,16 +156,23 @@ def _reconcile_all(
     for alert in live.values():
         by_station.setdefault(alert.station_id, []).append(alert)
     pairs: list[tuple[Alert | None, Condition | None]] = []
+    superseding: dict[str, Condition] = {}  # forecasts whose stage has been reached
     for station_id, by_fingerprint in wanted.items():
         for fingerprint, condition in by_fingerprint.items():
             pairs.append((live.get(fingerprint), condition))
         for alert in by_station.get(station_id, ()):
             if alert.fingerprint not in by_fingerprint:
                 pairs.append((alert, None))
+                if alert.open and alert.kind is Kind.forecast:
+                    stage = by_fingerprint.get(f"{station_id}:{Kind.stage}")
+                    if stage is not None and (stage.alert_level or 0) >= (alert.alert_level or 0):
+                        superseding[alert.fingerprint] = stage
     need_status = {c.station_id for a, c in pairs if c is not None and (a is None or not a.open)}
     statuses = _statuses(conn, need_status)
     return [
-        lifecycle.reconcile(
+        lifecycle.supersede(alert, superseding[alert.fingerprint], now=now)
+        if alert is not None and condition is None and alert.fingerprint in superseding
+        else lifecycle.reconcile(
             alert,
             condition,
             status=statuses.get(condition.station_id, Status.actual) if condition else Status.actual,

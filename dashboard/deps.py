@@ -65,3 +65,4 @@ def require_role(role: Role) -> Callable[[staff.Session], Actor]:
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 Operator = Annotated[Actor, Depends(require_role(Role.operator))]
+Admin = Annotated[Actor, Depends(require_role(Role.admin))]

@@ -17,7 +17,7 @@ from alerts.cap import DEFAULT_SENDER_NAME
 from dashboard import queries
 from dashboard.live import AlertFeed
 from dashboard.pages import templates
-from dashboard.routers import alerts, auth, cap, places, stations
+from dashboard.routers import alerts, auth, cap, places, residents, station_settings, stations
 from dashboard.schemas import Health
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
@@ -34,6 +34,7 @@ def create_app(
     shelter_bands: Bands = DEFAULT_BANDS,
     public_url: str | None = None,
     cap_sender_name: str = DEFAULT_SENDER_NAME,
+    residents_config: residents.ResidentConfig | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -61,13 +62,18 @@ def create_app(
     app.state.public_url = public_url  # absolute links in CAP and Atom; unset: the request's own address
     app.state.cap_sender_name = cap_sender_name
     app.state.alert_feed = AlertFeed(database_url)
+    app.state.residents = (
+        residents_config or residents.ResidentConfig()
+    )  # the resident page, subscriptions, LINE
     app.include_router(stations.router)
+    app.include_router(station_settings.router)
     app.include_router(places.router)
     app.include_router(cap.router)
     app.include_router(auth.router)
     app.include_router(alerts.router)
     app.include_router(shelters_api.router)
     app.include_router(shelters_staff.router)
+    app.include_router(residents.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/shelters/static", StaticFiles(directory=shelters_staff.STATIC), name="shelters-static")
     if LEAFLET.exists():

@@ -26,7 +26,7 @@ class IngestMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.received = Counter("kawamori_ingest_messages", "MQTT messages received", registry=r)
+        self.received = Counter("kawamori_ingest_messages", "MQTT messages received and handled", registry=r)
         self.stored = Counter("kawamori_ingest_readings_stored", "Readings stored", registry=r)
         self.duplicates = Counter(
             "kawamori_ingest_readings_duplicate",
@@ -50,7 +50,7 @@ class IngestMetrics:
         )
         self.lag_seconds = Histogram(
             "kawamori_ingest_lag_seconds",
-            "Consumer lag: from a message's arrival at the worker to its commit",
+            "Consumer lag: from the arrival of a batch's oldest message at the worker to its commit",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
             registry=r,
         )

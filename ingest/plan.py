@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from kawamori import contract
 from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason, Rejection
@@ -29,8 +30,9 @@ class DeviceInfo:
     level_max_m: float
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingRow:
+class ReadingRow(NamedTuple):
+    """One row for ``readings``; a tuple in the order ``ingest.store`` copies it."""
+
     station_id: str
     time: datetime
     level_m: float
@@ -140,29 +142,39 @@ def plan_batch(
             plan.dead_letters.append(_dead(message, device_id, decoded))
             continue
         plan.dead_letters.extend(_dead(message, device_id, r) for r in decoded.rejections)
+        watermark = plan.watermarks.get(device_id, -1)
+        level_min, level_max = device.level_min_m, device.level_max_m
+        earliest = device.installed_at - INSTALL_GRACE
         for reading in decoded.readings:
-            plan.watermarks[device_id] = max(plan.watermarks.get(device_id, -1), reading.seq)
-            problem = check_reading(device, reading)
-            if problem is not None:
+            if reading.seq > watermark:
+                watermark = reading.seq
+            # the common case inline; check_reading says what is wrong otherwise
+            if not (level_min <= reading.level_m <= level_max and reading.time >= earliest):
+                problem = check_reading(device, reading)
+                assert problem is not None
                 plan.dead_letters.append(
                     _dead(
                         message, device_id, Rejection(problem.reason, f"seq {reading.seq}: {problem.detail}")
                     )
                 )
                 continue
-            quality = reading.quality | (Quality.CLOCK_UNSET if reading.clock_unset else 0)
+            quality = reading.quality
+            if reading.clock_unset:
+                quality |= Quality.CLOCK_UNSET
             plan.readings.append(
                 ReadingRow(
-                    station_id=device.station_id,
-                    time=reading.time,
-                    level_m=reading.level_m,
-                    device_id=device_id,
-                    seq=reading.seq,
-                    distance_m=reading.distance_m,
-                    battery_v=reading.battery_v,
-                    rssi_dbm=reading.rssi_dbm,
-                    quality=int(quality),
-                    received_at=message.received_at,
+                    device.station_id,
+                    reading.time,
+                    reading.level_m,
+                    device_id,
+                    reading.seq,
+                    reading.distance_m,
+                    reading.battery_v,
+                    reading.rssi_dbm,
+                    int(quality),
+                    message.received_at,
                 )
             )
+        if watermark >= 0:
+            plan.watermarks[device_id] = watermark
     return plan

@@ -32,8 +32,10 @@ from ingest.metrics import IngestMetrics, serve_health
 from ingest.plan import DeviceInfo, plan_batch
 from ingest.store import Written, load_devices, write_plan
 from kawamori import contract
+from kawamori.clock import REAL, Clock
 from kawamori.db import connect
-from kawamori.mqtt import Connection, Message, MqttError
+from kawamori.mqtt import Message, MqttError
+from kawamori.mqtt_direct import DirectConnection
 
 log = structlog.get_logger(__name__)
 
@@ -49,7 +51,10 @@ class IngestConfig:
     database_url: str
     mqtt_url: str
     client_id: str
-    max_batch: int = 1000  # messages; the broker's in-flight window bounds it too
+    max_batch: int = 1000  # messages per transaction
+    # unacknowledged messages the broker may send us (MQTT 5 Receive Maximum): bounds memory;
+    # more than max_batch lets the next batch arrive while one is being committed
+    max_inflight: int = 2000
     max_wait_s: float = 0.05
     max_payload_bytes: int = 65_536
     registry_refresh_s: float = 30.0
@@ -63,8 +68,15 @@ class Stopped(Exception):
 
 
 class IngestWorker:
-    def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None) -> None:
+    """``clock`` stamps each message's receive time, which decides whether a reading's
+    time stamp is plausible (not too far in the future) and is stored as ``received_at``;
+    batching and liveness use the process's real monotonic clock whatever it is."""
+
+    def __init__(
+        self, config: IngestConfig, metrics: IngestMetrics | None = None, *, clock: Clock = REAL
+    ) -> None:
         self.config = config
+        self.clock = clock
         self.metrics = metrics or IngestMetrics()
         self.stopping = threading.Event()
         self.pending: list[Message] = []
@@ -74,13 +86,15 @@ class IngestWorker:
         self._database_ok_since: float | None = None
         self._last_heartbeat = 0.0
         self._problem = "starting"
-        self.mqtt = Connection(
+        self._batch_since: float | None = None  # real monotonic time the pending batch began
+        self.mqtt = DirectConnection(
             config.mqtt_url,
             config.client_id,
             subscriptions=subscriptions(),
-            on_message=self._received,
-            manual_ack=True,
+            on_message=self.pending.append,  # nothing else per message
             persistent=True,
+            receive_maximum=config.max_inflight,
+            clock=clock,
         )
 
     # -- health ------------------------------------------------------------------------
@@ -90,10 +104,6 @@ class IngestWorker:
         if self._problem:
             return False, self._problem
         return True, ""
-
-    def _received(self, message: Message) -> None:
-        self.pending.append(message)
-        self.metrics.received.inc()
 
     # -- database ----------------------------------------------------------------------
     def _db(self) -> psycopg.Connection:
@@ -118,7 +128,7 @@ class IngestWorker:
             self._devices_loaded = time.monotonic()
         return self._devices
 
-    def _write(self, messages: list[Message], network: Connection) -> Written:
+    def _write(self, messages: list[Message], network: DirectConnection) -> Written:
         """Plan and write, retrying with capped exponential backoff until it commits;
         the network is serviced while waiting (keep-alive), nothing is acknowledged."""
         delay = 0.2
@@ -152,23 +162,26 @@ class IngestWorker:
                 delay = min(delay * 2, 10.0)
 
     # -- one batch ---------------------------------------------------------------------
-    def commit(self, messages: list[Message], network: Connection) -> Written:
+    def commit(self, messages: list[Message], network: DirectConnection) -> Written:
         written = self._write(messages, network)
         for message in messages:  # arrival order, only after commit
             network.ack(message)
         for device_id, seq in written.watermarks.items():
             network.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq), retain=True)
-        now = time.time()
+        self.metrics.received.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
         self.metrics.stored.inc(written.stored)
         self.metrics.duplicates.inc(written.duplicates)
-        for message in messages:
-            self.metrics.lag_seconds.observe(max(0.0, now - message.received_at.timestamp()))
+        if messages:  # the oldest message of the batch (one observation per batch, not per message)
+            lag = (self.clock.now() - messages[0].received_at).total_seconds()
+            self.metrics.lag_seconds.observe(max(0.0, lag))
         return written
 
     def _flush(self) -> None:
         batch = self.pending[: self.config.max_batch]
         del self.pending[: len(batch)]
+        if not self.pending:
+            self._batch_since = None  # what is left (if anything) is older still
         self.commit(batch, self.mqtt)
         self.metrics.pending.set(len(self.pending))
 
@@ -227,8 +240,13 @@ class IngestWorker:
     def _drain(self, client_id: str, *, idle_s: float = 1.0, max_s: float = 60.0) -> int:
         """Connect as a dead worker, store what its session holds, then end the session."""
         inbox: list[Message] = []
-        other = Connection(
-            self.config.mqtt_url, client_id, on_message=inbox.append, manual_ack=True, persistent=True
+        other = DirectConnection(
+            self.config.mqtt_url,
+            client_id,
+            on_message=inbox.append,
+            persistent=True,
+            receive_maximum=self.config.max_inflight,
+            clock=self.clock,
         )
         try:
             other.open(wait_s=10)
@@ -264,13 +282,17 @@ class IngestWorker:
         try:
             while not self.stopping.is_set():
                 timeout = 0.5
-                if self.pending:
-                    age = time.time() - self.pending[0].received_at.timestamp()
+                if self.pending and self._batch_since is None:  # read while a write was retried
+                    self._batch_since = time.monotonic()
+                if self._batch_since is not None:
+                    age = time.monotonic() - self._batch_since
                     timeout = max(0.0, self.config.max_wait_s - age)
                 self.mqtt.poll(timeout)
                 self.metrics.broker_up.set(1 if self.mqtt.connected.is_set() else 0)
                 if self.pending:
-                    age = time.time() - self.pending[0].received_at.timestamp()
+                    if self._batch_since is None:
+                        self._batch_since = time.monotonic()
+                    age = time.monotonic() - self._batch_since
                     if len(self.pending) >= self.config.max_batch or age >= self.config.max_wait_s:
                         self._flush()
                 self._heartbeat()

@@ -62,27 +62,18 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
                 " rssi_dbm, quality, received_at) FROM STDIN (FORMAT BINARY)"
             ) as copy:
                 copy.set_types(_INCOMING_TYPES)
-                for r in plan.readings:
-                    copy.write_row(
-                        (
-                            r.station_id,
-                            r.time,
-                            r.level_m,
-                            r.device_id,
-                            r.seq,
-                            r.distance_m,
-                            r.battery_v,
-                            r.rssi_dbm,
-                            r.quality,
-                            r.received_at,
-                        )
-                    )
+                write_row = copy.write_row
+                for row in plan.readings:  # ReadingRow is a tuple in this column order
+                    write_row(row)
             cur.execute(
                 """WITH fresh AS (
                        SELECT DISTINCT ON (i.station_id, i.time) i.*
                        FROM incoming i
-                       WHERE NOT EXISTS (SELECT 1 FROM readings r
-                                         WHERE r.device_id = i.device_id AND r.seq = i.seq)
+                       -- a per-row index probe, never an anti join: the planner knows
+                       -- nothing of the staging table and chose to hash all of `readings`
+                       -- for every batch (6 ms per 1,000 rows at first, 41 ms at 140,000)
+                       WHERE (SELECT true FROM readings r
+                              WHERE r.device_id = i.device_id AND r.seq = i.seq LIMIT 1) IS NULL
                        ORDER BY i.station_id, i.time, i.seq),
                    inserted AS (
                        INSERT INTO readings (station_id, time, level_m, device_id, seq, distance_m,
@@ -105,16 +96,14 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
                        last_seq = greatest(device_status.last_seq, EXCLUDED.last_seq),
                        updated_at = now()"""
             )
-        if plan.watermarks:
-            cur.executemany(
-                """INSERT INTO device_status (device_id, last_seq) VALUES (%s, %s)
-                   ON CONFLICT (device_id) DO UPDATE
-                   SET last_seq = greatest(device_status.last_seq, EXCLUDED.last_seq)""",
-                list(plan.watermarks.items()),
-            )
+        if plan.watermarks:  # one statement for all devices of the batch
             cur.execute(
-                "SELECT device_id, last_seq FROM device_status WHERE device_id = ANY(%s)",
-                (list(plan.watermarks),),
+                """INSERT INTO device_status (device_id, last_seq)
+                   SELECT * FROM unnest(%s::text[], %s::bigint[])
+                   ON CONFLICT (device_id) DO UPDATE
+                   SET last_seq = greatest(device_status.last_seq, EXCLUDED.last_seq)
+                   RETURNING device_id, last_seq""",
+                (list(plan.watermarks), list(plan.watermarks.values())),
             )
             watermarks = dict(cur.fetchall())
         for update in plan.statuses:

@@ -186,6 +186,10 @@ def ingest(
         int | None, typer.Option(help="Serve /metrics and /health on this port (127.0.0.1)")
     ] = None,
     max_batch: Annotated[int, typer.Option(min=1, help="Messages per transaction at most")] = 1000,
+    max_inflight: Annotated[
+        int,
+        typer.Option(min=1, max=65535, help="Unacknowledged messages the broker may send (Receive Maximum)"),
+    ] = 2000,
     max_wait_ms: Annotated[float, typer.Option(min=0, help="Longest a message waits for its batch")] = 50,
     dead_after: Annotated[
         float,
@@ -208,6 +212,7 @@ def ingest(
             client_id=f"{settings.mqtt_client_prefix}-ingest-{worker}",
             max_payload_bytes=settings.max_payload_bytes,
             max_batch=max_batch,
+            max_inflight=max_inflight,
             max_wait_s=max_wait_ms / 1000,
             dead_after_s=dead_after,
             heartbeat_s=heartbeat,
@@ -263,15 +268,23 @@ def dashboard() -> None:
     import uvicorn
 
     from dashboard.main import create_app
+    from dashboard.routers.residents import ResidentConfig
+    from notify.errors import SubscriberKeyError
     from shelters.crowding import parse_bands
 
     settings = _settings()
+    try:
+        residents_config = ResidentConfig.from_settings(settings)
+    except SubscriberKeyError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
     uvicorn.run(
         create_app(
             _runtime(settings).database_url,
             shelter_bands=parse_bands(settings.shelter_crowding_bands),
             public_url=settings.public_url,
             cap_sender_name=settings.cap_sender_name,
+            residents_config=residents_config,
         ),
         host=settings.dashboard_host,
         port=settings.dashboard_port,
@@ -421,6 +434,96 @@ def simulate_validate(
     if failed:
         console.print(f"[red]{failed} of {len(files)} scenario file(s) invalid.[/red]")
         raise typer.Exit(2)
+
+
+@simulate_app.command("check")
+def simulate_check(
+    paths: Annotated[list[Path], typer.Argument(help="Scenario files, or folders of them")],
+    timeline: Annotated[bool, typer.Option(help="Also print each scenario's produced timeline")] = False,
+) -> None:
+    """Run each scenario against the real platform on an embedded PostgreSQL and
+    Mosquitto in simulated time, compare what staff would see with its expectations,
+    and exit non-zero on any mismatch (the CI gate; docs/simulator.md).
+
+    Example: [bold]kawamori simulate check scenarios/ --timeline[/bold]
+    """
+    import logging
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from simulator.check import check
+    from simulator.check import timeline as produced_timeline
+    from simulator.runner import RunnerError, embedded_stack, run_scenario
+    from simulator.scenario import ScenarioError, format_offset, load_scenario
+
+    logs.configure(level=logging.WARNING)
+    files = _scenario_files(paths)
+    if not files:
+        console.print("[red]No scenario files found.[/red]")
+        raise typer.Exit(2)
+    scenarios = []
+    for path in files:
+        try:
+            scenarios.append(load_scenario(path))
+        except ScenarioError as error:
+            console.print(f"[red]{error}[/red]", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+    failed: list[str] = []
+    summary = Table(title="Scenarios / シナリオ")
+    for column in ("scenario", "simulated", "wall", "expectations", "result"):
+        summary.add_column(column, justify="left" if column == "scenario" else "right")
+    try:
+        with embedded_stack() as stack:
+            for scenario in scenarios:
+                with Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    TextColumn("{task.fields[at]}"),
+                    TimeElapsedColumn(),
+                    console=console,
+                    transient=True,
+                ) as progress:
+                    task = progress.add_task(scenario.name, total=None, at="")
+                    step = scenario.time.step
+
+                    def advance(done: int, total: int, task=task, step=step) -> None:
+                        progress.update(task, completed=done, total=total, at=format_offset(step * done))
+
+                    outcome = run_scenario(scenario, stack, on_step=advance)
+                verdicts = check(outcome)
+                ok = all(v.ok for v in verdicts)
+                table = Table(title=f"{scenario.name} ({scenario.status})", title_justify="left")
+                table.add_column("")
+                table.add_column("expectation")
+                table.add_column("expected")
+                table.add_column("produced")
+                for verdict in verdicts:
+                    mark = "[green]✓[/green]" if verdict.ok else "[red]✗[/red]"
+                    table.add_row(mark, verdict.what, verdict.expected, verdict.produced)
+                Console().print(table)
+                if timeline:
+                    for offset, text in produced_timeline(outcome):
+                        console.print(
+                            f"  {format_offset(offset):>8}  {text}", highlight=False, soft_wrap=True
+                        )
+                passed = sum(v.ok for v in verdicts)
+                summary.add_row(
+                    scenario.name,
+                    format_offset(scenario.time.duration),
+                    f"{outcome.wall_s:.1f} s",
+                    f"{passed}/{len(verdicts)}",
+                    "[green]pass[/green]" if ok else "[red]FAIL[/red]",
+                )
+                if not ok:
+                    failed.append(scenario.name)
+    except (RunnerError, EmbeddedError) as error:
+        console.print(f"[red]The run failed: {error}[/red]")
+        raise typer.Exit(2) from None
+    Console().print(summary)
+    if failed:
+        console.print(f"[red]{len(failed)} of {len(scenarios)} scenario(s) failed: {', '.join(failed)}[/red]")
+        raise typer.Exit(1)
+    console.print(f"[green]All {len(scenarios)} scenario(s) behave as expected.[/green]")
 
 
 def main() -> None:

@@ -15,13 +15,14 @@ Topics (``<device>`` is the device's hardware id, which is also its MQTT user)::
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 SCHEMA_VERSION = 1
 PREFIX = "kawamori/v1"
@@ -51,6 +52,7 @@ def subscription(kind: Kind | str) -> str:
     return f"{PREFIX}/+/{Kind(kind)}"
 
 
+@functools.lru_cache(maxsize=65_536)  # a topic per device and kind: parsed once
 def parse_topic(name: str) -> tuple[str, Kind] | None:
     match = _TOPIC.fullmatch(name)
     if match is None:
@@ -86,8 +88,7 @@ class Rejection:
     index: int | None = None  # the reading's position in a batch, if only it was bad
 
 
-@dataclass(frozen=True, slots=True)
-class WireReading:
+class WireReading(NamedTuple):
     """A reading as the device sent it, decoded and checked for shape only."""
 
     seq: int
@@ -115,6 +116,7 @@ def _reject_constant(name: str) -> Any:
     raise _Bad(Reason.not_finite, f"{name} is not a number")
 
 
+_INT_LIMIT = 2**62
 _DECODER = json.JSONDecoder(parse_constant=_reject_constant)  # one decoder, reused: it is stateless
 
 
@@ -137,6 +139,8 @@ def _load(payload: bytes, max_bytes: int) -> dict[str, Any]:
 
 def _number(obj: dict[str, Any], key: str, *, required: bool = False) -> float | None:
     value = obj.get(key)
+    if type(value) is float and value - value == 0.0:  # the common case: a finite float
+        return value
     if value is None:
         if required:
             raise _Bad(Reason.missing_field, f"'{key}' is required")
@@ -154,18 +158,23 @@ def _number(obj: dict[str, Any], key: str, *, required: bool = False) -> float |
 
 def _integer(obj: dict[str, Any], key: str, *, required: bool = False) -> int | None:
     value = obj.get(key)
+    if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT:  # the common case
+        return value
     if value is None:
         if required:
             raise _Bad(Reason.missing_field, f"'{key}' is required")
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise _Bad(Reason.bad_type, f"'{key}' must be an integer, not {type(value).__name__}")
-    if not -(2**62) < value < 2**62:
+    if not -_INT_LIMIT < value < _INT_LIMIT:
         raise _Bad(Reason.bad_type, f"'{key}' is out of the integer range")
     return value
 
 
-def _reading(obj: Any, defaults: dict[str, Any], received_at: datetime) -> WireReading:
+def _reading(
+    obj: Any, defaults: dict[str, Any], received_at: datetime, latest: datetime, earliest: datetime
+) -> WireReading:
+    """One reading; ``latest`` and ``earliest`` are the accepted times (computed once per message)."""
     if not isinstance(obj, dict):
         raise _Bad(Reason.not_an_object, f"reading is {type(obj).__name__}")
     merged = {**defaults, **obj} if defaults else obj
@@ -188,9 +197,9 @@ def _reading(obj: Any, defaults: dict[str, Any], received_at: datetime) -> WireR
             time = received_at - timedelta(seconds=age)
     except (OverflowError, OSError, ValueError):
         raise _Bad(Reason.bad_type, "time is out of range") from None
-    if time > received_at + MAX_FUTURE:
+    if time > latest:
         raise _Bad(Reason.future_time, f"{time.isoformat()} is ahead of the server clock")
-    if time < received_at - MAX_AGE:
+    if time < earliest:
         raise _Bad(Reason.too_old, f"{time.isoformat()} is more than a year old")
     rssi = _integer(merged, "rssi")
     quality = _integer(merged, "q") or 0
@@ -198,14 +207,7 @@ def _reading(obj: Any, defaults: dict[str, Any], received_at: datetime) -> WireR
         raise _Bad(Reason.bad_type, "'q' must be a small non-negative bit set")
     assert seq is not None and level is not None
     return WireReading(
-        seq=seq,
-        time=time,
-        level_m=level,
-        distance_m=_number(merged, "dist"),
-        battery_v=_number(merged, "bat"),
-        rssi_dbm=rssi,
-        quality=quality,
-        clock_unset=clock_unset,
+        seq, time, level, _number(merged, "dist"), _number(merged, "bat"), rssi, quality, clock_unset
     )
 
 
@@ -214,11 +216,12 @@ def decode_readings(
 ) -> DecodedBatch | Rejection:
     """Decode a ``reading`` message: either a batch (some readings may be rejected
     one by one) or a rejection of the whole message. Never raises."""
+    latest, earliest = received_at + MAX_FUTURE, received_at - MAX_AGE
     try:
         document = _load(payload, max_bytes)
         batch = document.get("r")
         if batch is None:
-            return DecodedBatch(readings=(_reading(document, {}, received_at),))
+            return DecodedBatch(readings=(_reading(document, {}, received_at, latest, earliest),))
         if not isinstance(batch, list):
             raise _Bad(Reason.bad_type, "'r' must be a list of readings")
         if not batch:
@@ -232,7 +235,7 @@ def decode_readings(
     rejections: list[Rejection] = []
     for index, item in enumerate(batch):
         try:
-            readings.append(_reading(item, defaults, received_at))
+            readings.append(_reading(item, defaults, received_at, latest, earliest))
         except _Bad as bad:
             rejections.append(Rejection(bad.reason, bad.detail, index))
     return DecodedBatch(readings=tuple(readings), rejections=tuple(rejections))

@@ -32,8 +32,6 @@ Errors::
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -46,6 +44,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from psycopg.types.json import Jsonb
 
 from alerts.model import Actor, Role
+from kawamori.tokens import new_token as new_token
+from kawamori.tokens import same as same
+from kawamori.tokens import token_digest as token_digest
 
 SESSION_LENGTH = timedelta(hours=12)  # one shift
 IDLE_TIMEOUT = timedelta(hours=2)
@@ -160,18 +161,6 @@ def check_password(password: str, *, username: str = "", display_name: str = "")
     for part in (username, *display_name.lower().split()):
         if len(part) >= 3 and part.lower() in lowered:
             raise WeakPassword("a password must not contain the user name or the person's name")
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def generate_password() -> str:

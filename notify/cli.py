@@ -11,7 +11,8 @@ from rich.console import Console
 from notify.errors import NotifyError
 
 app = typer.Typer(
-    help="Resident notifications: keys and message previews (住民への通知).", no_args_is_help=True
+    help="Resident notifications: keys, subscriptions and message previews (住民への通知).",
+    no_args_is_help=True,
 )
 console = Console(stderr=True)
 
@@ -44,6 +45,88 @@ def subscriber_key() -> None:
     from notify.sealing import generate_key
 
     print(f"KAWAMORI_SUBSCRIBER_KEY={generate_key()}")
+
+
+def _connection_and_key():
+    from kawamori import db
+    from kawamori.cli import _runtime, _settings  # the parent CLI owns settings and services
+    from notify.errors import SubscriberKeyError
+    from notify.sealing import load_key
+
+    settings = _settings()
+    try:
+        key = load_key(settings)
+    except SubscriberKeyError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+    return db.connect(_runtime(settings).database_url), key
+
+
+def _ask_address(address: str | None) -> str:
+    # prompted, so that a resident's number stays out of shell history and process lists
+    return address if address is not None else typer.prompt("Address / 宛先", hide_input=False)
+
+
+@app.command()
+def subscribe(
+    area: Annotated[list[str], typer.Option(help="Alert area id (repeat for several)")],
+    channel: Annotated[str, typer.Option(help="gateway (phone, FAX, SMS, radio), email or line")] = "gateway",
+    language: Annotated[str, typer.Option(help="ja, en or ja-easy")] = "ja",
+    address: Annotated[
+        str | None,
+        typer.Option(help="e.g. fax:+81235001234; asked for when left out (keeps it out of history)"),
+    ] = None,
+) -> None:
+    """Register a resident who asked by phone or at the counter (people without a smartphone).
+
+    Gateway addresses: sms:, voice:, fax: or radio: and a number or zone. The address is
+    stored sealed; nothing else about the person is kept. Prints the subscription id only.
+    Example: [bold]kawamori notify subscribe --area area-kyoden-lower --language ja-easy[/bold]
+    (then type fax:+81235001234)
+    """
+    from datetime import UTC, datetime
+
+    from notify.subscriptions import subscribe as subscribe_address
+
+    conn, key = _connection_and_key()
+    with conn:
+        try:
+            subscription_id, _ = subscribe_address(
+                conn,
+                channel=channel,
+                address=_ask_address(address),
+                language=language,
+                areas=area,
+                key=key,
+                now=datetime.now(UTC),
+            )
+        except NotifyError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+    print(f"subscribed: {subscription_id}")
+
+
+@app.command()
+def forget(
+    channel: Annotated[str, typer.Option(help="gateway, email, line or webpush")] = "gateway",
+    address: Annotated[
+        str | None, typer.Option(help="asked for when left out (keeps it out of history)")
+    ] = None,
+) -> None:
+    """A deletion request: delete everything about one address (its subscription, queued
+    messages and delivery log). Says whether there was anything to delete.
+    Example: [bold]kawamori notify forget --channel gateway[/bold] (then type voice:+81235001234)
+    """
+    from notify.subscriptions import delete_address
+
+    conn, key = _connection_and_key()
+    with conn:
+        try:
+            deleted = delete_address(conn, channel=channel, address=_ask_address(address), key=key)
+        except NotifyError as error:
+            console.print(f"[red]{error}[/red]")
+            raise typer.Exit(2) from None
+    print("deleted / 削除しました" if deleted else "no such subscription / 登録はありません")
 
 
 @app.command()

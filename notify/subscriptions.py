@@ -31,11 +31,13 @@ Address forms per channel (what ``address`` is):
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import psycopg
 import structlog
@@ -92,6 +94,8 @@ def normalise(channel: str, address: Any) -> tuple[str, Any]:
         p256dh, auth = keys.get("p256dh"), keys.get("auth")
         if not isinstance(endpoint, str) or not endpoint.startswith("https://") or len(endpoint) > 2048:
             raise InvalidAddress("a push endpoint is an https:// URL")
+        if not _public_host(urlsplit(endpoint).hostname or ""):
+            raise InvalidAddress("a push endpoint must be a public host")  # no requests to our own network
         if not all(isinstance(v, str) and _B64URL.fullmatch(v) for v in (p256dh, auth)):
             raise InvalidAddress("a push subscription needs keys.p256dh and keys.auth (base64url)")
         return endpoint, {"endpoint": endpoint, "p256dh": p256dh, "auth": auth}
@@ -113,6 +117,19 @@ def normalise(channel: str, address: Any) -> tuple[str, Any]:
             raise InvalidAddress("a gateway address is sms:, voice:, fax: or radio: and a number or zone")
         return text, text
     raise InvalidAddress(f"unknown channel; one of {CHANNELS}")
+
+
+def _public_host(host: str) -> bool:
+    """Whether a push endpoint's host may be called: not localhost, not a private,
+    loopback, link-local or reserved address (the delivery workers POST to it)."""
+    host = host.strip("[]").lower()
+    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." in host
+    return address.is_global
 
 
 def recipient(channel: str, opened: Any) -> Recipient:

@@ -16,6 +16,10 @@ import hashlib
 import hmac
 import secrets
 
+from kawamori.tokens import new_token as new_token
+from kawamori.tokens import same as same
+from kawamori.tokens import token_digest as token_digest
+
 ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 12
 _N, _R, _P = 2**14, 8, 1
@@ -61,15 +65,3 @@ def verify_code(code: str, stored: str | None) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
-
-
-def new_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def same(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

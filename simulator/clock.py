@@ -1,7 +1,9 @@
-"""One injectable source of ``now`` for the services, so accelerated time runs the
-same code as real time (staleness, hysteresis and trend rules see simulated seconds).
+"""Clocks for the services' one injectable source of ``now`` (the :class:`Clock`
+protocol of :mod:`kawamori.clock`), so accelerated time runs the same code as real
+time (staleness, hysteresis and trend rules see simulated seconds).
 
-- :class:`RealClock` — the wall clock (UTC) and the process's monotonic clock.
+- :class:`RealClock` — the wall clock (UTC) and the process's monotonic clock (the
+  services' default, from :mod:`kawamori.clock`).
 - :class:`AcceleratedClock` — ``start`` plus ``factor`` × the real time elapsed since
   it was made; sleeping ``s`` simulated seconds sleeps ``s / factor`` real ones.
 - :class:`ManualClock` — time moves only when told (tests); sleeping advances it.
@@ -15,32 +17,10 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 
+from kawamori.clock import Clock, RealClock
 
-class Clock(Protocol):
-    def now(self) -> datetime:
-        """The current time, timezone-aware (UTC)."""
-        ...
-
-    def monotonic(self) -> float:
-        """Seconds (simulated, for simulated clocks) from an arbitrary origin; never decreases."""
-        ...
-
-    def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of this clock's time."""
-        ...
-
-
-class RealClock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def sleep(self, seconds: float) -> None:
-        time.sleep(max(seconds, 0.0))
+__all__ = ["AcceleratedClock", "Clock", "ManualClock", "RealClock"]
 
 
 def _aware(when: datetime) -> datetime:

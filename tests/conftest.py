@@ -82,3 +82,12 @@ def broker() -> Iterator[MosquittoBroker]:
     yield server
     server.stop()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _patient_browser_assertions() -> None:
+    """Browser tests wait up to 20 s for what a person would see (Playwright's default
+    is 5 s): on a loaded 2-core CI machine a page can take that long to settle."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=20_000)

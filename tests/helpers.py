@@ -3,10 +3,13 @@ app with a real uvicorn server on a free port."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TypeVar
 
 import uvicorn
@@ -46,3 +49,12 @@ def serve(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+def screenshot_path(name: str) -> Path:
+    """Where a browser test saves its screenshot: ``docs/images/<name>`` when
+    KAWAMORI_SCREENSHOTS=1 (to refresh the pictures in the docs), else a temporary
+    folder, so running the tests never changes the checkout."""
+    if os.environ.get("KAWAMORI_SCREENSHOTS") == "1":
+        return Path(__file__).resolve().parents[1] / "docs" / "images" / name
+    return Path(tempfile.gettempdir()) / f"kawamori-{name}"

@@ -67,6 +67,9 @@ def test_up_runs_the_platform_survives_a_kill_and_stops_cleanly():
         wait_for(lambda: all_stations_live(base), timeout=60, interval=0.5)
         page = httpx.get(base + "/").text
         assert "Kawamori" in page and "/vendor/leaflet/leaflet.js" in page
+        key_file = data / "subscriber.key"  # the demo's subscriber key: generated, private
+        assert key_file.stat().st_mode & 0o777 == 0o600
+        assert httpx.get(base + "/r/").status_code == 200
         services = service_pids(data)
         assert len(services) == 2
 

@@ -28,6 +28,7 @@ from notify.render import LINE_TEXT_MAX, Channel, utf16_units
 PROVIDER = "line"
 DEFAULT_BASE_URL = "https://api.line.me"
 PUSH_PATH = "/v2/bot/message/push"
+REPLY_PATH = "/v2/bot/message/reply"
 RETRY_KEY_NAMESPACE = uuid.UUID("0b9f3c52-6a1e-4d7e-9c1a-6b2f4e8d5a10")  # Kawamori's; never change
 
 
@@ -146,3 +147,20 @@ def parse_webhook(body: bytes, header: str | None, *, channel_secret: str) -> tu
         raise InvalidSignature("the webhook body is not JSON") from None
     events = data.get("events") if isinstance(data, dict) else None
     return tuple(_event(e) for e in events or () if isinstance(e, dict))
+
+
+def reply(
+    client: httpx.Client, *, base_url: str, access_token: str, reply_token: str, texts: list[str]
+) -> Result:
+    """Answer a webhook event with up to five text messages (reply tokens are free of
+    the monthly push quota and valid for a short time only; never retried)."""
+    body = {"replyToken": reply_token, "messages": [{"type": "text", "text": t} for t in texts[:5]]}
+    try:
+        response = client.post(
+            f"{base_url.rstrip('/')}{REPLY_PATH}",
+            json=body,
+            headers={"Authorization": f"Bearer {access_token}"},
+        )
+    except httpx.HTTPError as error:
+        return transport_failure(PROVIDER, error)
+    return classify(PROVIDER, response)

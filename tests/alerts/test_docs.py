@@ -46,3 +46,13 @@ def test_no_documented_setting_is_unknown():
 def test_the_lifecycle_section_is_written():
     section = DOC.split("## Alert lifecycle and approval / 警報の流れと承認", 1)[1]
     assert "### 承認の決まり / Approval policy" in section
+
+
+def test_the_station_settings_api_is_documented():
+    from dashboard.routers.station_settings import router
+
+    for route in router.routes:
+        path = route.path.replace("{station_id}", "{id}")
+        for method in route.methods:
+            assert f"`{method} {path}`" in DOC, f"{method} {path} is not in docs/alerts.md"
+    assert '"alert_status": "Exercise"' in DOC  # how staff start a drill

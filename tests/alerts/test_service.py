@@ -127,3 +127,64 @@ def test_notification_from_ingest_wakes_the_evaluator(demo_db):
     finally:
         stopping.set()
         thread.join(10)
+
+
+def test_the_service_judges_at_its_injected_clock(demo_db):
+    """A station silent for hours in simulated time goes offline although, by the wall
+    clock, its readings are from long ago anyway: the service only knows its clock."""
+    from simulator.clock import ManualClock
+
+    start = datetime(2025, 9, 20, 21, 0, tzinfo=UTC)
+    clock = ManualClock(start)
+    with db.connect(demo_db) as conn:
+        conn.execute("UPDATE devices SET installed_at = %s", (start - timedelta(days=1),))
+        for seq in range(3):
+            when = start - timedelta(minutes=20 - 10 * seq)
+            payload = contract.encode_batch([contract.encode_reading(seq=seq, time=when, level_m=7.9)])
+            message = Message(contract.topic("kw-demo-02", "reading"), payload, 1, False, seq + 1, start)
+            write_plan(conn, plan_batch([message], load_devices(conn), max_payload_bytes=65_536))
+    stopping = threading.Event()
+    thread = threading.Thread(
+        target=run, args=(demo_db,), kwargs={"tick_s": 30, "stopping": stopping, "clock": clock}
+    )
+    thread.start()
+    try:
+        with db.connect(demo_db) as conn:
+
+            def status():
+                return conn.execute(
+                    "SELECT stage_key, offline FROM station_status WHERE station_id = 'kyoden-jumonji'"
+                ).fetchone()
+
+            assert wait_for(lambda: status() == ("danger", False), timeout=10)
+            clock.advance(3 * 3600)  # the next tick sees three silent hours
+            assert wait_for(lambda: status() == ("danger", True), timeout=10)
+    finally:
+        stopping.set()
+        thread.join(10)
+
+
+def test_a_backlog_longer_than_the_window_is_judged_reading_by_reading(demo_db):
+    """A board's four-hour backlog lands at once: the evaluator takes every reading
+    since the last one it judged into account, so the stage is entered at the time of
+    the reading that reached it, not at the start of the newest window."""
+    station = "kyoden-jumonji"  # caution 7.07 m, danger 7.77 m
+    start = NOW - timedelta(hours=5)
+    with db.connect(demo_db) as conn:
+        for i in range(13):  # an hour at 5.0 m
+            insert(conn, station, start + timedelta(minutes=5 * i), 5.0)
+        evaluate(conn, now=start + timedelta(hours=1))
+        assert rows(conn, "SELECT stage_key FROM station_status WHERE station_id = %s", station) == [
+            ("observation",)
+        ]
+        # silence for four hours, then the backlog: a steady rise of 1.5 m/h from 5.0 m
+        for i in range(1, 49):
+            when = start + timedelta(hours=1, minutes=5 * i)
+            insert(conn, station, when, 5.0 + 1.5 * i * 5 / 60)
+        (assessment,) = evaluate(conn, now=NOW, station_ids=[station])
+    assert assessment.state.stage_key == "danger"
+    # 7.77 m is reached 1 h 51 min into the rise (5.0 + 1.5 × 1.85), long before the
+    # newest window (70 min back from the newest reading, 2 h 50 min into the rise) begins;
+    # the confirmed level (a median of three) follows a reading later
+    entered = assessment.state.stage_since - (start + timedelta(hours=1))
+    assert timedelta(hours=1, minutes=50) <= entered <= timedelta(hours=2), entered

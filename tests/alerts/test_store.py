@@ -227,3 +227,33 @@ def test_a_staff_action_between_deciding_and_writing_is_taken_into_account(demo_
         assert ended.after.state is AlertState.resolved  # not "withdrawn": it had gone out
         rows = conn.execute("SELECT msg_type FROM alert_outbox ORDER BY version").fetchall()
         assert rows == [("Alert",), ("Update",)]
+
+
+def forecast(level: int) -> Condition:
+    return Condition(STATION, Kind.forecast, level, "caution", details={"eta": "2026-07-01T04:00:00+00:00"})
+
+
+def test_a_forecast_whose_stage_arrives_ends_without_an_all_clear(demo_db):
+    with db.connect(demo_db) as conn:
+        store.apply(conn, station_id=STATION, conditions=[forecast(2)], now=T0, policy=POLICY)
+        later = T0 + timedelta(minutes=20)
+        store.apply(conn, station_id=STATION, conditions=[stage(2)], now=later, policy=POLICY)
+        rows = conn.execute(
+            """SELECT a.kind, a.state, o.msg_type FROM alerts a
+               LEFT JOIN alert_outbox o ON o.alert_id = a.id ORDER BY a.id, o.version"""
+        ).fetchall()
+        # the forecast's only message is its Alert: no "all clear" as the water arrives
+        assert rows == [("forecast", "resolved", "Alert"), ("stage", "active", "Alert")]
+        [action] = conn.execute(
+            "SELECT a.action FROM alert_audit a JOIN alerts x ON x.id = a.alert_id "
+            "WHERE x.kind = 'forecast' ORDER BY a.id DESC LIMIT 1"
+        ).fetchone()
+        assert action == "superseded"
+
+
+def test_a_forecast_that_does_not_come_true_is_cleared(demo_db):
+    with db.connect(demo_db) as conn:
+        store.apply(conn, station_id=STATION, conditions=[forecast(2)], now=T0, policy=POLICY)
+        store.apply(conn, station_id=STATION, conditions=[], now=T0 + timedelta(minutes=30), policy=POLICY)
+        rows = conn.execute("SELECT msg_type, payload->>'response' FROM alert_outbox ORDER BY id").fetchall()
+        assert rows == [("Alert", "Monitor"), ("Update", "AllClear")]

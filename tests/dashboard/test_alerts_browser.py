@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -17,9 +16,9 @@ from alerts.model import Condition, Kind, Role
 from alerts.policy import ApprovalPolicy
 from dashboard.main import create_app
 from kawamori import db, staff
-from tests.helpers import serve
+from tests.helpers import screenshot_path, serve
 
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "images" / "alert-console.png"
+SCREENSHOT = screenshot_path("alert-console.png")
 PASSWORD = "river-watch-2026"
 
 

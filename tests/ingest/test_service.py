@@ -103,3 +103,45 @@ def test_bad_input_never_stops_the_worker(demo_db, broker, board):
         assert thread.is_alive()
     finally:
         stop_worker(worker, thread)
+
+
+def test_the_injected_clock_is_the_receive_time(demo_db, broker, board):
+    """Ingest judges time stamps against its clock, not the wall clock: in a simulated
+    past a reading of then is accepted, one of the real present is in the future."""
+    from simulator.clock import ManualClock
+
+    connection, _ = board
+    simulated = datetime(2025, 9, 20, 21, 0, tzinfo=UTC)
+    clock = ManualClock(simulated)
+    with db.connect(demo_db) as conn:
+        conn.execute("UPDATE devices SET installed_at = %s", (simulated - timedelta(days=1),))
+    worker = IngestWorker(
+        IngestConfig(database_url=demo_db, mqtt_url=broker.url("kawamori-ingest"), client_id="ingest-w1"),
+        clock=clock,
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(worker.mqtt.connected.is_set)
+    try:
+        clock.advance(60)
+        then = contract.encode_reading(seq=0, time=simulated + timedelta(seconds=30), level_m=9.0)
+        present = contract.encode_reading(seq=1, time=datetime.now(UTC), level_m=9.0)
+        for item in (then, present):
+            connection.publish(
+                contract.topic("kw-demo-01", "reading"), contract.encode_batch([item]), wait_s=5
+            )
+
+        def handled() -> int:
+            with db.connect(demo_db) as conn:
+                return conn.execute(
+                    "SELECT (SELECT count(*) FROM readings) + (SELECT count(*) FROM dead_letters)"
+                ).fetchone()[0]
+
+        wait_for(lambda: handled() == 2)
+        with db.connect(demo_db) as conn:
+            assert conn.execute("SELECT seq, received_at FROM readings").fetchall() == [
+                (0, simulated + timedelta(seconds=60))
+            ]
+            assert conn.execute("SELECT reason FROM dead_letters").fetchall() == [("future_time",)]
+    finally:
+        stop_worker(worker, thread)

@@ -6,7 +6,7 @@ import base64
 import json
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
@@ -68,3 +68,23 @@ def queue_work(
         (delivery_id, alert_id, subscription_id, NOW),
     )
     return delivery_id
+
+
+def flood(conn, *, level: int = 4, status: str = "Actual", station: str = "kyoden-chiwara", areas=(UPPER,)):
+    """A reading, the evaluator's judgement and an active alert for one station."""
+    conn.execute(
+        "INSERT INTO readings (station_id, time, level_m) VALUES (%s, %s, 3.3)",
+        (station, NOW - timedelta(minutes=2)),
+    )
+    conn.execute(
+        """INSERT INTO station_status (station_id, reading_time, level_m, stage_key, alert_level,
+                                       evaluated_at)
+           VALUES (%s, %s, 3.3, 'danger', %s, %s)""",
+        (station, NOW - timedelta(minutes=2), level, NOW),
+    )
+    conn.execute(
+        """INSERT INTO alerts (fingerprint, station_id, kind, status, state, public, alert_level, areas,
+                               version, opened_at, updated_at)
+           VALUES (%s, %s, 'stage', %s, 'active', %s, %s, %s, 1, %s, %s)""",
+        (f"{station}:stage:{status}", station, status, status == "Actual", level, list(areas), NOW, NOW),
+    )

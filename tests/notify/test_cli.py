@@ -57,3 +57,27 @@ def test_subscriber_key_prints_a_usable_key(tmp_path):
     name, _, value = result.stdout.strip().partition("=")
     assert name == "KAWAMORI_SUBSCRIBER_KEY"
     assert load_key(Settings(_env_file=None, subscriber_key=value, data_dir=tmp_path))
+
+
+def test_staff_register_and_forget_a_resident_without_a_smartphone(demo_db, tmp_path, monkeypatch):
+    from kawamori import db
+    from notify.sealing import generate_key
+
+    monkeypatch.setenv("KAWAMORI_DATABASE_URL", demo_db)
+    monkeypatch.setenv("KAWAMORI_MQTT_URL", "mqtt://unused:1883")
+    monkeypatch.setenv("KAWAMORI_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("KAWAMORI_SUBSCRIBER_KEY", generate_key())
+    number = "fax:+81235001234"
+    result = runner.invoke(app, ["notify", "subscribe", "--area", "area-kyoden-lower"], input=number + "\n")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-1].startswith("subscribed: ")
+    with db.connect(demo_db) as conn:
+        assert conn.execute("SELECT channel, areas FROM subscriptions").fetchall() == [
+            ("gateway", ["area-kyoden-lower"])
+        ]
+    refused = runner.invoke(app, ["notify", "subscribe", "--area", "nowhere", "--address", number])
+    assert refused.exit_code == 2 and "nowhere" in refused.output
+    forgotten = runner.invoke(app, ["notify", "forget"], input="fax:+81 235 001 234\n")
+    assert forgotten.exit_code == 0 and "deleted" in forgotten.stdout
+    again = runner.invoke(app, ["notify", "forget", "--address", number])
+    assert "no such subscription" in again.stdout

@@ -1,0 +1,233 @@
+"""What the resident page shows, as plain data: the rivers near a place in plain words,
+the current alert level there and what to do, and the nearest open shelters.
+
+Wording lives in files a translator extends without code: the page's own texts in
+``dashboard/resident_texts/<language>.yaml``, alert levels and actions in the message
+templates (``notify/templates``), so a push message and the page say the same thing.
+``river_word`` is pure; ``summary`` reads the database.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import psycopg
+import yaml
+
+from dashboard import queries
+from kawamori.model import Hazard
+from notify import subscriptions
+from notify.language import load as load_templates
+from shelters.crowding import DEFAULT_BANDS, Bands, describe
+from shelters.recommend import distance_m
+from shelters.service import NearestShelters
+
+TEXTS = Path(__file__).parent / "resident_texts"
+LANGUAGES = ("ja", "en", "ja-easy")
+JST = ZoneInfo("Asia/Tokyo")
+NEAR_M = 15_000  # stations this close to a place are "near" even outside its areas
+MAX_RIVERS = 6
+
+# plain words for a river's level, lowest to highest; each has a symbol so that colour
+# is never the only sign
+WORDS = ("unknown", "normal", "high", "prepare", "danger", "flooding")
+SYMBOLS = {"unknown": "?", "normal": "○", "high": "△", "prepare": "▲", "danger": "◆", "flooding": "■"}
+
+
+@cache
+def texts(language: str) -> dict[str, str]:
+    """The page texts of ``language`` (checked to have the same keys as ``ja``)."""
+    if language not in LANGUAGES:
+        language = "ja"
+    values = yaml.safe_load((TEXTS / f"{language}.yaml").read_text(encoding="utf-8"))
+    reference = yaml.safe_load((TEXTS / "ja.yaml").read_text(encoding="utf-8"))
+    if set(values) != set(reference):
+        raise ValueError(f"resident_texts/{language}.yaml: keys differ from ja.yaml")
+    return {k: str(v) for k, v in values.items()}
+
+
+def _clock(when: datetime, fmt: str) -> str:
+    """Local time in the language's format (``11月3日 9時05分``, ``3 Nov 9:05``)."""
+    local = when.astimezone(JST)
+    return fmt.format(
+        year=local.year,
+        month=local.month,
+        day=local.day,
+        hour=local.hour,
+        minute=local.minute,
+        month_name=calendar.month_abbr[local.month],
+    )
+
+
+def pick(language: str | None) -> str:
+    return language if language in LANGUAGES else "ja"
+
+
+def river_word(*, alert_level: int | None, stage_key: str | None, stale: bool, has_reading: bool) -> str:
+    """One of :data:`WORDS` for a station's latest judgement."""
+    if stale or not has_reading:
+        return "unknown"
+    if alert_level is not None and alert_level >= 5:
+        return "flooding"
+    if alert_level == 4:
+        return "danger"
+    if alert_level == 3:
+        return "prepare"
+    if stage_key is not None:
+        return "high"
+    return "normal"
+
+
+def level_action_key(level: int | None) -> str | None:
+    """The message templates' action for an alert level (none below 2)."""
+    if level is None or level < 2:
+        return None
+    return f"action.level{level}" if level >= 3 else "action.monitor"
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where the reader asked about: a point (rounded by the page) and/or an area."""
+
+    latitude: float | None = None
+    longitude: float | None = None
+    area: str | None = None
+
+    @property
+    def point(self) -> tuple[float, float] | None:
+        if self.latitude is None or self.longitude is None:
+            return None
+        return self.latitude, self.longitude
+
+
+def _name(row: dict, language: str, field: str = "name") -> str:
+    ja, en = row.get(f"{field}_ja") or "", row.get(f"{field}_en") or ""
+    return (en or ja) if language == "en" else (ja or en)
+
+
+def area_list(conn: psycopg.Connection, *, language: str) -> list[dict]:
+    return [
+        {"id": a["id"], "name": _name(a, language), "name_ja": a["name_ja"], "name_en": a["name_en"]}
+        for a in queries.areas(conn)
+    ]
+
+
+def current_levels(conn: psycopg.Connection, *, areas: list[str]) -> dict[str, int]:
+    """The highest level of active, public, real (``Actual``) stage and forecast alerts
+    per area. Exercises and tests are never shown as if they were real."""
+    rows = conn.execute(
+        """SELECT a.area, max(al.alert_level)
+           FROM alerts al, unnest(al.areas) AS a(area)
+           WHERE al.state = 'active' AND al.public AND al.status = 'Actual'
+             AND al.kind IN ('stage', 'forecast') AND al.alert_level IS NOT NULL
+             AND al.areas && %s::text[] AND a.area = ANY(%s)
+           GROUP BY a.area""",
+        (areas, areas),
+    ).fetchall()
+    return {area: int(level) for area, level in rows}
+
+
+def summary(
+    conn: psycopg.Connection,
+    *,
+    place: Place,
+    language: str,
+    now: datetime,
+    nearest: NearestShelters,
+    bands: Bands = DEFAULT_BANDS,
+) -> dict:
+    """Everything the page shows for ``place`` in ``language``."""
+    language = pick(language)
+    t, words = texts(language), load_templates(language)
+    all_areas = {a["id"]: a for a in queries.areas(conn)}
+    chosen: list[str] = []
+    if place.area in all_areas:
+        chosen.append(place.area)
+    point = place.point
+    if point is not None:
+        for area_id in subscriptions.areas_at(conn, latitude=point[0], longitude=point[1]):
+            if area_id not in chosen:
+                chosen.append(area_id)
+    outside = point is not None and not chosen
+    if point is None and chosen:  # an area only: measure from its stations or its centre
+        from shapely.geometry import shape
+
+        centre = shape(all_areas[chosen[0]]["geometry"]).representative_point()
+        point = (centre.y, centre.x)
+    station_ids = {s for a in chosen for s in all_areas[a]["station_ids"]}
+    rivers = []
+    for row in queries.stations(conn, now=now):
+        distance = distance_m(point[0], point[1], row["latitude"], row["longitude"]) if point else None
+        near = row["id"] in station_ids or (distance is not None and distance <= NEAR_M)
+        if (chosen or point) and not near:
+            continue
+        word = river_word(
+            alert_level=row["alert_level"],
+            stage_key=row["stage_key"],
+            stale=row["stale"],
+            has_reading=row["latest_level_m"] is not None,
+        )
+        when = row["latest_time"]
+        rivers.append(
+            {
+                "station_id": row["id"],
+                "river": _name(row, language, "river"),
+                "station": _name(row, language),
+                "word": word,
+                "symbol": SYMBOLS[word],
+                "text": t[f"river_{word}"],
+                "rank": WORDS.index(word),
+                "level_m": row["latest_level_m"],
+                "observed_at": when,
+                "reading": t["reading"].format(
+                    level=f"{row['latest_level_m']:.2f} m",
+                    time=_clock(when, t["time_format"]),
+                )
+                if when is not None and row["latest_level_m"] is not None
+                else "",
+                "distance_km": None if distance is None else round(distance / 1000, 1),
+            }
+        )
+    rivers.sort(key=lambda r: (r["distance_km"] is None, r["distance_km"] or 0, -r["rank"]))
+    if chosen or point:
+        rivers = rivers[:MAX_RIVERS]
+    levels = current_levels(conn, areas=chosen or list(all_areas))
+    level = max(levels.values(), default=None)
+    action_key = level_action_key(level)
+    shelters: list[dict] | None = None
+    if point is not None and not outside:
+        recommendation = nearest(conn, latitude=point[0], longitude=point[1], hazard=Hazard.flood, k=3)
+        shelters = []
+        for ranked in recommendation.chosen:
+            s = ranked.shelter
+            look = describe(s.occupancy, s.capacity, bands)
+            shelters.append(
+                {
+                    "id": s.id,
+                    "name": s.name_en if language == "en" else s.name_ja,
+                    "address": s.address,
+                    "distance": t["distance"].format(km=f"{ranked.distance_m / 1000:.1f}"),
+                    "crowding": look["crowding"],
+                    "icon": look["icon"],
+                    "room": look["label_en"] if language == "en" else look["label_ja"],
+                    "map": f"https://www.openstreetmap.org/?mlat={s.latitude}&mlon={s.longitude}#map=17/"
+                    f"{s.latitude}/{s.longitude}",
+                }
+            )
+    return {
+        "language": language,
+        "areas": [{"id": a, "name": _name(all_areas[a], language)} for a in chosen],
+        "outside": outside,
+        "alert_level": level,
+        "level_text": words[f"level.{level}"] if level else t["level_none"],
+        "action": words[action_key] if action_key else t["level_none_action"],
+        "area_levels": levels,
+        "rivers": rivers,
+        "shelters": shelters,
+        "updated": t["updated"].format(time=_clock(now, t["time_format"])),
+    }

@@ -1,0 +1,500 @@
+"""The public resident side: the resident page (``/r/``, no login), its service worker,
+subscribe / unsubscribe, and the LINE webhook. Views are thin: the work is in
+:mod:`dashboard.resident_view` and :mod:`notify.subscriptions`.
+
+Privacy: nothing here logs an address, a token, a user id or a place; the page rounds a
+browser's location to 0.01° (about 1 km) before it is ever sent; the subscribe
+endpoint is rate limited per client (kept only as a keyed hash) and answers the same
+whether an address was known or not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+import httpx
+import psycopg
+import structlog
+from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import BaseModel, Field
+
+from dashboard import resident_view
+from dashboard.deps import Conn, Now
+from dashboard.pages import templates
+from notify import subscriptions
+from notify.channels import line
+from notify.errors import InvalidSignature, OutsideAreas, SubscriptionError
+from notify.sealing import SubscriberKey
+from shelters.api import _nearest_of, bands_of
+
+log = structlog.get_logger("dashboard.residents")
+router = APIRouter(tags=["residents"])
+HERE = Path(__file__).resolve().parent.parent
+SERVICE_WORKER = HERE / "static" / "resident-sw.js"
+HELP = HERE.parent / "docs" / "residents.md"
+LANG_COOKIE = "kawamori_resident_lang"
+PUBLIC_CHANNELS = ("webpush", "email")  # LINE registers through the webhook, gateways through staff
+
+
+@dataclass(frozen=True, slots=True)
+class ResidentConfig:
+    """What the resident side needs from the settings. ``key`` is ``None`` when no
+    subscriber key is configured (development only): reading works, subscribing
+    answers 503."""
+
+    key: SubscriberKey | None = None
+    vapid_public_key: str | None = None
+    line_channel_secret: str | None = None
+    line_access_token: str | None = None
+    line_api_base_url: str = line.DEFAULT_BASE_URL
+    subscribe_limit_per_hour: int = subscriptions.SUBSCRIBE_LIMIT
+    email: bool = False  # an SMTP server is configured
+
+    @classmethod
+    def from_settings(cls, settings) -> ResidentConfig:
+        from notify.channels.webpush import public_key_of
+        from notify.errors import SubscriberKeyError
+        from notify.sealing import load_key
+
+        def secret(value) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        try:
+            key = load_key(settings)
+        except SubscriberKeyError:
+            if settings.environment == "production":
+                raise
+            log.warning("residents.no_subscriber_key", hint="kawamori notify subscriber-key")
+            key = None
+        vapid = secret(settings.vapid_private_key)
+        return cls(
+            key=key,
+            vapid_public_key=public_key_of(vapid) if vapid and settings.vapid_subject else None,
+            line_channel_secret=secret(settings.line_channel_secret),
+            line_access_token=secret(settings.line_channel_access_token),
+            line_api_base_url=settings.line_api_base_url,
+            subscribe_limit_per_hour=settings.subscribe_limit_per_hour,
+            email=bool(settings.smtp_host),
+        )
+
+
+def config_of(request: Request) -> ResidentConfig:
+    return getattr(request.app.state, "residents", None) or ResidentConfig()
+
+
+def key_of(request: Request) -> SubscriberKey:
+    key = config_of(request).key
+    if key is None:
+        raise HTTPException(503, "subscriptions are not configured (KAWAMORI_SUBSCRIBER_KEY)")
+    return key
+
+
+def resident_language(request: Request, asked: str | None) -> str:
+    for candidate in (asked, request.cookies.get(LANG_COOKIE)):
+        if candidate in resident_view.LANGUAGES:
+            return candidate
+    accept = request.headers.get("accept-language", "").lower()
+    return "en" if accept.startswith("en") else "ja"
+
+
+def page_headers() -> dict[str, str]:
+    return {
+        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; worker-src 'self'",
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",  # a token or a place in the URL never leaves in a Referer
+        "Cache-Control": "no-store",
+    }
+
+
+def _place(lat: float | None, lon: float | None, area: str | None) -> resident_view.Place:
+    if lat is not None and lon is not None:  # never finer than the stored cell
+        lat, lon = subscriptions.cell_of(lat, lon)
+    return resident_view.Place(latitude=lat, longitude=lon, area=area or None)
+
+
+def _render(request: Request, name: str, language: str, context: dict, status: int = 200) -> HTMLResponse:
+    t = resident_view.texts(language)
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {"lang": language, "html_lang": "ja" if language == "ja-easy" else language, "t": t, **context},
+        status_code=status,
+        headers=page_headers(),
+    )
+    response.set_cookie(LANG_COOKIE, language, max_age=365 * 86400, samesite="lax", httponly=True)
+    return response
+
+
+def _links(language: str, place: resident_view.Place) -> dict[str, str]:
+    query = {}
+    if place.area:
+        query["area"] = place.area
+    if place.point:
+        query["lat"], query["lon"] = (f"{v:.2f}" for v in place.point)
+    return {lang: "/r/?" + urlencode({"lang": lang, **query}) for lang in resident_view.LANGUAGES}
+
+
+# --- the page ---------------------------------------------------------------------------------
+
+
+@router.get("/r", include_in_schema=False)
+def resident_root(request: Request) -> RedirectResponse:
+    query = request.url.query
+    return RedirectResponse("/r/" + (f"?{query}" if query else ""), status_code=308)
+
+
+@router.get("/r/", response_class=HTMLResponse, include_in_schema=False)
+def resident_page(
+    request: Request,
+    conn: Conn,
+    now: Now,
+    lang: str | None = None,
+    area: str | None = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+    notice: str | None = None,
+) -> HTMLResponse:
+    language = resident_language(request, lang)
+    place = _place(lat, lon, area)
+    view = resident_view.summary(
+        conn, place=place, language=language, now=now, nearest=_nearest_of(request), bands=bands_of(request)
+    )
+    config = config_of(request)
+    return _render(
+        request,
+        "resident.html",
+        language,
+        {
+            "view": view,
+            "areas": resident_view.area_list(conn, language=language),
+            "place": place,
+            "links": _links(language, place),
+            "notice": notice if notice in {"email_done", "busy", "error", "need_area", "outside"} else None,
+            "vapid_public_key": config.vapid_public_key,
+            "subscribe_enabled": config.key is not None,
+            "email_enabled": config.email and config.key is not None,
+        },
+    )
+
+
+@router.get("/r/sw.js", include_in_schema=False)
+def service_worker() -> Response:
+    """The service worker, at a path whose scope (``/r/``) covers the resident page."""
+    return Response(
+        SERVICE_WORKER.read_bytes(),
+        media_type="text/javascript; charset=utf-8",
+        headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+@router.post("/r/subscribe", include_in_schema=False)
+def subscribe_form(
+    request: Request,
+    conn: Conn,
+    now: Now,
+    email: Annotated[str, Form(max_length=254)],
+    language: Annotated[str, Form()] = "ja",
+    area: Annotated[list[str] | None, Form()] = None,
+    lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
+) -> RedirectResponse:
+    """The e-mail form of the page (works without JavaScript); answers with the page."""
+    key = key_of(request)
+    if not config_of(request).email:
+        raise HTTPException(422, "e-mail is not enabled here")
+    place = _place(lat, lon, None)
+    notice = _subscribe(
+        request,
+        conn,
+        now=now,
+        key=key,
+        channel="email",
+        address=email,
+        language=resident_view.pick(language),
+        areas=[a for a in area or [] if a],
+        point=place.point,
+    )[0]
+    query = {"lang": resident_view.pick(language), "notice": notice}
+    if area:
+        query["area"] = area[0]
+    if place.point:
+        query["lat"], query["lon"] = (f"{v:.2f}" for v in place.point)
+    return RedirectResponse("/r/?" + urlencode(query) + "#subscribe", status_code=303)
+
+
+@router.get("/r/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
+def unsubscribe_page(request: Request, conn: Conn, token: str = "", lang: str | None = None) -> HTMLResponse:
+    """The link in every message: a page with a button (a mail scanner that follows the
+    link does not unsubscribe anybody)."""
+    found = subscriptions.subscription_of(conn, token=token) if token else None
+    language = resident_language(request, lang or (found["language"] if found else None))
+    return _render(request, "resident_unsubscribe.html", language, {"token": token, "state": "ask"})
+
+
+@router.post("/r/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
+def unsubscribe_confirm(
+    request: Request,
+    conn: Conn,
+    token: Annotated[str, Form(max_length=200)],
+    lang: Annotated[str, Form()] = "ja",
+) -> HTMLResponse:
+    deleted = subscriptions.unsubscribe(conn, token=token)
+    log.info("residents.unsubscribed", via="page", deleted=deleted)
+    language = resident_language(request, lang)
+    return _render(
+        request,
+        "resident_unsubscribe.html",
+        language,
+        {"token": "", "state": "done" if deleted else "unknown"},
+    )
+
+
+@router.get("/r/help", response_class=HTMLResponse, include_in_schema=False)
+def help_page(request: Request, lang: str | None = None) -> HTMLResponse:
+    """docs/residents.md as a page: the resident-facing help."""
+    from markdown_it import MarkdownIt
+
+    language = resident_language(request, lang)
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(HELP.read_text(encoding="utf-8"))
+    return _render(request, "resident_help.html", language, {"body": body})
+
+
+# --- JSON API --------------------------------------------------------------------------------------
+
+
+class PointIn(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+
+class SubscriptionCreate(BaseModel):
+    channel: Literal["webpush", "email"]
+    address: dict[str, Any] | str = Field(
+        description="webpush: the browser's PushSubscription.toJSON(); email: the address"
+    )
+    language: Literal["ja", "en", "ja-easy"] = "ja"
+    areas: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    point: PointIn | None = Field(default=None, description="rounded to about 1 km before it is stored")
+
+
+class SubscriptionAccepted(BaseModel):
+    status: Literal["accepted"] = "accepted"
+    unsubscribe_token: str | None = Field(
+        default=None,
+        description="webpush only (the browser that holds the push subscription may stop it); "
+        "e-mail gets it only in the messages",
+    )
+
+
+class SubscriptionDelete(BaseModel):
+    token: str = Field(max_length=200)
+
+
+def _subscribe(
+    request: Request, conn: psycopg.Connection, *, now, key: SubscriberKey, **fields
+) -> tuple[str, str | None]:
+    """``(notice, token)``: ``email_done`` whether or not the address was known."""
+    client = request.client.host if request.client else "unknown"
+    limit = config_of(request).subscribe_limit_per_hour
+    if not subscriptions.allow_subscribe_attempt(conn, client=client, key=key, now=now, limit=limit):
+        log.info("residents.rate_limited")
+        return "busy", None
+    try:
+        _, token = subscriptions.subscribe(conn, key=key, now=now, **fields)
+    except OutsideAreas:
+        return "outside", None
+    except SubscriptionError as error:
+        log.info("residents.subscribe_refused", reason=type(error).__name__)
+        return ("need_area" if "area" in str(error) else "error"), None
+    log.info("residents.subscribed", channel=fields["channel"], areas=len(fields.get("areas") or ()))
+    return "email_done", token
+
+
+@router.post(
+    "/api/subscriptions",
+    status_code=202,
+    response_model=SubscriptionAccepted,
+    summary="Subscribe a Web Push subscription or an e-mail address to alert areas (rate limited)",
+    description="The answer is the same whether the address was already subscribed or not (an existing "
+    "subscription is updated). 429 when a client sends too many requests; 422 for an unusable address, "
+    "an unknown area or a point outside every area.",
+)
+def create_subscription(body: SubscriptionCreate, request: Request, conn: Conn, now: Now) -> dict:
+    key = key_of(request)
+    config = config_of(request)
+    if (body.channel == "webpush" and not config.vapid_public_key) or (
+        body.channel == "email" and not config.email
+    ):
+        raise HTTPException(422, f"{body.channel} is not enabled here")  # never store what cannot be used
+    notice, token = _subscribe(
+        request,
+        conn,
+        now=now,
+        key=key,
+        channel=body.channel,
+        address=body.address,
+        language=body.language,
+        areas=body.areas,
+        point=(body.point.lat, body.point.lon) if body.point else None,
+    )
+    if notice == "busy":
+        raise HTTPException(429, "too many requests; try again later")
+    if notice != "email_done":
+        raise HTTPException(422, notice)
+    return {"status": "accepted", "unsubscribe_token": token if body.channel == "webpush" else None}
+
+
+@router.delete(
+    "/api/subscriptions",
+    status_code=204,
+    summary="Unsubscribe by token: deletes the subscription, its queued messages and its log",
+)
+def delete_subscription(body: SubscriptionDelete, conn: Conn) -> Response:
+    deleted = subscriptions.unsubscribe(conn, token=body.token)
+    log.info("residents.unsubscribed", via="api", deleted=deleted)
+    return Response(status_code=204)
+
+
+@router.get("/api/residents/areas", summary="Alert areas for the resident page's picker")
+def resident_areas(request: Request, conn: Conn, lang: str | None = None) -> list[dict]:
+    return resident_view.area_list(conn, language=resident_language(request, lang))
+
+
+@router.get("/api/residents/summary", summary="What the resident page shows for a place or an area")
+def resident_summary(
+    request: Request,
+    conn: Conn,
+    now: Now,
+    lang: str | None = None,
+    area: str | None = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+) -> dict:
+    return resident_view.summary(
+        conn,
+        place=_place(lat, lon, area),
+        language=resident_language(request, lang),
+        now=now,
+        nearest=_nearest_of(request),
+        bands=bands_of(request),
+    )
+
+
+# --- LINE webhook ------------------------------------------------------------------------------------
+
+GREETING = [
+    "川守（かわもり）の 川の じょうほうです。友だち追加ありがとうございます。\n"
+    "お知らせを受け取る地域を登録します。トーク画面の「＋」から「位置情報」を送ってください。\n"
+    "ブロックすると、登録はすべて削除されます。",
+    "Thank you for adding Kawamori river alerts. To register your area, send your location "
+    "(tap + in the chat, then Location). Blocking this account deletes your registration.",
+]
+REGISTERED = (
+    "登録しました：{ja}\n警戒レベルが上がったらお知らせします。\n"
+    "Registered: {en}. We will tell you when the alert level rises."
+)
+OUTSIDE = [
+    "その場所は、お知らせの対象地域の外です。対象地域の中の場所を送ってください。\n"
+    "This place is outside the areas we cover. Please send a place inside them."
+]
+
+
+def _first_time(conn: psycopg.Connection, event_id: str | None) -> bool:
+    if event_id is None:
+        return True
+    row = conn.execute(
+        "INSERT INTO line_events (event_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1", (event_id,)
+    ).fetchone()
+    return row is not None
+
+
+def _send_replies(request: Request, replies: list[tuple[str, list[str]]]) -> None:
+    config = config_of(request)
+    if not config.line_access_token:
+        return
+    client = getattr(request.app.state, "line_client", None) or httpx.Client(timeout=10)
+    for reply_token, texts in replies:
+        result = line.reply(
+            client,
+            base_url=config.line_api_base_url,
+            access_token=config.line_access_token,
+            reply_token=reply_token,
+            texts=texts,
+        )
+        if not result.ok:
+            log.warning("line.reply_failed", outcome=result.outcome.value, status=result.status)
+
+
+@router.post("/line/webhook", summary="LINE Messaging API webhook (follow, unfollow, location)")
+async def line_webhook(request: Request, background: BackgroundTasks, now: Now) -> dict:
+    config = config_of(request)
+    if not config.line_channel_secret:
+        raise HTTPException(404, "LINE is not configured")
+    body = await request.body()
+    try:
+        events = line.parse_webhook(
+            body, request.headers.get("x-line-signature"), channel_secret=config.line_channel_secret
+        )
+    except InvalidSignature:
+        log.warning("line.bad_signature")
+        raise HTTPException(401, "invalid X-Line-Signature") from None
+    key = key_of(request) if any(e.type in ("location", "unfollow") for e in events) else None
+    from starlette.concurrency import run_in_threadpool
+
+    replies = await run_in_threadpool(_handle_line_events, request, events, key, now)
+    if replies:
+        background.add_task(_send_replies, request, replies)
+    return {}
+
+
+def _handle_line_events(
+    request: Request, events, key: SubscriberKey | None, now
+) -> list[tuple[str, list[str]]]:
+    replies: list[tuple[str, list[str]]] = []
+    counts: dict[str, int] = {}
+    with request.app.state.pool.connection() as conn:
+        for event in events:
+            if event.user_id is None or not _first_time(conn, event.event_id):
+                counts["skipped"] = counts.get("skipped", 0) + 1
+                continue
+            counts[event.type] = counts.get(event.type, 0) + 1
+            if event.type == "follow" and event.reply_token:
+                replies.append((event.reply_token, GREETING))
+            elif event.type == "unfollow" and key is not None:
+                subscriptions.delete_address(conn, channel="line", address=event.user_id, key=key)
+            elif event.type == "location" and key is not None:
+                assert event.latitude is not None and event.longitude is not None
+                try:
+                    _, _ = subscriptions.subscribe(
+                        conn,
+                        channel="line",
+                        address=event.user_id,
+                        language="ja",
+                        point=(event.latitude, event.longitude),
+                        key=key,
+                        now=now,
+                    )
+                except OutsideAreas:
+                    if event.reply_token:
+                        replies.append((event.reply_token, OUTSIDE))
+                    continue
+                except SubscriptionError as error:
+                    log.warning("line.subscribe_refused", reason=type(error).__name__)
+                    continue
+                if event.reply_token:
+                    names = conn.execute(
+                        """SELECT string_agg(name_ja, '、' ORDER BY id), string_agg(name_en, ', ' ORDER BY id)
+                           FROM alert_areas WHERE id = ANY(
+                               SELECT unnest(areas) FROM subscriptions
+                               WHERE channel = 'line' AND address_digest = %s)""",
+                        (key.digest("line", event.user_id),),
+                    ).fetchone()
+                    ja, en = names if names else ("", "")
+                    replies.append((event.reply_token, [REGISTERED.format(ja=ja, en=en)]))
+    log.info("line.webhook", **counts)
+    return replies

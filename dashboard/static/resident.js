@@ -1,0 +1,112 @@
+// The resident page's small script: "use where I am now" (the place is rounded to
+// 0.01°, about 1 km, before it leaves the phone) and Web Push through the service
+// worker. Everything else on the page works without JavaScript.
+"use strict";
+(function () {
+  const body = document.body;
+  const texts = JSON.parse(body.dataset.texts || "{}");
+  const lang = body.dataset.lang || "ja";
+  const TOKEN = "kawamori-push-token";
+
+  function say(id, text) {
+    const el = document.getElementById(id);
+    if (el) el.textContent = text;
+  }
+
+  // --- where am I? -------------------------------------------------------------------------
+  const locate = document.getElementById("locate");
+  if (locate && "geolocation" in navigator) {
+    locate.hidden = false;
+    locate.addEventListener("click", () => {
+      say("locate-status", texts.locating);
+      navigator.geolocation.getCurrentPosition(
+        (pos) => {
+          const lat = pos.coords.latitude.toFixed(2);
+          const lon = pos.coords.longitude.toFixed(2);
+          location.href = `/r/?lang=${encodeURIComponent(lang)}&lat=${lat}&lon=${lon}`;
+        },
+        () => say("locate-status", texts.location_failed),
+        { enableHighAccuracy: false, timeout: 15000, maximumAge: 600000 }
+      );
+    });
+  }
+
+  // --- Web Push ----------------------------------------------------------------------------
+  const on = document.getElementById("push-on");
+  const off = document.getElementById("push-off");
+  const vapid = body.dataset.vapid;
+  if (!("serviceWorker" in navigator)) {
+    if (on) say("push-status", texts.push_unsupported);
+    return;
+  }
+  const ready = navigator.serviceWorker.register("/r/sw.js", { scope: "/r/" });
+  window.kawamoriServiceWorker = ready; // for tests and for curious people
+  if (!on || !vapid) return;
+  if (!("PushManager" in window) || !("Notification" in window)) {
+    say("push-status", texts.push_unsupported);
+    return;
+  }
+
+  function keyBytes(base64url) {
+    const padded = base64url.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (base64url.length % 4)) % 4);
+    return Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+  }
+
+  function show(subscribed) {
+    on.hidden = subscribed;
+    off.hidden = !subscribed;
+  }
+
+  ready.then((reg) => reg.pushManager.getSubscription()).then((sub) => show(Boolean(sub && localStorage.getItem(TOKEN))));
+
+  on.addEventListener("click", async () => {
+    const areas = (body.dataset.areas || "").split(",").filter(Boolean);
+    if (!areas.length) return say("push-status", texts.need_area);
+    on.disabled = true;
+    try {
+      if ((await Notification.requestPermission()) !== "granted") {
+        return say("push-status", texts.push_denied);
+      }
+      const reg = await navigator.serviceWorker.ready;
+      const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(vapid) });
+      const point = (body.dataset.point || "").split(",").filter(Boolean).map(Number);
+      const answer = await fetch("/api/subscriptions", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          channel: "webpush",
+          address: sub.toJSON(),
+          language: lang,
+          areas,
+          point: point.length === 2 ? { lat: point[0], lon: point[1] } : null,
+        }),
+      });
+      if (answer.status === 429) return say("push-status", texts.busy);
+      if (!answer.ok) return say("push-status", texts.error);
+      localStorage.setItem(TOKEN, (await answer.json()).unsubscribe_token);
+      show(true);
+      say("push-status", texts.push_done);
+    } catch (error) {
+      say("push-status", texts.error);
+    } finally {
+      on.disabled = false;
+    }
+  });
+
+  off.addEventListener("click", async () => {
+    const token = localStorage.getItem(TOKEN);
+    if (token) {
+      await fetch("/api/subscriptions", {
+        method: "DELETE",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ token }),
+      });
+    }
+    const reg = await navigator.serviceWorker.ready;
+    const sub = await reg.pushManager.getSubscription();
+    if (sub) await sub.unsubscribe();
+    localStorage.removeItem(TOKEN);
+    show(false);
+    say("push-status", texts.push_removed);
+  });
+})();

@@ -1,0 +1,367 @@
+"""The resident side over HTTP (a real uvicorn server, a real database): the page,
+subscribe / unsubscribe, the LINE webhook, and the privacy promises."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import httpx
+import pytest
+import structlog
+
+from dashboard.main import create_app
+from dashboard.resident_view import river_word
+from dashboard.routers.residents import ResidentConfig
+from kawamori import db
+from notify import subscriptions as subs
+from notify.channels import line
+from tests.helpers import serve, wait_for
+from tests.notify.peers import Answer, http_peer
+from tests.notify.subscribers import (
+    IN_UPPER,
+    LOWER,
+    NOW,
+    OUTSIDE,
+    UPPER,
+    flood,
+    line_user,
+    new_key,
+    push_address,
+    queue_work,
+)
+
+SECRET = "line-channel-secret"
+VAPID_PUBLIC = "BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U"
+
+
+@pytest.fixture
+def key():
+    return new_key()
+
+
+@pytest.fixture
+def line_api():
+    with http_peer(lambda request: Answer(200, {"Content-Type": "application/json"}, b"{}")) as peer:
+        yield peer
+
+
+@pytest.fixture
+def app(demo_db, key, line_api):
+    return create_app(
+        demo_db,
+        clock=lambda: NOW,
+        residents_config=ResidentConfig(
+            key=key,
+            vapid_public_key=VAPID_PUBLIC,
+            line_channel_secret=SECRET,
+            line_access_token="line-token",
+            line_api_base_url=line_api.url,
+            subscribe_limit_per_hour=5,
+            email=True,
+        ),
+    )
+
+
+@pytest.fixture
+def client(app):
+    with serve(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+        yield http
+
+
+@pytest.fixture
+def conn(demo_db):
+    with db.connect(demo_db) as connection:
+        yield connection
+
+
+# --- plain words --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "stage", "stale", "reading", "word"),
+    [
+        (None, None, False, True, "normal"),
+        (None, "standby", False, True, "high"),
+        (2, "caution", False, True, "high"),
+        (3, "evacuation-judgement", False, True, "prepare"),
+        (4, "danger", False, True, "danger"),
+        (5, "flooding", False, True, "flooding"),
+        (4, "danger", True, True, "unknown"),  # old data is never shown as current
+        (None, None, False, False, "unknown"),
+    ],
+)
+def test_river_words(level, stage, stale, reading, word):
+    assert river_word(alert_level=level, stage_key=stage, stale=stale, has_reading=reading) == word
+
+
+# --- the page ---------------------------------------------------------------------------------------
+
+
+def test_page_shows_the_level_and_what_to_do_without_javascript(client, conn):
+    flood(conn, level=4)
+    page = client.get("/r/", params={"area": UPPER, "lang": "ja"})
+    assert page.status_code == 200
+    assert '<html lang="ja">' in page.text
+    assert "警戒レベル4「避難指示」" in page.text
+    assert "危険な場所にいる人は全員、すぐに避難してください。" in page.text  # the message templates' words
+    assert "危険 — 避難を" in page.text and "3.30 m" in page.text
+    assert "script-src" not in page.headers["content-security-policy"]  # default-src 'self': no inline script
+    assert page.headers["referrer-policy"] == "no-referrer"
+    easy = client.get("/r/", params={"area": UPPER, "lang": "ja-easy"})
+    assert "レベル4（にげて ください）" in easy.text and "あぶない — にげて" in easy.text
+    english = client.get("/r/", params={"area": UPPER, "lang": "en"})
+    assert '<html lang="en">' in english.text and "Alert level 4: evacuate" in english.text
+    assert (
+        client.get("/r", params={"lang": "en"}, follow_redirects=False).headers["location"] == "/r/?lang=en"
+    )
+
+
+def test_an_exercise_is_never_shown_as_real(client, conn):
+    flood(conn, level=5, status="Exercise")
+    page = client.get("/r/", params={"area": UPPER, "lang": "en"})
+    assert "Alert level 5" not in page.text
+    assert "There is no alert for this area now." in page.text
+
+
+def test_a_place_gives_areas_rivers_and_shelters_and_is_rounded(client, conn):
+    flood(conn, level=3)
+    summary = client.get(
+        "/api/residents/summary", params={"lat": 38.7512, "lon": 139.9437, "lang": "en"}
+    ).json()
+    assert [a["id"] for a in summary["areas"]] == [UPPER]
+    assert summary["alert_level"] == 3
+    assert summary["rivers"][0]["station_id"] == "kyoden-chiwara"
+    assert summary["rivers"][0]["word"] == "prepare" and summary["rivers"][0]["symbol"] == "▲"
+    assert summary["shelters"] is not None
+    page = client.get("/r/", params={"lat": 38.7512, "lon": 139.9437})
+    assert "38.7512" not in page.text and "lat=38.75&amp;lon=139.94" in page.text
+    outside = client.get("/api/residents/summary", params={"lat": OUTSIDE[0], "lon": OUTSIDE[1]}).json()
+    assert outside["outside"] and outside["areas"] == []
+
+
+def test_area_picker_and_service_worker(client):
+    areas = client.get("/api/residents/areas", params={"lang": "en"}).json()
+    assert {a["id"] for a in areas} == {UPPER, LOWER, "area-fujishima"}
+    worker = client.get("/r/sw.js")
+    assert worker.headers["content-type"].startswith("text/javascript")
+    assert "showNotification" in worker.text
+    help_page = client.get("/r/help")
+    assert help_page.status_code == 200 and "やさしい にほんご" in help_page.text
+
+
+# --- subscribe / unsubscribe -------------------------------------------------------------------------
+
+
+def test_push_subscription_answers_the_same_known_or_not(client, conn, key):
+    push = push_address()
+    body = {"channel": "webpush", "address": push, "language": "en", "areas": [UPPER]}
+    first = client.post("/api/subscriptions", json=body)
+    again = client.post("/api/subscriptions", json={**body, "language": "ja"})
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    assert first.json()["unsubscribe_token"]
+    (subscriber,) = subs.recipients_for(conn, areas=[UPPER], key=key)
+    assert subscriber.recipient.address.endpoint == push["endpoint"] and subscriber.language == "ja"
+
+
+def test_email_answers_the_same_known_or_not_and_never_gives_the_token(client):
+    new = client.post(
+        "/api/subscriptions", json={"channel": "email", "address": "a@example.jp", "areas": [UPPER]}
+    )
+    known = client.post(
+        "/api/subscriptions", json={"channel": "email", "address": "a@example.jp", "areas": [UPPER]}
+    )
+    assert new.status_code == known.status_code == 202
+    assert new.content == known.content == b'{"status":"accepted","unsubscribe_token":null}'
+
+
+def test_public_endpoint_takes_no_line_or_gateway_addresses(client):
+    for channel, address in (("line", line_user()), ("gateway", "fax:+81235001234")):
+        response = client.post(
+            "/api/subscriptions", json={"channel": channel, "address": address, "areas": [UPPER]}
+        )
+        assert response.status_code == 422
+
+
+def test_subscribe_is_rate_limited_per_client(client):
+    body = {"channel": "email", "address": "b@example.jp", "areas": [UPPER]}
+    answers = [client.post("/api/subscriptions", json=body).status_code for _ in range(6)]
+    assert answers == [202] * 5 + [429]
+
+
+def test_email_form_without_javascript_and_unsubscribe_by_link(client, conn, key):
+    answer = client.post(
+        "/r/subscribe", data={"email": "c@example.jp", "language": "en", "area": UPPER}, follow_redirects=True
+    )
+    assert "Every alert e-mail has a link to stop them" in answer.text
+    (subscriber,) = subs.recipients_for(conn, areas=[UPPER], key=key)
+    queue_work(conn, subscriber.id)
+    link = subs.unsubscribe_url("http://x", key=key, subscription_id=subscriber.id)
+    token = link.split("token=")[1]
+    page = client.get("/r/unsubscribe", params={"token": token})  # a mail scanner following the link
+    assert "Stop alerts and delete" in page.text
+    assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 1
+    done = client.post("/r/unsubscribe", data={"token": token, "lang": "en"})
+    assert "Everything stored for them was deleted." in done.text
+    for table in ("subscriptions", "deliveries", "notification_log"):
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+    again = client.post("/r/unsubscribe", data={"token": token, "lang": "en"})
+    assert "not found" in again.text
+
+
+def test_delete_by_token_in_the_api(client, conn):
+    body = {"channel": "webpush", "address": push_address(), "areas": [UPPER]}
+    token = client.post("/api/subscriptions", json=body).json()["unsubscribe_token"]
+    assert client.request("DELETE", "/api/subscriptions", json={"token": token}).status_code == 204
+    assert (
+        client.request("DELETE", "/api/subscriptions", json={"token": token}).status_code == 204
+    )  # same answer
+    assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
+
+
+def test_channels_that_are_not_enabled_store_nothing(demo_db, key):
+    config = ResidentConfig(key=key)  # no VAPID keys, no SMTP
+    with serve(create_app(demo_db, residents_config=config)) as base, httpx.Client(base_url=base) as http:
+        for body in (
+            {"channel": "email", "address": "a@example.jp", "areas": [UPPER]},
+            {"channel": "webpush", "address": push_address(), "areas": [UPPER]},
+        ):
+            assert http.post("/api/subscriptions", json=body).status_code == 422
+    with db.connect(demo_db) as conn:
+        assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
+
+
+def test_without_a_subscriber_key_reading_works_and_subscribing_is_503(demo_db):
+    with serve(create_app(demo_db, clock=lambda: NOW)) as base, httpx.Client(base_url=base) as http:
+        assert http.get("/r/").status_code == 200
+        body = {"channel": "email", "address": "a@example.jp", "areas": [UPPER]}
+        assert http.post("/api/subscriptions", json=body).status_code == 503
+
+
+# --- LINE ---------------------------------------------------------------------------------------
+
+
+def line_event(kind: str, user: str, event_id: str, **extra) -> dict:
+    event = {
+        "type": kind,
+        "webhookEventId": event_id,
+        "timestamp": 1767225600000,
+        "source": {"type": "user", "userId": user},
+        "replyToken": f"reply-{event_id}",
+        "deliveryContext": {"isRedelivery": False},
+        "mode": "active",
+    }
+    event.update(extra)
+    return event
+
+
+def post_line(client, events: list[dict], secret: str = SECRET) -> httpx.Response:
+    body = json.dumps({"destination": "Ubot", "events": events}).encode()
+    return client.post(
+        "/line/webhook", content=body, headers={"X-Line-Signature": line.signature(secret, body)}
+    )
+
+
+def location(lat: float, lon: float) -> dict:
+    return {"message": {"id": "1", "type": "location", "latitude": lat, "longitude": lon, "address": "x"}}
+
+
+def test_line_follow_location_unfollow(client, conn, key, line_api):
+    user = line_user(7)
+    assert post_line(client, [line_event("follow", user, "E1")]).status_code == 200
+    wait_for(lambda: len(line_api.requests) == 1)
+    greeting = json.loads(line_api.requests[0].body)
+    assert line_api.requests[0].path == "/v2/bot/message/reply"
+    assert greeting["replyToken"] == "reply-E1" and "位置情報" in greeting["messages"][0]["text"]
+
+    assert post_line(client, [line_event("message", user, "E2", **location(*IN_UPPER))]).status_code == 200
+    (subscriber,) = subs.recipients_for(conn, areas=[UPPER], key=key)
+    assert subscriber.recipient.address == user and subscriber.channel == "line"
+    wait_for(lambda: len(line_api.requests) == 2)
+    assert "京田川上流" in json.loads(line_api.requests[1].body)["messages"][0]["text"]
+
+    # LINE redelivers the same event: acted on once
+    assert post_line(client, [line_event("message", user, "E2", **location(*IN_UPPER))]).status_code == 200
+    assert post_line(client, [line_event("message", user, "E3", **location(*OUTSIDE))]).status_code == 200
+    wait_for(lambda: len(line_api.requests) == 3)
+    assert "outside" in json.loads(line_api.requests[2].body)["messages"][0]["text"]
+
+    queue_work(conn, subscriber.id)
+    assert post_line(client, [line_event("unfollow", user, "E4")]).status_code == 200
+    for table in ("subscriptions", "deliveries", "notification_log"):
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_line_refuses_a_wrong_signature(client, conn):
+    response = post_line(
+        client, [line_event("message", line_user(), "E9", **location(*IN_UPPER))], secret="wrong"
+    )
+    assert response.status_code == 401
+    assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
+    assert conn.execute("SELECT count(*) FROM line_events").fetchone()[0] == 0
+
+
+# --- no personal data in logs ----------------------------------------------------------------------
+
+
+def test_no_personal_data_in_logs(client, conn, key, caplog, capfd):
+    """Everything the resident side logs (structlog events, standard logging, anything
+    printed) while people subscribe, unsubscribe, use LINE and messages are rendered:
+    none of the addresses, tokens, endpoints, user ids or places appear."""
+    from notify.render import Channel, render
+    from tests.notify.factories import message
+
+    caplog.set_level(logging.DEBUG)
+    push = push_address(99)
+    email = "secret.person@example.jp"
+    user = line_user(4242)
+    precise = (38.75437, 139.94081)
+    with structlog.testing.capture_logs() as events:
+        token = client.post(
+            "/api/subscriptions",
+            json={
+                "channel": "webpush",
+                "address": push,
+                "areas": [UPPER],
+                "point": {"lat": precise[0], "lon": precise[1]},
+            },
+        ).json()["unsubscribe_token"]
+        client.post("/api/subscriptions", json={"channel": "email", "address": email, "areas": [UPPER]})
+        client.post(
+            "/api/subscriptions", json={"channel": "email", "address": "not-an-address", "areas": [UPPER]}
+        )
+        client.get("/r/", params={"lat": precise[0], "lon": precise[1]})
+        post_line(client, [line_event("follow", user, "P1")])
+        post_line(client, [line_event("message", user, "P2", **location(*precise))])
+        post_line(client, [line_event("message", user, "P3", **location(*precise))], secret="wrong")
+        ids = [s.id for s in subs.recipients_for(conn, areas=[UPPER], key=key)]
+        url = subs.unsubscribe_url("https://bousai.example.jp", key=key, subscription_id=ids[0])
+        rendered = render(message(), language="ja", channel=Channel.line, unsubscribe_url=url)
+        structlog.get_logger("test").info("rendered", message=rendered)
+        client.get("/r/unsubscribe", params={"token": token})
+        client.post("/r/unsubscribe", data={"token": token})
+        post_line(client, [line_event("unfollow", user, "P4")])
+        client.request("DELETE", "/api/subscriptions", json={"token": url.split("token=")[1]})
+        time.sleep(0.3)  # background replies
+    out, err = capfd.readouterr()
+    # the test's own HTTP client logs the URLs it asks for (a resident's browser would);
+    # everything else — the server's logs and its requests to LINE — is scanned
+    ours = str(client.base_url).rstrip("/")
+    server_records = "\n".join(r.getMessage() for r in caplog.records if ours not in r.getMessage())
+    logged = "\n".join([repr(events), server_records, out, err])
+    assert events, "the scan must see the log events"
+    secrets = [
+        push["endpoint"],
+        push["keys"]["auth"],
+        push["keys"]["p256dh"],
+        email,
+        user,
+        token,
+        url.split("token=")[1],
+        "38.754",
+        "139.940",
+    ]
+    for secret in secrets:
+        assert secret not in logged, f"personal data in logs: {secret[:12]}…"

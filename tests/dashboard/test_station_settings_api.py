@@ -1,0 +1,117 @@
+"""Station alert settings through the API: admin only, CSRF, validated like a network
+file, recorded in the staff audit, and picked up by a running evaluator (drill mode)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alerts.model import Role
+from alerts.service import Evaluator
+from dashboard.main import create_app
+from kawamori import db, staff
+from tests.dashboard.test_alerts_api import PASSWORD, sign_in
+from tests.helpers import serve
+
+STATION = "kyoden-jumonji"  # level range 1.85–10.0 m
+URL = f"/api/stations/{STATION}/settings"
+STAGES = [
+    {"key": "observation", "name_ja": "観測開始水位", "name_en": "Observation start", "level_m": 4.35},
+    {
+        "key": "caution",
+        "name_ja": "氾濫注意水位",
+        "name_en": "Flood caution",
+        "level_m": 7.0,
+        "alert_level": 2,
+    },
+    {"key": "danger", "name_ja": "氾濫危険水位", "name_en": "Flood danger", "level_m": 7.6, "alert_level": 4},
+]
+
+
+@pytest.fixture
+def server(demo_db):
+    with db.connect(demo_db) as conn:
+        for username, role in {"admin": Role.admin, "op": Role.operator}.items():
+            staff.create_user(
+                conn,
+                username=username,
+                display_name=username,
+                role=role,
+                password=PASSWORD,
+                now=datetime.now(UTC),
+            )
+    with serve(create_app(demo_db)) as base:
+        yield base, demo_db
+
+
+def test_only_admins_read_or_change_settings(server):
+    base, _ = server
+    with sign_in(base, "op") as http:
+        assert http.get(URL).status_code == 403
+        assert http.put(URL, json={"stages": STAGES}).status_code == 403
+    with sign_in(base, "admin") as http:
+        settings = http.get(URL).json()
+        assert settings["alert_status"] == "Actual" and settings["alert_rules"] == {}
+        assert [s["level_m"] for s in settings["stages"]] == [4.35, 7.07, 7.77]
+        assert (settings["level_min_m"], settings["level_max_m"]) == (1.85, 10.0)
+        assert http.get("/api/stations/nowhere/settings").status_code == 404
+        assert http.put("/api/stations/nowhere/settings", json={"stages": STAGES}).status_code == 404
+        del http.headers["X-CSRF-Token"]
+        assert http.put(URL, json={"stages": STAGES}).status_code == 403  # no CSRF token
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"stages": list(reversed(STAGES))}, "must ascend"),
+        ({"stages": [*STAGES[:2], {**STAGES[2], "level_m": 10.5}]}, "outside 1.85–10.0 m"),
+        ({"stages": [STAGES[0], {**STAGES[1], "key": "observation"}]}, "unique"),
+        ({"stages": [{**STAGES[1], "alert_level": 4}, STAGES[2] | {"alert_level": 2}]}, "alert level"),
+        ({"stages": STAGES, "alert_rules": {"dwell_min": -5}}, "dwell_min"),
+        ({"stages": STAGES, "alert_rules": {"no_such_rule": 1}}, "no_such_rule"),
+    ],
+)
+def test_invalid_settings_are_refused_with_the_reason(server, change, reason):
+    base, _ = server
+    with sign_in(base, "admin") as http:
+        before = http.get(URL).json()
+        response = http.put(URL, json=change)
+        assert response.status_code == 422 and reason in response.text
+        assert http.get(URL).json() == before
+
+
+def test_admin_puts_a_station_into_drill_mode(server):
+    base, database_url = server
+    now = datetime.now(UTC)
+    with db.connect(database_url) as conn:
+        evaluator = Evaluator(conn)
+        evaluator.evaluate(now=now)  # a running evaluator has read the stations
+        for minutes in (30, 20, 10):
+            conn.execute(
+                "INSERT INTO readings (station_id, time, level_m) VALUES (%s, %s, 7.65)",
+                (STATION, now - timedelta(minutes=minutes)),
+            )
+        with sign_in(base, "admin") as http:
+            response = http.put(
+                URL, json={"stages": STAGES, "alert_rules": {"dwell_min": 45}, "alert_status": "Exercise"}
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["alert_status"] == "Exercise"
+            assert http.get(URL).json()["alert_rules"] == {"dwell_min": 45}
+        # 7.65 m is below the old danger level (7.77 m) and above the new one (7.6 m)
+        [assessment] = evaluator.evaluate(now=now, station_ids=[STATION])
+        assert assessment.state.stage_key == "danger"
+        alert = conn.execute(
+            "SELECT status, public, alert_level FROM alerts WHERE station_id = %s AND kind = 'stage'",
+            (STATION,),
+        ).fetchone()
+        assert alert == ("Exercise", False, 4)  # a drill alert never reaches residents
+        [(actor, details)] = conn.execute(
+            """SELECT u.username, a.details FROM staff_audit a JOIN staff_users u ON u.id = a.actor_id
+               WHERE a.action = 'station_settings'"""
+        ).fetchall()
+        assert actor == "admin" and details["station_id"] == STATION
+        assert details["before"]["alert_status"] == "Actual"
+        assert details["after"]["alert_status"] == "Exercise"
+        assert details["after"]["stages"][2]["level_m"] == 7.6
