@@ -1,0 +1,91 @@
+"""A fleet of gauges running the real firmware against a real Mosquitto, an
+in-process ingest worker and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from ingest.service import IngestConfig, IngestWorker
+from kawamori import db
+from simulator.firmware_fleet import FirmwareFleet, normal_level, start_for
+from simulator.fleet_setup import register_fleet
+from tests.helpers import wait_for
+
+MINUTES = 60
+
+
+@pytest.fixture
+def fleet_db(demo_db, broker):
+    start = start_for(time.time(), MINUTES, None)
+    with db.connect(demo_db) as conn:
+        specs = register_fleet(
+            conn, broker.accounts, 20, installed_at=datetime.fromtimestamp(start, UTC) - timedelta(hours=1)
+        )
+    broker.reload()
+    return demo_db, specs, start
+
+
+@pytest.fixture
+def worker(fleet_db, broker):
+    service = IngestWorker(
+        IngestConfig(
+            database_url=fleet_db[0], mqtt_url=broker.url("kawamori-ingest"), client_id="ingest-fleet"
+        )
+    )
+    thread = threading.Thread(target=service.run, daemon=True)
+    thread.start()
+    wait_for(service.mqtt.connected.is_set)
+    yield service
+    service.stop()
+    thread.join(10)
+
+
+def site(broker) -> dict:
+    return {"broker_host": "127.0.0.1", "broker_port": broker.port, "tls": False}
+
+
+def test_every_reading_of_a_fleet_arrives_exactly_once(tmp_path, fleet_db, broker, worker):
+    database_url, specs, start = fleet_db
+    fleet = FirmwareFleet(specs, folder=tmp_path, site=site(broker), start=start, workers=8)
+    seen: list[float] = []
+    report = fleet.run(minutes=MINUTES, on_progress=seen.append)
+    # a measurement every 10 min for an hour: 6 each (7 if the last cycle lands on the hour)
+    assert report.devices == 20 and report.errors == 0, report.last_error
+    assert 6 * 20 <= report.taken <= 7 * 20
+    assert report.acknowledged == report.taken
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    with db.connect(database_url) as conn:
+        rows = conn.execute(
+            """SELECT device_id, array_agg(seq ORDER BY seq), count(DISTINCT seq), min(time)
+               FROM readings WHERE device_id LIKE 'fleet-%' GROUP BY device_id"""
+        ).fetchall()
+        assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
+    assert len(rows) == 20
+    for device_id, seqs, distinct, first in rows:
+        taken, acked = report.per_device[device_id]
+        assert seqs == list(range(taken)) and distinct == taken == acked  # each exactly once
+        assert first.timestamp() >= start
+
+
+def test_devices_are_paced_by_virtual_time(tmp_path, fleet_db, broker, worker):
+    """At ×600, ten virtual minutes take a second of wall time; a device leaves when
+    its clock reaches the end (its cycle at 20 min does not run)."""
+    _, specs, _ = fleet_db
+    begin = int(time.time())
+    fleet = FirmwareFleet(specs[:3], folder=tmp_path, site=site(broker), start=begin, workers=3)
+    report = fleet.run(minutes=20, accelerate=600, drain=False)
+    assert report.taken == 3 * 2 and report.errors == 0  # at 0 and 10 min
+    assert 1.0 <= report.wall_s < 5
+
+
+def test_the_normal_level_stays_in_the_sensor_range_and_differs_by_device():
+    one = normal_level(15_800, 8_250, seed="a")
+    two = normal_level(15_800, 8_250, seed="b")
+    levels = [one(t) for t in range(0, 86400, 600)]
+    assert all(15_800 - 4_500 < level < 15_800 - 30 for level in levels)
+    assert max(levels) - min(levels) > 40
+    assert levels != [two(t) for t in range(0, 86400, 600)]
