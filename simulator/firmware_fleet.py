@@ -90,22 +90,30 @@ class _Device:
             start=start,
             level_mm=spec.level_mm,
         )
-        self.seq0 = self.gauge.state["seq"]
+        self.measured = 0
+        self.uplinks = 0
         self.depth0 = self.gauge.buffer.depth()
-        connect = self.board.connect
+        self.dropped0 = self.gauge.buffer.dropped
+        measure, connect = self.gauge.measure, self.board.connect
+
+        def measured() -> None:  # readings put on flash (renumbering after a wiped flash re-appends)
+            before = self.gauge.state["seq"]
+            measure()
+            self.measured += self.gauge.state["seq"] > before
 
         def counted(*args, **kwargs):
             self.uplinks += 1
             return connect(*args, **kwargs)
 
-        self.uplinks = 0
+        self.gauge.measure = measured
         self.board.connect = counted
 
     def taken(self) -> int:
-        return self.gauge.state["seq"] - self.seq0
+        return self.measured
 
     def acknowledged(self) -> int:
-        return self.taken() + self.depth0 - self.gauge.buffer.depth() - self.gauge.buffer.dropped
+        buffer = self.gauge.buffer
+        return self.measured + self.depth0 - buffer.depth() - (buffer.dropped - self.dropped0)
 
 
 class FirmwareFleet:

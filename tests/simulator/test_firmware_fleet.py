@@ -89,3 +89,21 @@ def test_the_normal_level_stays_in_the_sensor_range_and_differs_by_device():
     assert all(15_800 - 4_500 < level < 15_800 - 30 for level in levels)
     assert max(levels) - min(levels) > 40
     assert levels != [two(t) for t in range(0, 86400, 600)]
+
+
+def test_a_fleet_with_wiped_flash_continues_above_the_servers_watermark(tmp_path, fleet_db, broker, worker):
+    """The second run starts from empty flash folders: each gauge takes the server's
+    watermark, renumbers what it measured, and nothing is lost or stored twice."""
+    database_url, specs, start = fleet_db
+    for run in (0, 1):  # the second half hour after the first
+        fleet = FirmwareFleet(
+            specs[:4], folder=tmp_path / str(run), site=site(broker), start=start + run * 1800, workers=4
+        )
+        report = fleet.run(minutes=30)
+        assert report.taken == 4 * 3 and report.acknowledged == report.taken, report.last_error
+    with db.connect(database_url) as conn:
+        rows = conn.execute(
+            """SELECT device_id, array_agg(seq ORDER BY seq) FROM readings
+               WHERE device_id LIKE 'fleet-%' GROUP BY 1"""
+        ).fetchall()
+    assert len(rows) == 4 and all(seqs == list(range(6)) for _, seqs in rows)
