@@ -45,16 +45,14 @@ def start_for(now: float, minutes: float, accelerate: float | None) -> int:
     return int(now - minutes * 60 * (1 - (1 / accelerate if accelerate else 0)))
 
 
-def normal_level(mount_mm: int, level_min_mm: int, *, seed: str) -> LevelFunction:
-    """A quiet river: a level 3.5 m below the sensor (within an A02YYUW's 4.5 m
-    range, never below ``level_min_mm``) with a slow daily swing of a few cm and
+def normal_level(base_mm: int, *, seed: str) -> LevelFunction:
+    """A quiet river at ``base_mm`` with a slow daily swing of a few cm and
     millimetres of ripple, different for each ``seed``."""
-    base = max(level_min_mm, mount_mm - 3500)
     phase = zlib.crc32(seed.encode()) % 86400
 
     def level(t: int) -> int:
         ripple = zlib.crc32(b"%d" % t + seed.encode()) % 7 - 3
-        return base + int(30 * math.sin(2 * math.pi * (t + phase) / 86400)) + ripple
+        return base_mm + int(30 * math.sin(2 * math.pi * (t + phase) / 86400)) + ripple
 
     return level
 
@@ -90,6 +88,7 @@ class _Device:
             start=start,
             level_mm=spec.level_mm,
         )
+        self.gauge.sensor.MAX_MM = spec.mount_mm  # a radar's range: any level of the station reads
         self.measured = 0
         self.uplinks = 0
         self.depth0 = self.gauge.buffer.depth()

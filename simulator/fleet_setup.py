@@ -1,16 +1,21 @@
 """Registering a firmware fleet: ``count`` stations copied from the network's own
 (``fleet-00001`` … a copy of the first station, the next of the second, …), one
 device each (``fleet-00001-g``) installed before the fleet's first reading, and a
-broker account per device."""
+broker account per device. Each gauge sees its station's quiet level
+(:func:`simulator.hydrograph.base_level`, below the first stage: a fleet raises no
+alert)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 import psycopg
+from psycopg.rows import dict_row
 
 from kawamori.broker_auth import Accounts
+from kawamori.model import Station
 from simulator.firmware_fleet import DeviceSpec, normal_level
+from simulator.hydrograph import base_level
 
 
 def fleet_ids(count: int, prefix: str = "fleet") -> list[tuple[str, str]]:
@@ -53,18 +58,23 @@ def register_fleet(
             [(device, station, installed_at) for station, device in ids],
         )
     passwords = accounts.ensure_many([device for _, device in ids])
-    mounts = {
-        station: (round(mount * 1000), round(low * 1000))
-        for station, mount, low in conn.execute(
-            "SELECT id, mount_height_m, level_min_m FROM stations WHERE id LIKE %s", (f"{prefix}-%",)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT id, name_ja, name_en, river_ja, river_en, latitude, longitude, mount_height_m,
+                      level_min_m, level_max_m, stages FROM stations WHERE id LIKE %s""",
+            (f"{prefix}-%",),
         ).fetchall()
-    }
-    return [
-        DeviceSpec(
-            device,
-            passwords[device],
-            mounts[station][0],
-            normal_level(mounts[station][0], mounts[station][1], seed=device),
+    stations = {row["id"]: Station.model_validate(row) for row in rows}
+    specs = []
+    for station_id, device in ids:
+        station = stations[station_id]
+        base_mm = round(base_level(station) * 1000)
+        specs.append(
+            DeviceSpec(
+                device,
+                passwords[device],
+                round(station.mount_height_m * 1000),
+                normal_level(base_mm, seed=device),
+            )
         )
-        for station, device in ids
-    ]
+    return specs
