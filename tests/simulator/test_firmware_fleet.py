@@ -3,6 +3,7 @@ in-process ingest worker and PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -112,3 +113,31 @@ def test_a_fleet_with_wiped_flash_continues_above_the_servers_watermark(tmp_path
                WHERE device_id LIKE 'fleet-%' GROUP BY 1"""
         ).fetchall()
     assert len(rows) == 4 and all(seqs == list(range(6)) for _, seqs in rows)
+
+
+def test_the_fleet_command_registers_runs_and_reports(tmp_path, fleet_db, broker, worker):
+    """``kawamori simulate fleet`` against a stack recorded as ``kawamori up`` does."""
+    from typer.testing import CliRunner
+
+    from kawamori.cli import app
+
+    database_url = fleet_db[0]
+    (tmp_path / "services.json").write_text(
+        json.dumps(
+            {
+                "database_url": database_url,
+                "mqtt_url": broker.url("kawamori-ingest"),
+                "accounts_dir": str(broker.accounts.folder),
+            }
+        )
+    )
+    env = {"KAWAMORI_DATA_DIR": str(tmp_path), "KAWAMORI_DATABASE_URL": None, "KAWAMORI_MQTT_URL": None}
+    result = CliRunner().invoke(app, ["simulate", "fleet", "--devices", "25", "--minutes", "30"], env=env)
+    assert result.exit_code == 0, result.output
+    row = next(line for line in result.output.splitlines() if line.startswith("│") and "25" in line)
+    assert [cell.strip() for cell in row.strip("│").split("│")][:5] == ["25", "75", "75", "50", "0"]
+    with db.connect(database_url) as conn:
+        assert (
+            conn.execute("SELECT count(*) FROM readings WHERE device_id LIKE 'fleet-%'").fetchone()[0] == 75
+        )
+        assert conn.execute("SELECT count(*) FROM devices WHERE id LIKE 'fleet-%'").fetchone()[0] == 25
