@@ -52,10 +52,11 @@ from alerts import store  # noqa: E402
 from alerts.evaluate import evaluate as assess  # noqa: E402
 from alerts.evaluate import state_from_json  # noqa: E402
 from alerts.model import Assessment, Sample  # noqa: E402
-from alerts.service import Evaluator, run, utc_now  # noqa: E402
+from alerts.service import Evaluator, run  # noqa: E402
 from ingest.plan import plan_batch  # noqa: E402
 from ingest.store import load_devices, write_plan  # noqa: E402
 from kawamori import contract, db, logs  # noqa: E402
+from kawamori.clock import REAL, Clock  # noqa: E402
 from kawamori.db import READINGS_CHANNEL, connect  # noqa: E402
 from kawamori.embedded import PostgresServer  # noqa: E402
 from kawamori.model import Station, crisis_gauge_stages  # noqa: E402
@@ -225,13 +226,13 @@ class NaiveEvaluator(Evaluator):
         return out
 
 
-def run_naive(database_url: str, *, tick_s: float, stopping: threading.Event, clock=utc_now) -> None:
+def run_naive(database_url: str, *, tick_s: float, stopping: threading.Event, clock: Clock = REAL) -> None:
     """:func:`alerts.service.run`'s loop around the naive evaluator."""
     listener = connect(database_url)
     worker = connect(database_url)
     listener.execute(f"LISTEN {READINGS_CHANNEL}".encode())
     evaluator = NaiveEvaluator(worker)
-    evaluator.evaluate(now=clock())
+    evaluator.evaluate(now=clock.now())
     while not stopping.is_set():
         woken: set[str] = set()
         for note in listener.notifies(timeout=1.0, stop_after=1):
@@ -239,7 +240,7 @@ def run_naive(database_url: str, *, tick_s: float, stopping: threading.Event, cl
         if woken:
             for note in listener.notifies(timeout=0.005):
                 woken.update(filter(None, note.payload.split(",")))
-            evaluator.evaluate(now=clock(), station_ids=woken)
+            evaluator.evaluate(now=clock.now(), station_ids=woken)
 
 
 # -- scenarios ----------------------------------------------------------------------------

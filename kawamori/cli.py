@@ -382,6 +382,86 @@ def simulate(
     Console().print(table)
 
 
+@simulate_app.command("fleet")
+def simulate_fleet(
+    devices: Annotated[int, typer.Option(min=1, help="Virtual gauges to run")] = 100,
+    minutes: Annotated[float, typer.Option(min=1, help="Minutes of virtual time to simulate")] = 60.0,
+    accelerate: Annotated[
+        float | None,
+        typer.Option(min=1, help="Virtual time this many times faster than real (default: flat out)"),
+    ] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Worker threads running the gauges")] = 64,
+) -> None:
+    """Run gauges that execute the real firmware (firmware/app.py), each with its own
+    broker account, against the running stack, and show what the server acknowledged.
+
+    Registers stations fleet-00001… (copies of the network's) with one device each,
+    measures every 10 min and sends hourly like a real gauge; at the end each gauge
+    sends what waits on its flash. Example: [bold]kawamori simulate fleet --devices 1000 --minutes 120[/bold]
+    """
+    import time
+
+    from rich.progress import Progress, TimeElapsedColumn
+
+    from kawamori.devices import accounts_at, reload_embedded_broker
+    from kawamori.settings import MqttEndpoint
+    from simulator.firmware_fleet import FirmwareFleet, start_for
+    from simulator.fleet_setup import register_fleet
+
+    settings = _settings()
+    runtime = _runtime(settings)
+    if runtime.accounts_dir is None:
+        console.print("[red]A fleet needs the embedded broker's accounts (run `kawamori up`).[/red]")
+        raise typer.Exit(2)
+    accounts = accounts_at(Path(runtime.accounts_dir))
+    endpoint = MqttEndpoint(runtime.mqtt_url)
+    if endpoint.tls:
+        console.print("[red]The firmware fleet speaks plain MQTT only.[/red]")
+        raise typer.Exit(2)
+    start = start_for(time.time(), minutes, accelerate)
+    with db.connect(runtime.database_url) as conn:
+        specs = register_fleet(
+            conn, accounts, devices, installed_at=datetime.fromtimestamp(start, UTC) - timedelta(hours=1)
+        )
+    reload_embedded_broker(accounts.folder)
+    time.sleep(0.5)  # the broker reads its password file
+    site = {"broker_host": endpoint.host, "broker_port": endpoint.port, "tls": False}
+    fleet = FirmwareFleet(
+        specs, folder=settings.data_dir / "simulator" / "fleet", site=site, start=start, workers=workers
+    )
+    stopping = threading.Event()
+    try:
+        with Progress(*Progress.get_default_columns(), TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task(f"{devices} gauges / 水位計", total=1.0)
+            report = fleet.run(
+                minutes=minutes,
+                accelerate=accelerate,
+                stopping=stopping,
+                on_progress=lambda done: progress.update(task, completed=done),
+            )
+    except KeyboardInterrupt:
+        stopping.set()
+        raise typer.Exit(130) from None
+    table = Table(title="Firmware fleet / ファームウェア群")
+    for column in ("gauges", "readings", "acked", "uplinks", "errors", "wall s", "readings/s", "CPU s/1k"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(report.devices),
+        f"{report.taken:,}",
+        f"{report.acknowledged:,}",
+        f"{report.uplinks:,}",
+        str(report.errors),
+        f"{report.wall_s:.1f}",
+        f"{report.readings_per_s:,.0f}",
+        f"{report.cpu_s_per_1000:.2f}",
+    )
+    Console().print(table)
+    if report.last_error:
+        console.print(f"last error: {report.last_error}")
+    if report.acknowledged < report.taken:
+        raise typer.Exit(1)
+
+
 def _scenario_files(paths: list[Path]) -> list[Path]:
     files = []
     for path in paths:

@@ -16,7 +16,8 @@ from kawamori import contract
 from kawamori.model import Device, Station
 from kawamori.mqtt import Connection, MqttError, Will
 from kawamori.settings import MqttEndpoint
-from simulator.hydrograph import Event, distance_for, level_at, reach_index
+from simulator.hydrograph import Event, distance_for, level_at
+from simulator.typhoon import TyphoonRiver
 
 log = structlog.get_logger(__name__)
 
@@ -38,10 +39,9 @@ def device_url(broker_url: str, device_id: str, password: str) -> str:
 
 
 class VirtualGauge:
-    def __init__(self, device: Device, station: Station, reach: int, url: str, seed: int) -> None:
+    def __init__(self, device: Device, station: Station, url: str, seed: int) -> None:
         self.device = device
         self.station = station
-        self.reach = reach
         self.rng = random.Random(seed)
         self.battery_v = 4.1 - self.rng.random() * 0.3
         self.connection = Connection(
@@ -58,8 +58,10 @@ class VirtualGauge:
             contract.topic(self.device.id, "status"), contract.encode_status(status), retain=True
         )
 
-    def reading(self, when: datetime, events: tuple[Event, ...]) -> bytes:
-        level = level_at(self.station, when, reach=self.reach, events=events, rng=self.rng)
+    def reading(self, when: datetime, rise_m: float = 0.0) -> bytes:
+        """The quiet river (base level, daily swing, noise) plus ``rise_m`` of flood."""
+        quiet = level_at(self.station, when, rng=self.rng)
+        level = min(max(quiet + rise_m, self.station.level_min_m), self.station.level_max_m)
         self.battery_v = max(3.3, self.battery_v - 0.00001)
         item = contract.encode_reading(
             seq=int(when.timestamp() * 10),  # strictly increasing at ≥ 0.1 s between readings
@@ -71,9 +73,9 @@ class VirtualGauge:
         )
         return contract.encode_batch([item])
 
-    def publish(self, when: datetime, events: tuple[Event, ...]) -> None:
+    def publish(self, when: datetime, rise_m: float = 0.0) -> None:
         self.connection.publish(
-            contract.topic(self.device.id, "reading"), self.reading(when, events), wait_s=10
+            contract.topic(self.device.id, "reading"), self.reading(when, rise_m), wait_s=10
         )
 
     def stop(self) -> None:
@@ -96,7 +98,8 @@ def run_fleet(
     on_round: Callable[[int], None] | None = None,
 ) -> FleetStats:
     """Publish a reading from every device each ``interval_s`` until stopped (or for
-    ``count`` rounds). Time stamps are the wall clock. ``events`` may be a callable,
+    ``count`` rounds). Time stamps are the wall clock. ``events`` (typhoons, their
+    flood computed by :mod:`simulator.typhoon`'s hydrological model) may be a callable,
     asked each round (so a running fleet can be steered)."""
     current_events = events if callable(events) else (lambda: events)
     stopping = stopping or threading.Event()
@@ -105,13 +108,13 @@ def run_fleet(
         VirtualGauge(
             device,
             by_id[device.station_id],
-            reach_index(by_id[device.station_id], by_id),
             device_url(broker_url, device.id, password_for(device.id)),
             seed=index,
         )
         for index, device in enumerate(devices)
         if device.station_id in by_id
     ]
+    river = TyphoonRiver(stations)
     stats = FleetStats(devices=len(gauges))
     for gauge in gauges:
         gauge.start()
@@ -121,10 +124,10 @@ def run_fleet(
         next_round = time.monotonic()
         while not stopping.is_set() and (count is None or rounds < count):
             now = datetime.now(UTC)
-            happening = current_events()
+            rises = river.rise(current_events(), now)
             for gauge in gauges:
                 try:
-                    gauge.publish(now, happening)
+                    gauge.publish(now, rises[gauge.station.id])
                 except MqttError as error:
                     stats.failed += 1
                     log.warning("simulator.publish_failed", device=gauge.device.id, error=str(error))
