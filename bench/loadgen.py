@@ -19,29 +19,14 @@ from __future__ import annotations
 import os
 import select
 import socket
-import struct
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from kawamori import contract
+from kawamori.mqtt_direct import _U16, _string, _varint  # the same MQTT encoding as ingest's client
 
 PUBACK = 0x40
-_U16 = struct.Struct("!H")
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        n, digit = divmod(n, 128)
-        out.append(digit | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _string(value: str) -> bytes:
-    raw = value.encode()
-    return _U16.pack(len(raw)) + raw
 
 
 def connect_packet(client_id: str, username: str, password: str, keepalive_s: int = 60) -> bytes:
