@@ -54,6 +54,10 @@ def evaluate(
     off = health.offline(state.last_time, state.fast_mode, now=now, settings=settings)
     if off != state.offline:
         state = replace(state, offline=off)
+    forecast = _forecast(station.stages, index_of(station.stages, state.stage_key), state, settings)
+    key = forecast[0].key if forecast else None
+    if key != state.forecast_key:
+        state = replace(state, forecast_key=key)
     return Assessment(station.id, state, conditions(station, state, settings), flagged)
 
 
@@ -132,6 +136,7 @@ def _advance(
         candidate_reason=reason,
         sensor_bits=sensor_bits,
         sensor_at=sensor_at,
+        forecast_key=prior.forecast_key,
     )
     flagged = tuple((samples[j].time, flags[j] & _QC) for j in range(max(0, start - 1), n) if flags[j] & _QC)
     return state, flagged
@@ -262,7 +267,9 @@ def _forecast(
     """The highest alerting stage above the confirmed one that the trend reaches within
     the lead time, and in how many hours."""
     rate, level = state.rate_m_h, state.usable_m
-    if rate is None or level is None or rate < settings.forecast_min_rise_m_h or rate <= 0:
+    if rate is None or level is None or rate <= 0:
+        return None
+    if rate < settings.forecast_min_rise_m_h and state.forecast_key is None:
         return None
     lead_h = settings.forecast_lead_h
     now_level = _alert_level(stages, index)
@@ -274,6 +281,15 @@ def _forecast(
         if hours is None or hours > lead_h:
             break
         best = (stage, hours)
+    if best is None and state.forecast_key is not None:
+        # hysteresis: a forecast already out stays while the water still rises towards
+        # its stage within a longer horizon, so a trend hovering at the lead time does
+        # not send residents a forecast, an all-clear and a forecast again
+        held = index_of(stages, state.forecast_key)
+        if held > index and _alert_level(stages, held) > now_level:
+            hours = hours_to(level, rate, stages[held].level_m)
+            if hours is not None and hours <= lead_h * settings.forecast_hold_factor:
+                best = (stages[held], hours)
     return best
 
 

@@ -77,6 +77,7 @@ class StationState:
     candidate_reason: str | None = None  # rate | jump | lone | awaiting
     sensor_bits: int = 0  # Quality bits that failed on the last few readings
     sensor_at: datetime | None = None
+    forecast_key: str | None = None  # the stage a forecast is out for (held with hysteresis)
 
 
 @dataclass(frozen=True, slots=True)

@@ -102,6 +102,13 @@ class RuleSettings(BaseModel):
     forecast_min_rise_m_h: float = Field(
         0.05, ge=0, le=10, description="Slower rises than this are not projected (m/h)"
     )
+    forecast_hold_factor: float = Field(
+        2.0,
+        ge=1,
+        le=10,
+        description="A forecast already out is kept while the rise continues and the stage is "
+        "projected within this many lead times (hysteresis)",
+    )
     # station health (alerts.health)
     fast_interval_min: float = Field(
         2, gt=0, le=1440, description="The gauge's reporting interval in fast mode (minutes)"

@@ -387,3 +387,44 @@ def test_evaluation_is_cheap():
 
     assert cost(prior) < 300e-6
     assert cost(done) < 50e-6
+
+
+@pytest.mark.parametrize(
+    ("rate_m_h", "held", "expected"),
+    [
+        (0.3, None, None),  # 6.7 h to caution: beyond the 3 h lead
+        (0.7, None, "caution"),  # 2.9 h: forecast
+        (0.6, None, None),  # 3.3 h, no forecast out yet: none
+        (0.6, "caution", "caution"),  # 3.3 h with one out: held (hysteresis up to 2 × lead)
+        (0.3, "caution", None),  # 6.7 h: beyond the held horizon, it ends
+        (0.0, "caution", None),  # the rise stopped: it ends
+    ],
+    ids=["far", "within-lead", "just-beyond-lead", "held", "beyond-hold", "rise-stopped"],
+)
+def test_a_forecast_out_is_held_while_the_trend_hovers_at_the_lead_time(rate_m_h, held, expected):
+    state = StationState(usable_m=1.0, usable_at=T0, rate_m_h=rate_m_h, last_time=T0, forecast_key=held)
+    forecasts = [c for c in conditions(station(), state, RuleSettings()) if c.kind is Kind.forecast]
+    assert [c.stage_key for c in forecasts] == ([expected] if expected else [])
+
+
+def forecast_trail(hold_factor: float) -> list[bool]:
+    """A rise that slows for an hour (the projection to caution drifts beyond the 3 h
+    lead) and then picks up again: whether a forecast is out after each reading."""
+    settings = RuleSettings(forecast_hold_factor=hold_factor)
+    samples: list[Sample] = []
+    state, trail, level = StationState(), [], 0.6
+    for i, rise in enumerate([0.12] * 6 + [0.05] * 6 + [0.12] * 6):
+        level += rise
+        samples.append(Sample(T0 + timedelta(minutes=10 * i), level))
+        assessment = evaluate(station(), samples[-12:], state, now=samples[-1].time, settings=settings)
+        state = assessment.state
+        trail.append(any(c.kind is Kind.forecast for c in assessment.conditions))
+    return trail
+
+
+def test_a_slowing_rise_keeps_its_forecast_instead_of_flapping():
+    without_hysteresis = forecast_trail(1.0)
+    first = without_hysteresis.index(True)
+    assert not all(without_hysteresis[first:])  # on, off, on again: what residents must not get
+    held = forecast_trail(RuleSettings().forecast_hold_factor)
+    assert held.index(True) == first and all(held[first:])
