@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -118,7 +119,7 @@ def ensure_may_send(public: bool, rendered: RenderedMessage) -> None:
         )
 
 
-class BaseNotifier:
+class BaseNotifier(ABC):
     """Base of the real notifiers (every one of them is public): ``send`` guards, then calls ``_send``."""
 
     provider: ClassVar[str] = "channel"
@@ -128,8 +129,9 @@ class BaseNotifier:
         ensure_may_send(self.public, delivery.rendered)
         return self._send(delivery)
 
-    def _send(self, delivery: Delivery) -> Result:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def _send(self, delivery: Delivery) -> Result:
+        """Deliver to the channel; only ever called after the public-channel guard."""
 
 
 def redact(value: str) -> str:
