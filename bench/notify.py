@@ -38,6 +38,7 @@ import httpx  # noqa: E402
 
 from kawamori import db  # noqa: E402
 from kawamori.embedded import PostgresServer, free_port  # noqa: E402
+from notify.sample import sample_message  # noqa: E402
 
 AREAS = [f"bench-area-{i:02d}" for i in range(50)]
 OTHER_AREAS = [f"bench-other-{i:02d}" for i in range(10)]
@@ -145,8 +146,7 @@ def subscriptions(conn, key, n: int, http_url: str, rng: random.Random) -> None:
 def issue_alert(conn) -> tuple[int, float]:
     """An Actual level-4 alert over the 50 areas, written like alerts/store.py does;
     returns (outbox id, the time it was committed)."""
-    from alerts.message import AlertMessage, AreaFacts, Response, StageFacts, StationFacts, identifier
-    from alerts.model import Kind, MsgType, Status
+    from alerts.message import AreaFacts, identifier
 
     conn.execute(
         """INSERT INTO stations (id, name_ja, name_en, river_ja, river_en, latitude, longitude,
@@ -163,36 +163,20 @@ def issue_alert(conn) -> tuple[int, float]:
                RETURNING id""",
             (uuid.uuid4().hex, AREAS, now, now),
         ).fetchone()[0]
-        message = AlertMessage(
-            identifier=identifier("jp.example.bench", alert_id, 1),
-            sender="jp.example.bench",
-            sent=now,
-            status=Status.actual,
-            msg_type=MsgType.alert,
-            alert_id=alert_id,
-            version=1,
-            kind=Kind.stage,
-            station=StationFacts(
-                id="bench-station",
-                name_ja="熊出",
-                name_en="Kumaide",
-                river_ja="赤川",
-                river_en="Akagawa River",
-                latitude=38.63,
-                longitude=139.83,
-            ),
-            alert_level=4,
-            stage=StageFacts(key="danger", name_ja="氾濫危険水位", name_en="danger level", level_m=3.2),
-            response=Response.evacuate,
-            level_m=3.25,
-            observed_at=now,
-            rate_m_h=0.4,
-            areas=tuple(
-                AreaFacts(
-                    id=a, name_ja=f"{a}地区", name_en=a, geometry={"type": "Polygon", "coordinates": []}
-                )
-                for a in AREAS
-            ),
+        message = sample_message(level=4).model_copy(
+            update={
+                "identifier": identifier("jp.example.bench", alert_id, 1),
+                "sender": "jp.example.bench",
+                "sent": now,
+                "alert_id": alert_id,
+                "observed_at": now,
+                "areas": tuple(
+                    AreaFacts(
+                        id=a, name_ja=f"{a}地区", name_en=a, geometry={"type": "Polygon", "coordinates": []}
+                    )
+                    for a in AREAS
+                ),
+            }
         )
         outbox = conn.execute(
             """INSERT INTO alert_outbox (alert_id, version, msg_type, status, public, payload, created_at)
