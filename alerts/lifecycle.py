@@ -209,15 +209,19 @@ def _needs(policy: ApprovalPolicy, alert: Alert) -> str:
     return f"level {level} needs approval by {people} with role {who} or above"
 
 
+def _closed(alert: Alert, state: AlertState, now: datetime, **changes: Any) -> Alert:
+    """The alert ended in ``state``: nothing awaits approval or is suppressed any more
+    (unless ``changes`` say otherwise)."""
+    ended = {"pending_level": None, "pending_stage": None, "suppressed_level": None, **changes}
+    return replace(alert, state=state, ended_at=now, updated_at=now, **ended)
+
+
 def _end(alert: Alert, now: datetime) -> Transition:
-    closed = replace(
-        alert, ended_at=now, updated_at=now, pending_level=None, pending_stage=None, suppressed_level=None
-    )
     if alert.state is AlertState.pending:
-        after = replace(closed, state=AlertState.withdrawn)
+        after = _closed(alert, AlertState.withdrawn, now)
         reason = "the condition ended before approval; nothing was public"
         return Transition(alert, after, (AuditEntry(Action.withdrawn, alert.state, after.state, reason),))
-    after, message = _message(replace(closed, state=AlertState.resolved), MsgType.update)
+    after, message = _message(_closed(alert, AlertState.resolved, now), MsgType.update)
     entry = AuditEntry(Action.resolved, alert.state, after.state, "the condition has ended: all clear")
     return Transition(alert, after, (entry,), message)
 
@@ -229,15 +233,7 @@ def supersede(alert: Alert, by: Condition, *, now: datetime) -> Transition:
     withdrawn as usual."""
     if alert.state is AlertState.pending:
         return _end(alert, now)
-    after = replace(
-        alert,
-        state=AlertState.resolved,
-        ended_at=now,
-        updated_at=now,
-        pending_level=None,
-        pending_stage=None,
-        suppressed_level=None,
-    )
+    after = _closed(alert, AlertState.resolved, now)
     reason = f"the forecast stage was reached; {by.fingerprint} (level {by.alert_level}) takes over"
     return Transition(alert, after, (AuditEntry(Action.superseded, alert.state, after.state, reason),))
 
@@ -436,14 +432,7 @@ def reject(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime,
     why = _reason(reason, "reject")
     facts = {"level": level}
     if alert.state is AlertState.pending:
-        after = replace(
-            alert,
-            state=AlertState.withdrawn,
-            ended_at=now,
-            updated_at=now,
-            suppressed_level=level,
-            notified_at=None,
-        )
+        after = _closed(alert, AlertState.withdrawn, now, suppressed_level=level, notified_at=None)
     else:
         after = replace(
             alert,
@@ -466,16 +455,7 @@ def cancel(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime,
     level = max(_lvl(alert.alert_level), _lvl(alert.pending_level), _lvl(alert.suppressed_level))
     _require(actor, policy.role_needed(level), f"cancelling a level {level} alert")
     why = _reason(reason, "cancel")
-    after = replace(
-        alert,
-        state=AlertState.cancelled,
-        ended_at=now,
-        updated_at=now,
-        pending_level=None,
-        pending_stage=None,
-        suppressed_level=level,
-        notified_at=None,
-    )
+    after = _closed(alert, AlertState.cancelled, now, suppressed_level=level, notified_at=None)
     message = None
     if alert.version >= 1:
         after, message = _message(after, MsgType.cancel)
