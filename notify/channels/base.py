@@ -27,12 +27,11 @@ from __future__ import annotations
 import email.utils
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
-
-import httpx
 
 from alerts.model import Status
 from notify.errors import NotPublicError
@@ -160,15 +159,15 @@ RETRYABLE_STATUS = frozenset({408, 425, 429})
 
 def classify(
     provider: str,
-    response: httpx.Response,
+    status: int,
+    headers: Mapping[str, str],
     *,
     gone: frozenset[int] = frozenset(),
     ok: frozenset[int] = frozenset(),
 ) -> Result:
     """An HTTP answer as a :class:`Result`: 2xx (and ``ok``) delivered; 408/425/429/5xx
     retry; ``gone`` statuses gone; other 4xx failed."""
-    status = response.status_code
-    after = retry_after(response.headers.get("retry-after"))
+    after = retry_after(headers.get("retry-after"))
     if 200 <= status < 300 or status in ok:
         return Result(Outcome.delivered, provider, status)
     if status in gone:
@@ -178,7 +177,7 @@ def classify(
     return Result(Outcome.failed, provider, status, detail=f"HTTP {status}")
 
 
-def transport_failure(provider: str, error: httpx.HTTPError) -> Result:
+def transport_failure(provider: str, error: Exception) -> Result:
     """A timeout or connection error: always worth retrying. The detail names the error's
     type only (its text may hold the URL, and the URL may hold a token)."""
     return Result(Outcome.retry, provider, detail=type(error).__name__)

@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from notify.channels.base import BaseNotifier, Delivery, Result, classify, transport_failure
+from notify.channels.http import Http, TransportError, json_bytes
 from notify.errors import InvalidSignature
 from notify.render import LINE_TEXT_MAX, Channel, utf16_units
 
@@ -45,15 +46,14 @@ class LineNotifier(BaseNotifier):
         *,
         access_token: str,
         base_url: str = DEFAULT_BASE_URL,
-        client: httpx.Client | None = None,
         timeout: float = 10.0,
     ) -> None:
         self._token = access_token
         self.base_url = base_url.rstrip("/")
-        self._client = client or httpx.Client(timeout=timeout)
+        self._http = Http(timeout=timeout)
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     def _send(self, delivery: Delivery) -> Result:
         rendered = delivery.rendered
@@ -66,14 +66,15 @@ class LineNotifier(BaseNotifier):
             raise ValueError("the LINE text is longer than 5,000 characters")
         headers = {
             "Authorization": f"Bearer {self._token}",
+            "Content-Type": "application/json",
             "X-Line-Retry-Key": str(retry_key(rendered.identifier, user_id)),
         }
         body = {"to": user_id, "messages": [{"type": "text", "text": rendered.body}]}
         try:
-            response = self._client.post(f"{self.base_url}{PUSH_PATH}", json=body, headers=headers)
-        except httpx.HTTPError as error:
+            response = self._http.post(f"{self.base_url}{PUSH_PATH}", body=json_bytes(body), headers=headers)
+        except TransportError as error:
             return transport_failure(PROVIDER, error)
-        result = classify(PROVIDER, response, ok=frozenset({409}))
+        result = classify(PROVIDER, response.status, response.headers, ok=frozenset({409}))
         request_id = response.headers.get("x-line-accepted-request-id") or response.headers.get(
             "x-line-request-id"
         )
@@ -163,4 +164,4 @@ def reply(
         )
     except httpx.HTTPError as error:
         return transport_failure(PROVIDER, error)
-    return classify(PROVIDER, response)
+    return classify(PROVIDER, response.status_code, response.headers)

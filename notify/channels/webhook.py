@@ -18,14 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from notify.channels.base import BaseNotifier, Delivery, Result, classify, transport_failure
+from notify.channels.http import Http, TransportError, json_bytes
 from notify.render import Channel
 
 PROVIDER = "webhook"
@@ -80,22 +78,21 @@ class WebhookNotifier(BaseNotifier):
         *,
         url: str,
         secret: str,
-        client: httpx.Client | None = None,
         timeout: float = 10.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.url = url
         self._secret = secret
-        self._client = client or httpx.Client(timeout=timeout)
+        self._http = Http(timeout=timeout)
         self._clock = clock
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     def _send(self, delivery: Delivery) -> Result:
         if delivery.rendered.channel not in GATEWAY_CHANNELS:
             raise ValueError(f"rendered for {delivery.rendered.channel}, not a gateway channel")
-        body = json.dumps(payload(delivery), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        body = json_bytes(payload(delivery))
         timestamp = str(int(self._clock()))
         headers = {
             "Content-Type": "application/json; charset=utf-8",
@@ -104,7 +101,7 @@ class WebhookNotifier(BaseNotifier):
             "X-Kawamori-Signature": sign(self._secret, timestamp, body),
         }
         try:
-            response = self._client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as error:
+            response = self._http.post(self.url, body=body, headers=headers)
+        except TransportError as error:
             return transport_failure(PROVIDER, error)
-        return classify(PROVIDER, response, gone=frozenset({410}))
+        return classify(PROVIDER, response.status, response.headers, gone=frozenset({410}))

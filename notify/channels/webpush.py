@@ -1,5 +1,5 @@
 """Web Push (RFC 8030) with message encryption (RFC 8291, aes128gcm) and VAPID
-(RFC 8292): pywebpush encrypts, py-vapid signs, httpx posts.
+(RFC 8292): pywebpush encrypts, py-vapid signs, :mod:`notify.channels.http` posts.
 
 Each push carries ``TTL`` (how long the push service may hold it), ``Urgency``
 (``high`` when people must act now) and a ``Topic`` that is the same for every version
@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
-import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
@@ -29,6 +28,7 @@ from notify.channels.base import (
     classify,
     transport_failure,
 )
+from notify.channels.http import Http, TransportError
 from notify.errors import ChannelConfigError
 from notify.render import WEB_PUSH_PAYLOAD_MAX, Channel, push_payload
 
@@ -77,7 +77,6 @@ class WebPushNotifier(BaseNotifier):
         *,
         vapid_private_key: str,
         subject: str,
-        client: httpx.Client | None = None,
         timeout: float = 10.0,
         ttl_active_s: int = TTL_ACTIVE_S,
         ttl_ended_s: int = TTL_ENDED_S,
@@ -88,13 +87,13 @@ class WebPushNotifier(BaseNotifier):
         self._vapid = load_vapid(vapid_private_key)
         self._vapid.conf["no-strict"] = True  # py-vapid's own check only accepts mailto:
         self.subject = subject
-        self._client = client or httpx.Client(timeout=timeout)
+        self._http = Http(timeout=timeout)
         self.ttl_active_s = ttl_active_s
         self.ttl_ended_s = ttl_ended_s
         self._clock = clock
 
     def close(self) -> None:
-        self._client.close()
+        self._http.close()
 
     def _send(self, delivery: Delivery) -> Result:
         rendered = delivery.rendered
@@ -132,7 +131,7 @@ class WebPushNotifier(BaseNotifier):
             "Content-Type": "application/octet-stream",
         }
         try:
-            response = self._client.post(subscription.endpoint, content=body, headers=headers)
-        except httpx.HTTPError as error:
+            response = self._http.post(subscription.endpoint, body=body, headers=headers)
+        except TransportError as error:
             return transport_failure(PROVIDER, error)
-        return classify(PROVIDER, response, gone=frozenset({404, 410}))
+        return classify(PROVIDER, response.status, response.headers, gone=frozenset({404, 410}))

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import httpx
 import pytest
 
 from alerts.model import Status
@@ -60,8 +59,8 @@ def test_drills_raise_on_public_channels(status):
     ],
 )
 def test_http_classification(status, outcome):
-    assert classify("x", httpx.Response(status)).outcome is outcome
-    gone = classify("x", httpx.Response(status), gone=frozenset({404, 410}))
+    assert classify("x", status, {}).outcome is outcome
+    gone = classify("x", status, {}, gone=frozenset({404, 410}))
     assert gone.outcome is (Outcome.gone if status == 404 else outcome)
 
 

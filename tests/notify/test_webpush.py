@@ -11,7 +11,6 @@ import re
 import time
 
 import http_ece
-import httpx
 import pytest
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
@@ -212,4 +211,3 @@ def test_vapid_keys_and_configuration():
     with pytest.raises(ChannelConfigError):
         WebPushNotifier(vapid_private_key=private, subject="bousai@example.jp")
     assert "abc123" not in repr(WebPushSubscription("https://push.example/abc123", "k", "a"))
-    assert isinstance(httpx.Timeout(1), httpx.Timeout)
