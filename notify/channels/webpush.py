@@ -91,9 +91,21 @@ class WebPushNotifier(BaseNotifier):
         self.ttl_active_s = ttl_active_s
         self.ttl_ended_s = ttl_ended_s
         self._clock = clock
+        self._signed: dict[str, tuple[float, dict[str, str]]] = {}  # audience → (renew at, headers)
 
     def close(self) -> None:
         self._http.close()
+
+    def _authorization(self, audience: str) -> dict[str, str]:
+        """The VAPID headers for one push service (RFC 8292 §2: a JWT per audience, reused
+        until half its lifetime has passed, instead of a signature per message)."""
+        now = self._clock()
+        signed = self._signed.get(audience)
+        if signed is None or now >= signed[0]:
+            claims = {"aud": audience, "sub": self.subject, "exp": int(now) + JWT_LIFETIME_S}
+            signed = (now + JWT_LIFETIME_S / 2, self._vapid.sign(claims))
+            self._signed[audience] = signed  # (two threads may both sign: harmless)
+        return signed[1]
 
     def _send(self, delivery: Delivery) -> Result:
         rendered = delivery.rendered
@@ -116,14 +128,9 @@ class WebPushNotifier(BaseNotifier):
         endpoint = urlsplit(subscription.endpoint)
         if endpoint.scheme not in ("https", "http") or not endpoint.netloc:
             return Result(Outcome.gone, PROVIDER, detail="the subscription's endpoint is not a URL")
-        claims = {
-            "aud": f"{endpoint.scheme}://{endpoint.netloc}",
-            "sub": self.subject,
-            "exp": int(self._clock()) + JWT_LIFETIME_S,
-        }
         urgent = rendered.urgency == "high"
         headers = {
-            **self._vapid.sign(claims),
+            **self._authorization(f"{endpoint.scheme}://{endpoint.netloc}"),
             "TTL": str(self.ttl_active_s if urgent else self.ttl_ended_s),
             "Urgency": rendered.urgency,
             "Topic": rendered.topic,

@@ -197,3 +197,28 @@ def test_an_exercise_is_never_mailed(smtp_server):
     with pytest.raises(NotPublicError):
         email.send(delivery("email", TO, msg=message(status=Status.exercise)))
     assert mailbox.messages == []
+
+
+def test_one_session_carries_many_mails_and_is_reopened_after_the_server_closed_it():
+    peers = []
+
+    class Recording(Mailbox):
+        async def handle_DATA(self, server, session, envelope):
+            peers.append(session.peer)
+            return await super().handle_DATA(server, session, envelope)
+
+    mailbox = Recording()
+    server = Controller(mailbox, hostname="127.0.0.1", port=free_port())
+    server.start()
+    email = EmailNotifier(host=server.hostname, port=server.port, sender=SENDER, starttls=False)
+    assert all(email.send(delivery("email", f"r{i}@example.jp")).ok for i in range(3))
+    assert len(set(peers)) == 1  # one connection (its client port) for three mails
+    server.stop()  # closes the open session, as an idle timeout or a restart would
+    again = Controller(mailbox, hostname=server.hostname, port=server.port)
+    again.start()
+    try:
+        assert email.send(delivery("email", TO)).ok
+    finally:
+        email.close()
+        again.stop()
+    assert len(mailbox.messages) == 4 and len(set(peers)) == 2

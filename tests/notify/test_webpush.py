@@ -177,7 +177,7 @@ def test_a_timeout_and_a_refused_connection_are_retried(vapid):
     with http_peer(slow) as peer:
         notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT, timeout=0.2)
         result = notifier.send(delivery("webpush", browser.subscription(f"{peer.url}/push/x")))
-        assert (result.outcome, result.detail) == (Outcome.retry, "ReadTimeout")
+        assert (result.outcome, result.detail) == (Outcome.retry, "ReadTimeoutError")
         closed = f"http://127.0.0.1:{free_port()}/push/x"
         assert notifier.send(delivery("webpush", browser.subscription(closed))).outcome is Outcome.retry
 
@@ -211,3 +211,29 @@ def test_vapid_keys_and_configuration():
     with pytest.raises(ChannelConfigError):
         WebPushNotifier(vapid_private_key=private, subject="bousai@example.jp")
     assert "abc123" not in repr(WebPushSubscription("https://push.example/abc123", "k", "a"))
+
+
+def test_the_vapid_jwt_is_signed_once_per_push_service_and_renewed_before_it_expires(vapid):
+    private, public = vapid
+    browser = Browser()
+    now = [time.time()]
+    tokens = []
+
+    def recording(service: PushService):
+        def answer(request: Request) -> Answer:
+            tokens.append(request.headers["authorization"])
+            return service(request)
+
+        return answer
+
+    services = [PushService(public, browser), PushService(public, browser)]
+    with http_peer(recording(services[0])) as one, http_peer(recording(services[1])) as two:
+        services[0].url, services[1].url = one.url, two.url
+        notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT, clock=lambda: now[0])
+        for url in (one.url, one.url, two.url, one.url):
+            assert notifier.send(delivery("webpush", browser.subscription(f"{url}/push/x"))).ok
+        assert tokens[0] == tokens[1] == tokens[3] != tokens[2]  # one JWT per audience
+        now[0] += 6 * 3600 + 1  # half of its 12-hour lifetime: signed anew
+        assert notifier.send(delivery("webpush", browser.subscription(f"{one.url}/push/x"))).ok
+        assert tokens[4] != tokens[0]
+    assert not services[0].errors and not services[1].errors

@@ -177,7 +177,7 @@ def test_500s_and_timeouts_are_retried_until_success(conn, peers):
     ).fetchall()
     assert outcomes == [
         ("retry", "HTTP 500"),
-        ("retry", "ReadTimeout"),
+        ("retry", "ReadTimeoutError"),
         ("retry", "HTTP 503"),
         ("delivered", ""),
     ]
