@@ -112,6 +112,7 @@ class Policy:
     max_delay_s: float = 300.0  # … up to this
     poll_s: float = 1.0  # idle: look for work this often, or at once when NOTIFY says there is some
     flush_s: float = 0.02  # how long finished sends may wait to be recorded together
+    recheck_s: float = 0.25  # a channel with nothing due is asked again after this (or a wake-up)
 
 
 def backoff(
@@ -153,13 +154,17 @@ class Job:
 
 
 _CLAIM = """
-WITH due AS (
-    SELECT id FROM deliveries
-    WHERE state = 'queued' AND channel = %(channel)s AND not_before <= %(now)s
-      AND (lease_until IS NULL OR lease_until < %(now)s)
-    ORDER BY not_before, id
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
+WITH want AS (
+    SELECT key AS channel, value::int AS n FROM json_each_text(%(want)s::json)
+), due AS (
+    SELECT d.id FROM want, LATERAL (
+        SELECT id FROM deliveries
+        WHERE state = 'queued' AND channel = want.channel AND not_before <= %(now)s
+          AND (lease_until IS NULL OR lease_until < %(now)s)
+        ORDER BY not_before, id
+        LIMIT want.n
+        FOR UPDATE SKIP LOCKED
+    ) d
 ), claim AS (
     SELECT due.id, EXISTS (
         SELECT 1 FROM deliveries n, deliveries o
@@ -179,16 +184,15 @@ RETURNING d.id, d.outbox_id, d.subscription_id, d.alert_id, d.version, d.channel
           d.deadline, s.language, s.address_sealed, s.cell_lat, s.cell_lon, claim.superseded
 """
 
-# one statement (atomic in autocommit): every attempt's log row and its delivery's new
-# state, the latter only while this worker still holds the row
+# one statement: every attempt's log row and its delivery's new state, the latter only
+# while this worker still holds the row. The rows come as one JSON array (psycopg dumps
+# thirteen Python lists element by element: that cost the worker more CPU than sending)
 _RECORD = """
 WITH v AS (
-    SELECT * FROM unnest(%(ids)s::bigint[], %(alerts)s::bigint[], %(versions)s::int[], %(subs)s::uuid[],
-                         %(channels)s::text[], %(attempts)s::int[], %(outcomes)s::text[], %(statuses)s::int[],
-                         %(providers)s::text[], %(details)s::text[], %(states)s::text[],
-                         %(next)s::timestamptz[], %(done)s::timestamptz[])
-        AS v(id, alert_id, version, subscription_id, channel, attempt, outcome, status, provider_id, detail,
-             state, next, done)
+    SELECT * FROM json_to_recordset(%(rows)s::json)
+        AS v(id bigint, alert_id bigint, version int, subscription_id uuid, channel text, attempt int,
+             outcome text, status int, provider_id text, detail text, state text, next timestamptz,
+             done timestamptz)
 ), logged AS (
     INSERT INTO notification_log (delivery_id, alert_id, version, subscription_id, channel, attempt, outcome,
                                   status, provider_id, detail, at)
@@ -246,6 +250,7 @@ class Worker:
         self._inflight: dict[Future, Job] = {}
         self._done: queue.SimpleQueue[Future] = queue.SimpleQueue()
         self._count = {c: 0 for c in self.notifiers}
+        self._empty_until: dict[str, float] = {}  # channel → when to look for its work again
         self._messages: dict[int, AlertMessage] = {}
         self._shelter_cache: dict[tuple[int, tuple[float, float] | None], tuple[Shelter, ...]] = {}
         self._rendered: dict[tuple, tuple[RenderedMessage, str]] = {}
@@ -264,9 +269,10 @@ class Worker:
         try:
             while not stop.is_set():
                 if self.fan_out and time.monotonic() - last_fanout >= self.policy.poll_s:
-                    fan_out_pending(
+                    if fan_out_pending(
                         self.conn, now=self.clock(), deadline=self.policy.deadline, worker=self.name
-                    )
+                    ):
+                        self._empty_until.clear()
                     last_fanout = time.monotonic()
                 claimed = self._claim_all()
                 if self._inflight:
@@ -278,6 +284,7 @@ class Worker:
                     if until_idle and not self._queued():
                         break
                     self._sleep(stop)
+                    self._empty_until.clear()
                     last_fanout = 0.0
         finally:
             self._drain()
@@ -326,30 +333,41 @@ class Worker:
     # --- claim ----------------------------------------------------------------------------
 
     def _claim_all(self) -> int:
-        total = 0
-        for channel in self.notifiers:
-            cap = self._cap(channel)
-            if self._count[channel] > cap:
-                continue
-            jobs = self.claim(channel, 2 * cap - self._count[channel])
-            total += len(jobs)
-            if jobs:
-                self._prepare_messages(jobs)
-            for job in jobs:
-                future = self._pools[channel].submit(self._send, job)
-                self._inflight[future] = job
-                future.add_done_callback(self._done.put)
-                self._count[channel] += 1
-        return total
+        """Top up every channel whose sends in flight have fallen to its concurrency (to
+        twice that), in one statement; a channel found empty is asked again only after a
+        wake-up or ``recheck_s``."""
+        now_m = time.monotonic()
+        wanted = {
+            channel: 2 * self._cap(channel) - self._count[channel]
+            for channel in self.notifiers
+            if self._count[channel] <= self._cap(channel) and self._empty_until.get(channel, 0.0) <= now_m
+        }
+        if not wanted:
+            return 0
+        jobs = self.claim(wanted)
+        got = {channel: 0 for channel in wanted}
+        for job in jobs:
+            got[job.channel] += 1
+        for channel, limit in wanted.items():
+            if got[channel] < limit:  # nothing more is due on it now
+                self._empty_until[channel] = now_m + self.policy.recheck_s
+        if jobs:
+            self._prepare_messages(jobs)
+        for job in jobs:
+            future = self._pools[job.channel].submit(self._send, job)
+            self._inflight[future] = job
+            future.add_done_callback(self._done.put)
+            self._count[job.channel] += 1
+        return len(jobs)
 
-    def claim(self, channel: str, limit: int) -> list[Job]:
+    def claim(self, wanted: Mapping[str, int]) -> list[Job]:
+        """Claim up to ``wanted[channel]`` due deliveries of each channel."""
         now = self.clock()
         rows = self.conn.execute(
             _CLAIM,
             {
-                "channel": channel,
+                "want": json.dumps(wanted),
                 "now": now,
-                "limit": limit,
                 "me": self.name,
                 "lease": now + self.policy.lease,
             },
@@ -357,7 +375,7 @@ class Worker:
         superseded = sum(1 for r in rows if r[12])
         if superseded:
             self.stats["superseded"] += superseded
-            log.info("deliver.superseded", channel=channel, count=superseded)
+            log.info("deliver.superseded", count=superseded)
         return [
             Job(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], bytes(r[9]),
                 (r[10], r[11]) if r[10] is not None and r[11] is not None else None)
@@ -448,36 +466,24 @@ class Worker:
             self._count[job.channel] -= 1
             jobs.append(job)
             results.append(future.result())
-        states, nexts, dones, gone = [], [], [], []
-        for job, result in zip(jobs, results, strict=True):
-            state, after, done = self._decide(job, result, now)
-            states.append(state)
-            nexts.append(after)
-            dones.append(done)
-            if state == "gone":
-                gone.append(job.subscription_id)
-        kept = self.conn.execute(
-            _RECORD,
-            {
-                "ids": [j.id for j in jobs],
-                "alerts": [j.alert_id for j in jobs],
-                "versions": [j.version for j in jobs],
-                "subs": [j.subscription_id for j in jobs],
-                "channels": [j.channel for j in jobs],
-                "attempts": [j.attempt for j in jobs],
-                "outcomes": [str(r.outcome) for r in results],
-                "statuses": [r.status for r in results],
-                "providers": [r.provider_id for r in results],
-                "details": [r.detail for r in results],
-                "states": states,
-                "next": nexts,
-                "done": dones,
-                "at": now,
-                "me": self.name,
-            },
-        ).fetchall()
-        if gone:  # after the log row: deleting the subscription deletes it with everything else
-            self.conn.execute("DELETE FROM subscriptions WHERE id = ANY(%s)", (gone,))
+        decided = [self._decide(job, result, now) for job, result in zip(jobs, results, strict=True)]
+        states = [state for state, _, _ in decided]
+        gone = [job.subscription_id for job, state in zip(jobs, states, strict=True) if state == "gone"]
+        rows = [
+            {"id": j.id, "alert_id": j.alert_id, "version": j.version, "subscription_id": str(j.subscription_id),
+             "channel": j.channel, "attempt": j.attempt, "outcome": str(r.outcome), "status": r.status,
+             "provider_id": r.provider_id, "detail": r.detail, "state": state,
+             "next": after.isoformat() if after else None, "done": done.isoformat() if done else None}
+            for j, r, (state, after, done) in zip(jobs, results, decided, strict=True)
+        ]  # fmt: skip
+        params = {"rows": json.dumps(rows), "at": now, "me": self.name}
+        if gone:  # one transaction: the attempt is recorded and the subscription deleted together
+            with self.conn.transaction():
+                kept = self.conn.execute(_RECORD, params).fetchall()
+                # deleting the subscription deletes its deliveries and log rows with it
+                self.conn.execute("DELETE FROM subscriptions WHERE id = ANY(%s)", (gone,))
+        else:
+            kept = self.conn.execute(_RECORD, params).fetchall()
         for state in states:
             self.stats[state if state != "queued" else "retry"] += 1
         if len(kept) < len(jobs):

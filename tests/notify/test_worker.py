@@ -242,9 +242,9 @@ def test_an_expired_lease_is_taken_over_by_another_worker(conn, database_url, pe
     lease = Policy(lease=timedelta(seconds=30), poll_s=0.02, flush_s=0.005)
     with db.connect(database_url) as other:
         dead = worker(other, peers, policy=lease, name="dead", clock=lambda: clock[0])
-        assert len(dead.claim("line", 10)) == 1  # … and is killed before sending
+        assert len(dead.claim({"line": 10})) == 1  # … and is killed before sending
     alive = worker(conn, peers, policy=lease, name="alive", clock=lambda: clock[0])
-    assert alive.claim("line", 10) == []  # the lease still holds
+    assert alive.claim({"line": 10}) == []  # the lease still holds
     clock[0] = NOW + timedelta(seconds=31)
     alive.run(until_idle=True)
     alive.close()
