@@ -1,6 +1,7 @@
 """The resident page in headless Chromium (Debian's, driven by Playwright) on a phone
 viewport: it reads in ja / en / やさしい日本語, registers its service worker, subscribes
-to Web Push and by e-mail, shows a pushed alert as a notification, and unsubscribes.
+to Web Push and by e-mail, shows a pushed alert as a notification (a repeat of the same
+version quietly), and unsubscribes.
 
 What is real and what is not:
 - real: the page, its script, the service worker's registration, the browser's
@@ -8,7 +9,9 @@ What is real and what is not:
   (unsealed again with recipients_for), the e-mail form, the unsubscribe page, and the
   service worker's ``push`` handler showing a notification for a payload made by
   ``notify.render.push_payload`` (delivered through the DevTools protocol's
-  ``ServiceWorker.deliverPushMessage``, as a push service would).
+  ``ServiceWorker.deliverPushMessage``, as a push service would), the same push
+  delivered again showing once and silently, also after the worker was stopped
+  (``ServiceWorker.stopAllWorkers``), and a newer version alerting again.
 - replaced: ``PushManager.subscribe`` — Chromium's needs Google's push service (FCM),
   which a test cannot reach, so an init script returns a PushSubscription-shaped object
   with real P-256 keys. Encryption to those keys and the RFC 8030 request are tested
@@ -23,14 +26,15 @@ import re
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
+from alerts.model import MsgType
 from dashboard.main import create_app
 from dashboard.routers.residents import ResidentConfig
 from kawamori import db
 from notify import subscriptions as subs
 from notify.channels.webpush import generate_vapid_keys
 from notify.render import Channel, push_payload, render
-from tests.helpers import screenshot_path, serve
-from tests.notify.factories import message
+from tests.helpers import screenshot_path, serve, wait_for
+from tests.notify.factories import RESIDENT_URL, UNSUBSCRIBE_URL, message
 from tests.notify.subscribers import NOW, UPPER, flood, new_key
 from tests.notify.test_webpush import Browser
 
@@ -118,6 +122,66 @@ def font_sizes(page) -> float:
     )
 
 
+def waiting(page, check, explain=None):
+    """``wait_for(check)``, letting Playwright run its loop while it waits: CDP events and
+    what the service worker does arrive meanwhile."""
+    return wait_for(lambda: page.wait_for_timeout(100) or check(), interval=0, explain=explain)
+
+
+class PushService:
+    """Stands in for the push service: delivers payloads to the resident page's service
+    worker through the DevTools protocol (``ServiceWorker.deliverPushMessage``), and
+    can stop the worker (``ServiceWorker.stopAllWorkers``), as a phone does when idle."""
+
+    def __init__(self, page, context, base: str) -> None:
+        self.page, self.base = page, base
+        self.cdp = context.new_cdp_session(page)
+        self.registrations: list[str] = []
+        self.status: dict[str, str] = {}  # versionId -> runningStatus
+        self.cdp.on(
+            "ServiceWorker.workerRegistrationUpdated",
+            lambda event: self.registrations.extend(
+                r["registrationId"] for r in event["registrations"] if r["scopeURL"] == f"{base}/r/"
+            ),
+        )
+        self.cdp.on(
+            "ServiceWorker.workerVersionUpdated",
+            lambda event: self.status.update({v["versionId"]: v["runningStatus"] for v in event["versions"]}),
+        )
+        self.cdp.send("ServiceWorker.enable")
+        waiting(page, lambda: self.registrations, lambda: "no registration reported")
+
+    def deliver(self, payload: bytes) -> None:
+        self.cdp.send(
+            "ServiceWorker.deliverPushMessage",
+            {"origin": self.base, "registrationId": self.registrations[0], "data": payload.decode()},
+        )
+
+    def stop_worker(self) -> None:
+        self.cdp.send("ServiceWorker.stopAllWorkers")
+        waiting(self.page, lambda: set(self.status.values()) == {"stopped"}, lambda: self.status)
+
+
+SHOWN = """async () => {
+  const reg = await navigator.serviceWorker.ready;
+  return (await reg.getNotifications()).map((n) => ({title: n.title, body: n.body, tag: n.tag,
+    data: n.data, timestamp: n.timestamp, renotify: n.renotify, silent: n.silent}));
+}"""
+
+
+def notifications(page, until) -> list[dict]:
+    """The notifications the service worker shows (``registration.getNotifications()``),
+    once ``until(notifications)`` holds."""
+    shown: list[dict] = []
+
+    def check() -> bool:
+        shown[:] = page.evaluate(SHOWN)
+        return until(shown)
+
+    waiting(page, check, lambda: shown)
+    return shown
+
+
 def test_read_subscribe_notify_unsubscribe(resident):
     page, context, base, database_url, key, address = resident
 
@@ -164,38 +228,9 @@ def test_read_subscribe_notify_unsubscribe(resident):
         resident_url=f"{base}/r/?area={UPPER}",
         unsubscribe_url=subs.unsubscribe_url(base, key=key, subscription_id=subscriber.id),
     )
-    cdp = context.new_cdp_session(page)
-    registrations: list[str] = []
-    cdp.on(
-        "ServiceWorker.workerRegistrationUpdated",
-        lambda event: registrations.extend(
-            r["registrationId"] for r in event["registrations"] if r["scopeURL"] == f"{base}/r/"
-        ),
-    )
-    cdp.send("ServiceWorker.enable")
-    for _ in range(100):  # CDP events arrive while Playwright runs its loop
-        if registrations:
-            break
-        page.wait_for_timeout(100)
-    assert registrations, "the service worker's registration was not reported"
-    cdp.send(
-        "ServiceWorker.deliverPushMessage",
-        {"origin": base, "registrationId": registrations[0], "data": push_payload(rendered).decode()},
-    )
-    shown = None
-    for _ in range(100):  # the service worker shows it asynchronously
-        shown = page.evaluate(
-            """async () => {
-             const reg = await navigator.serviceWorker.ready;
-             const list = await reg.getNotifications();
-             const shown = list.map(n => ({title: n.title, body: n.body, tag: n.tag, data: n.data}));
-             return shown.length ? shown : null;
-           }"""
-        )
-        if shown:
-            break
-        page.wait_for_timeout(100)
-    assert shown, "the service worker showed no notification"
+    push = PushService(page, context, base)
+    push.deliver(push_payload(rendered))
+    shown = notifications(page, until=bool)
     assert shown[0]["title"] == rendered.title and "すぐに避難してください" in shown[0]["body"]
     assert shown[0]["tag"] == rendered.topic and shown[0]["data"]["url"] == rendered.url
 
@@ -239,3 +274,72 @@ def test_read_subscribe_notify_unsubscribe(resident):
     with db.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
     assert not re.search(r"token=", page.url)  # the confirmation page's address carries no token
+
+
+def webpush(msg) -> bytes:
+    """What a delivery worker sends a Japanese resident about ``msg``."""
+    return push_payload(
+        render(
+            msg,
+            language="ja",
+            channel=Channel.webpush,
+            resident_url=RESIDENT_URL,
+            unsubscribe_url=UNSUBSCRIBE_URL,
+        )
+    )
+
+
+def showing(**data):
+    """For ``notifications(until=...)``: one notification, whose data has these values."""
+    return lambda shown: len(shown) == 1 and data.items() <= shown[0]["data"].items()
+
+
+SEEN = """async (fill) => {
+  // the service worker's list of the push ids it has shown (the page shares its Cache Storage)
+  const cache = await caches.open("kawamori-seen-pushes-v1");
+  if (fill) await cache.put("/r/seen-pushes", new Response(JSON.stringify(fill)));
+  const stored = await cache.match("/r/seen-pushes");
+  return stored ? stored.json() : [];
+}"""
+
+
+def test_a_repeated_push_shows_once_and_a_newer_version_alerts_again(resident):
+    """Delivery is at least once: after a worker crash the same push can come again. The
+    service worker shows it again only silently, even after being stopped; a newer
+    version of the alert replaces it and alerts."""
+    page, context, base, *_ = resident
+    page.goto(f"{base}/r/?area={UPPER}&lang=ja")
+    page.evaluate("navigator.serviceWorker.ready")
+    push = PushService(page, context, base)
+    first, update = message(version=1), message(version=2, msg_type=MsgType.update, level=5)
+
+    push.deliver(webpush(first))
+    (shown,) = notifications(page, until=bool)
+    assert shown["data"]["id"] == first.identifier and shown["data"]["repeats"] == 0
+    assert shown["renotify"] and not shown["silent"]  # the first one alerts
+
+    push.deliver(webpush(first))  # the same version again: one notification, shown quietly
+    (again,) = notifications(page, until=showing(repeats=1))
+    assert (again["tag"], again["title"], again["body"]) == (shown["tag"], shown["title"], shown["body"])
+    assert not again["renotify"] and again["silent"]
+    assert again["timestamp"] == shown["timestamp"] == again["data"]["first"]  # still "when it came"
+
+    push.stop_worker()  # what it has seen is in storage, not in the stopped worker's memory
+    push.deliver(webpush(first))
+    (third,) = notifications(page, until=showing(repeats=2))
+    assert not third["renotify"] and third["silent"]
+    assert "running" in push.status.values()  # the push started the worker again
+
+    push.deliver(webpush(update))  # a newer version of the same alert replaces it and alerts
+    (newer,) = notifications(page, until=showing(id=update.identifier))
+    assert newer["tag"] == shown["tag"] and newer["title"] != shown["title"] and "【更新】" in newer["title"]
+    assert newer["renotify"] and not newer["silent"] and newer["data"]["repeats"] == 0
+    assert [s["id"] for s in page.evaluate(SEEN, None)] == [first.identifier, update.identifier]
+
+    # the list keeps the newest 200 ids
+    page.evaluate(SEEN, [{"id": f"old:{n}", "first": 0, "repeats": 0} for n in range(200)])
+    push.deliver(webpush(first))  # forgotten: it alerts again
+    (forgotten,) = notifications(page, until=showing(id=first.identifier))
+    assert forgotten["renotify"] and forgotten["data"]["repeats"] == 0
+    seen = [s["id"] for s in page.evaluate(SEEN, None)]
+    assert len(seen) == 200 and seen[0] == "old:1" and seen[-1] == first.identifier
