@@ -224,6 +224,7 @@ def deliver(
             directory=SealedDirectory(key, base_url),
             policy=policy,
             shelters=NearestShelters().index,
+            journal_dir=settings.data_dir / "deliver-journal",
         )
         log.info("deliver.start", worker=worker.name, channels=sorted(worker.notifiers))
         try:

@@ -2,15 +2,18 @@
 them through the channels' notifiers, recording every attempt.
 
 One loop in one thread owns the database connection; sending happens in one bounded
-thread pool per channel (the notifiers' httpx clients are reused by every thread)::
+thread pool per channel (the notifiers' connection pools are shared by every thread)::
 
+    replay journals of killed workers (once, at start)
     fan out ──► claim (FOR UPDATE SKIP LOCKED, lease) ──► supersede ──► send (pool per
-    channel) ──► record (notification_log + delivery state, one statement) ────┐
-        ▲                heartbeat: extend the lease of what is in flight      │
-        └──────────────────────────────────────────────────────────────────────┘
+    channel) ──► journal (file) ──► record (notification_log + delivery state) ──┐
+        ▲                heartbeat: extend the lease of what is in flight        │
+        └────────────────────────────────────────────────────────────────────────┘
 
-* **Claim**: due ``queued`` rows whose lease is unset or expired, per channel, at most
-  twice the channel's concurrency in flight; the claim sets ``claimed_by``,
+* **Claim**: due ``queued`` rows whose lease is unset or expired, for every channel
+  whose sends in flight have fallen to its concurrency, in one statement (up to twice
+  the concurrency); a channel found empty is asked again after ``recheck_s`` or a
+  wake-up. The claim sets ``claimed_by``,
   ``lease_until`` and counts the attempt, and commits at once (no lock is held while
   sending). A worker that is killed stops extending its leases; when they run out,
   another worker claims the rows again (at least once).
@@ -21,8 +24,13 @@ thread pool per channel (the notifiers' httpx clients are reused by every thread
   exponential back-off (:func:`backoff`), never sooner than the peer's ``Retry-After``,
   until the delivery's deadline (then ``expired``). ``failed`` (other 4xx) is final at
   once; ``gone`` deletes the subscription (its deliveries and log go with it).
+* **Journal**: the sending thread appends each answer to this worker's journal file
+  (:mod:`notify.journal`) the moment it arrives; a worker starting on the same machine
+  first records what killed workers had journaled, so their answered sends are not
+  sent again (only those still unanswered when the kill came are).
 * **Record**: the attempts' log rows and the deliveries' new states are written by one
-  statement per batch (atomic), the state only while this worker still holds the row.
+  statement per batch (atomic; with the deletion of "gone" subscriptions, one
+  transaction), the state only while this worker still holds the row at that attempt.
   The session commits asynchronously: a commit lost in a database crash only means a
   delivery is sent again, which at-least-once allows.
 * **Wake-up**: an idle worker waits on ``LISTEN kawamori_alerts`` / ``kawamori_deliveries``
@@ -46,6 +54,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 
 import psycopg
@@ -57,6 +66,7 @@ from kawamori.model import Hazard
 from notify.channels.base import Delivery, Notifier, Outcome, Recipient, Result
 from notify.errors import NotifyError
 from notify.fanout import DEFAULT_DEADLINE, DELIVERIES_CHANNEL, fan_out_pending
+from notify.journal import Journal, replay_orphans
 from notify.render import Channel, RenderedMessage, Shelter, render, shelters_from
 
 log = structlog.get_logger(__name__)
@@ -204,7 +214,7 @@ UPDATE deliveries d
 SET state = v.state, not_before = coalesce(v.next, d.not_before), done_at = v.done,
     claimed_by = NULL, lease_until = NULL
 FROM v
-WHERE d.id = v.id AND d.claimed_by = %(me)s AND d.state = 'queued'
+WHERE d.id = v.id AND d.claimed_by = %(me)s AND d.attempts = v.attempt AND d.state = 'queued'
 RETURNING d.id
 """
 
@@ -228,6 +238,7 @@ class Worker:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         shelters: Callable[[psycopg.Connection], Any] | None = None,
         fan_out: bool = True,
+        journal_dir: Path | None = None,
     ) -> None:
         self.conn = conn
         # a commit lost in a database crash only means a delivery is sent again (at least
@@ -236,6 +247,8 @@ class Worker:
         conn.execute(f"LISTEN {ALERTS_CHANNEL}")
         conn.execute(f"LISTEN {DELIVERIES_CHANNEL}")
         self.name = name or worker_name()
+        self._journal_dir = journal_dir
+        self._journal = Journal(journal_dir, self.name) if journal_dir is not None else None
         self.policy = policy
         self.directory = directory
         self.clock = clock
@@ -266,6 +279,7 @@ class Worker:
         stop = stop or threading.Event()
         last_beat = time.monotonic()
         last_fanout = 0.0
+        self._replay()
         try:
             while not stop.is_set():
                 if self.fan_out and time.monotonic() - last_fanout >= self.policy.poll_s:
@@ -277,6 +291,8 @@ class Worker:
                 claimed = self._claim_all()
                 if self._inflight:
                     self._record(self._finished(self.policy.flush_s))
+                    if not self._inflight and self._journal is not None:
+                        self._journal.empty()  # all of it is in the database now
                     if time.monotonic() - last_beat >= self.policy.lease.total_seconds() / 3:
                         self._heartbeat()
                         last_beat = time.monotonic()
@@ -293,6 +309,8 @@ class Worker:
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=True)
+        if self._journal is not None and not self._inflight:
+            self._journal.close()
         for notifier in self.notifiers.values():
             if hasattr(notifier, "close"):
                 notifier.close()
@@ -336,6 +354,8 @@ class Worker:
         """Top up every channel whose sends in flight have fallen to its concurrency (to
         twice that), in one statement; a channel found empty is asked again only after a
         wake-up or ``recheck_s``."""
+        if self._journal is not None and self._journal.full:
+            return 0  # until what is in flight is recorded and the journal emptied
         now_m = time.monotonic()
         wanted = {
             channel: 2 * self._cap(channel) - self._count[channel]
@@ -417,6 +437,12 @@ class Worker:
     # --- send -----------------------------------------------------------------------------
 
     def _send(self, job: Job) -> Result:
+        result = self._attempt(job)
+        if self._journal is not None:  # at once, in this thread: survives a kill from here on
+            self._journal.write(_entry(job, result))
+        return result
+
+    def _attempt(self, job: Job) -> Result:
         provider = PROVIDERS[job.channel]
         try:
             recipient, channel = self.directory.recipient(job.channel, job.sealed, job.subscription_id)
@@ -459,24 +485,42 @@ class Worker:
     def _record(self, futures: list[Future]) -> None:
         if not futures:
             return
-        now = self.clock()
         jobs, results = [], []
         for future in futures:
             job = self._inflight.pop(future)
             self._count[job.channel] -= 1
             jobs.append(job)
             results.append(future.result())
+        kept = self._write(jobs, results, holder=self.name)
+        if kept < len(jobs):
+            log.warning("deliver.lease_lost", count=len(jobs) - kept)
+
+    def _replay(self) -> None:
+        """Record what workers killed on this machine had sent but not recorded."""
+        if self._journal_dir is None:
+            return
+        for holder, entries in replay_orphans(self._journal_dir):
+            pairs = [_from_entry(e) for e in entries]
+            kept = self._write([j for j, _ in pairs], [r for _, r in pairs], holder=holder)
+            # the rest had been recorded already (or claimed anew after their lease ran out)
+            log.info("deliver.replayed", worker=holder, attempts=len(pairs), recorded=kept)
+
+    def _write(self, jobs: list[Job], results: list[Result], *, holder: str) -> int:
+        """Record attempts of deliveries claimed by ``holder`` (this worker, or a killed one
+        whose journal is replayed); returns how many deliveries ``holder`` still held."""
+        now = self.clock()
         decided = [self._decide(job, result, now) for job, result in zip(jobs, results, strict=True)]
         states = [state for state, _, _ in decided]
         gone = [job.subscription_id for job, state in zip(jobs, states, strict=True) if state == "gone"]
         rows = [
-            {"id": j.id, "alert_id": j.alert_id, "version": j.version, "subscription_id": str(j.subscription_id),
-             "channel": j.channel, "attempt": j.attempt, "outcome": str(r.outcome), "status": r.status,
+            {"id": j.id, "alert_id": j.alert_id, "version": j.version,
+             "subscription_id": str(j.subscription_id), "channel": j.channel, "attempt": j.attempt,
+             "outcome": str(r.outcome), "status": r.status,
              "provider_id": r.provider_id, "detail": r.detail, "state": state,
              "next": after.isoformat() if after else None, "done": done.isoformat() if done else None}
             for j, r, (state, after, done) in zip(jobs, results, decided, strict=True)
         ]  # fmt: skip
-        params = {"rows": json.dumps(rows), "at": now, "me": self.name}
+        params = {"rows": json.dumps(rows), "at": now, "me": holder}
         if gone:  # one transaction: the attempt is recorded and the subscription deleted together
             with self.conn.transaction():
                 kept = self.conn.execute(_RECORD, params).fetchall()
@@ -486,10 +530,9 @@ class Worker:
             kept = self.conn.execute(_RECORD, params).fetchall()
         for state in states:
             self.stats[state if state != "queued" else "retry"] += 1
-        if len(kept) < len(jobs):
-            log.warning("deliver.lease_lost", count=len(jobs) - len(kept))
         if gone:
             log.info("deliver.subscriptions_removed", count=len(gone))
+        return len(kept)
 
     def _decide(
         self, job: Job, result: Result, now: datetime
@@ -532,3 +575,25 @@ class Worker:
                 (self.clock() + self.policy.lease, ids, self.name),
             )
             self.conn.commit()
+
+
+def _entry(job: Job, result: Result) -> dict[str, Any]:
+    """A journal line: ids and the outcome, never an address."""
+    return {
+        "id": job.id, "outbox_id": job.outbox_id, "subscription_id": str(job.subscription_id),
+        "alert_id": job.alert_id, "version": job.version, "channel": job.channel, "attempt": job.attempt,
+        "deadline": job.deadline.isoformat(), "outcome": str(result.outcome), "provider": result.provider,
+        "status": result.status, "retry_after": result.retry_after, "provider_id": result.provider_id,
+        "detail": result.detail,
+    }  # fmt: skip
+
+
+def _from_entry(e: dict[str, Any]) -> tuple[Job, Result]:
+    job = Job(
+        e["id"], e["outbox_id"], uuid.UUID(e["subscription_id"]), e["alert_id"], e["version"], e["channel"],
+        e["attempt"], datetime.fromisoformat(e["deadline"]), "", b"", None,
+    )  # fmt: skip
+    result = Result(
+        Outcome(e["outcome"]), e["provider"], e["status"], e["retry_after"], e["provider_id"], e["detail"]
+    )
+    return job, result

@@ -36,7 +36,7 @@ def build_message(
     msg = MIMEText(rendered.body, "plain", "utf-8")  # base64: safe for any SMTP server
     msg["From"] = formataddr((sender_name, sender))
     msg["To"] = to
-    msg["Subject"] = Header(rendered.title, "utf-8")
+    msg["Subject"] = Header(rendered.title, "utf-8")  # type: ignore[assignment]  # compat32 takes a Header
     msg["Date"] = format_datetime(datetime.now(UTC))
     digest = hashlib.sha256(f"{rendered.identifier}\n{to}".encode()).hexdigest()[:32]
     msg["Message-ID"] = f"<{digest}@{domain}>"

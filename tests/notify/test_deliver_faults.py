@@ -1,6 +1,7 @@
 """Fault tests of ``kawamori notify deliver`` as a real process: SIGKILLed at random
 moments during a 10,000-notification fan-out to local endpoints, every (alert,
-subscription, channel) is delivered at least once; LINE never twice (its retry key)."""
+subscription, channel) is delivered at least once; LINE and the gateway never twice
+(their idempotency keys); what is sent again is at most what was in flight."""
 
 from __future__ import annotations
 
@@ -57,18 +58,6 @@ class CountingMailbox:
         return "250 OK"
 
 
-class CountingGateway(Gateway):
-    def __init__(self) -> None:
-        super().__init__()
-        self.by_delivery: Counter = Counter()
-
-    def __call__(self, request: Request) -> Answer:
-        answer = super().__call__(request)
-        if answer.status < 300:
-            self.by_delivery[request.headers["x-kawamori-delivery"]] += 1
-        return answer
-
-
 def add_subscriptions(conn, key: SubscriberKey, push_url: str) -> dict[str, list]:
     browser = Browser()
     rows, made = [], {c: [] for c in MIX}
@@ -121,7 +110,7 @@ def test_sigkilled_worker_delivers_everything_at_least_once_and_line_once(databa
     master = os.urandom(32)
     key = SubscriberKey(master)
     private, _ = generate_vapid_keys()
-    push, line, gateway, mailbox = CountingPush(), LinePlatform(), CountingGateway(), CountingMailbox()
+    push, line, gateway, mailbox = CountingPush(), LinePlatform(), Gateway(), CountingMailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
     rng = random.Random(os.environ.get("KAWAMORI_FAULT_SEED", "6"))
@@ -185,19 +174,27 @@ def test_sigkilled_worker_delivers_everything_at_least_once_and_line_once(databa
     }  # fmt: skip
     for channel, addresses in made.items():
         assert len(received[channel]) == len(addresses) and min(received[channel].values()) >= 1, channel
-    duplicates = {c: sum(received[c].values()) - len(made[c]) for c in made}
-    conflicts = len(line_peer.requests) - len(line.messages)
+    # what reached a person twice: LINE drops a repeated X-Line-Retry-Key (409), the gateway
+    # a repeated X-Kawamori-Delivery (the documented contract), so only e-mail and Web Push
+    # can; a browser shows a repeated push silently in place of the first (the service
+    # worker's own test, tests/dashboard/test_resident_browser.py)
+    twice = {c: sum(received[c].values()) - len(made[c]) for c in made}
+    resent = {  # requests a peer got again for a delivery it already had
+        "webpush": twice["webpush"],
+        "line": len(line_peer.requests) - len(line.messages),
+        "gateway": gateway.repeats,
+        "email": twice["email"],
+    }
     print(
-        f"\nfault test: {kills} SIGKILLs, {elapsed:.1f} s, duplicates received by channel {duplicates}, "
-        f"LINE 409s (re-sent retry keys) {conflicts}"
+        f"\nfault test: {kills} SIGKILLs, {elapsed:.1f} s; sent again after a kill, by channel: {resent}; "
+        f"received twice: {twice}"
     )
-    # LINE: a re-sent push carries the same X-Line-Retry-Key and is answered 409, never shown twice
-    assert duplicates["line"] == 0
-    # the gateway: every re-sent request carries the original X-Kawamori-Delivery (dedup on it)
-    assert len(gateway.by_delivery) == MIX["gateway"]
-    # at least once: what a killed worker had sent but not yet recorded is sent again, so a
-    # kill repeats at most its claimed window (2 × concurrency per channel: 16 here, e-mail 4)
-    assert sum(duplicates.values()) <= KILLS * 2 * (16 + 16 + 4)
+    assert twice["line"] == 0 and twice["gateway"] == 0
+    # at least once: what a killed worker's peers had received but not yet answered when it
+    # died is sent again (the journal covers everything they had answered), so a kill
+    # repeats at most the sends in flight: the concurrency, 16 per channel here, e-mail 4
+    assert all(resent[c] <= KILLS * 16 for c in ("webpush", "line", "gateway"))
+    assert resent["email"] <= KILLS * 4
     assert b"r1@example.jp" not in output and b"U00000000" not in output  # no addresses in logs
 
 

@@ -26,6 +26,8 @@ class Gateway:
         self.status = status
         self.secret = secret
         self.accepted: list[dict] = []
+        self.taken: set[str] = set()
+        self.repeats = 0  # requests for a delivery already taken: answered, not sent again
 
     def __call__(self, request: Request) -> Answer:
         timestamp = request.headers["x-kawamori-timestamp"]
@@ -36,6 +38,11 @@ class Gateway:
             return Answer(401)
         if request.headers["content-type"] != "application/json; charset=utf-8":
             return Answer(415)
+        if self.status < 300 and request.headers["x-kawamori-delivery"] in self.taken:
+            self.repeats += 1  # the documented contract: take each delivery id once
+            return Answer(self.status)
+        if self.status < 300:
+            self.taken.add(request.headers["x-kawamori-delivery"])
         self.accepted.append(json.loads(request.body.decode("utf-8")))
         return Answer(self.status)
 
