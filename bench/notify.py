@@ -212,7 +212,9 @@ def worker_env(db_url: str, key_b64: str, http_url: str, smtp_port: int, vapid: 
     }
 
 
-def one_run(pg: PostgresServer, run: int, args, env_for, http_url: str) -> dict[str, float]:
+def one_run(
+    pg: PostgresServer, run: int, args, env_for, http_url: str, endpoints_pid: int
+) -> dict[str, float]:
     from notify.fanout import fan_out_next
 
     name = f"bench_run_{run}"
@@ -237,6 +239,8 @@ def one_run(pg: PostgresServer, run: int, args, env_for, http_url: str) -> dict[
                     raise RuntimeError("the workers did not start")
                 time.sleep(0.1)
             time.sleep(1.0)  # let them settle into polling
+            postmaster = int((pg.data / "postmaster.pid").read_text().split()[0])
+            before = {"pg": tree_cpu_seconds(postmaster), "endpoints": cpu_seconds(endpoints_pid)}
             _, issued = issue_alert(conn)
             started = time.perf_counter()
             result = fan_out_next(conn, now=datetime.now(UTC))
@@ -255,6 +259,8 @@ def one_run(pg: PostgresServer, run: int, args, env_for, http_url: str) -> dict[
         for w in workers:
             w.wait(30)
     time.sleep(0.5)
+    pg_s = tree_cpu_seconds(postmaster) - before["pg"]
+    endpoints_s = cpu_seconds(endpoints_pid) - before["endpoints"]
     arrivals = sorted(httpx.get(f"{http_url}/stats", timeout=30).json())
     pg.drop_database(name)
     assert done == {"delivered": args.subscriptions}, done
@@ -267,13 +273,35 @@ def one_run(pg: PostgresServer, run: int, args, env_for, http_url: str) -> dict[
         "first_s": first[0],
         "total_s": arrivals[args.subscriptions - 1] - issued,
         "cpu_ms": 1000 * cpu_s / args.subscriptions,
+        "pg_cpu_ms": 1000 * pg_s / args.subscriptions,  # fan-out, claims, records
+        "endpoints_cpu_ms": 1000 * endpoints_s / args.subscriptions,
     }
+
+
+def _stat(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
 
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a process so far (/proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    fields = _stat(pid)
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process, its children that have ended (reaped: PostgreSQL's
+    backends) and those still running."""
+    fields = _stat(pid)
+    ticks = sum(int(f) for f in fields[11:15])
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                child = _stat(entry.name)
+            except OSError:
+                continue
+            if child[1] == str(pid):
+                ticks += int(child[11]) + int(child[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def naive(pg: PostgresServer, args, env_for, n: int) -> float:
@@ -381,13 +409,13 @@ def main() -> None:
 
         runs = []
         for run in range(args.runs):
-            runs.append(one_run(pg, run, args, env_for, http_url))
+            runs.append(one_run(pg, run, args, env_for, http_url, endpoints.pid))
             r = runs[-1]
             print(
                 f"run {run + 1}: enqueue {r['enqueue_s']:.2f} s, {r['rate']:,.0f}/s, "
                 f"first {r['first_s']:.2f} s, p99 first 1,000 {r['p99_first_1000_s']:.2f} s, "
-                f"all in {r['total_s']:.1f} s, "
-                f"workers' CPU {r['cpu_ms']:.2f} ms per notification"
+                f"all in {r['total_s']:.1f} s; CPU per notification: workers {r['cpu_ms']:.2f} ms, "
+                f"PostgreSQL {r['pg_cpu_ms']:.2f} ms, endpoints {r['endpoints_cpu_ms']:.2f} ms"
             )
         baseline = naive(pg, args, env_for, args.naive)
     finally:
@@ -418,6 +446,8 @@ def main() -> None:
     )
     print(f"| all {args.subscriptions:,} received | {med('total_s'):.1f} s | "
           f"{args.subscriptions / baseline:,.0f} s (extrapolated) | — | — |")  # fmt: skip
+    for key, what in (("cpu_ms", "workers"), ("pg_cpu_ms", "PostgreSQL"), ("endpoints_cpu_ms", "endpoints")):
+        print(f"| CPU per notification: {what} | {med(key):.2f} ms | — | — | — |")
 
 
 if __name__ == "__main__":

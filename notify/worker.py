@@ -166,20 +166,20 @@ class Job:
 _CLAIM = """
 WITH want AS (
     SELECT key AS channel, value::int AS n FROM json_each_text(%(want)s::json)
-), due AS (
-    SELECT d.id FROM want, LATERAL (
-        SELECT id FROM deliveries
+), due AS MATERIALIZED (
+    SELECT d.* FROM want, LATERAL (
+        SELECT id, alert_id, subscription_id, version FROM deliveries
         WHERE state = 'queued' AND channel = want.channel AND not_before <= %(now)s
           AND (lease_until IS NULL OR lease_until < %(now)s)
         ORDER BY not_before, id
         LIMIT want.n
         FOR UPDATE SKIP LOCKED
     ) d
-), claim AS (
+), claim AS MATERIALIZED (  -- once per row (inlined, each CASE below would run it again)
     SELECT due.id, EXISTS (
-        SELECT 1 FROM deliveries n, deliveries o
-        WHERE o.id = due.id AND n.alert_id = o.alert_id AND n.subscription_id = o.subscription_id
-          AND n.version > o.version) AS superseded
+        SELECT 1 FROM deliveries n
+        WHERE n.alert_id = due.alert_id AND n.subscription_id = due.subscription_id
+          AND n.version > due.version) AS superseded
     FROM due
 )
 UPDATE deliveries d
