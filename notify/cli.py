@@ -206,7 +206,6 @@ def deliver(
     except NotifyError as error:  # a bad channel setting, no subscriber key
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    base_url = settings.public_url or f"http://localhost:{settings.dashboard_port}"
     policy = Policy(
         lease=timedelta(seconds=lease),
         deadline=timedelta(minutes=deadline),
@@ -221,7 +220,7 @@ def deliver(
         worker = Worker(
             conn,
             notifiers=channels,
-            directory=SealedDirectory(key, base_url),
+            directory=SealedDirectory(key, settings.links_url),
             policy=policy,
             shelters=NearestShelters().index,
         )
