@@ -59,7 +59,8 @@ def create_app(
     )
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.shelter_bands = shelter_bands
-    app.state.public_url = public_url  # absolute links in CAP and Atom; unset: the request's own address
+    # absolute links (CAP, Atom, confirmation e-mails); unset: the request's own address
+    app.state.public_url = public_url
     app.state.cap_sender_name = cap_sender_name
     app.state.alert_feed = AlertFeed(database_url)
     app.state.residents = (

@@ -1,11 +1,19 @@
 """The public resident side: the resident page (``/r/``, no login), its service worker,
-subscribe / unsubscribe, and the LINE webhook. Views are thin: the work is in
-:mod:`dashboard.resident_view` and :mod:`notify.subscriptions`.
+subscribe / confirm / unsubscribe, and the LINE webhook. Views are thin: the work is in
+:mod:`dashboard.resident_view`, :mod:`notify.subscriptions` and :mod:`notify.pending`.
+
+An e-mail address is subscribed only when its owner confirms it (double opt-in): the
+request is held (:func:`notify.pending.request`) and a confirmation e-mail
+(:mod:`notify.optin_mail`) is sent after the answer; its link opens ``/r/confirm``, a
+page with a button. Web Push subscribes at once (the browser holds the subscription).
+LINE users register through the webhook; gateway addresses (phone, FAX, SMS, radio) only
+through staff (``kawamori notify subscribe``): nothing here proves a phone number is the
+caller's.
 
 Privacy: nothing here logs an address, a token, a user id or a place; the page rounds a
 browser's location to 0.01° (about 1 km) before it is ever sent; the subscribe
 endpoint is rate limited per client (kept only as a keyed hash) and answers the same
-whether an address was known or not.
+whether an address was known, confirmed or not.
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from dashboard import resident_view
-from dashboard.deps import Conn, Now
+from dashboard.deps import BaseUrl, Conn, Now
 from dashboard.pages import templates
-from notify import subscriptions
+from notify import optin_mail, pending, subscriptions
 from notify.channels import line
 from notify.errors import InvalidSignature, OutsideAreas, SubscriptionError
+from notify.optin_mail import Mailer
 from notify.sealing import SubscriberKey
 from shelters.api import _nearest_of, bands_of
 
@@ -37,7 +46,8 @@ HERE = Path(__file__).resolve().parent.parent
 SERVICE_WORKER = HERE / "static" / "resident-sw.js"
 HELP = HERE.parent / "docs" / "residents.md"
 LANG_COOKIE = "kawamori_resident_lang"
-PUBLIC_CHANNELS = ("webpush", "email")  # LINE registers through the webhook, gateways through staff
+PENDING_HOURS = int(pending.PENDING_TTL.total_seconds() // 3600)
+RESEND_MINUTES = int(pending.RESEND_AFTER.total_seconds() // 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +62,7 @@ class ResidentConfig:
     line_access_token: str | None = None
     line_api_base_url: str = line.DEFAULT_BASE_URL
     subscribe_limit_per_hour: int = subscriptions.SUBSCRIBE_LIMIT
-    email: bool = False  # an SMTP server is configured
+    mailer: Mailer | None = None  # an SMTP server is configured: e-mail is on
 
     @classmethod
     def from_settings(cls, settings) -> ResidentConfig:
@@ -78,7 +88,7 @@ class ResidentConfig:
             line_access_token=secret(settings.line_channel_access_token),
             line_api_base_url=settings.line_api_base_url,
             subscribe_limit_per_hour=settings.subscribe_limit_per_hour,
-            email=bool(settings.smtp_host),
+            mailer=Mailer.from_settings(settings),
         )
 
 
@@ -177,7 +187,9 @@ def resident_page(
             "notice": notice if notice in {"email_done", "busy", "error", "need_area", "outside"} else None,
             "vapid_public_key": config.vapid_public_key,
             "subscribe_enabled": config.key is not None,
-            "email_enabled": config.email and config.key is not None,
+            "email_enabled": config.mailer is not None and config.key is not None,
+            "hours": PENDING_HOURS,
+            "minutes": RESEND_MINUTES,
         },
     )
 
@@ -197,22 +209,27 @@ def subscribe_form(
     request: Request,
     conn: Conn,
     now: Now,
+    base_url: BaseUrl,
+    background: BackgroundTasks,
     email: Annotated[str, Form(max_length=254)],
     language: Annotated[str, Form()] = "ja",
     area: Annotated[list[str] | None, Form()] = None,
     lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
 ) -> RedirectResponse:
-    """The e-mail form of the page (works without JavaScript); answers with the page."""
+    """The e-mail form of the page (works without JavaScript); answers with the page,
+    which asks the resident to open the link in the confirmation e-mail."""
     key = key_of(request)
-    if not config_of(request).email:
+    if config_of(request).mailer is None:
         raise HTTPException(422, "e-mail is not enabled here")
     place = _place(lat, lon, None)
     notice = _subscribe(
         request,
         conn,
+        background,
         now=now,
         key=key,
+        base_url=base_url,
         channel="email",
         address=email,
         language=resident_view.pick(language),
@@ -227,13 +244,27 @@ def subscribe_form(
     return RedirectResponse("/r/?" + urlencode(query) + "#subscribe", status_code=303)
 
 
+def _action_page(
+    request: Request, language: str, kind: str, state: str, *, status: int = 200, **context
+) -> HTMLResponse:
+    """A page a link in a message opens (``kind``: ``unsubscribe``, ``confirm``): ``ask``
+    shows a button (a mail scanner that follows the link changes nothing), ``done`` and
+    ``unknown`` say what came of pressing it."""
+    return _render(
+        request,
+        "resident_action.html",
+        language,
+        {"kind": kind, "state": state, "token": "", "areas": "", "hours": PENDING_HOURS, **context},
+        status,
+    )
+
+
 @router.get("/r/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
 def unsubscribe_page(request: Request, conn: Conn, token: str = "", lang: str | None = None) -> HTMLResponse:
-    """The link in every message: a page with a button (a mail scanner that follows the
-    link does not unsubscribe anybody)."""
+    """The link in every message: a page with a button."""
     found = subscriptions.subscription_of(conn, token=token) if token else None
     language = resident_language(request, lang or (found["language"] if found else None))
-    return _render(request, "resident_unsubscribe.html", language, {"token": token, "state": "ask"})
+    return _action_page(request, language, "unsubscribe", "ask", token=token)
 
 
 @router.post("/r/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
@@ -245,13 +276,39 @@ def unsubscribe_confirm(
 ) -> HTMLResponse:
     deleted = subscriptions.unsubscribe(conn, token=token)
     log.info("residents.unsubscribed", via="page", deleted=deleted)
-    language = resident_language(request, lang)
-    return _render(
-        request,
-        "resident_unsubscribe.html",
-        language,
-        {"token": "", "state": "done" if deleted else "unknown"},
+    return _action_page(
+        request, resident_language(request, lang), "unsubscribe", "done" if deleted else "unknown"
     )
+
+
+@router.get("/r/confirm", response_class=HTMLResponse, include_in_schema=False)
+def confirm_page(
+    request: Request, conn: Conn, now: Now, token: str = "", lang: str | None = None
+) -> HTMLResponse:
+    """The link in a confirmation e-mail: the areas asked for and a button; a clear page
+    when the link is used, replaced or older than 48 hours."""
+    found = pending.request_of(conn, token=token, now=now)
+    language = resident_language(request, lang or (found["language"] if found else None))
+    if found is None:
+        return _action_page(request, language, "confirm", "unknown", status=404)
+    names = resident_view.area_names(conn, areas=found["areas"], language=language)
+    return _action_page(request, language, "confirm", "ask", token=token, areas=names)
+
+
+@router.post("/r/confirm", response_class=HTMLResponse, include_in_schema=False)
+def confirm_subscription(
+    request: Request,
+    conn: Conn,
+    now: Now,
+    token: Annotated[str, Form(max_length=200)],
+    lang: Annotated[str, Form()] = "ja",
+) -> HTMLResponse:
+    confirmed = pending.confirm(conn, token=token, key=key_of(request), now=now)
+    log.info("residents.confirmed", confirmed=confirmed is not None)
+    language = resident_language(request, confirmed[1] if confirmed else lang)
+    if confirmed is None:
+        return _action_page(request, language, "confirm", "unknown", status=404)
+    return _action_page(request, language, "confirm", "done")
 
 
 @router.get("/r/help", response_class=HTMLResponse, include_in_schema=False)
@@ -296,22 +353,48 @@ class SubscriptionDelete(BaseModel):
 
 
 def _subscribe(
-    request: Request, conn: psycopg.Connection, *, now, key: SubscriberKey, **fields
+    request: Request,
+    conn: psycopg.Connection,
+    background: BackgroundTasks,
+    *,
+    now,
+    key: SubscriberKey,
+    base_url: str,
+    **fields,
 ) -> tuple[str, str | None]:
-    """``(notice, token)``: ``email_done`` whether or not the address was known."""
+    """``(notice, token)``: ``email_done`` whether or not the address was known or
+    confirmed. An e-mail address is held for confirmation and the confirmation e-mail
+    is sent after the answer; Web Push subscribes at once and gets its token."""
     client = request.client.host if request.client else "unknown"
-    limit = config_of(request).subscribe_limit_per_hour
-    if not subscriptions.allow_subscribe_attempt(conn, client=client, key=key, now=now, limit=limit):
+    config = config_of(request)
+    if not subscriptions.allow_subscribe_attempt(
+        conn, client=client, key=key, now=now, limit=config.subscribe_limit_per_hour
+    ):
         log.info("residents.rate_limited")
         return "busy", None
+    pending.purge(conn, now=now)
+    token = None
     try:
-        _, token = subscriptions.subscribe(conn, key=key, now=now, **fields)
+        if fields.pop("channel") == "email":
+            held = pending.request(conn, key=key, now=now, **fields)
+            if held is not None and config.mailer is not None:
+                areas = resident_view.area_names(conn, areas=held.areas, language=held.language)
+                background.add_task(
+                    optin_mail.send_confirmation,
+                    config.mailer,
+                    to=held.to,
+                    language=held.language,
+                    url=optin_mail.confirm_url(base_url, held.token),
+                    areas=areas,
+                )
+        else:
+            _, token = subscriptions.subscribe(conn, channel="webpush", key=key, now=now, **fields)
     except OutsideAreas:
         return "outside", None
     except SubscriptionError as error:
         log.info("residents.subscribe_refused", reason=type(error).__name__)
         return ("need_area" if "area" in str(error) else "error"), None
-    log.info("residents.subscribed", channel=fields["channel"], areas=len(fields.get("areas") or ()))
+    log.info("residents.subscribe_accepted", areas=len(fields.get("areas") or ()), waits=token is None)
     return "email_done", token
 
 
@@ -320,22 +403,34 @@ def _subscribe(
     status_code=202,
     response_model=SubscriptionAccepted,
     summary="Subscribe a Web Push subscription or an e-mail address to alert areas (rate limited)",
-    description="The answer is the same whether the address was already subscribed or not (an existing "
-    "subscription is updated). 429 when a client sends too many requests; 422 for an unusable address, "
-    "an unknown area or a point outside every area.",
+    description="Web Push subscribes at once. An e-mail address is only held: a confirmation e-mail is "
+    "sent to it, and nothing changes until its link is opened and confirmed (within 48 hours; at most one "
+    "e-mail per address every 10 minutes). The answer is the same whether the address was already "
+    "subscribed, confirmed or not. 429 when a client sends too many requests; 422 for an unusable "
+    "address, an unknown area or a point outside every area. LINE and gateway addresses (phone, FAX, "
+    "SMS, radio) are not taken here: LINE registers through its webhook, gateways through the city's staff.",
 )
-def create_subscription(body: SubscriptionCreate, request: Request, conn: Conn, now: Now) -> dict:
+def create_subscription(
+    body: SubscriptionCreate,
+    request: Request,
+    conn: Conn,
+    now: Now,
+    base_url: BaseUrl,
+    background: BackgroundTasks,
+) -> dict:
     key = key_of(request)
     config = config_of(request)
     if (body.channel == "webpush" and not config.vapid_public_key) or (
-        body.channel == "email" and not config.email
+        body.channel == "email" and config.mailer is None
     ):
         raise HTTPException(422, f"{body.channel} is not enabled here")  # never store what cannot be used
     notice, token = _subscribe(
         request,
         conn,
+        background,
         now=now,
         key=key,
+        base_url=base_url,
         channel=body.channel,
         address=body.address,
         language=body.language,
