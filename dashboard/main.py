@@ -17,7 +17,7 @@ from alerts.cap import DEFAULT_SENDER_NAME
 from dashboard import queries
 from dashboard.live import AlertFeed
 from dashboard.pages import templates
-from dashboard.routers import alerts, auth, cap, places, residents, station_settings, stations
+from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
 from dashboard.schemas import Health
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
@@ -75,6 +75,7 @@ def create_app(
     app.include_router(shelters_api.router)
     app.include_router(shelters_staff.router)
     app.include_router(residents.router)
+    app.include_router(line_webhook.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/shelters/static", StaticFiles(directory=shelters_staff.STATIC), name="shelters-static")
     if LEAFLET.exists():

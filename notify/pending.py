@@ -9,7 +9,8 @@ and everything expires after :data:`PENDING_TTL` (:func:`purge`).
 ``request_of``         what a still valid token asks for (the confirmation page shows it)
 ``confirm``            the resident opened the link and pressed the button: the request
                        becomes a subscription (new, or a change to an existing one)
-``purge``              delete expired requests
+``choose_language``    a LINE user chose a language before sending a location
+``purge``              delete expired requests and language choices
 =====================  ==========================================================================
 
 A request stores the same as a subscription (the address only sealed, its keyed
@@ -26,7 +27,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import psycopg
 
@@ -142,8 +143,29 @@ def confirm(
     return subscription_id, language
 
 
+def choose_language(
+    conn: psycopg.Connection, *, channel: str, address: Any, language: str, key: SubscriberKey, now: datetime
+) -> None:
+    """Keep the language someone without a subscription chose (a LINE user before
+    sending a location) until they subscribe (:func:`notify.subscriptions.language_of`)."""
+    normalised, _ = subscriptions.normalise(channel, address)
+    conn.execute(
+        """INSERT INTO language_choices (channel, address_digest, language, chosen_at)
+           VALUES (%s, %s, %s, %s)
+           ON CONFLICT (channel, address_digest) DO UPDATE
+           SET language = EXCLUDED.language, chosen_at = EXCLUDED.chosen_at""",
+        (channel, key.digest(channel, normalised), subscriptions.known_language(language), now),
+    )
+
+
 def purge(conn: psycopg.Connection, *, now: datetime) -> int:
-    """Delete expired requests; returns how many went. The dashboard calls it on every
-    public subscribe request; a periodic caller is needed too, so that the confirmation
-    e-mail's promise holds when nobody subscribes for a while."""
-    return conn.execute("DELETE FROM subscription_requests WHERE expires_at <= %s", (now,)).rowcount
+    """Delete expired requests and language choices older than :data:`PENDING_TTL`;
+    returns how many rows went. The dashboard calls it on every public subscribe request;
+    a periodic caller is needed too, so that the confirmation e-mail's promise holds
+    when nobody subscribes for a while."""
+    with conn.transaction():
+        gone = conn.execute("DELETE FROM subscription_requests WHERE expires_at <= %s", (now,)).rowcount
+        gone += conn.execute(
+            "DELETE FROM language_choices WHERE chosen_at <= %s", (now - PENDING_TTL,)
+        ).rowcount
+    return gone

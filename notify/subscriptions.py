@@ -11,6 +11,8 @@ as the areas it lies in and a cell rounded to 0.01° (about 1 km).
                               not (Web Push, LINE, staff); it is :func:`check` then
                               :func:`store`. A public e-mail request waits for
                               confirmation first (:mod:`notify.pending`)
+``set_language``              a subscriber changes the language (LINE)
+``language_of``               the language of an address's subscription or choice
 ``unsubscribe``               by the token every message carries
 ``delete_address``            a deletion request by address (LINE unfollow, a phone call)
 ``forget_gone``               the channel said the address is gone (Web Push 404/410, …)
@@ -301,6 +303,35 @@ def subscribe(
     return store(conn, checked, key=key, now=now)
 
 
+def set_language(
+    conn: psycopg.Connection, *, channel: str, address: Any, language: str, key: SubscriberKey, now: datetime
+) -> bool:
+    """Change the language of the subscription of ``address``; ``False`` when it has none."""
+    normalised, _ = normalise(channel, address)
+    return (
+        conn.execute(
+            """UPDATE subscriptions SET language = %s, updated_at = %s
+               WHERE channel = %s AND address_digest = %s""",
+            (known_language(language), now, channel, key.digest(channel, normalised)),
+        ).rowcount
+        > 0
+    )
+
+
+def language_of(conn: psycopg.Connection, *, channel: str, address: Any, key: SubscriberKey) -> str | None:
+    """The language of the subscription of ``address``, else the language its owner chose
+    before subscribing (:func:`notify.pending.choose_language`), else ``None``."""
+    normalised, _ = normalise(channel, address)
+    row = conn.execute(
+        """SELECT language FROM subscriptions WHERE channel = %(channel)s AND address_digest = %(digest)s
+           UNION ALL
+           SELECT language FROM language_choices WHERE channel = %(channel)s AND address_digest = %(digest)s
+           LIMIT 1""",
+        {"channel": channel, "digest": key.digest(channel, normalised)},
+    ).fetchone()
+    return row[0] if row else None
+
+
 def unsubscribe(conn: psycopg.Connection, *, token: str) -> bool:
     """Delete the subscription of an unsubscribe token, with its queued deliveries and
     log. ``False`` when there is none (already gone, or never was)."""
@@ -316,12 +347,13 @@ def unsubscribe(conn: psycopg.Connection, *, token: str) -> bool:
 
 def delete_address(conn: psycopg.Connection, *, channel: str, address: Any, key: SubscriberKey) -> bool:
     """A deletion request: everything about this address on this channel goes (its
-    subscription, and a request waiting in :mod:`notify.pending`). Says whether there
-    was a subscription."""
+    subscription, and a request or a language choice waiting in :mod:`notify.pending`).
+    Says whether there was a subscription."""
     normalised, _ = normalise(channel, address)
     where = (channel, key.digest(channel, normalised))
     with conn.transaction():
-        conn.execute("DELETE FROM subscription_requests WHERE channel = %s AND address_digest = %s", where)
+        for table in ("subscription_requests", "language_choices"):
+            conn.execute(f"DELETE FROM {table} WHERE channel = %s AND address_digest = %s", where)
         return (
             conn.execute(
                 "DELETE FROM subscriptions WHERE channel = %s AND address_digest = %s", where

@@ -1,6 +1,7 @@
 """The public resident side: the resident page (``/r/``, no login), its service worker,
-subscribe / confirm / unsubscribe, and the LINE webhook. Views are thin: the work is in
-:mod:`dashboard.resident_view`, :mod:`notify.subscriptions` and :mod:`notify.pending`.
+subscribe / confirm / unsubscribe (the LINE webhook is :mod:`dashboard.routers.line_webhook`).
+Views are thin: the work is in :mod:`dashboard.resident_view`, :mod:`notify.subscriptions`
+and :mod:`notify.pending`.
 
 An e-mail address is subscribed only when its owner confirms it (double opt-in): the
 request is held (:func:`notify.pending.request`) and a confirmation e-mail
@@ -23,7 +24,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-import httpx
 import psycopg
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Request, Response
@@ -35,7 +35,7 @@ from dashboard.deps import BaseUrl, Conn, Now
 from dashboard.pages import templates
 from notify import optin_mail, pending, subscriptions
 from notify.channels import line
-from notify.errors import InvalidSignature, OutsideAreas, SubscriptionError
+from notify.errors import OutsideAreas, SubscriptionError
 from notify.optin_mail import Mailer
 from notify.sealing import SubscriberKey
 from shelters.api import _nearest_of, bands_of
@@ -478,118 +478,3 @@ def resident_summary(
         nearest=_nearest_of(request),
         bands=bands_of(request),
     )
-
-
-# --- LINE webhook ------------------------------------------------------------------------------------
-
-GREETING = [
-    "川守（かわもり）の 川の じょうほうです。友だち追加ありがとうございます。\n"
-    "お知らせを受け取る地域を登録します。トーク画面の「＋」から「位置情報」を送ってください。\n"
-    "ブロックすると、登録はすべて削除されます。",
-    "Thank you for adding Kawamori river alerts. To register your area, send your location "
-    "(tap + in the chat, then Location). Blocking this account deletes your registration.",
-]
-REGISTERED = (
-    "登録しました：{ja}\n警戒レベルが上がったらお知らせします。\n"
-    "Registered: {en}. We will tell you when the alert level rises."
-)
-OUTSIDE = [
-    "その場所は、お知らせの対象地域の外です。対象地域の中の場所を送ってください。\n"
-    "This place is outside the areas we cover. Please send a place inside them."
-]
-
-
-def _first_time(conn: psycopg.Connection, event_id: str | None) -> bool:
-    if event_id is None:
-        return True
-    row = conn.execute(
-        "INSERT INTO line_events (event_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1", (event_id,)
-    ).fetchone()
-    return row is not None
-
-
-def _send_replies(request: Request, replies: list[tuple[str, list[str]]]) -> None:
-    config = config_of(request)
-    if not config.line_access_token:
-        return
-    client = getattr(request.app.state, "line_client", None) or httpx.Client(timeout=10)
-    for reply_token, texts in replies:
-        result = line.reply(
-            client,
-            base_url=config.line_api_base_url,
-            access_token=config.line_access_token,
-            reply_token=reply_token,
-            texts=texts,
-        )
-        if not result.ok:
-            log.warning("line.reply_failed", outcome=result.outcome.value, status=result.status)
-
-
-@router.post("/line/webhook", summary="LINE Messaging API webhook (follow, unfollow, location)")
-async def line_webhook(request: Request, background: BackgroundTasks, now: Now) -> dict:
-    config = config_of(request)
-    if not config.line_channel_secret:
-        raise HTTPException(404, "LINE is not configured")
-    body = await request.body()
-    try:
-        events = line.parse_webhook(
-            body, request.headers.get("x-line-signature"), channel_secret=config.line_channel_secret
-        )
-    except InvalidSignature:
-        log.warning("line.bad_signature")
-        raise HTTPException(401, "invalid X-Line-Signature") from None
-    key = key_of(request) if any(e.type in ("location", "unfollow") for e in events) else None
-    from starlette.concurrency import run_in_threadpool
-
-    replies = await run_in_threadpool(_handle_line_events, request, events, key, now)
-    if replies:
-        background.add_task(_send_replies, request, replies)
-    return {}
-
-
-def _handle_line_events(
-    request: Request, events, key: SubscriberKey | None, now
-) -> list[tuple[str, list[str]]]:
-    replies: list[tuple[str, list[str]]] = []
-    counts: dict[str, int] = {}
-    with request.app.state.pool.connection() as conn:
-        for event in events:
-            if event.user_id is None or not _first_time(conn, event.event_id):
-                counts["skipped"] = counts.get("skipped", 0) + 1
-                continue
-            counts[event.type] = counts.get(event.type, 0) + 1
-            if event.type == "follow" and event.reply_token:
-                replies.append((event.reply_token, GREETING))
-            elif event.type == "unfollow" and key is not None:
-                subscriptions.delete_address(conn, channel="line", address=event.user_id, key=key)
-            elif event.type == "location" and key is not None:
-                assert event.latitude is not None and event.longitude is not None
-                try:
-                    _, _ = subscriptions.subscribe(
-                        conn,
-                        channel="line",
-                        address=event.user_id,
-                        language="ja",
-                        point=(event.latitude, event.longitude),
-                        key=key,
-                        now=now,
-                    )
-                except OutsideAreas:
-                    if event.reply_token:
-                        replies.append((event.reply_token, OUTSIDE))
-                    continue
-                except SubscriptionError as error:
-                    log.warning("line.subscribe_refused", reason=type(error).__name__)
-                    continue
-                if event.reply_token:
-                    names = conn.execute(
-                        """SELECT string_agg(name_ja, '、' ORDER BY id), string_agg(name_en, ', ' ORDER BY id)
-                           FROM alert_areas WHERE id = ANY(
-                               SELECT unnest(areas) FROM subscriptions
-                               WHERE channel = 'line' AND address_digest = %s)""",
-                        (key.digest("line", event.user_id),),
-                    ).fetchone()
-                    ja, en = names if names else ("", "")
-                    replies.append((event.reply_token, [REGISTERED.format(ja=ja, en=en)]))
-    log.info("line.webhook", **counts)
-    return replies

@@ -22,3 +22,14 @@ CREATE TABLE subscription_requests (
     UNIQUE (channel, address_digest)
 );
 CREATE INDEX subscription_requests_expiry ON subscription_requests (expires_at);
+
+-- The language a LINE user chose before sending a location (there is no subscription
+-- yet to hold it). Read when the location arrives; deleted on unfollow and after 48 h.
+CREATE TABLE language_choices (
+    channel         text NOT NULL,
+    address_digest  text NOT NULL,   -- the same keyed hash as subscriptions.address_digest
+    language        text NOT NULL CHECK (language IN ('ja', 'en', 'ja-easy')),
+    chosen_at       timestamptz NOT NULL,
+    PRIMARY KEY (channel, address_digest)
+);
+CREATE INDEX language_choices_age ON language_choices (chosen_at);

@@ -1,10 +1,9 @@
 """The resident side over HTTP (a real uvicorn server, a real database, a real SMTP
-server): the page, subscribe / confirm / unsubscribe, the LINE webhook, and the privacy
-promises."""
+server): the page, subscribe / confirm / unsubscribe, and the privacy promises (the
+LINE webhook: test_line_webhook.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from datetime import timedelta
@@ -18,11 +17,9 @@ from dashboard.resident_view import river_word
 from dashboard.routers.residents import ResidentConfig
 from kawamori import db
 from notify import subscriptions as subs
-from notify.channels import line
-from tests.dashboard.conftest import LINE_SECRET
+from tests.dashboard.test_line_webhook import line_event, location, post_line, said
 from tests.helpers import serve, wait_for
 from tests.notify.subscribers import (
-    IN_UPPER,
     LOWER,
     NOW,
     OUTSIDE,
@@ -279,69 +276,6 @@ def test_without_a_subscriber_key_reading_works_and_subscribing_is_503(demo_db):
         assert http.post("/api/subscriptions", json=body).status_code == 503
 
 
-# --- LINE ---------------------------------------------------------------------------------------
-
-
-def line_event(kind: str, user: str, event_id: str, **extra) -> dict:
-    event = {
-        "type": kind,
-        "webhookEventId": event_id,
-        "timestamp": 1767225600000,
-        "source": {"type": "user", "userId": user},
-        "replyToken": f"reply-{event_id}",
-        "deliveryContext": {"isRedelivery": False},
-        "mode": "active",
-    }
-    event.update(extra)
-    return event
-
-
-def post_line(client, events: list[dict], secret: str = LINE_SECRET) -> httpx.Response:
-    body = json.dumps({"destination": "Ubot", "events": events}).encode()
-    return client.post(
-        "/line/webhook", content=body, headers={"X-Line-Signature": line.signature(secret, body)}
-    )
-
-
-def location(lat: float, lon: float) -> dict:
-    return {"message": {"id": "1", "type": "location", "latitude": lat, "longitude": lon, "address": "x"}}
-
-
-def test_line_follow_location_unfollow(client, conn, key, line_api):
-    user = line_user(7)
-    assert post_line(client, [line_event("follow", user, "E1")]).status_code == 200
-    wait_for(lambda: len(line_api.requests) == 1)
-    greeting = json.loads(line_api.requests[0].body)
-    assert line_api.requests[0].path == "/v2/bot/message/reply"
-    assert greeting["replyToken"] == "reply-E1" and "位置情報" in greeting["messages"][0]["text"]
-
-    assert post_line(client, [line_event("message", user, "E2", **location(*IN_UPPER))]).status_code == 200
-    (subscriber,) = subs.recipients_for(conn, areas=[UPPER], key=key)
-    assert subscriber.recipient.address == user and subscriber.channel == "line"
-    wait_for(lambda: len(line_api.requests) == 2)
-    assert "京田川上流" in json.loads(line_api.requests[1].body)["messages"][0]["text"]
-
-    # LINE redelivers the same event: acted on once
-    assert post_line(client, [line_event("message", user, "E2", **location(*IN_UPPER))]).status_code == 200
-    assert post_line(client, [line_event("message", user, "E3", **location(*OUTSIDE))]).status_code == 200
-    wait_for(lambda: len(line_api.requests) == 3)
-    assert "outside" in json.loads(line_api.requests[2].body)["messages"][0]["text"]
-
-    queue_work(conn, subscriber.id)
-    assert post_line(client, [line_event("unfollow", user, "E4")]).status_code == 200
-    for table in ("subscriptions", "deliveries", "notification_log"):
-        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
-
-
-def test_line_refuses_a_wrong_signature(client, conn):
-    response = post_line(
-        client, [line_event("message", line_user(), "E9", **location(*IN_UPPER))], secret="wrong"
-    )
-    assert response.status_code == 401
-    assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
-    assert conn.execute("SELECT count(*) FROM line_events").fetchone()[0] == 0
-
-
 # --- no personal data in logs ----------------------------------------------------------------------
 
 
@@ -375,6 +309,7 @@ def test_no_personal_data_in_logs(client, conn, key, mailbox, caplog, capfd):
         )
         client.get("/r/", params={"lat": precise[0], "lon": precise[1]})
         post_line(client, [line_event("follow", user, "P1")])
+        post_line(client, [line_event("message", user, "P1b", **said("English"))])
         post_line(client, [line_event("message", user, "P2", **location(*precise))])
         post_line(client, [line_event("message", user, "P3", **location(*precise))], secret="wrong")
         ids = [s.id for s in subs.recipients_for(conn, areas=[UPPER], key=key)]

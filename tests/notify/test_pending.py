@@ -16,7 +16,7 @@ from notify.errors import SubscriptionError
 from notify.fanout import fan_out_next
 from notify.sealing import token_digest
 from tests.notify.queue import add_alert, add_outbox, alert_message
-from tests.notify.subscribers import IN_UPPER, LOWER, NOW, UPPER, count, new_key
+from tests.notify.subscribers import IN_UPPER, LOWER, NOW, UPPER, count, line_user, new_key
 
 ADDRESS = "Resident@Example.JP"
 
@@ -117,14 +117,31 @@ def test_a_request_sealed_with_another_key_does_not_confirm(conn, key):
     assert count(conn, "subscriptions") == 0
 
 
+def test_a_language_chosen_before_subscribing(conn, key):
+    user = line_user(3)
+    assert subs.language_of(conn, channel="line", address=user, key=key) is None
+    pending.choose_language(conn, channel="line", address=user, language="en", key=key, now=NOW)
+    assert subs.language_of(conn, channel="line", address=user, key=key) == "en"
+    subs.subscribe(conn, channel="line", address=user, language="en", point=IN_UPPER, key=key, now=NOW)
+    assert subs.set_language(conn, channel="line", address=user, language="ja-easy", key=key, now=NOW)
+    assert subs.language_of(conn, channel="line", address=user, key=key) == "ja-easy"  # the subscription's
+    assert not subs.set_language(conn, channel="line", address=line_user(4), language="en", key=key, now=NOW)
+    with pytest.raises(SubscriptionError):
+        pending.choose_language(conn, channel="line", address=user, language="xx", key=key, now=NOW)
+
+
 def test_purge_deletes_what_has_expired(conn, key):
     ask(conn, key)
+    pending.choose_language(conn, channel="line", address=line_user(), language="en", key=key, now=NOW)
     assert pending.purge(conn, now=NOW + pending.PENDING_TTL - timedelta(seconds=1)) == 0
-    assert pending.purge(conn, now=NOW + pending.PENDING_TTL) == 1
-    assert count(conn, "subscription_requests") == 0
+    assert pending.purge(conn, now=NOW + pending.PENDING_TTL) == 2
+    assert count(conn, "subscription_requests") == count(conn, "language_choices") == 0
 
 
 def test_a_deletion_request_deletes_what_is_held_too(conn, key):
     ask(conn, key)
+    user = line_user()
+    pending.choose_language(conn, channel="line", address=user, language="en", key=key, now=NOW)
     assert not subs.delete_address(conn, channel="email", address=ADDRESS, key=key)  # no subscription …
-    assert count(conn, "subscription_requests") == 0  # … but the request is gone
+    assert not subs.delete_address(conn, channel="line", address=user, key=key)
+    assert count(conn, "subscription_requests") == count(conn, "language_choices") == 0  # … but all gone
