@@ -1,5 +1,5 @@
-"""Shared FastAPI dependencies: a pooled database connection, the clock, and the
-signed-in staff member (session cookie, role, CSRF token)."""
+"""Shared FastAPI dependencies: a pooled database connection, the clock, the public
+base URL, and the signed-in staff member (session cookie, role, CSRF token)."""
 
 from __future__ import annotations
 
@@ -27,8 +27,16 @@ def get_now(request: Request) -> datetime:
     return request.app.state.clock() if hasattr(request.app.state, "clock") else datetime.now(UTC)
 
 
+def get_base_url(request: Request) -> str:
+    """The base of absolute links: KAWAMORI_PUBLIC_URL (required in production), else
+    the request's own address (development)."""
+    configured = getattr(request.app.state, "public_url", None)
+    return configured or str(request.base_url).rstrip("/")
+
+
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
 Now = Annotated[datetime, Depends(get_now)]
+BaseUrl = Annotated[str, Depends(get_base_url)]
 
 
 def current_session(request: Request, conn: Conn, now: Now) -> staff.Session:

@@ -17,7 +17,7 @@ from alerts.cap import DEFAULT_SENDER_NAME
 from dashboard import queries
 from dashboard.live import AlertFeed
 from dashboard.pages import templates
-from dashboard.routers import alerts, auth, cap, places, residents, station_settings, stations
+from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
 from dashboard.schemas import Health
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
@@ -59,7 +59,8 @@ def create_app(
     )
     app.state.clock = clock or (lambda: datetime.now(UTC))
     app.state.shelter_bands = shelter_bands
-    app.state.public_url = public_url  # absolute links in CAP and Atom; unset: the request's own address
+    # absolute links (CAP, Atom, confirmation e-mails); unset: the request's own address
+    app.state.public_url = public_url
     app.state.cap_sender_name = cap_sender_name
     app.state.alert_feed = AlertFeed(database_url)
     app.state.residents = (
@@ -74,6 +75,7 @@ def create_app(
     app.include_router(shelters_api.router)
     app.include_router(shelters_staff.router)
     app.include_router(residents.router)
+    app.include_router(line_webhook.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/shelters/static", StaticFiles(directory=shelters_staff.STATIC), name="shelters-static")
     if LEAFLET.exists():

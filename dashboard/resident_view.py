@@ -117,6 +117,12 @@ def area_list(conn: psycopg.Connection, *, language: str) -> list[dict]:
     ]
 
 
+def area_names(conn: psycopg.Connection, *, areas: list[str], language: str) -> str:
+    """The names of ``areas`` in ``language``, listed as the language lists them."""
+    names = [a["name"] for a in area_list(conn, language=language) if a["id"] in set(areas)]
+    return ("、" if language != "en" else ", ").join(names)
+
+
 def current_levels(conn: psycopg.Connection, *, areas: list[str]) -> dict[str, int]:
     """The highest level of active, public, real (``Actual``) stage and forecast alerts
     per area. Exercises and tests are never shown as if they were real."""

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
         default="川守 Kawamori", min_length=1, description="CAP <senderName>: who issues the alerts"
     )
     public_url: str | None = Field(
-        default=None, description="https://… the dashboard's public address, for links in CAP and Atom"
+        default=None,
+        description="https://… the dashboard's public address: links in residents' messages, CAP and Atom; "
+        "required in production",
     )
 
     @field_validator("cap_sender")
@@ -207,11 +209,22 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "production needs KAWAMORI_CAP_SENDER: aggregators tell installations apart by it"
                 )
+            if self.public_url is None:
+                raise ValueError(
+                    "production needs KAWAMORI_PUBLIC_URL (https://… the address residents open): "
+                    "the links in residents' messages are made with it"
+                )
         return self
 
     @property
     def embedded(self) -> bool:
         return self.database_url is None or self.mqtt_url is None
+
+    @property
+    def links_url(self) -> str:
+        """The base of the links in residents' messages: KAWAMORI_PUBLIC_URL (required
+        in production), else the local dashboard (development)."""
+        return self.public_url or f"http://localhost:{self.dashboard_port}"
 
 
 class MqttEndpoint:

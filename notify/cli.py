@@ -77,10 +77,14 @@ def subscribe(
         typer.Option(help="e.g. fax:+81235001234; asked for when left out (keeps it out of history)"),
     ] = None,
 ) -> None:
-    """Register a resident who asked by phone or at the counter (people without a smartphone).
+    """Register a resident who asked by phone, on a paper form or at the counter (people
+    without a smartphone).
 
-    Gateway addresses: sms:, voice:, fax: or radio: and a number or zone. The address is
-    stored sealed; nothing else about the person is kept. Prints the subscription id only.
+    Staff-entered subscriptions are confirmed at once: no confirmation e-mail is sent (on
+    the resident page an e-mail address waits until its owner confirms it). Gateway
+    addresses (sms:, voice:, fax: or radio: and a number or zone) are taken only here.
+    The address is stored sealed; nothing else about the person is kept. Prints the
+    subscription id only.
     Example: [bold]kawamori notify subscribe --area area-kyoden-lower --language ja-easy[/bold]
     (then type fax:+81235001234)
     """
@@ -206,7 +210,6 @@ def deliver(
     except NotifyError as error:  # a bad channel setting, no subscriber key
         console.print(f"[red]{error}[/red]")
         raise typer.Exit(2) from None
-    base_url = settings.public_url or f"http://localhost:{settings.dashboard_port}"
     policy = Policy(
         lease=timedelta(seconds=lease),
         deadline=timedelta(minutes=deadline),
@@ -221,7 +224,7 @@ def deliver(
         worker = Worker(
             conn,
             notifiers=channels,
-            directory=SealedDirectory(key, base_url),
+            directory=SealedDirectory(key, settings.links_url),
             policy=policy,
             shelters=NearestShelters().index,
             journal_dir=settings.data_dir / "deliver-journal",

@@ -67,6 +67,9 @@ KEYS: dict[str, frozenset[str]] = {
     "speech.km": frozenset({"value"}),
     "speech.shelters_head": frozenset(),
     "speech.shelter_item": frozenset({"name", "distance", "room"}),
+    # the confirmation e-mail of a subscribe request (not an alert: notify/optin_mail.py)
+    "confirm.subject": frozenset({"sender"}),
+    "confirm.body": frozenset({"sender", "areas", "url", "hours"}),
 }
 
 

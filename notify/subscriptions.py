@@ -6,14 +6,23 @@ keyed digest that finds the same address again; a point (home, school) is stored
 as the areas it lies in and a cell rounded to 0.01° (about 1 km).
 
 ============================  ===============================================================
-``subscribe``                 new or updated subscription → ``(id, unsubscribe token)``, the
-                              same answer whether the address was known or not
+``subscribe``                 new or updated subscription at once → ``(id, unsubscribe
+                              token)``, the same answer whether the address was known or
+                              not (Web Push, LINE, staff); it is :func:`check` then
+                              :func:`store`. A public e-mail request waits for
+                              confirmation first (:mod:`notify.pending`)
+``set_language``              a subscriber changes the language (LINE)
+``language_of``               the language of an address's subscription or choice
 ``unsubscribe``               by the token every message carries
 ``delete_address``            a deletion request by address (LINE unfollow, a phone call)
 ``forget_gone``               the channel said the address is gone (Web Push 404/410, …)
 ``recipients_for``            the delivery workers' query: every subscriber of some areas
 ``allow_subscribe_attempt``   rate limiting of the public subscribe endpoint
 ============================  ===============================================================
+
+Every row of ``subscriptions`` gets alerts. An e-mail address asked for on the public
+side is written here only once its owner has confirmed it (until then it waits in
+``subscription_requests``, which fan-out never reads); staff-entered ones at once.
 
 Deleting a subscription deletes its queued deliveries and its notification log rows
 (``ON DELETE CASCADE`` in migration 0007): nothing about the subscriber remains.
@@ -151,6 +160,13 @@ def cell_of(latitude: float, longitude: float) -> tuple[float, float]:
     )
 
 
+def known_language(language: str) -> str:
+    """``language`` if subscriptions may have it; raises :class:`SubscriptionError`."""
+    if language not in LANGUAGES:
+        raise SubscriptionError(f"unknown language; one of {LANGUAGES}")
+    return language
+
+
 # --- areas -------------------------------------------------------------------------------------
 
 
@@ -172,7 +188,21 @@ def _known_areas(conn: psycopg.Connection, areas: Iterable[str]) -> list[str]:
 # --- subscribe / unsubscribe ----------------------------------------------------------------------
 
 
-def subscribe(
+class Checked(NamedTuple):
+    """A subscribe request that passed :func:`check`: what :func:`store` writes."""
+
+    channel: str
+    digest: str  # keyed hash of the normalised address
+    plain: Any  # the address as it is sealed
+    language: str
+    areas: list[str]
+    cell: tuple[float, float] | None
+
+    def __repr__(self) -> str:  # never the address
+        return f"Checked({self.channel}, {self.language}, {len(self.areas)} areas)"
+
+
+def check(
     conn: psycopg.Connection,
     *,
     channel: str,
@@ -181,16 +211,12 @@ def subscribe(
     areas: Sequence[str] = (),
     point: tuple[float, float] | None = None,
     key: SubscriberKey,
-    now: datetime,
-) -> tuple[uuid.UUID, str]:
-    """Subscribe ``address`` on ``channel`` to ``areas`` and the areas around ``point``
-    (``(latitude, longitude)``). An existing subscription of the same address is updated
-    (its language, areas and cell replaced). Returns ``(subscription id, unsubscribe
-    token)`` — the same for the same address every time."""
+) -> Checked:
+    """Check a subscribe request for ``address`` on ``channel`` to ``areas`` and the areas
+    around ``point`` (``(latitude, longitude)``); raises a :class:`SubscriptionError`."""
     if channel not in CHANNELS:
         raise InvalidAddress(f"unknown channel; one of {CHANNELS}")
-    if language not in LANGUAGES:
-        raise SubscriptionError(f"unknown language; one of {LANGUAGES}")
+    known_language(language)
     normalised, plain = normalise(channel, address)
     chosen = set(_known_areas(conn, areas))
     cell: tuple[float, float] | None = None
@@ -207,7 +233,16 @@ def subscribe(
         raise SubscriptionError("choose at least one alert area or give a place")
     if len(chosen) > MAX_AREAS:
         raise SubscriptionError(f"at most {MAX_AREAS} areas")
-    digest = key.digest(channel, normalised)
+    return Checked(channel, key.digest(channel, normalised), plain, language, sorted(chosen), cell)
+
+
+def store(
+    conn: psycopg.Connection, checked: Checked, *, key: SubscriberKey, now: datetime
+) -> tuple[uuid.UUID, str]:
+    """Write a checked request: a new subscription, or an existing subscription of the
+    same address updated (its language, areas and cell replaced). Returns
+    ``(subscription id, unsubscribe token)`` — the same for the same address every time."""
+    channel, digest = checked.channel, checked.digest
     with conn.transaction():
         row = conn.execute(
             "SELECT id FROM subscriptions WHERE channel = %s AND address_digest = %s FOR UPDATE",
@@ -216,11 +251,11 @@ def subscribe(
         subscription_id = row[0] if row else uuid.uuid4()
         token = key.unsubscribe_token(subscription_id)
         values = (
-            key.seal(plain, subscription_id=subscription_id),
-            sorted(chosen),
-            cell[0] if cell else None,
-            cell[1] if cell else None,
-            language,
+            key.seal(checked.plain, subscription_id=subscription_id),
+            checked.areas,
+            checked.cell[0] if checked.cell else None,
+            checked.cell[1] if checked.cell else None,
+            checked.language,
             now,
         )
         if row:
@@ -244,17 +279,57 @@ def subscribe(
         "SELECT id FROM subscriptions WHERE channel = %s AND address_digest = %s", (channel, digest)
     ).fetchone()
     if winner and winner[0] != subscription_id:
-        return subscribe(
-            conn,
-            channel=channel,
-            address=address,
-            language=language,
-            areas=areas,
-            point=point,
-            key=key,
-            now=now,
-        )
+        return store(conn, checked, key=key, now=now)
     return subscription_id, token
+
+
+def subscribe(
+    conn: psycopg.Connection,
+    *,
+    channel: str,
+    address: Any,
+    language: str,
+    areas: Sequence[str] = (),
+    point: tuple[float, float] | None = None,
+    key: SubscriberKey,
+    now: datetime,
+) -> tuple[uuid.UUID, str]:
+    """Subscribe at once (:func:`check`, then :func:`store`): for Web Push, LINE and
+    staff. A public e-mail request waits for confirmation instead
+    (:func:`notify.pending.request`)."""
+    checked = check(
+        conn, channel=channel, address=address, language=language, areas=areas, point=point, key=key
+    )
+    return store(conn, checked, key=key, now=now)
+
+
+def set_language(
+    conn: psycopg.Connection, *, channel: str, address: Any, language: str, key: SubscriberKey, now: datetime
+) -> bool:
+    """Change the language of the subscription of ``address``; ``False`` when it has none."""
+    normalised, _ = normalise(channel, address)
+    return (
+        conn.execute(
+            """UPDATE subscriptions SET language = %s, updated_at = %s
+               WHERE channel = %s AND address_digest = %s""",
+            (known_language(language), now, channel, key.digest(channel, normalised)),
+        ).rowcount
+        > 0
+    )
+
+
+def language_of(conn: psycopg.Connection, *, channel: str, address: Any, key: SubscriberKey) -> str | None:
+    """The language of the subscription of ``address``, else the language its owner chose
+    before subscribing (:func:`notify.pending.choose_language`), else ``None``."""
+    normalised, _ = normalise(channel, address)
+    row = conn.execute(
+        """SELECT language FROM subscriptions WHERE channel = %(channel)s AND address_digest = %(digest)s
+           UNION ALL
+           SELECT language FROM language_choices WHERE channel = %(channel)s AND address_digest = %(digest)s
+           LIMIT 1""",
+        {"channel": channel, "digest": key.digest(channel, normalised)},
+    ).fetchone()
+    return row[0] if row else None
 
 
 def unsubscribe(conn: psycopg.Connection, *, token: str) -> bool:
@@ -271,15 +346,20 @@ def unsubscribe(conn: psycopg.Connection, *, token: str) -> bool:
 
 
 def delete_address(conn: psycopg.Connection, *, channel: str, address: Any, key: SubscriberKey) -> bool:
-    """A deletion request: everything about this address on this channel goes."""
+    """A deletion request: everything about this address on this channel goes (its
+    subscription, and a request or a language choice waiting in :mod:`notify.pending`).
+    Says whether there was a subscription."""
     normalised, _ = normalise(channel, address)
-    return (
-        conn.execute(
-            "DELETE FROM subscriptions WHERE channel = %s AND address_digest = %s",
-            (channel, key.digest(channel, normalised)),
-        ).rowcount
-        > 0
-    )
+    where = (channel, key.digest(channel, normalised))
+    with conn.transaction():
+        for table in ("subscription_requests", "language_choices"):
+            conn.execute(f"DELETE FROM {table} WHERE channel = %s AND address_digest = %s", where)
+        return (
+            conn.execute(
+                "DELETE FROM subscriptions WHERE channel = %s AND address_digest = %s", where
+            ).rowcount
+            > 0
+        )
 
 
 def forget_gone(conn: psycopg.Connection, *, subscription_id: uuid.UUID) -> bool:

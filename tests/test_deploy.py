@@ -37,6 +37,8 @@ def test_compose_runs_the_platform_in_production_mode():
     services = compose()["services"]
     assert {"timescaledb", "mosquitto", "migrate", "ingest", "alerts", "dashboard"} <= set(services)
     assert services["ingest"]["environment"]["KAWAMORI_ENVIRONMENT"] == "production"
+    for name in ("KAWAMORI_CAP_SENDER", "KAWAMORI_PUBLIC_URL"):  # production settings refuse to start without
+        assert REQUIRED.fullmatch(services["dashboard"]["environment"][name]), name
     assert "timescale" in services["timescaledb"]["image"]
 
 

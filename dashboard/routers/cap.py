@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from alerts.cap import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, render_atom, render_cap
 from alerts.message import AlertMessage
 from alerts.model import MsgType
-from dashboard.deps import Conn, Now
+from dashboard.deps import Conn, Now, get_base_url
 
 router = APIRouter(tags=["CAP alerts"])
 
@@ -153,7 +153,7 @@ def cap_latest(alert_id: int, request: Request, conn: Conn) -> Response:
 )
 def alerts_feed(request: Request, conn: Conn, now: Now) -> Response:
     items = current_messages(conn, now=now)
-    base = _base_url(request)
+    base = get_base_url(request)
     updated = max((p.created_at for p in items), default=None) or last_public_change(conn) or NO_CHANGE
     etag = _etag(
         base, request.app.state.cap_sender_name, updated.isoformat(), *(str(p.outbox_id) for p in items)
@@ -174,18 +174,13 @@ def alerts_feed(request: Request, conn: Conn, now: Now) -> Response:
 
 
 def _cap_response(request: Request, published: Published, *, max_age: int) -> Response:
-    base = _base_url(request)
+    base = get_base_url(request)
     etag = _etag(base, request.app.state.cap_sender_name, str(published.outbox_id))
     headers = _cache_headers(etag, published.created_at, max_age=max_age)
     if _not_modified(request, etag, published.created_at):
         return Response(status_code=304, headers=headers)
     body = render_cap(published.message, sender_name=request.app.state.cap_sender_name, web=f"{base}/")
     return Response(body, media_type=CAP_MEDIA_TYPE, headers=headers)
-
-
-def _base_url(request: Request) -> str:
-    configured = getattr(request.app.state, "public_url", None)
-    return configured or str(request.base_url).rstrip("/")
 
 
 def _etag(*parts: str) -> str:

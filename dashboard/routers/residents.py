@@ -1,11 +1,20 @@
 """The public resident side: the resident page (``/r/``, no login), its service worker,
-subscribe / unsubscribe, and the LINE webhook. Views are thin: the work is in
-:mod:`dashboard.resident_view` and :mod:`notify.subscriptions`.
+subscribe / confirm / unsubscribe (the LINE webhook is :mod:`dashboard.routers.line_webhook`).
+Views are thin: the work is in :mod:`dashboard.resident_view`, :mod:`notify.subscriptions`
+and :mod:`notify.pending`.
+
+An e-mail address is subscribed only when its owner confirms it (double opt-in): the
+request is held (:func:`notify.pending.request`) and a confirmation e-mail
+(:mod:`notify.optin_mail`) is sent after the answer; its link opens ``/r/confirm``, a
+page with a button. Web Push subscribes at once (the browser holds the subscription).
+LINE users register through the webhook; gateway addresses (phone, FAX, SMS, radio) only
+through staff (``kawamori notify subscribe``): nothing here proves a phone number is the
+caller's.
 
 Privacy: nothing here logs an address, a token, a user id or a place; the page rounds a
 browser's location to 0.01° (about 1 km) before it is ever sent; the subscribe
 endpoint is rate limited per client (kept only as a keyed hash) and answers the same
-whether an address was known or not.
+whether an address was known, confirmed or not.
 """
 
 from __future__ import annotations
@@ -15,7 +24,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-import httpx
 import psycopg
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Request, Response
@@ -23,11 +31,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from dashboard import resident_view
-from dashboard.deps import Conn, Now
+from dashboard.deps import BaseUrl, Conn, Now
 from dashboard.pages import templates
-from notify import subscriptions
+from notify import optin_mail, pending, subscriptions
 from notify.channels import line
-from notify.errors import InvalidSignature, OutsideAreas, SubscriptionError
+from notify.errors import OutsideAreas, SubscriptionError
+from notify.optin_mail import Mailer
 from notify.sealing import SubscriberKey
 from shelters.api import _nearest_of, bands_of
 
@@ -37,7 +46,8 @@ HERE = Path(__file__).resolve().parent.parent
 SERVICE_WORKER = HERE / "static" / "resident-sw.js"
 HELP = HERE.parent / "docs" / "residents.md"
 LANG_COOKIE = "kawamori_resident_lang"
-PUBLIC_CHANNELS = ("webpush", "email")  # LINE registers through the webhook, gateways through staff
+PENDING_HOURS = int(pending.PENDING_TTL.total_seconds() // 3600)
+RESEND_MINUTES = int(pending.RESEND_AFTER.total_seconds() // 60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +62,7 @@ class ResidentConfig:
     line_access_token: str | None = None
     line_api_base_url: str = line.DEFAULT_BASE_URL
     subscribe_limit_per_hour: int = subscriptions.SUBSCRIBE_LIMIT
-    email: bool = False  # an SMTP server is configured
+    mailer: Mailer | None = None  # an SMTP server is configured: e-mail is on
 
     @classmethod
     def from_settings(cls, settings) -> ResidentConfig:
@@ -78,7 +88,7 @@ class ResidentConfig:
             line_access_token=secret(settings.line_channel_access_token),
             line_api_base_url=settings.line_api_base_url,
             subscribe_limit_per_hour=settings.subscribe_limit_per_hour,
-            email=bool(settings.smtp_host),
+            mailer=Mailer.from_settings(settings),
         )
 
 
@@ -177,7 +187,9 @@ def resident_page(
             "notice": notice if notice in {"email_done", "busy", "error", "need_area", "outside"} else None,
             "vapid_public_key": config.vapid_public_key,
             "subscribe_enabled": config.key is not None,
-            "email_enabled": config.email and config.key is not None,
+            "email_enabled": config.mailer is not None and config.key is not None,
+            "hours": PENDING_HOURS,
+            "minutes": RESEND_MINUTES,
         },
     )
 
@@ -197,22 +209,27 @@ def subscribe_form(
     request: Request,
     conn: Conn,
     now: Now,
+    base_url: BaseUrl,
+    background: BackgroundTasks,
     email: Annotated[str, Form(max_length=254)],
     language: Annotated[str, Form()] = "ja",
     area: Annotated[list[str] | None, Form()] = None,
     lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
 ) -> RedirectResponse:
-    """The e-mail form of the page (works without JavaScript); answers with the page."""
+    """The e-mail form of the page (works without JavaScript); answers with the page,
+    which asks the resident to open the link in the confirmation e-mail."""
     key = key_of(request)
-    if not config_of(request).email:
+    if config_of(request).mailer is None:
         raise HTTPException(422, "e-mail is not enabled here")
     place = _place(lat, lon, None)
     notice = _subscribe(
         request,
         conn,
+        background,
         now=now,
         key=key,
+        base_url=base_url,
         channel="email",
         address=email,
         language=resident_view.pick(language),
@@ -227,13 +244,27 @@ def subscribe_form(
     return RedirectResponse("/r/?" + urlencode(query) + "#subscribe", status_code=303)
 
 
+def _action_page(
+    request: Request, language: str, kind: str, state: str, *, status: int = 200, **context
+) -> HTMLResponse:
+    """A page a link in a message opens (``kind``: ``unsubscribe``, ``confirm``): ``ask``
+    shows a button (a mail scanner that follows the link changes nothing), ``done`` and
+    ``unknown`` say what came of pressing it."""
+    return _render(
+        request,
+        "resident_action.html",
+        language,
+        {"kind": kind, "state": state, "token": "", "areas": "", "hours": PENDING_HOURS, **context},
+        status,
+    )
+
+
 @router.get("/r/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
 def unsubscribe_page(request: Request, conn: Conn, token: str = "", lang: str | None = None) -> HTMLResponse:
-    """The link in every message: a page with a button (a mail scanner that follows the
-    link does not unsubscribe anybody)."""
+    """The link in every message: a page with a button."""
     found = subscriptions.subscription_of(conn, token=token) if token else None
     language = resident_language(request, lang or (found["language"] if found else None))
-    return _render(request, "resident_unsubscribe.html", language, {"token": token, "state": "ask"})
+    return _action_page(request, language, "unsubscribe", "ask", token=token)
 
 
 @router.post("/r/unsubscribe", response_class=HTMLResponse, include_in_schema=False)
@@ -245,13 +276,39 @@ def unsubscribe_confirm(
 ) -> HTMLResponse:
     deleted = subscriptions.unsubscribe(conn, token=token)
     log.info("residents.unsubscribed", via="page", deleted=deleted)
-    language = resident_language(request, lang)
-    return _render(
-        request,
-        "resident_unsubscribe.html",
-        language,
-        {"token": "", "state": "done" if deleted else "unknown"},
+    return _action_page(
+        request, resident_language(request, lang), "unsubscribe", "done" if deleted else "unknown"
     )
+
+
+@router.get("/r/confirm", response_class=HTMLResponse, include_in_schema=False)
+def confirm_page(
+    request: Request, conn: Conn, now: Now, token: str = "", lang: str | None = None
+) -> HTMLResponse:
+    """The link in a confirmation e-mail: the areas asked for and a button; a clear page
+    when the link is used, replaced or older than 48 hours."""
+    found = pending.request_of(conn, token=token, now=now)
+    language = resident_language(request, lang or (found["language"] if found else None))
+    if found is None:
+        return _action_page(request, language, "confirm", "unknown", status=404)
+    names = resident_view.area_names(conn, areas=found["areas"], language=language)
+    return _action_page(request, language, "confirm", "ask", token=token, areas=names)
+
+
+@router.post("/r/confirm", response_class=HTMLResponse, include_in_schema=False)
+def confirm_subscription(
+    request: Request,
+    conn: Conn,
+    now: Now,
+    token: Annotated[str, Form(max_length=200)],
+    lang: Annotated[str, Form()] = "ja",
+) -> HTMLResponse:
+    confirmed = pending.confirm(conn, token=token, key=key_of(request), now=now)
+    log.info("residents.confirmed", confirmed=confirmed is not None)
+    language = resident_language(request, confirmed[1] if confirmed else lang)
+    if confirmed is None:
+        return _action_page(request, language, "confirm", "unknown", status=404)
+    return _action_page(request, language, "confirm", "done")
 
 
 @router.get("/r/help", response_class=HTMLResponse, include_in_schema=False)
@@ -296,22 +353,48 @@ class SubscriptionDelete(BaseModel):
 
 
 def _subscribe(
-    request: Request, conn: psycopg.Connection, *, now, key: SubscriberKey, **fields
+    request: Request,
+    conn: psycopg.Connection,
+    background: BackgroundTasks,
+    *,
+    now,
+    key: SubscriberKey,
+    base_url: str,
+    **fields,
 ) -> tuple[str, str | None]:
-    """``(notice, token)``: ``email_done`` whether or not the address was known."""
+    """``(notice, token)``: ``email_done`` whether or not the address was known or
+    confirmed. An e-mail address is held for confirmation and the confirmation e-mail
+    is sent after the answer; Web Push subscribes at once and gets its token."""
     client = request.client.host if request.client else "unknown"
-    limit = config_of(request).subscribe_limit_per_hour
-    if not subscriptions.allow_subscribe_attempt(conn, client=client, key=key, now=now, limit=limit):
+    config = config_of(request)
+    if not subscriptions.allow_subscribe_attempt(
+        conn, client=client, key=key, now=now, limit=config.subscribe_limit_per_hour
+    ):
         log.info("residents.rate_limited")
         return "busy", None
+    pending.purge(conn, now=now)
+    token = None
     try:
-        _, token = subscriptions.subscribe(conn, key=key, now=now, **fields)
+        if fields.pop("channel") == "email":
+            held = pending.request(conn, key=key, now=now, **fields)
+            if held is not None and config.mailer is not None:
+                areas = resident_view.area_names(conn, areas=held.areas, language=held.language)
+                background.add_task(
+                    optin_mail.send_confirmation,
+                    config.mailer,
+                    to=held.to,
+                    language=held.language,
+                    url=optin_mail.confirm_url(base_url, held.token),
+                    areas=areas,
+                )
+        else:
+            _, token = subscriptions.subscribe(conn, channel="webpush", key=key, now=now, **fields)
     except OutsideAreas:
         return "outside", None
     except SubscriptionError as error:
         log.info("residents.subscribe_refused", reason=type(error).__name__)
         return ("need_area" if "area" in str(error) else "error"), None
-    log.info("residents.subscribed", channel=fields["channel"], areas=len(fields.get("areas") or ()))
+    log.info("residents.subscribe_accepted", areas=len(fields.get("areas") or ()), waits=token is None)
     return "email_done", token
 
 
@@ -320,22 +403,34 @@ def _subscribe(
     status_code=202,
     response_model=SubscriptionAccepted,
     summary="Subscribe a Web Push subscription or an e-mail address to alert areas (rate limited)",
-    description="The answer is the same whether the address was already subscribed or not (an existing "
-    "subscription is updated). 429 when a client sends too many requests; 422 for an unusable address, "
-    "an unknown area or a point outside every area.",
+    description="Web Push subscribes at once. An e-mail address is only held: a confirmation e-mail is "
+    "sent to it, and nothing changes until its link is opened and confirmed (within 48 hours; at most one "
+    "e-mail per address every 10 minutes). The answer is the same whether the address was already "
+    "subscribed, confirmed or not. 429 when a client sends too many requests; 422 for an unusable "
+    "address, an unknown area or a point outside every area. LINE and gateway addresses (phone, FAX, "
+    "SMS, radio) are not taken here: LINE registers through its webhook, gateways through the city's staff.",
 )
-def create_subscription(body: SubscriptionCreate, request: Request, conn: Conn, now: Now) -> dict:
+def create_subscription(
+    body: SubscriptionCreate,
+    request: Request,
+    conn: Conn,
+    now: Now,
+    base_url: BaseUrl,
+    background: BackgroundTasks,
+) -> dict:
     key = key_of(request)
     config = config_of(request)
     if (body.channel == "webpush" and not config.vapid_public_key) or (
-        body.channel == "email" and not config.email
+        body.channel == "email" and config.mailer is None
     ):
         raise HTTPException(422, f"{body.channel} is not enabled here")  # never store what cannot be used
     notice, token = _subscribe(
         request,
         conn,
+        background,
         now=now,
         key=key,
+        base_url=base_url,
         channel=body.channel,
         address=body.address,
         language=body.language,
@@ -383,118 +478,3 @@ def resident_summary(
         nearest=_nearest_of(request),
         bands=bands_of(request),
     )
-
-
-# --- LINE webhook ------------------------------------------------------------------------------------
-
-GREETING = [
-    "川守（かわもり）の 川の じょうほうです。友だち追加ありがとうございます。\n"
-    "お知らせを受け取る地域を登録します。トーク画面の「＋」から「位置情報」を送ってください。\n"
-    "ブロックすると、登録はすべて削除されます。",
-    "Thank you for adding Kawamori river alerts. To register your area, send your location "
-    "(tap + in the chat, then Location). Blocking this account deletes your registration.",
-]
-REGISTERED = (
-    "登録しました：{ja}\n警戒レベルが上がったらお知らせします。\n"
-    "Registered: {en}. We will tell you when the alert level rises."
-)
-OUTSIDE = [
-    "その場所は、お知らせの対象地域の外です。対象地域の中の場所を送ってください。\n"
-    "This place is outside the areas we cover. Please send a place inside them."
-]
-
-
-def _first_time(conn: psycopg.Connection, event_id: str | None) -> bool:
-    if event_id is None:
-        return True
-    row = conn.execute(
-        "INSERT INTO line_events (event_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1", (event_id,)
-    ).fetchone()
-    return row is not None
-
-
-def _send_replies(request: Request, replies: list[tuple[str, list[str]]]) -> None:
-    config = config_of(request)
-    if not config.line_access_token:
-        return
-    client = getattr(request.app.state, "line_client", None) or httpx.Client(timeout=10)
-    for reply_token, texts in replies:
-        result = line.reply(
-            client,
-            base_url=config.line_api_base_url,
-            access_token=config.line_access_token,
-            reply_token=reply_token,
-            texts=texts,
-        )
-        if not result.ok:
-            log.warning("line.reply_failed", outcome=result.outcome.value, status=result.status)
-
-
-@router.post("/line/webhook", summary="LINE Messaging API webhook (follow, unfollow, location)")
-async def line_webhook(request: Request, background: BackgroundTasks, now: Now) -> dict:
-    config = config_of(request)
-    if not config.line_channel_secret:
-        raise HTTPException(404, "LINE is not configured")
-    body = await request.body()
-    try:
-        events = line.parse_webhook(
-            body, request.headers.get("x-line-signature"), channel_secret=config.line_channel_secret
-        )
-    except InvalidSignature:
-        log.warning("line.bad_signature")
-        raise HTTPException(401, "invalid X-Line-Signature") from None
-    key = key_of(request) if any(e.type in ("location", "unfollow") for e in events) else None
-    from starlette.concurrency import run_in_threadpool
-
-    replies = await run_in_threadpool(_handle_line_events, request, events, key, now)
-    if replies:
-        background.add_task(_send_replies, request, replies)
-    return {}
-
-
-def _handle_line_events(
-    request: Request, events, key: SubscriberKey | None, now
-) -> list[tuple[str, list[str]]]:
-    replies: list[tuple[str, list[str]]] = []
-    counts: dict[str, int] = {}
-    with request.app.state.pool.connection() as conn:
-        for event in events:
-            if event.user_id is None or not _first_time(conn, event.event_id):
-                counts["skipped"] = counts.get("skipped", 0) + 1
-                continue
-            counts[event.type] = counts.get(event.type, 0) + 1
-            if event.type == "follow" and event.reply_token:
-                replies.append((event.reply_token, GREETING))
-            elif event.type == "unfollow" and key is not None:
-                subscriptions.delete_address(conn, channel="line", address=event.user_id, key=key)
-            elif event.type == "location" and key is not None:
-                assert event.latitude is not None and event.longitude is not None
-                try:
-                    _, _ = subscriptions.subscribe(
-                        conn,
-                        channel="line",
-                        address=event.user_id,
-                        language="ja",
-                        point=(event.latitude, event.longitude),
-                        key=key,
-                        now=now,
-                    )
-                except OutsideAreas:
-                    if event.reply_token:
-                        replies.append((event.reply_token, OUTSIDE))
-                    continue
-                except SubscriptionError as error:
-                    log.warning("line.subscribe_refused", reason=type(error).__name__)
-                    continue
-                if event.reply_token:
-                    names = conn.execute(
-                        """SELECT string_agg(name_ja, '、' ORDER BY id), string_agg(name_en, ', ' ORDER BY id)
-                           FROM alert_areas WHERE id = ANY(
-                               SELECT unnest(areas) FROM subscriptions
-                               WHERE channel = 'line' AND address_digest = %s)""",
-                        (key.digest("line", event.user_id),),
-                    ).fetchone()
-                    ja, en = names if names else ("", "")
-                    replies.append((event.reply_token, [REGISTERED.format(ja=ja, en=en)]))
-    log.info("line.webhook", **counts)
-    return replies

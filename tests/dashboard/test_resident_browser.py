@@ -6,7 +6,8 @@ version quietly), and unsubscribes.
 What is real and what is not:
 - real: the page, its script, the service worker's registration, the browser's
   notification permission, the POST to /api/subscriptions and what the server stores
-  (unsealed again with recipients_for), the e-mail form, the unsubscribe page, and the
+  (unsealed again with recipients_for), the e-mail form and its confirmation e-mail (a
+  real SMTP server) and page, the unsubscribe page, and the
   service worker's ``push`` handler showing a notification for a payload made by
   ``notify.render.push_payload`` (delivered through the DevTools protocol's
   ``ServiceWorker.deliverPushMessage``, as a push service would), the same push
@@ -33,6 +34,7 @@ from kawamori import db
 from notify import subscriptions as subs
 from notify.channels.webpush import generate_vapid_keys
 from notify.render import Channel, push_payload, render
+from tests.dashboard.test_residents_api import mail_link
 from tests.helpers import screenshot_path, serve, wait_for
 from tests.notify.factories import RESIDENT_URL, UNSUBSCRIBE_URL, message
 from tests.notify.subscribers import NOW, UPPER, flood, new_key
@@ -59,10 +61,10 @@ FAKE_PUSH = """
 
 
 @pytest.fixture
-def resident(demo_db):
+def resident(demo_db, mailbox):
     key = new_key()
     _, vapid_public = generate_vapid_keys()
-    config = ResidentConfig(key=key, vapid_public_key=vapid_public, email=True)
+    config = ResidentConfig(key=key, vapid_public_key=vapid_public, mailer=mailbox.mailer)
     keys = Browser()
     address = {
         "endpoint": "https://push.example.net/wpush/v2/abc",
@@ -182,7 +184,7 @@ def notifications(page, until) -> list[dict]:
     return shown
 
 
-def test_read_subscribe_notify_unsubscribe(resident):
+def test_read_subscribe_notify_unsubscribe(resident, mailbox):
     page, context, base, database_url, key, address = resident
 
     # reads in three languages; the level is in the HTML (no script needed to read it)
@@ -234,11 +236,14 @@ def test_read_subscribe_notify_unsubscribe(resident):
     assert shown[0]["title"] == rendered.title and "すぐに避難してください" in shown[0]["body"]
     assert shown[0]["tag"] == rendered.topic and shown[0]["data"]["url"] == rendered.url
 
-    # e-mail, through the plain form
+    # e-mail, through the plain form, confirmed with the link in the confirmation e-mail
     page.goto(f"{base}/r/?area={UPPER}&lang=ja")
     page.get_by_label("メールアドレス").fill("resident@example.jp")
     page.get_by_role("button", name="メールで受け取る").click()
-    expect(page.locator("#notice")).to_contain_text("受け付けました")
+    expect(page.locator("#notice")).to_contain_text("受け付けました。確認のメールを送りました。")
+    page.goto(mail_link(mailbox))
+    page.get_by_role("button", name="登録する").click()
+    expect(page.get_by_role("status")).to_contain_text("登録しました。")
 
     # a flood: what a resident sees first on a phone, with the level, what to do, the
     # river in plain words and the nearest open shelters

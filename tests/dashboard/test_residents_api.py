@@ -1,11 +1,12 @@
-"""The resident side over HTTP (a real uvicorn server, a real database): the page,
-subscribe / unsubscribe, the LINE webhook, and the privacy promises."""
+"""The resident side over HTTP (a real uvicorn server, a real database, a real SMTP
+server): the page, subscribe / confirm / unsubscribe, and the privacy promises (the
+LINE webhook: test_line_webhook.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -16,65 +17,19 @@ from dashboard.resident_view import river_word
 from dashboard.routers.residents import ResidentConfig
 from kawamori import db
 from notify import subscriptions as subs
-from notify.channels import line
+from tests.dashboard.test_line_webhook import line_event, location, post_line, said
 from tests.helpers import serve, wait_for
-from tests.notify.peers import Answer, http_peer
 from tests.notify.subscribers import (
-    IN_UPPER,
     LOWER,
     NOW,
     OUTSIDE,
     UPPER,
     flood,
     line_user,
-    new_key,
     push_address,
     queue_work,
 )
-
-SECRET = "line-channel-secret"
-VAPID_PUBLIC = "BEl62iUYgUivxIkv69yViEuiBIa-Ib9-SkvMeAtA3LFgDzkrxZJjSgSnfckjBJuBkr3qBUYIHBQFLXYp5Nksh8U"
-
-
-@pytest.fixture
-def key():
-    return new_key()
-
-
-@pytest.fixture
-def line_api():
-    with http_peer(lambda request: Answer(200, {"Content-Type": "application/json"}, b"{}")) as peer:
-        yield peer
-
-
-@pytest.fixture
-def app(demo_db, key, line_api):
-    return create_app(
-        demo_db,
-        clock=lambda: NOW,
-        residents_config=ResidentConfig(
-            key=key,
-            vapid_public_key=VAPID_PUBLIC,
-            line_channel_secret=SECRET,
-            line_access_token="line-token",
-            line_api_base_url=line_api.url,
-            subscribe_limit_per_hour=5,
-            email=True,
-        ),
-    )
-
-
-@pytest.fixture
-def client(app):
-    with serve(app) as base, httpx.Client(base_url=base, timeout=10) as http:
-        yield http
-
-
-@pytest.fixture
-def conn(demo_db):
-    with db.connect(demo_db) as connection:
-        yield connection
-
+from tests.notify.test_email import parse, text
 
 # --- plain words --------------------------------------------------------------------------------
 
@@ -166,15 +121,18 @@ def test_push_subscription_answers_the_same_known_or_not(client, conn, key):
     assert subscriber.recipient.address.endpoint == push["endpoint"] and subscriber.language == "ja"
 
 
-def test_email_answers_the_same_known_or_not_and_never_gives_the_token(client):
-    new = client.post(
-        "/api/subscriptions", json={"channel": "email", "address": "a@example.jp", "areas": [UPPER]}
+def test_email_answers_the_same_known_confirmed_or_not_and_never_gives_the_token(client, mailbox):
+    body = {"channel": "email", "address": "a@example.jp", "areas": [UPPER]}
+    new = client.post("/api/subscriptions", json=body)
+    known = client.post("/api/subscriptions", json=body)  # a request is waiting: no second e-mail
+    confirm(client, mail_link(mailbox))
+    confirmed = client.post("/api/subscriptions", json=body)
+    assert new.status_code == known.status_code == confirmed.status_code == 202
+    assert (
+        new.content == known.content == confirmed.content == b'{"status":"accepted","unsubscribe_token":null}'
     )
-    known = client.post(
-        "/api/subscriptions", json={"channel": "email", "address": "a@example.jp", "areas": [UPPER]}
-    )
-    assert new.status_code == known.status_code == 202
-    assert new.content == known.content == b'{"status":"accepted","unsubscribe_token":null}'
+    wait_for(lambda: len(mailbox.messages) == 2)
+    assert [rcpt for _, rcpt, _ in mailbox.messages] == [["a@example.jp"]] * 2
 
 
 def test_public_endpoint_takes_no_line_or_gateway_addresses(client):
@@ -191,11 +149,89 @@ def test_subscribe_is_rate_limited_per_client(client):
     assert answers == [202] * 5 + [429]
 
 
-def test_email_form_without_javascript_and_unsubscribe_by_link(client, conn, key):
+# --- e-mail: double opt-in ---------------------------------------------------------------------------
+
+
+def mail_link(mailbox, number: int = 1) -> str:
+    """The confirmation link of the ``number``-th e-mail, once it has arrived."""
+    wait_for(lambda: len(mailbox.messages) >= number)
+    body = text(parse(mailbox.messages[number - 1][2]))
+    return next(line for line in body.splitlines() if "/r/confirm?token=" in line)
+
+
+def confirm(client, link: str, lang: str = "ja") -> httpx.Response:
+    """What a resident does with the link: open it, press the button."""
+    assert client.get(link).status_code == 200
+    return client.post("/r/confirm", data={"token": link.split("token=")[1], "lang": lang})
+
+
+def test_email_waits_for_the_link_in_the_confirmation_mail(client, conn, key, mailbox):
     answer = client.post(
-        "/r/subscribe", data={"email": "c@example.jp", "language": "en", "area": UPPER}, follow_redirects=True
+        "/r/subscribe", data={"email": "C@example.jp", "language": "ja", "area": UPPER}, follow_redirects=True
     )
-    assert "Every alert e-mail has a link to stop them" in answer.text
+    assert "確認のメールを送りました。48時間以内" in answer.text
+    assert list(subs.recipients_for(conn, areas=[UPPER], key=key)) == []  # no alert before it is confirmed
+    link = mail_link(mailbox)
+    mail_from, rcpt, raw = mailbox.messages[0]
+    assert (mail_from, rcpt) == ("bousai@city.example.jp", ["c@example.jp"]) and raw.isascii()
+    mail = parse(raw)
+    assert mail["Subject"] == "【鶴岡市】メールでのお知らせ登録の確認"
+    body = text(mail)
+    assert "鶴岡市の川の防災情報（川守）から" in body and "地域：京田川上流（千原橋周辺）" in body
+    assert "申し込んだ覚えがない場合は、このメールを無視してください。" in body and "48時間後" in body
+    assert link.startswith(str(client.base_url).rstrip("/") + "/r/confirm?token=")
+
+    page = client.get(link)  # a mail scanner following the link confirms nothing
+    assert page.status_code == 200 and "登録する" in page.text and "京田川上流（千原橋周辺）" in page.text
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
+    done = client.post("/r/confirm", data={"token": link.split("token=")[1], "lang": "en"})
+    assert done.status_code == 200 and "登録しました。" in done.text  # in the language asked for
+    (subscriber,) = subs.recipients_for(conn, areas=[UPPER], key=key)
+    assert subscriber.recipient.address == "c@example.jp" and subscriber.language == "ja"
+
+    # a second click is harmless and says so
+    again = client.get(link)
+    assert again.status_code == 404 and "すでに「登録する」を押した場合は、登録は済んでいます" in again.text
+    assert client.post("/r/confirm", data={"token": link.split("token=")[1]}).status_code == 404
+    assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 1
+
+
+def test_an_expired_link_fails_with_a_clear_page(client, conn, mailbox):
+    client.post(
+        "/api/subscriptions",
+        json={"channel": "email", "address": "d@example.jp", "language": "en", "areas": [UPPER]},
+    )
+    link = mail_link(mailbox)
+    conn.execute("UPDATE subscription_requests SET expires_at = %s", (NOW - timedelta(seconds=1),))
+    page = client.get(link, params={"lang": "en"})
+    assert page.status_code == 404 and "more than 48 hours old" in page.text
+    done = client.post("/r/confirm", data={"token": link.split("token=")[1], "lang": "en"})
+    assert done.status_code == 404 and "subscribe again" in done.text
+    for table in ("subscriptions", "subscription_requests"):
+        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
+
+
+def test_a_new_request_for_a_confirmed_address_changes_nothing_until_confirmed(client, conn, key, mailbox):
+    body = {"channel": "email", "address": "e@example.jp", "language": "ja", "areas": [UPPER]}
+    client.post("/api/subscriptions", json=body)
+    confirm(client, mail_link(mailbox))
+    (before,) = subs.recipients_for(conn, areas=[UPPER, LOWER], key=key)
+    client.post("/api/subscriptions", json={**body, "language": "en", "areas": [LOWER]})  # anyone could
+    link = mail_link(mailbox, 2)
+    assert "Lower Kyoden River" in text(parse(mailbox.messages[1][2]))
+    (unchanged,) = subs.recipients_for(conn, areas=[UPPER, LOWER], key=key)
+    assert unchanged == before
+    assert conn.execute("SELECT areas, language FROM subscriptions").fetchone() == ([UPPER], "ja")
+    assert "Done." in confirm(client, link, lang="en").text
+    (after,) = subs.recipients_for(conn, areas=[UPPER, LOWER], key=key)
+    assert after.id == before.id and after.language == "en"
+    assert conn.execute("SELECT areas FROM subscriptions").fetchone()[0] == [LOWER]
+
+
+def test_unsubscribe_by_the_link_in_every_message(client, conn, key, mailbox):
+    client.post("/r/subscribe", data={"email": "c@example.jp", "language": "en", "area": UPPER})
+    confirm(client, mail_link(mailbox), lang="en")
     (subscriber,) = subs.recipients_for(conn, areas=[UPPER], key=key)
     queue_work(conn, subscriber.id)
     link = subs.unsubscribe_url("http://x", key=key, subscription_id=subscriber.id)
@@ -240,76 +276,13 @@ def test_without_a_subscriber_key_reading_works_and_subscribing_is_503(demo_db):
         assert http.post("/api/subscriptions", json=body).status_code == 503
 
 
-# --- LINE ---------------------------------------------------------------------------------------
-
-
-def line_event(kind: str, user: str, event_id: str, **extra) -> dict:
-    event = {
-        "type": kind,
-        "webhookEventId": event_id,
-        "timestamp": 1767225600000,
-        "source": {"type": "user", "userId": user},
-        "replyToken": f"reply-{event_id}",
-        "deliveryContext": {"isRedelivery": False},
-        "mode": "active",
-    }
-    event.update(extra)
-    return event
-
-
-def post_line(client, events: list[dict], secret: str = SECRET) -> httpx.Response:
-    body = json.dumps({"destination": "Ubot", "events": events}).encode()
-    return client.post(
-        "/line/webhook", content=body, headers={"X-Line-Signature": line.signature(secret, body)}
-    )
-
-
-def location(lat: float, lon: float) -> dict:
-    return {"message": {"id": "1", "type": "location", "latitude": lat, "longitude": lon, "address": "x"}}
-
-
-def test_line_follow_location_unfollow(client, conn, key, line_api):
-    user = line_user(7)
-    assert post_line(client, [line_event("follow", user, "E1")]).status_code == 200
-    wait_for(lambda: len(line_api.requests) == 1)
-    greeting = json.loads(line_api.requests[0].body)
-    assert line_api.requests[0].path == "/v2/bot/message/reply"
-    assert greeting["replyToken"] == "reply-E1" and "位置情報" in greeting["messages"][0]["text"]
-
-    assert post_line(client, [line_event("message", user, "E2", **location(*IN_UPPER))]).status_code == 200
-    (subscriber,) = subs.recipients_for(conn, areas=[UPPER], key=key)
-    assert subscriber.recipient.address == user and subscriber.channel == "line"
-    wait_for(lambda: len(line_api.requests) == 2)
-    assert "京田川上流" in json.loads(line_api.requests[1].body)["messages"][0]["text"]
-
-    # LINE redelivers the same event: acted on once
-    assert post_line(client, [line_event("message", user, "E2", **location(*IN_UPPER))]).status_code == 200
-    assert post_line(client, [line_event("message", user, "E3", **location(*OUTSIDE))]).status_code == 200
-    wait_for(lambda: len(line_api.requests) == 3)
-    assert "outside" in json.loads(line_api.requests[2].body)["messages"][0]["text"]
-
-    queue_work(conn, subscriber.id)
-    assert post_line(client, [line_event("unfollow", user, "E4")]).status_code == 200
-    for table in ("subscriptions", "deliveries", "notification_log"):
-        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
-
-
-def test_line_refuses_a_wrong_signature(client, conn):
-    response = post_line(
-        client, [line_event("message", line_user(), "E9", **location(*IN_UPPER))], secret="wrong"
-    )
-    assert response.status_code == 401
-    assert conn.execute("SELECT count(*) FROM subscriptions").fetchone()[0] == 0
-    assert conn.execute("SELECT count(*) FROM line_events").fetchone()[0] == 0
-
-
 # --- no personal data in logs ----------------------------------------------------------------------
 
 
-def test_no_personal_data_in_logs(client, conn, key, caplog, capfd):
+def test_no_personal_data_in_logs(client, conn, key, mailbox, caplog, capfd):
     """Everything the resident side logs (structlog events, standard logging, anything
-    printed) while people subscribe, unsubscribe, use LINE and messages are rendered:
-    none of the addresses, tokens, endpoints, user ids or places appear."""
+    printed) while people subscribe, confirm, unsubscribe, use LINE and messages are
+    rendered: none of the addresses, tokens, endpoints, user ids or places appear."""
     from notify.render import Channel, render
     from tests.notify.factories import message
 
@@ -329,11 +302,14 @@ def test_no_personal_data_in_logs(client, conn, key, caplog, capfd):
             },
         ).json()["unsubscribe_token"]
         client.post("/api/subscriptions", json={"channel": "email", "address": email, "areas": [UPPER]})
+        confirm_link = mail_link(mailbox)
+        confirm(client, confirm_link)
         client.post(
             "/api/subscriptions", json={"channel": "email", "address": "not-an-address", "areas": [UPPER]}
         )
         client.get("/r/", params={"lat": precise[0], "lon": precise[1]})
         post_line(client, [line_event("follow", user, "P1")])
+        post_line(client, [line_event("message", user, "P1b", **said("English"))])
         post_line(client, [line_event("message", user, "P2", **location(*precise))])
         post_line(client, [line_event("message", user, "P3", **location(*precise))], secret="wrong")
         ids = [s.id for s in subs.recipients_for(conn, areas=[UPPER], key=key)]
@@ -346,10 +322,15 @@ def test_no_personal_data_in_logs(client, conn, key, caplog, capfd):
         client.request("DELETE", "/api/subscriptions", json={"token": url.split("token=")[1]})
         time.sleep(0.3)  # background replies
     out, err = capfd.readouterr()
-    # the test's own HTTP client logs the URLs it asks for (a resident's browser would);
-    # everything else — the server's logs and its requests to LINE — is scanned
+    # the test's own HTTP client logs the URLs it asks for (a resident's browser would), and
+    # the SMTP server (aiosmtpd, logger "mail.log") what it receives (the mail provider
+    # would); everything else — the server's logs, its requests to LINE and SMTP — is scanned
     ours = str(client.base_url).rstrip("/")
-    server_records = "\n".join(r.getMessage() for r in caplog.records if ours not in r.getMessage())
+    server_records = "\n".join(
+        r.getMessage()
+        for r in caplog.records
+        if ours not in r.getMessage() and not r.name.startswith("mail.")
+    )
     logged = "\n".join([repr(events), server_records, out, err])
     assert events, "the scan must see the log events"
     secrets = [
@@ -360,6 +341,7 @@ def test_no_personal_data_in_logs(client, conn, key, caplog, capfd):
         user,
         token,
         url.split("token=")[1],
+        confirm_link.split("token=")[1],
         "38.754",
         "139.940",
     ]

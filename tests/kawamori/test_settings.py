@@ -10,6 +10,7 @@ PRODUCTION = {
     "database_url": "postgresql://db/k",
     "mqtt_url": "mqtts://ingest:secret-password@broker:8883",
     "cap_sender": "kawamori@city.example.lg.jp",
+    "public_url": "https://bousai.example.lg.jp",
 }
 
 
@@ -46,6 +47,7 @@ def test_environment_variables_with_prefix(monkeypatch):
             },
             "KAWAMORI_CAP_SENDER",
         ),
+        ({**PRODUCTION, "public_url": None}, "KAWAMORI_PUBLIC_URL"),
         ({"shelter_crowding_bands": "60,30,80"}, "three ascending percentages"),
         ({"shelter_crowding_bands": "30,60"}, "three ascending percentages"),
         ({"shelter_crowding_bands": "a,b,c"}, "three ascending percentages"),
@@ -69,14 +71,9 @@ def test_invalid_settings_are_refused_at_start(values, message):
 
 
 def test_production_with_explicit_services():
-    settings = Settings(
-        _env_file=None,
-        environment="production",
-        database_url="postgresql://db/k",
-        mqtt_url="mqtts://ingest:secret-password@broker:8883",
-        cap_sender="kawamori@city.example.lg.jp",
-    )
+    settings = Settings(_env_file=None, **PRODUCTION)
     assert not settings.embedded
+    assert settings.links_url == "https://bousai.example.lg.jp"
 
 
 def test_endpoint_hides_its_password():
@@ -94,6 +91,8 @@ def test_endpoint_hides_its_password():
 def test_cap_defaults_and_public_url():
     settings = Settings(_env_file=None, public_url="https://bousai.example.jp/kawamori/")
     assert settings.public_url == "https://bousai.example.jp/kawamori"
+    assert settings.links_url == "https://bousai.example.jp/kawamori"
+    assert Settings(_env_file=None, dashboard_port=8080).links_url == "http://localhost:8080"  # development
     assert settings.cap_sender.startswith("kawamori@") and " " not in settings.cap_sender
 
 

@@ -21,6 +21,10 @@ ON_LOWER_AND_FUJISHIMA = (38.790, 139.88)  # on the shared edge of two areas
 OUTSIDE = (35.68, 139.76)  # Tokyo
 
 
+def count(conn: psycopg.Connection, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
 def new_key() -> SubscriberKey:
     return SubscriberKey(os.urandom(32))
 

@@ -75,6 +75,12 @@ def test_staff_register_and_forget_a_resident_without_a_smartphone(demo_db, tmp_
         assert conn.execute("SELECT channel, areas FROM subscriptions").fetchall() == [
             ("gateway", ["area-kyoden-lower"])
         ]
+    # staff enter e-mail addresses from paper forms: confirmed at once, no confirmation e-mail
+    staff_entered = ["notify", "subscribe", "--channel", "email", "--area", "area-kyoden-lower"]
+    assert runner.invoke(app, [*staff_entered, "--address", "paper@example.jp"]).exit_code == 0
+    with db.connect(demo_db) as conn:
+        assert conn.execute("SELECT count(*) FROM subscriptions WHERE channel = 'email'").fetchone()[0] == 1
+        assert conn.execute("SELECT count(*) FROM subscription_requests").fetchone()[0] == 0
     refused = runner.invoke(app, ["notify", "subscribe", "--area", "nowhere", "--address", number])
     assert refused.exit_code == 2 and "nowhere" in refused.output
     forgotten = runner.invoke(app, ["notify", "forget"], input="fax:+81 235 001 234\n")

@@ -4,7 +4,6 @@ import time
 import uuid
 from datetime import timedelta
 
-import psycopg
 import pytest
 
 from kawamori import db
@@ -19,6 +18,7 @@ from tests.notify.subscribers import (
     ON_LOWER_AND_FUJISHIMA,
     OUTSIDE,
     UPPER,
+    count,
     line_user,
     new_key,
     push_address,
@@ -35,10 +35,6 @@ def conn(demo_db: str):
 @pytest.fixture
 def key():
     return new_key()
-
-
-def count(conn: psycopg.Connection, table: str) -> int:
-    return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
 
 
 def test_subscribe_stores_the_address_only_sealed(conn, key):
