@@ -25,7 +25,9 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KAWAMORI_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="KAWAMORI_", env_file=".env", extra="ignore", env_ignore_empty=True  # VAR= is unset (env.example)
+    )
 
     environment: Environment = Environment.development
     data_dir: Path = Field(default=Path(".kawamori"), description="Embedded services' state")

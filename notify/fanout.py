@@ -114,6 +114,7 @@ def fan_out_next(
     """Fan out the oldest outbox row not yet done (``None`` when there is none): a first
     wave of ``first_wave`` deliveries, committed, then the rest with the row marked done."""
     with conn.transaction(), conn.cursor() as cur:
+        _whole_table_joins(cur)
         row = cur.execute(_CLAIM).fetchone()
         if row is None:
             return None
@@ -137,6 +138,7 @@ def fan_out_next(
         if queued >= first_wave:
             _restate(conn)
         with conn.transaction(), conn.cursor() as cur:
+            _whole_table_joins(cur)
             still = cur.execute(
                 "SELECT 1 FROM alert_outbox WHERE id = %s AND done_at IS NULL FOR UPDATE", (outbox_id,)
             ).fetchone()
@@ -152,6 +154,13 @@ def fan_out_next(
             "fanout.queued", outbox=outbox_id, alert=alert_id, version=version, audience=who, queued=queued
         )
     return result
+
+
+def _whole_table_joins(cur: psycopg.Cursor) -> None:
+    """Matching joins whole tables: allow hash and merge joins for this transaction (the
+    delivery worker's session turns them off for its keyed queue statements)."""
+    cur.execute("SET LOCAL enable_hashjoin = on")
+    cur.execute("SET LOCAL enable_mergejoin = on")
 
 
 def _restate(conn: psycopg.Connection) -> None:

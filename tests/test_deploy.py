@@ -35,7 +35,9 @@ def test_every_secret_in_compose_is_required_not_defaulted():
 
 def test_compose_runs_the_platform_in_production_mode():
     services = compose()["services"]
-    assert {"timescaledb", "mosquitto", "migrate", "ingest", "alerts", "dashboard"} <= set(services)
+    assert {"timescaledb", "mosquitto", "migrate", "ingest", "alerts", "notify", "dashboard"} <= set(services)
+    assert services["notify"]["command"] == ["notify", "deliver"]
+    assert any(v.endswith(":/var/lib/kawamori/deliver-journal") for v in services["notify"]["volumes"])
     assert services["ingest"]["environment"]["KAWAMORI_ENVIRONMENT"] == "production"
     for name in ("KAWAMORI_CAP_SENDER", "KAWAMORI_PUBLIC_URL"):  # production settings refuse to start without
         assert REQUIRED.fullmatch(services["dashboard"]["environment"][name]), name
@@ -55,3 +57,11 @@ def test_service_image_does_not_run_as_root():
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     users = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert users and users[-1] not in {"root", "0"}
+
+
+def test_service_image_holds_every_package_the_wheel_has():
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    packages = re.search(r'packages = \[([^\]]+)\]', pyproject).group(1)
+    for package in re.findall(r'"(\w+)"', packages):
+        assert f"COPY {package} ./{package}" in dockerfile, package
