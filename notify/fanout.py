@@ -43,7 +43,8 @@ log = structlog.get_logger(__name__)
 
 DELIVERIES_CHANNEL = "kawamori_deliveries"  # NOTIFY at commit when deliveries were queued: wakes workers
 DEFAULT_DEADLINE = timedelta(hours=3)
-FIRST_WAVE = 1000  # like Web Push's TTL for alerts: later, read the resident page
+FIRST_WAVE = 1000  # deliveries committed at once, before the rest is inserted
+FANOUT_LOCK = 0x6B77_0F00  # advisory lock namespace: an outbox row being fanned out
 
 
 class Audience(StrEnum):
@@ -113,39 +114,50 @@ def fan_out_next(
 ) -> FanOut | None:
     """Fan out the oldest outbox row not yet done (``None`` when there is none): a first
     wave of ``first_wave`` deliveries, committed, then the rest with the row marked done."""
-    with conn.transaction(), conn.cursor() as cur:
-        _whole_table_joins(cur)
-        row = cur.execute(_CLAIM).fetchone()
-        if row is None:
-            return None
-        outbox_id, alert_id, version, msg_type, public, ended, areas = row
-        who = audience(msg_type=MsgType(msg_type), public=public, ended=ended)
-        params = {
-            "outbox": outbox_id,
-            "alert": alert_id,
-            "version": version,
-            "areas": list(areas),
-            "now": now,
-            "deadline": now + deadline,
-        }
-        targets = _PREVIOUS if who is Audience.previous else f"{_AREAS} UNION {_PREVIOUS}"
-        queued = 0
-        if who is not Audience.nobody and first_wave:
-            queued = _insert(cur, targets, params, limit=first_wave)
-        else:
-            queued = _finish(cur, who, targets, params, worker=worker)
-    if who is not Audience.nobody and first_wave:
-        if queued >= first_wave:
-            _restate(conn)
+    locked = None
+    try:
         with conn.transaction(), conn.cursor() as cur:
             _whole_table_joins(cur)
-            still = cur.execute(
-                "SELECT 1 FROM alert_outbox WHERE id = %s AND done_at IS NULL FOR UPDATE", (outbox_id,)
-            ).fetchone()
-            if still:  # (or another worker finished it meanwhile)
-                queued += _finish(cur, who, targets, params, worker=worker)
-        if queued > first_wave:
-            _restate(conn)
+            row = cur.execute(_CLAIM).fetchone()
+            if row is None:
+                return None
+            outbox_id, alert_id, version, msg_type, public, ended, areas = row
+            # held until both waves are in (a session lock outlives the first transaction):
+            # between them the row is unlocked but not done, and another worker would fan it
+            # out a second time
+            if not cur.execute("SELECT pg_try_advisory_lock(%s, %s)", _lock_key(outbox_id)).fetchone()[0]:
+                return None  # another worker is between its two waves of this row
+            locked = outbox_id
+            who = audience(msg_type=MsgType(msg_type), public=public, ended=ended)
+            params = {
+                "outbox": outbox_id,
+                "alert": alert_id,
+                "version": version,
+                "areas": list(areas),
+                "now": now,
+                "deadline": now + deadline,
+            }
+            targets = _PREVIOUS if who is Audience.previous else f"{_AREAS} UNION {_PREVIOUS}"
+            queued = 0
+            if who is not Audience.nobody and first_wave:
+                queued = _insert(cur, targets, params, limit=first_wave)
+            else:
+                queued = _finish(cur, who, targets, params, worker=worker)
+        if who is not Audience.nobody and first_wave:
+            if queued >= first_wave:
+                _restate(conn)
+            with conn.transaction(), conn.cursor() as cur:
+                _whole_table_joins(cur)
+                still = cur.execute(
+                    "SELECT 1 FROM alert_outbox WHERE id = %s AND done_at IS NULL FOR UPDATE", (outbox_id,)
+                ).fetchone()
+                if still:  # (or it was finished meanwhile, by a worker that took it over)
+                    queued += _finish(cur, who, targets, params, worker=worker)
+            if queued > first_wave:
+                _restate(conn)
+    finally:
+        if locked is not None:
+            conn.execute("SELECT pg_advisory_unlock(%s, %s)", _lock_key(locked))
     result = FanOut(outbox_id, alert_id, version, who, queued)
     if who is Audience.nobody:
         log.info("fanout.drill_not_sent", outbox=outbox_id, alert=alert_id, version=version)
@@ -154,6 +166,10 @@ def fan_out_next(
             "fanout.queued", outbox=outbox_id, alert=alert_id, version=version, audience=who, queued=queued
         )
     return result
+
+
+def _lock_key(outbox_id: int) -> tuple[int, int]:
+    return FANOUT_LOCK, outbox_id % 2**31
 
 
 def _whole_table_joins(cur: psycopg.Cursor) -> None:

@@ -89,4 +89,4 @@ def reply(
         )
     except httpx.HTTPError as error:
         return transport_failure(PROVIDER, error)
-    return classify(PROVIDER, response)
+    return classify(PROVIDER, response.status_code, response.headers)

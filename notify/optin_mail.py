@@ -25,6 +25,7 @@ from email.utils import format_datetime, formataddr
 
 import structlog
 
+from notify.channels.email import open_session
 from notify.language import load
 from notify.pending import PENDING_TTL
 
@@ -96,11 +97,15 @@ def send_confirmation(mailer: Mailer, *, to: str, language: str, url: str, areas
         to=to, language=language, url=url, areas=areas, sender=mailer.sender, sender_name=mailer.sender_name
     )
     try:
-        with smtplib.SMTP(mailer.host, mailer.port, timeout=mailer.timeout) as smtp:
-            if mailer.starttls:
-                smtp.starttls(context=mailer.ssl_context or ssl.create_default_context())
-            if mailer.username:
-                smtp.login(mailer.username, mailer.password or "")
+        with open_session(
+            host=mailer.host,
+            port=mailer.port,
+            timeout=mailer.timeout,
+            starttls=mailer.starttls,
+            ssl_context=mailer.ssl_context,
+            username=mailer.username,
+            password=mailer.password,
+        ) as smtp:
             smtp.send_message(msg)
     except smtplib.SMTPResponseException as error:
         log.warning("optin.mail_refused", status=error.smtp_code)

@@ -63,6 +63,7 @@ import structlog
 from alerts.message import AlertMessage
 from kawamori.db import ALERTS_CHANNEL
 from kawamori.model import Hazard
+from notify import pending
 from notify.channels.base import Delivery, Notifier, Outcome, Recipient, Result
 from notify.errors import NotifyError
 from notify.fanout import DEFAULT_DEADLINE, DELIVERIES_CHANNEL, fan_out_pending
@@ -123,6 +124,7 @@ class Policy:
     poll_s: float = 1.0  # idle: look for work this often, or at once when NOTIFY says there is some
     flush_s: float = 0.02  # how long finished sends may wait to be recorded together
     recheck_s: float = 0.25  # a channel with nothing due is asked again after this (or a wake-up)
+    housekeeping_s: float = 60.0  # expired subscribe requests (double opt-in) are deleted this often
 
 
 def backoff(
@@ -288,9 +290,13 @@ class Worker:
         stop = stop or threading.Event()
         last_beat = time.monotonic()
         last_fanout = 0.0
+        last_housekeeping = 0.0
         self._replay()
         try:
             while not stop.is_set():
+                if time.monotonic() - last_housekeeping >= self.policy.housekeeping_s:
+                    self._housekeeping()
+                    last_housekeeping = time.monotonic()
                 if self.fan_out and time.monotonic() - last_fanout >= self.policy.poll_s:
                     if fan_out_pending(
                         self.conn, now=self.clock(), deadline=self.policy.deadline, worker=self.name
@@ -314,6 +320,13 @@ class Worker:
         finally:
             self._drain()
         return dict(self.stats)
+
+    def _housekeeping(self) -> None:
+        """Keep the confirmation e-mail's promise: a subscribe request nobody confirmed is
+        gone after 48 hours even when nobody subscribes meanwhile."""
+        purged = pending.purge(self.conn, now=self.clock())
+        if purged:
+            log.info("deliver.requests_purged", count=purged)
 
     def close(self) -> None:
         for pool in self._pools.values():

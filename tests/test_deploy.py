@@ -62,6 +62,6 @@ def test_service_image_does_not_run_as_root():
 def test_service_image_holds_every_package_the_wheel_has():
     dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
     pyproject = (ROOT / "pyproject.toml").read_text()
-    packages = re.search(r'packages = \[([^\]]+)\]', pyproject).group(1)
+    packages = re.search(r"packages = \[([^\]]+)\]", pyproject).group(1)
     for package in re.findall(r'"(\w+)"', packages):
         assert f"COPY {package} ./{package}" in dockerfile, package

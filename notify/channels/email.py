@@ -95,15 +95,15 @@ class EmailNotifier(BaseNotifier):
             _quit(smtp)
 
     def _open(self) -> smtplib.SMTP:
-        smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-        try:
-            if self.starttls:
-                smtp.starttls(context=self._ssl_context or ssl.create_default_context())
-            if self._username:
-                smtp.login(self._username, self._password or "")
-        except BaseException:
-            _quit(smtp)
-            raise
+        smtp = open_session(
+            host=self.host,
+            port=self.port,
+            timeout=self.timeout,
+            starttls=self.starttls,
+            ssl_context=self._ssl_context,
+            username=self._username,
+            password=self._password,
+        )
         with self._lock:
             self._sessions.append(smtp)
         return smtp
@@ -152,6 +152,30 @@ class EmailNotifier(BaseNotifier):
             self._drop()
             return Result(Outcome.retry, PROVIDER, detail=type(error).__name__)
         return Result(Outcome.delivered, PROVIDER, 250, provider_id=message_id(raw))
+
+
+def open_session(
+    *,
+    host: str,
+    port: int,
+    timeout: float,
+    starttls: bool,
+    ssl_context: ssl.SSLContext | None,
+    username: str | None,
+    password: str | None,
+) -> smtplib.SMTP:
+    """An SMTP session, connected, with STARTTLS (the system's CAs unless a context is
+    given) and logged in when there is a user; raises smtplib's errors and OSError."""
+    smtp = smtplib.SMTP(host, port, timeout=timeout)
+    try:
+        if starttls:
+            smtp.starttls(context=ssl_context or ssl.create_default_context())
+        if username:
+            smtp.login(username, password or "")
+    except BaseException:
+        _quit(smtp)
+        raise
+    return smtp
 
 
 def _quit(smtp: smtplib.SMTP) -> None:

@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
-
 from notify.channels.base import BaseNotifier, Delivery, Result, classify, transport_failure
 from notify.channels.http import Http, TransportError, json_bytes
 from notify.errors import InvalidSignature
@@ -148,20 +146,3 @@ def parse_webhook(body: bytes, header: str | None, *, channel_secret: str) -> tu
         raise InvalidSignature("the webhook body is not JSON") from None
     events = data.get("events") if isinstance(data, dict) else None
     return tuple(_event(e) for e in events or () if isinstance(e, dict))
-
-
-def reply(
-    client: httpx.Client, *, base_url: str, access_token: str, reply_token: str, texts: list[str]
-) -> Result:
-    """Answer a webhook event with up to five text messages (reply tokens are free of
-    the monthly push quota and valid for a short time only; never retried)."""
-    body = {"replyToken": reply_token, "messages": [{"type": "text", "text": t} for t in texts[:5]]}
-    try:
-        response = client.post(
-            f"{base_url.rstrip('/')}{REPLY_PATH}",
-            json=body,
-            headers={"Authorization": f"Bearer {access_token}"},
-        )
-    except httpx.HTTPError as error:
-        return transport_failure(PROVIDER, error)
-    return classify(PROVIDER, response.status_code, response.headers)

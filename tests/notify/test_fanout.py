@@ -152,3 +152,19 @@ def test_a_first_wave_is_committed_before_the_rest_and_a_crash_between_loses_not
     assert result is not None and result.outbox_id == outbox and result.queued == 3
     assert queued_for(conn, outbox) == subs
     assert conn.execute("SELECT done_at FROM alert_outbox WHERE id = %s", (outbox,)).fetchone()[0] == NOW
+
+
+def test_a_row_between_its_two_waves_is_left_to_the_worker_fanning_it_out(conn, database_url):
+    from notify.fanout import FANOUT_LOCK
+
+    for i in range(5):
+        add_subscription(conn, channel="line", address=f"U{i:032x}", areas=["oyama"])
+    alert = add_alert(conn)
+    outbox = add_outbox(conn, alert_message(alert, ["oyama"]))
+    with db.connect(database_url) as other:  # a worker that has committed its first wave
+        other.execute("SELECT pg_advisory_lock(%s, %s)", (FANOUT_LOCK, outbox))
+        assert fan_out_next(conn, now=NOW, first_wave=2) is None
+        assert queued_for(conn, outbox) == set()
+    result = fan_out_next(conn, now=NOW, first_wave=2)  # its session ended: the lock with it
+    assert result is not None and result.queued == 5
+    assert conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0] == 0

@@ -54,8 +54,8 @@ def test_emptied_when_recorded_and_full_at_its_limit(tmp_path, monkeypatch):
 def test_the_next_worker_records_what_a_killed_one_had_sent_instead_of_sending_again(
     conn,
     database_url,
-    peers,
-    tmp_path,  # noqa: F811 (the fixture)
+    peers,  # noqa: F811 (the fixture imported above)
+    tmp_path,
 ):
     subscribe_all(conn, peers)
     alert = add_alert(conn)
