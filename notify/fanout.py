@@ -182,10 +182,11 @@ def _whole_table_joins(cur: psycopg.Cursor) -> None:
 def _restate(conn: psycopg.Connection) -> None:
     """Bring the planner's idea of ``deliveries`` up to date after a large insert.
 
-    The workers' claim and record statements are prepared once and planned for the table
-    as it was then: planned for an empty queue, they join it by scanning all of it, which
-    at 100,000 deliveries cost PostgreSQL 8 ms per notification instead of 0.5. ANALYZE
-    replans them everywhere; a small sample (3,000 rows) is enough to know the size."""
+    The workers' claim and record statements are prepared once; believing the queue
+    nearly empty, the record statement finds its rows through the queue index (every
+    queued delivery: 20,000 entries read to update 10 rows, 20 ms) instead of by id.
+    ANALYZE replans them everywhere; a small sample (3,000 rows) is enough to know the
+    size."""
     with conn.transaction():
         conn.execute("SET LOCAL default_statistics_target = 10")
         conn.execute("ANALYZE deliveries")
