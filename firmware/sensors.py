@@ -20,14 +20,14 @@ def sound_speed_dm_s(temp_c) -> int:
 
 
 class Sensor:
+    """What the drivers share: their limits and the supply switch. Each driver adds its
+    own ``read()`` (MicroPython has no ``abc``; a driver without one fails at once)."""
+
     MIN_MM = 0
     MAX_MM = 10000
     DEPTH = False
     WARM_MS = 0  # after switching the supply on, before the first sample
     power_pin = None  # a machine.Pin driving the sensor's supply switch, if wired
-
-    def read(self):
-        raise NotImplementedError
 
     def power(self, on: bool) -> int:
         """Switch the sensor's supply around each sample (if wired through a transistor);

@@ -25,8 +25,9 @@ class Environment(StrEnum):
 
 
 class Settings(BaseSettings):
+    # env_ignore_empty: ``VAR=`` (as deploy/env.example lists the optional channels) is unset
     model_config = SettingsConfigDict(
-        env_prefix="KAWAMORI_", env_file=".env", extra="ignore", env_ignore_empty=True  # VAR= is unset (env.example)
+        env_prefix="KAWAMORI_", env_file=".env", extra="ignore", env_ignore_empty=True
     )
 
     environment: Environment = Environment.development

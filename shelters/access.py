@@ -1,7 +1,7 @@
 """Per-shelter access codes and staff sessions. Standard library only.
 
 An access code is generated (never chosen by a person): 12 characters from an
-alphabet without look-alikes (no 0/O, 1/I/L), shown as ``XXXX-XXXX-XXXX`` — about
+alphabet without look-alikes (no 0/O, 1/I/L), shown in groups of four, e.g. ``7KQM-3XWP-HT9C`` — about
 59 bits, too many to guess over HTTP. Only its scrypt hash is stored. Typing is
 forgiving: case, spaces and hyphens do not matter.
 
