@@ -14,21 +14,24 @@ LANGUAGES = ("ja", "en")
 LANG_COOKIE = "kawamori_lang"  # set by the pages' language buttons; not a secret
 
 
-def language(request: Request, asked: str | None = None) -> str:
-    """``?lang=`` (or a form field), then the language cookie, then Accept-Language, then ja."""
+def language(request: Request, asked: str | None = None, *, offered=LANGUAGES) -> str:
+    """``?lang=`` (or a form field), then the language cookie, then Accept-Language, then
+    ja; ``offered``: the page's languages (the resident pages add ja-easy)."""
     for candidate in (asked, request.cookies.get(LANG_COOKIE)):
-        if candidate in LANGUAGES:
+        if candidate in offered:
             return candidate
     accept = request.headers.get("accept-language", "").lower()
     return "en" if accept.startswith("en") else "ja"
 
 
-def secure_headers() -> dict[str, str]:
-    """Staff pages: only this site's scripts and styles, never framed, never cached."""
+def secure_headers(*, service_worker: bool = False, referrer: str = "same-origin") -> dict[str, str]:
+    """Only this site's scripts and styles, never framed, never cached (staff pages; the
+    resident pages add their service worker and send no Referer)."""
     return {
         "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        + ("; worker-src 'self'" if service_worker else ""),
         "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
+        "Referrer-Policy": referrer,
         "Cache-Control": "no-store",
     }

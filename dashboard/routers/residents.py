@@ -26,13 +26,13 @@ from urllib.parse import urlencode
 
 import psycopg
 import structlog
-from fastapi import APIRouter, BackgroundTasks, Form, HTTPException, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, Field
 
 from dashboard import resident_view
 from dashboard.deps import BaseUrl, Conn, Now
-from dashboard.pages import templates
+from dashboard.pages import language, secure_headers, templates
 from notify import optin_mail, pending, subscriptions
 from notify.channels import line
 from notify.errors import OutsideAreas, SubscriptionError
@@ -104,27 +104,30 @@ def key_of(request: Request) -> SubscriberKey:
 
 
 def resident_language(request: Request, asked: str | None) -> str:
-    for candidate in (asked, request.cookies.get(LANG_COOKIE)):
-        if candidate in resident_view.LANGUAGES:
-            return candidate
-    accept = request.headers.get("accept-language", "").lower()
-    return "en" if accept.startswith("en") else "ja"
+    return language(request, asked, offered=resident_view.LANGUAGES)
 
 
 def page_headers() -> dict[str, str]:
-    return {
-        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; worker-src 'self'",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",  # a token or a place in the URL never leaves in a Referer
-        "Cache-Control": "no-store",
-    }
+    # a token or a place in the URL never leaves in a Referer
+    return secure_headers(service_worker=True, referrer="no-referrer")
 
 
 def _place(lat: float | None, lon: float | None, area: str | None) -> resident_view.Place:
     if lat is not None and lon is not None:  # never finer than the stored cell
         lat, lon = subscriptions.cell_of(lat, lon)
     return resident_view.Place(latitude=lat, longitude=lon, area=area or None)
+
+
+def place_asked(
+    area: str | None = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
+) -> resident_view.Place:
+    """The place a resident page or summary is about: ``?area=`` or ``?lat=&lon=``."""
+    return _place(lat, lon, area)
+
+
+PlaceAsked = Annotated[resident_view.Place, Depends(place_asked)]
 
 
 def _render(request: Request, name: str, language: str, context: dict, status: int = 200) -> HTMLResponse:
@@ -163,14 +166,11 @@ def resident_page(
     request: Request,
     conn: Conn,
     now: Now,
+    place: PlaceAsked,
     lang: str | None = None,
-    area: str | None = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
     notice: str | None = None,
 ) -> HTMLResponse:
     language = resident_language(request, lang)
-    place = _place(lat, lon, area)
     view = resident_view.summary(
         conn, place=place, language=language, now=now, nearest=_nearest_of(request), bands=bands_of(request)
     )
@@ -465,14 +465,12 @@ def resident_summary(
     request: Request,
     conn: Conn,
     now: Now,
+    place: PlaceAsked,
     lang: str | None = None,
-    area: str | None = None,
-    lat: Annotated[float | None, Query(ge=-90, le=90)] = None,
-    lon: Annotated[float | None, Query(ge=-180, le=180)] = None,
 ) -> dict:
     return resident_view.summary(
         conn,
-        place=_place(lat, lon, area),
+        place=place,
         language=resident_language(request, lang),
         now=now,
         nearest=_nearest_of(request),
