@@ -97,15 +97,7 @@ def send_confirmation(mailer: Mailer, *, to: str, language: str, url: str, areas
         to=to, language=language, url=url, areas=areas, sender=mailer.sender, sender_name=mailer.sender_name
     )
     try:
-        with open_session(
-            host=mailer.host,
-            port=mailer.port,
-            timeout=mailer.timeout,
-            starttls=mailer.starttls,
-            ssl_context=mailer.ssl_context,
-            username=mailer.username,
-            password=mailer.password,
-        ) as smtp:
+        with open_session(mailer) as smtp:
             smtp.send_message(msg)
     except smtplib.SMTPResponseException as error:
         log.warning("optin.mail_refused", status=error.smtp_code)

@@ -19,6 +19,7 @@ from email.header import Header
 from email.mime.text import MIMEText
 from email.policy import compat32
 from email.utils import format_datetime, formataddr
+from typing import Protocol
 
 from notify.channels.base import BaseNotifier, Delivery, Outcome, Result
 from notify.render import RenderedMessage
@@ -80,9 +81,9 @@ class EmailNotifier(BaseNotifier):
         timeout: float = 10.0,
     ) -> None:
         self.host, self.port, self.sender = host, port, sender
-        self._username, self._password = username, password
+        self.username, self.password = username, password
         self.starttls = starttls
-        self._ssl_context = ssl_context
+        self.ssl_context = ssl_context
         self.timeout = timeout
         self._local = threading.local()  # each sending thread's open session
         self._sessions: list[smtplib.SMTP] = []
@@ -95,15 +96,7 @@ class EmailNotifier(BaseNotifier):
             _quit(smtp)
 
     def _open(self) -> smtplib.SMTP:
-        smtp = open_session(
-            host=self.host,
-            port=self.port,
-            timeout=self.timeout,
-            starttls=self.starttls,
-            ssl_context=self._ssl_context,
-            username=self._username,
-            password=self._password,
-        )
+        smtp = open_session(self)
         with self._lock:
             self._sessions.append(smtp)
         return smtp
@@ -154,24 +147,34 @@ class EmailNotifier(BaseNotifier):
         return Result(Outcome.delivered, PROVIDER, 250, provider_id=message_id(raw))
 
 
-def open_session(
-    *,
-    host: str,
-    port: int,
-    timeout: float,
-    starttls: bool,
-    ssl_context: ssl.SSLContext | None,
-    username: str | None,
-    password: str | None,
-) -> smtplib.SMTP:
+class SmtpAccount(Protocol):
+    """Where and how to submit mail: the e-mail channel and the confirmation mailer."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def starttls(self) -> bool: ...
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None: ...
+    @property
+    def username(self) -> str | None: ...
+    @property
+    def password(self) -> str | None: ...
+
+
+def open_session(account: SmtpAccount) -> smtplib.SMTP:
     """An SMTP session, connected, with STARTTLS (the system's CAs unless a context is
     given) and logged in when there is a user; raises smtplib's errors and OSError."""
-    smtp = smtplib.SMTP(host, port, timeout=timeout)
+    smtp = smtplib.SMTP(account.host, account.port, timeout=account.timeout)
     try:
-        if starttls:
-            smtp.starttls(context=ssl_context or ssl.create_default_context())
-        if username:
-            smtp.login(username, password or "")
+        if account.starttls:
+            smtp.starttls(context=account.ssl_context or ssl.create_default_context())
+        if account.username:
+            smtp.login(account.username, account.password or "")
     except BaseException:
         _quit(smtp)
         raise
