@@ -13,20 +13,10 @@ from rich.table import Table
 
 from alerts.model import Role
 from kawamori import db, staff
+from kawamori.cli_support import database_url, fail
 
 staff_app = typer.Typer(help="Staff accounts for the dashboard and alert console.", no_args_is_help=True)
 console = Console(stderr=True)
-
-
-def _database_url() -> str:
-    from kawamori.cli import _runtime, _settings  # the parent CLI owns settings and services
-
-    return _runtime(_settings()).database_url
-
-
-def _fail(error: Exception) -> typer.Exit:
-    console.print(f"[red]{error}[/red]")
-    return typer.Exit(2)
 
 
 def _read_password(stdin: bool) -> str:
@@ -52,7 +42,7 @@ def add(
     Example: [bold]kawamori staff add sato --role operator --name "佐藤 花子"[/bold]
     """
     password = _read_password(password_stdin)
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         try:
             account = staff.create_user(
                 conn,
@@ -63,14 +53,14 @@ def add(
                 now=datetime.now(UTC),
             )
         except staff.StaffError as error:
-            raise _fail(error) from None
+            raise fail(console, error) from None
     console.print(f"Created {account.username} ({account.role}) / 作成しました")
 
 
 @staff_app.command("list")
 def list_() -> None:
     """List staff accounts. Example: [bold]kawamori staff list[/bold]"""
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         accounts = staff.list_users(conn)
     table = Table(title="Staff / 職員")
     for column in ("user", "name", "role", "state"):
@@ -90,11 +80,11 @@ def disable(
 
     Example: [bold]kawamori staff disable sato[/bold]
     """
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         try:
             account = staff.set_disabled(conn, username=username, disabled=not enable, now=datetime.now(UTC))
         except staff.StaffError as error:
-            raise _fail(error) from None
+            raise fail(console, error) from None
     console.print(f"{account.username}: {'disabled / 無効' if account.disabled else 'enabled / 有効'}")
 
 
@@ -107,11 +97,11 @@ def role(
 
     Example: [bold]kawamori staff role sato approver[/bold]
     """
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         try:
             account = staff.set_role(conn, username=username, role=new_role, now=datetime.now(UTC))
         except staff.StaffError as error:
-            raise _fail(error) from None
+            raise fail(console, error) from None
     console.print(f"{account.username}: {account.role}")
 
 
@@ -127,9 +117,9 @@ def password(
     Example: [bold]kawamori staff password sato[/bold]
     """
     secret = _read_password(password_stdin)
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         try:
             account = staff.set_password(conn, username=username, password=secret, now=datetime.now(UTC))
         except staff.StaffError as error:
-            raise _fail(error) from None
+            raise fail(console, error) from None
     console.print(f"New password set for {account.username} / パスワードを変更しました")

@@ -11,22 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from kawamori import db
+from kawamori.cli_support import database_url, fail
 from kawamori.model import Hazard
 from shelters.errors import ShelterError
 
 app = typer.Typer(help="Shelter registry, access codes and crowding (避難所).", no_args_is_help=True)
 console = Console(stderr=True)
-
-
-def _database_url() -> str:
-    from kawamori.cli import _runtime, _settings  # the parent CLI owns settings and services
-
-    return _runtime(_settings()).database_url
-
-
-def _fail(error: Exception) -> typer.Exit:
-    console.print(f"[red]{error}[/red]")
-    return typer.Exit(2)
 
 
 @app.command("import")
@@ -45,13 +35,13 @@ def import_file(
     try:
         shelters = parse_file(path.name, path.read_bytes())
     except OSError as error:
-        raise _fail(error) from None
+        raise fail(console, error) from None
     except ShelterError as error:
-        raise _fail(error) from None
+        raise fail(console, error) from None
     if check:
         console.print(f"OK: {len(shelters)} shelters")
         return
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         summary = import_shelters(conn, shelters)
     console.print(f"{len(shelters)} shelters: {summary}")
 
@@ -67,11 +57,11 @@ def code(
     """
     from shelters.sessions import set_access_code
 
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         try:
             new = set_access_code(conn, shelter_id=shelter_id)
         except ShelterError as error:
-            raise _fail(error) from None
+            raise fail(console, error) from None
     console.print(f"Access code for {shelter_id} / アクセスコード:")
     print(new)
 
@@ -112,11 +102,11 @@ def counter(
     """
     from shelters.occupancy import assign_counter
 
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         try:
             assign_counter(conn, device_id=device_id, shelter_id=shelter_id)
         except ShelterError as error:
-            raise _fail(error) from None
+            raise fail(console, error) from None
     console.print(f"{device_id} counts people at {shelter_id}")
 
 
@@ -134,7 +124,7 @@ def nearest(
     """
     from shelters.service import nearest as find
 
-    with db.connect(_database_url()) as conn:
+    with db.connect(database_url()) as conn:
         answer = find(conn, latitude=latitude, longitude=longitude, hazard=hazard, k=k).as_dict()
     table = Table(title=f"Nearest shelters / 近くの避難所 ({hazard.value})")
     for column in ("", "shelter", "km", "crowding", "why not"):
