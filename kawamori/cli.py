@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kawamori import db, logs
+from kawamori.cli_support import fail
 from kawamori.device_cli import device_app
 from kawamori.embedded import EmbeddedError
 from kawamori.mqtt import MqttError
@@ -60,8 +61,7 @@ def _runtime(settings: Settings) -> Runtime:
     try:
         return resolve(settings)
     except NotRunning as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(console, error) from None
 
 
 @app.command()
@@ -135,8 +135,7 @@ def network_load(path: Annotated[Path, typer.Argument(help="A network YAML file"
     try:
         network = read_network(path)
     except NetworkError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(console, error) from None
     with db.connect(_runtime(settings).database_url) as conn:
         counts = apply_network(conn, network)
     console.print(", ".join(f"{n} {kind}" for kind, n in counts.items()))
@@ -151,8 +150,7 @@ def network_check(path: Annotated[Path, typer.Argument(help="A network YAML file
     try:
         network = read_network(path)
     except NetworkError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(console, error) from None
     console.print(f"OK: {len(network.stations)} stations, {len(network.devices)} devices")
 
 
@@ -246,8 +244,7 @@ def alerts(
     try:
         base = load_rules(rules) if rules else None
     except RuleSettingsError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(console, error) from None
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     try:
@@ -276,8 +273,7 @@ def dashboard() -> None:
     try:
         residents_config = ResidentConfig.from_settings(settings)
     except SubscriberKeyError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(console, error) from None
     uvicorn.run(
         create_app(
             _runtime(settings).database_url,

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from kawamori.cli_support import fail
 from notify.errors import NotifyError
 
 app = typer.Typer(
@@ -57,8 +58,7 @@ def _connection_and_key():
     try:
         key = load_key(settings)
     except SubscriberKeyError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(console, error) from None
     return db.connect(_runtime(settings).database_url), key
 
 
@@ -105,8 +105,7 @@ def subscribe(
                 now=datetime.now(UTC),
             )
         except NotifyError as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
+            raise fail(console, error) from None
     print(f"subscribed: {subscription_id}")
 
 
@@ -128,8 +127,7 @@ def forget(
         try:
             deleted = delete_address(conn, channel=channel, address=_ask_address(address), key=key)
         except NotifyError as error:
-            console.print(f"[red]{error}[/red]")
-            raise typer.Exit(2) from None
+            raise fail(console, error) from None
     print("deleted / 削除しました" if deleted else "no such subscription / 登録はありません")
 
 
@@ -157,8 +155,7 @@ def preview(
             unsubscribe_url="https://bousai.example.jp/u/example",
         )
     except (NotifyError, ValueError) as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(console, error) from None
     print(out.title)
     print("-" * 40)
     print(out.body)
@@ -208,8 +205,7 @@ def deliver(
             raise typer.Exit(2)
         key = load_key(settings)
     except NotifyError as error:  # a bad channel setting, no subscriber key
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+        raise fail(console, error) from None
     policy = Policy(
         lease=timedelta(seconds=lease),
         deadline=timedelta(minutes=deadline),
