@@ -58,3 +58,21 @@ def screenshot_path(name: str) -> Path:
     if os.environ.get("KAWAMORI_SCREENSHOTS") == "1":
         return Path(__file__).resolve().parents[1] / "docs" / "images" / name
     return Path(tempfile.gettempdir()) / f"kawamori-{name}"
+
+
+@contextmanager
+def running_ingest(database_url: str, broker, client_id: str) -> Iterator:
+    """The real ingest worker in a thread, connected to the test's broker; stopped after."""
+    from ingest.service import IngestConfig, IngestWorker
+
+    worker = IngestWorker(
+        IngestConfig(database_url=database_url, mqtt_url=broker.url("kawamori-ingest"), client_id=client_id)
+    )
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    wait_for(worker.mqtt.connected.is_set)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        thread.join(10)

@@ -4,7 +4,6 @@ PostgreSQL; the alert evaluator judges them; the HTTP API shows the result."""
 
 from __future__ import annotations
 
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -14,27 +13,17 @@ import pytest
 from alerts.rules import load_rules
 from alerts.service import evaluate
 from dashboard.main import create_app
-from ingest.service import IngestConfig, IngestWorker
 from kawamori import db
 from kawamori.network import DEMO_RULES
 from simulator.fleet import run_fleet
 from simulator.hydrograph import Event
-from tests.helpers import serve, wait_for
+from tests.helpers import running_ingest, serve, wait_for
 
 
 @pytest.fixture
 def ingest_worker(demo_db, broker):
-    worker = IngestWorker(
-        IngestConfig(
-            database_url=demo_db, mqtt_url=broker.url("kawamori-ingest"), client_id="kawamori-ingest-t1"
-        )
-    )
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    wait_for(worker.mqtt.connected.is_set)
-    yield worker
-    worker.stop()
-    thread.join(10)
+    with running_ingest(demo_db, broker, "kawamori-ingest-t1") as worker:
+        yield worker
 
 
 def test_simulator_to_api(demo_network, demo_db, broker, ingest_worker):

@@ -33,7 +33,6 @@ The demo network (two rivers in Tsuruoka), with one event each:
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,11 +43,10 @@ from alerts import actions
 from alerts.model import Actor, Role, Status
 from alerts.service import Evaluator
 from alerts.station_settings import update_settings
-from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db, staff
 from kawamori.model import crisis_gauge_stages
 from kawamori.mqtt import Connection
-from tests.helpers import wait_for
+from tests.helpers import running_ingest, wait_for
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=205)
 STEP = timedelta(minutes=5)
@@ -132,17 +130,8 @@ def people(demo_db) -> dict[str, Actor]:
 def ingest_worker(demo_db, broker):
     with db.connect(demo_db) as conn:  # the boards were installed before the event
         conn.execute("UPDATE devices SET installed_at = %s", (START - timedelta(days=30),))
-    worker = IngestWorker(
-        IngestConfig(
-            database_url=demo_db, mqtt_url=broker.url("kawamori-ingest"), client_id="kawamori-ingest-sc"
-        )
-    )
-    thread = threading.Thread(target=worker.run, daemon=True)
-    thread.start()
-    wait_for(worker.mqtt.connected.is_set)
-    yield worker
-    worker.stop()
-    thread.join(10)
+    with running_ingest(demo_db, broker, "kawamori-ingest-sc") as worker:
+        yield worker
 
 
 def flush_buffers(broker, series: dict[str, list[tuple[float, float]]]) -> int:

@@ -20,7 +20,7 @@ from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db
 from kawamori.mqtt import Connection, Inbox
 from simulator.firmware import FIRMWARE, firmware, virtual_gauge
-from tests.helpers import wait_for
+from tests.helpers import running_ingest, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DEVICE = "kw-demo-01"  # kyoden-chiwara, levels 8.25–15.5 m
@@ -38,15 +38,8 @@ def loop_db(demo_db):
 def worker(loop_db, broker):
     broker.accounts.ensure(DEVICE)
     broker.reload()
-    service = IngestWorker(
-        IngestConfig(database_url=loop_db, mqtt_url=broker.url("kawamori-ingest"), client_id="ingest-fw")
-    )
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    wait_for(service.mqtt.connected.is_set)
-    yield service
-    service.stop()
-    thread.join(10)
+    with running_ingest(loop_db, broker, "ingest-fw") as service:
+        yield service
 
 
 def site(broker, password: str | None = None, **extra) -> dict:

@@ -4,17 +4,15 @@ in-process ingest worker and PostgreSQL."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest.service import IngestConfig, IngestWorker
 from kawamori import db
 from simulator.firmware_fleet import FirmwareFleet, normal_level, start_for
 from simulator.fleet_setup import register_fleet
-from tests.helpers import wait_for
+from tests.helpers import running_ingest
 
 MINUTES = 60
 
@@ -32,17 +30,8 @@ def fleet_db(demo_db, broker):
 
 @pytest.fixture
 def worker(fleet_db, broker):
-    service = IngestWorker(
-        IngestConfig(
-            database_url=fleet_db[0], mqtt_url=broker.url("kawamori-ingest"), client_id="ingest-fleet"
-        )
-    )
-    thread = threading.Thread(target=service.run, daemon=True)
-    thread.start()
-    wait_for(service.mqtt.connected.is_set)
-    yield service
-    service.stop()
-    thread.join(10)
+    with running_ingest(fleet_db[0], broker, "ingest-fleet") as service:
+        yield service
 
 
 def site(broker) -> dict:
