@@ -1,12 +1,15 @@
 """The delivery worker: fans out the alert outbox, then claims due deliveries and sends
 them through the channels' notifiers, recording every attempt.
 
-One loop in one thread owns the database connection; sending happens in one bounded
-thread pool per channel (the notifiers' connection pools are shared by every thread)::
+One loop in one thread owns the database connection. It opens each claimed delivery's
+address, renders it and, for the HTTP channels (Web Push, LINE, gateways), hands the
+request to one sender thread that keeps every request in flight at once over kept-alive
+connections (:class:`notify.channels.http.Sender`, libcurl's multi interface); e-mail is
+sent from a bounded thread pool, one SMTP session per thread::
 
     replay journals of killed workers (once, at start)
-    fan out ──► claim (FOR UPDATE SKIP LOCKED, lease) ──► supersede ──► send (pool per
-    channel) ──► journal (file) ──► record (notification_log + delivery state) ──┐
+    fan out ──► claim (FOR UPDATE SKIP LOCKED, lease) ──► supersede ──► send (HTTP
+    sender / e-mail pool) ──► journal (file) ──► record (log + delivery state) ──┐
         ▲                heartbeat: extend the lease of what is in flight        │
         └────────────────────────────────────────────────────────────────────────┘
 
@@ -64,7 +67,8 @@ from alerts.message import AlertMessage
 from kawamori.db import ALERTS_CHANNEL
 from kawamori.model import Hazard
 from notify import pending
-from notify.channels.base import Delivery, Notifier, Outcome, Recipient, Result
+from notify.channels.base import Delivery, HttpNotifier, Notifier, Outcome, Recipient, Result
+from notify.channels.http import Response, Sender, TransportError
 from notify.errors import NotifyError
 from notify.fanout import DEFAULT_DEADLINE, DELIVERIES_CHANNEL, fan_out_pending
 from notify.journal import Journal, replay_orphans
@@ -267,9 +271,14 @@ class Worker:
         self._shelters = shelters
         # subscription channels this worker can send on
         self.notifiers = {c: notifiers[p] for c, p in PROVIDERS.items() if p in notifiers}
+        # HTTP channels: every request in flight on one thread (libcurl's multi interface);
+        # the others (e-mail) in a bounded thread pool each
+        self._http = {c: n for c, n in self.notifiers.items() if isinstance(n, HttpNotifier)}
+        self._sender = Sender() if self._http else None
         self._pools = {
             c: ThreadPoolExecutor(max_workers=self._cap(c), thread_name_prefix=f"send-{c}")
             for c in self.notifiers
+            if c not in self._http
         }
         self._inflight: dict[Future, Job] = {}
         self._done: queue.SimpleQueue[Future] = queue.SimpleQueue()
@@ -331,6 +340,8 @@ class Worker:
     def close(self) -> None:
         for pool in self._pools.values():
             pool.shutdown(wait=True)
+        if self._sender is not None:
+            self._sender.close()
         if self._journal is not None and not self._inflight:
             self._journal.close()
         for notifier in self.notifiers.values():
@@ -396,7 +407,11 @@ class Worker:
         if jobs:
             self._prepare_messages(jobs)
         for job in jobs:
-            future = self._pools[job.channel].submit(self._send, job)
+            if job.channel in self._http:
+                future: Future[Result] = Future()
+                self._post(job, self._http[job.channel], future)
+            else:
+                future = self._pools[job.channel].submit(self._send, job)
             self._inflight[future] = job
             future.add_done_callback(self._done.put)
             self._count[job.channel] += 1
@@ -459,21 +474,44 @@ class Worker:
     # --- send -----------------------------------------------------------------------------
 
     def _send(self, job: Job) -> Result:
-        result = self._attempt(job)
-        if self._journal is not None:  # at once, in this thread: survives a kill from here on
+        """Send one delivery and wait for the answer (a sending thread of a pool)."""
+        try:
+            result = self.notifiers[job.channel].send(self._delivery(job))
+        except Exception as error:
+            result = _unsendable(job, error)
+        return self._journaled(job, result)
+
+    def _post(self, job: Job, notifier: HttpNotifier, future: Future[Result]) -> None:
+        """Start one HTTP delivery; ``future`` gets its result when the answer comes."""
+        try:
+            request = notifier.prepare(self._delivery(job))
+        except Exception as error:
+            request = _unsendable(job, error)
+        if isinstance(request, Result):  # nothing to send
+            future.set_result(self._journaled(job, request))
+            return
+
+        def answered(answer: Response | TransportError) -> None:  # in the sender's thread
+            try:
+                if isinstance(answer, TransportError):
+                    result = notifier.failure(answer)
+                else:
+                    result = notifier.answer(answer)
+            except Exception as error:
+                result = _unsendable(job, error)
+            future.set_result(self._journaled(job, result))
+
+        assert self._sender is not None
+        self._sender.submit(request, answered, timeout=notifier.timeout)
+
+    def _delivery(self, job: Job) -> Delivery:
+        recipient, channel = self.directory.recipient(job.channel, job.sealed, job.subscription_id)
+        return Delivery(str(job.id), self._render(job, channel), recipient)
+
+    def _journaled(self, job: Job, result: Result) -> Result:
+        if self._journal is not None:  # at once, in the thread with the answer: survives a kill from here on
             self._journal.write(_entry(job, result))
         return result
-
-    def _attempt(self, job: Job) -> Result:
-        provider = PROVIDERS[job.channel]
-        try:
-            recipient, channel = self.directory.recipient(job.channel, job.sealed, job.subscription_id)
-            rendered = self._render(job, channel)
-            return self.notifiers[job.channel].send(Delivery(str(job.id), rendered, recipient))
-        except NotifyError as error:  # e.g. the drill guard: never retried
-            return Result(Outcome.failed, provider, detail=type(error).__name__)
-        except Exception as error:  # a bug or a bad row: recorded, not retried, never the text
-            return Result(Outcome.failed, provider, detail=f"error: {type(error).__name__}")
 
     def _render(self, job: Job, channel: Channel) -> RenderedMessage:
         """Rendered once per (message, language, channel, shelters, link length); the
@@ -597,6 +635,15 @@ class Worker:
                 (self.clock() + self.policy.lease, ids, self.name),
             )
             self.conn.commit()
+
+
+def _unsendable(job: Job, error: Exception) -> Result:
+    """A delivery that could not be sent at all: recorded as failed, never retried, and
+    never with the error's text (it may hold an address)."""
+    provider = PROVIDERS[job.channel]
+    if isinstance(error, NotifyError):  # e.g. the drill guard
+        return Result(Outcome.failed, provider, detail=type(error).__name__)
+    return Result(Outcome.failed, provider, detail=f"error: {type(error).__name__}")  # a bug or a bad row
 
 
 def _entry(job: Job, result: Result) -> dict[str, Any]:

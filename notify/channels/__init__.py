@@ -1,6 +1,6 @@
 """One small notifier per channel behind one interface (:mod:`notify.channels.base`):
 ``webpush``, ``line``, ``email`` and ``webhook`` (SMS, voice, FAX and radio gateways).
-Only these modules import pywebpush, py-vapid, urllib3 and smtplib."""
+Only these modules import http_ece, py-vapid, pycurl and smtplib."""
 
 from notify.channels.base import (
     BaseNotifier,

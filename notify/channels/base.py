@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import ClassVar, Protocol, runtime_checkable
 
 from alerts.model import Status
+from notify.channels.http import Http, Request, Response, TransportError
 from notify.errors import NotPublicError
 from notify.render import RenderedMessage
 
@@ -131,6 +132,48 @@ class BaseNotifier(ABC):
     @abstractmethod
     def _send(self, delivery: Delivery) -> Result:
         """Deliver to the channel; only ever called after the public-channel guard."""
+
+
+class HttpNotifier(BaseNotifier):
+    """A notifier that speaks HTTP: one :class:`Request` per delivery, and a judgement
+    of the answer. ``send`` posts it and waits; the delivery worker has many in flight
+    at once through :class:`notify.channels.http.Sender`: :meth:`prepare`, then
+    :meth:`answer` (or :meth:`failure` when no answer came)."""
+
+    def __init__(self, *, timeout: float) -> None:
+        self.timeout = timeout
+        self._http = Http(timeout=timeout)
+
+    def prepare(self, delivery: Delivery) -> Request | Result:
+        """The request for ``delivery``, after the drill guard; or the result when there
+        is nothing to send (say, a payload too large)."""
+        ensure_may_send(self.public, delivery.rendered)
+        return self._request(delivery)
+
+    @abstractmethod
+    def _request(self, delivery: Delivery) -> Request | Result:
+        """The channel's request; raises for a delivery that is not for this channel."""
+
+    @abstractmethod
+    def answer(self, response: Response) -> Result:
+        """What the peer's HTTP answer means."""
+
+    def failure(self, error: TransportError) -> Result:
+        """No answer (a timeout, a refused connection): always worth retrying."""
+        return Result(Outcome.retry, self.provider, detail=str(error))
+
+    def _send(self, delivery: Delivery) -> Result:
+        request = self._request(delivery)
+        if isinstance(request, Result):
+            return request
+        try:
+            response = self._http.post(request)
+        except TransportError as error:
+            return self.failure(error)
+        return self.answer(response)
+
+    def close(self) -> None:
+        self._http.close()
 
 
 def redact(value: str) -> str:

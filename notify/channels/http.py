@@ -1,51 +1,238 @@
-"""The HTTP client the notifiers send with: urllib3 connection pools, kept alive per
-host and shared by the worker's sending threads.
+"""The HTTP client the notifiers send with: libcurl (pycurl), connections kept alive.
 
-Why not httpx (used elsewhere in Kawamori): a delivery worker spends most of its CPU
-inside the HTTP client. On the development VM one keep-alive POST costs 0.93 ms of CPU
-with ``httpx.Client`` and 0.38 ms with a urllib3 pool (measured against the benchmark's
-endpoints, 2,000 requests each; bench/README.md). Nothing else changes: no automatic
-retries or redirects (the workers decide what a failure means), one timeout.
+Two ways to send the same :class:`Request`:
+
+* :meth:`Http.post` — one request, blocking (a notifier's ``send``, the CLI's test
+  sends); each calling thread keeps its own curl handle and so its connections;
+* :class:`Sender` — the delivery worker's: one thread drives every request in flight
+  through one ``CurlMulti`` (all HTTP channels, connections shared per host) and calls
+  back with each answer the moment it is read.
+
+Why libcurl: a delivery worker spends most of its CPU inside the HTTP client. On the
+development VM one keep-alive POST against the benchmark's endpoints cost 0.93 ms of
+CPU with ``httpx.Client``, 0.38–0.7 ms with a urllib3 pool (and 16–32 threads contending
+for the GIL) and 0.08–0.13 ms through a ``CurlMulti`` (bench/README.md). Behaviour is
+the same as before: no automatic retries, no redirects, no proxy from the environment
+(the workers decide what a failure means; addresses come from residents' browsers),
+only http and https, one timeout; HTTP/2 where a push service offers it over TLS.
+Certificates are checked against ``SSL_CERT_FILE`` when set, else certifi's bundle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+import os
+import queue
+import select
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-import urllib3
-from urllib3.exceptions import HTTPError as TransportError
+import certifi
+import pycurl
+import structlog
 
-__all__ = ["Http", "Response", "TransportError", "json_bytes"]
+log = structlog.get_logger(__name__)
+
+__all__ = ["Http", "Request", "Response", "Sender", "TransportError", "json_bytes"]
+
+
+class TransportError(Exception):
+    """No HTTP answer: a timeout, a refused or reset connection, a TLS failure. The text
+    is libcurl's error name only, e.g. ``CURLE_OPERATION_TIMEDOUT`` (never the URL: it
+    may hold a token)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One POST."""
+
+    url: str
+    body: bytes
+    headers: Mapping[str, str]
 
 
 @dataclass(frozen=True, slots=True)
 class Response:
     status: int
-    headers: Mapping[str, str]  # case-insensitive
+    headers: Mapping[str, str]  # names in lower case; the last of repeated headers
+
+
+@dataclass(slots=True)
+class _Exchange:
+    done: Callable[[Response | TransportError], None]
+    timeout: float
+    header_lines: list[bytes] = field(default_factory=list)
+
+
+def _ca_file() -> str:
+    return os.environ.get("SSL_CERT_FILE") or certifi.where()
+
+
+def _new_handle(ca_file: str) -> pycurl.Curl:
+    curl = pycurl.Curl()
+    curl.setopt(pycurl.NOSIGNAL, 1)  # threads: no SIGALRM for timeouts
+    curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+    curl.setopt(pycurl.FOLLOWLOCATION, 0)
+    curl.setopt(pycurl.PROXY, "")  # never a proxy from the environment
+    curl.setopt(pycurl.CAINFO, ca_file)
+    curl.setopt(pycurl.WRITEFUNCTION, len)  # the body is not needed: "written", dropped
+    return curl
+
+
+def _prepare(curl: pycurl.Curl, request: Request, header_lines: list[bytes], timeout: float) -> None:
+    curl.setopt(pycurl.URL, request.url)
+    curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(timeout * 1000))
+    curl.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))  # the whole exchange
+    curl.setopt(pycurl.POSTFIELDS, request.body)  # (pycurl passes the length: binary is fine)
+    # "Expect:" stops curl waiting for a 100 Continue before a larger body
+    curl.setopt(pycurl.HTTPHEADER, [f"{k}: {v}" for k, v in request.headers.items()] + ["Expect:"])
+    curl.setopt(pycurl.HEADERFUNCTION, header_lines.append)
+
+
+def _response(curl: pycurl.Curl, header_lines: list[bytes]) -> Response:
+    headers: dict[str, str] = {}
+    for raw in header_lines:  # (status lines and the blank line have no colon after a name)
+        name, sep, value = raw.decode("latin-1").partition(":")
+        if sep and not name.startswith("HTTP/"):
+            headers[name.strip().lower()] = value.strip()
+    return Response(curl.getinfo(pycurl.RESPONSE_CODE), headers)
+
+
+_CURL_ERRORS: dict[int, str] = {}  # code → libcurl's name (the first of its aliases)
+for _name in sorted(n for n in dir(pycurl) if n.startswith("E_") and not n.startswith("E_MULTI_")):
+    _CURL_ERRORS.setdefault(getattr(pycurl, _name), "CURL" + _name)
+
+
+def _error(code: int) -> TransportError:
+    return TransportError(_CURL_ERRORS.get(code, f"CURLE {code}"))
 
 
 class Http:
-    """POSTs over kept-alive connections; raises :class:`TransportError` (timeouts,
-    refused or reset connections) and returns every HTTP answer, 5xx included."""
+    """POSTs over kept-alive connections, blocking; raises :class:`TransportError` and
+    returns every HTTP answer, 5xx included."""
 
-    def __init__(self, *, timeout: float = 10.0, connections_per_host: int = 64) -> None:
-        self._pools = urllib3.PoolManager(
-            num_pools=256,  # hosts: one for LINE or a gateway, a few push services for Web Push
-            maxsize=connections_per_host,
-            block=False,
-            retries=False,
-            timeout=urllib3.Timeout(connect=timeout, read=timeout),
-        )
+    def __init__(self, *, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._ca_file = _ca_file()
+        self._local = threading.local()
+        self._handles: list[pycurl.Curl] = []
+        self._lock = threading.Lock()
 
-    def post(self, url: str, *, body: bytes, headers: Mapping[str, str]) -> Response:
-        answer = self._pools.request("POST", url, body=body, headers=dict(headers), redirect=False)
-        return Response(answer.status, answer.headers)
+    def post(self, request: Request) -> Response:
+        curl = getattr(self._local, "curl", None)
+        if curl is None:
+            curl = self._local.curl = _new_handle(self._ca_file)
+            with self._lock:
+                self._handles.append(curl)
+        lines: list[bytes] = []
+        _prepare(curl, request, lines, self.timeout)
+        try:
+            curl.perform()
+        except pycurl.error as error:
+            raise _error(error.args[0]) from None
+        return _response(curl, lines)
 
     def close(self) -> None:
-        self._pools.clear()
+        with self._lock:
+            for curl in self._handles:
+                curl.close()
+            self._handles.clear()
+
+
+class Sender:
+    """Many requests in flight from one thread: ``submit(request, done, timeout=…)``
+    returns at once; ``done`` is called in the sender's thread with the :class:`Response` or the
+    :class:`TransportError` (it must not block: it is the loop)."""
+
+    def __init__(self, *, connections_per_host: int = 64) -> None:
+        self._ca_file = _ca_file()
+        self._multi = pycurl.CurlMulti()
+        self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, connections_per_host)
+        self._idle: list[pycurl.Curl] = []
+        self._running: dict[pycurl.Curl, _Exchange] = {}
+        self._incoming: queue.SimpleQueue[tuple[Request, _Exchange] | None] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._thread = threading.Thread(target=self._loop, name="http-sender", daemon=True)
+        self._thread.start()
+
+    def submit(
+        self, request: Request, done: Callable[[Response | TransportError], None], *, timeout: float
+    ) -> None:
+        self._incoming.put((request, _Exchange(done, timeout)))
+        self._wake()
+
+    def close(self) -> None:
+        """Stop after the requests in flight have been answered (or timed out)."""
+        if self._thread.is_alive():
+            self._incoming.put(None)
+            self._wake()
+            self._thread.join()
+        for curl in self._idle:
+            curl.close()
+        self._multi.close()
+        os.close(self._wake_r)
+        os.close(self._wake_w)
+
+    def _wake(self) -> None:
+        with contextlib.suppress(BlockingIOError):  # (full: the loop is awake anyway)
+            os.write(self._wake_w, b"!")
+
+    def _loop(self) -> None:
+        closing = False
+        while not closing or self._running:
+            closing = self._take() or closing
+            while self._multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
+                pass
+            self._answers()
+            if not self._incoming.empty():
+                continue
+            reads, writes, errors = self._multi.fdset()
+            wait = self._multi.timeout()
+            wait_s = 1.0 if wait < 0 else min(wait / 1000, 1.0)
+            ready, _, _ = select.select([*reads, self._wake_r], writes, errors, wait_s)
+            if self._wake_r in ready:
+                with contextlib.suppress(BlockingIOError):
+                    os.read(self._wake_r, 4096)
+
+    def _take(self) -> bool:
+        """Add the requests submitted meanwhile; True when ``close`` was asked."""
+        while True:
+            try:
+                item = self._incoming.get_nowait()
+            except queue.Empty:
+                return False
+            if item is None:
+                return True
+            request, exchange = item
+            curl = self._idle.pop() if self._idle else _new_handle(self._ca_file)
+            _prepare(curl, request, exchange.header_lines, exchange.timeout)
+            self._running[curl] = exchange
+            self._multi.add_handle(curl)
+
+    def _answers(self) -> None:
+        while True:
+            left, ok, failed = self._multi.info_read()
+            for curl in ok:
+                self._finish(curl, None)
+            for curl, code, _message in failed:
+                self._finish(curl, code)
+            if not left:
+                return
+
+    def _finish(self, curl: pycurl.Curl, error_code: int | None) -> None:
+        exchange = self._running.pop(curl)
+        answer = _error(error_code) if error_code is not None else _response(curl, exchange.header_lines)
+        self._multi.remove_handle(curl)
+        self._idle.append(curl)
+        try:
+            exchange.done(answer)
+        except Exception:  # a callback's bug must not stop every other send
+            log.exception("http.callback_failed")
 
 
 def json_bytes(value: Any) -> bytes:

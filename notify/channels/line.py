@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from notify.channels.base import BaseNotifier, Delivery, Result, classify, transport_failure
-from notify.channels.http import Http, TransportError, json_bytes
+from notify.channels.base import Delivery, HttpNotifier, Result, classify
+from notify.channels.http import Request, Response, json_bytes
 from notify.errors import InvalidSignature
 from notify.render import LINE_TEXT_MAX, Channel, utf16_units
 
@@ -36,7 +36,7 @@ def retry_key(identifier: str, recipient: str) -> uuid.UUID:
     return uuid.uuid5(RETRY_KEY_NAMESPACE, f"{identifier}\n{recipient}")
 
 
-class LineNotifier(BaseNotifier):
+class LineNotifier(HttpNotifier):
     provider = PROVIDER
 
     def __init__(
@@ -48,12 +48,9 @@ class LineNotifier(BaseNotifier):
     ) -> None:
         self._token = access_token
         self.base_url = base_url.rstrip("/")
-        self._http = Http(timeout=timeout)
+        super().__init__(timeout=timeout)
 
-    def close(self) -> None:
-        self._http.close()
-
-    def _send(self, delivery: Delivery) -> Result:
+    def _request(self, delivery: Delivery) -> Request:
         rendered = delivery.rendered
         user_id = delivery.recipient.address
         if not isinstance(user_id, str):
@@ -68,10 +65,9 @@ class LineNotifier(BaseNotifier):
             "X-Line-Retry-Key": str(retry_key(rendered.identifier, user_id)),
         }
         body = {"to": user_id, "messages": [{"type": "text", "text": rendered.body}]}
-        try:
-            response = self._http.post(f"{self.base_url}{PUSH_PATH}", body=json_bytes(body), headers=headers)
-        except TransportError as error:
-            return transport_failure(PROVIDER, error)
+        return Request(f"{self.base_url}{PUSH_PATH}", json_bytes(body), headers)
+
+    def answer(self, response: Response) -> Result:
         result = classify(PROVIDER, response.status, response.headers, ok=frozenset({409}))
         request_id = response.headers.get("x-line-accepted-request-id") or response.headers.get(
             "x-line-request-id"

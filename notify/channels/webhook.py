@@ -22,8 +22,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from notify.channels.base import BaseNotifier, Delivery, Result, classify, transport_failure
-from notify.channels.http import Http, TransportError, json_bytes
+from notify.channels.base import Delivery, HttpNotifier, Result, classify
+from notify.channels.http import Request, Response, json_bytes
 from notify.render import Channel
 
 PROVIDER = "webhook"
@@ -70,7 +70,7 @@ def payload(delivery: Delivery) -> dict[str, Any]:
     }
 
 
-class WebhookNotifier(BaseNotifier):
+class WebhookNotifier(HttpNotifier):
     provider = PROVIDER
 
     def __init__(
@@ -83,13 +83,10 @@ class WebhookNotifier(BaseNotifier):
     ) -> None:
         self.url = url
         self._secret = secret
-        self._http = Http(timeout=timeout)
         self._clock = clock
+        super().__init__(timeout=timeout)
 
-    def close(self) -> None:
-        self._http.close()
-
-    def _send(self, delivery: Delivery) -> Result:
+    def _request(self, delivery: Delivery) -> Request:
         if delivery.rendered.channel not in GATEWAY_CHANNELS:
             raise ValueError(f"rendered for {delivery.rendered.channel}, not a gateway channel")
         body = json_bytes(payload(delivery))
@@ -100,8 +97,7 @@ class WebhookNotifier(BaseNotifier):
             "X-Kawamori-Timestamp": timestamp,
             "X-Kawamori-Signature": sign(self._secret, timestamp, body),
         }
-        try:
-            response = self._http.post(self.url, body=body, headers=headers)
-        except TransportError as error:
-            return transport_failure(PROVIDER, error)
+        return Request(self.url, body, headers)
+
+    def answer(self, response: Response) -> Result:
         return classify(PROVIDER, response.status, response.headers, gone=frozenset({410}))

@@ -1,5 +1,6 @@
 """Web Push (RFC 8030) with message encryption (RFC 8291, aes128gcm) and VAPID
-(RFC 8292): pywebpush encrypts, py-vapid signs, :mod:`notify.channels.http` posts.
+(RFC 8292): http_ece encrypts (with a new ECDH key and salt per message), py-vapid
+signs, :mod:`notify.channels.http` posts.
 
 Each push carries ``TTL`` (how long the push service may hold it), ``Urgency``
 (``high`` when people must act now) and a ``Topic`` that is the same for every version
@@ -10,25 +11,26 @@ service. 404 and 410 mean the subscription is gone.
 from __future__ import annotations
 
 import base64
+import binascii
+import os
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import http_ece
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from py_vapid import Vapid02
-from pywebpush import WebPusher, WebPushException
 
 from notify.channels.base import (
-    BaseNotifier,
     Delivery,
+    HttpNotifier,
     Outcome,
     Result,
     WebPushSubscription,
     classify,
-    transport_failure,
 )
-from notify.channels.http import Http, TransportError
+from notify.channels.http import Request, Response
 from notify.errors import ChannelConfigError
 from notify.render import WEB_PUSH_PAYLOAD_MAX, Channel, push_payload
 
@@ -40,6 +42,30 @@ TTL_ENDED_S = 12 * 3600  # an all-clear or a retraction may still be worth knowi
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def encrypt(payload: bytes, *, p256dh: str, auth: str) -> bytes:
+    """The RFC 8291 ``aes128gcm`` body for one subscription: a new ECDH key pair and
+    salt per message (raises ``ValueError`` for keys that are not a P-256 point and a
+    16-byte secret)."""
+    try:
+        user_agent_key, secret = _unb64(p256dh), _unb64(auth)
+    except (binascii.Error, ValueError):
+        raise ValueError("the subscription's keys are not base64url") from None
+    if len(user_agent_key) != 65 or len(secret) != 16:
+        raise ValueError("the subscription's keys have the wrong length")
+    return http_ece.encrypt(
+        payload,
+        salt=os.urandom(16),
+        private_key=ec.generate_private_key(ec.SECP256R1()),
+        dh=user_agent_key,
+        auth_secret=secret,
+        version="aes128gcm",
+    )
 
 
 def generate_vapid_keys() -> tuple[str, str]:
@@ -69,7 +95,7 @@ def public_key_of(private_key: str) -> str:
     return _b64(public)
 
 
-class WebPushNotifier(BaseNotifier):
+class WebPushNotifier(HttpNotifier):
     provider = PROVIDER
 
     def __init__(
@@ -87,14 +113,11 @@ class WebPushNotifier(BaseNotifier):
         self._vapid = load_vapid(vapid_private_key)
         self._vapid.conf["no-strict"] = True  # py-vapid's own check only accepts mailto:
         self.subject = subject
-        self._http = Http(timeout=timeout)
+        super().__init__(timeout=timeout)
         self.ttl_active_s = ttl_active_s
         self.ttl_ended_s = ttl_ended_s
         self._clock = clock
         self._signed: dict[str, tuple[float, dict[str, str]]] = {}  # audience → (renew at, headers)
-
-    def close(self) -> None:
-        self._http.close()
 
     def _authorization(self, audience: str) -> dict[str, str]:
         """The VAPID headers for one push service (RFC 8292 §2: a JWT per audience, reused
@@ -107,7 +130,7 @@ class WebPushNotifier(BaseNotifier):
             self._signed[audience] = signed  # (two threads may both sign: harmless)
         return signed[1]
 
-    def _send(self, delivery: Delivery) -> Result:
+    def _request(self, delivery: Delivery) -> Request | Result:
         rendered = delivery.rendered
         subscription = delivery.recipient.address
         if not isinstance(subscription, WebPushSubscription):
@@ -117,17 +140,13 @@ class WebPushNotifier(BaseNotifier):
         payload = push_payload(rendered)
         if len(payload) > WEB_PUSH_PAYLOAD_MAX:
             return Result(Outcome.failed, PROVIDER, detail=f"payload of {len(payload)} bytes is too large")
-        info = {
-            "endpoint": subscription.endpoint,
-            "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth},
-        }
-        try:
-            body = WebPusher(info).encode(payload, "aes128gcm")["body"]
-        except (WebPushException, ValueError, TypeError):
-            return Result(Outcome.gone, PROVIDER, detail="the subscription's keys are invalid")
         endpoint = urlsplit(subscription.endpoint)
         if endpoint.scheme not in ("https", "http") or not endpoint.netloc:
             return Result(Outcome.gone, PROVIDER, detail="the subscription's endpoint is not a URL")
+        try:
+            body = encrypt(payload, p256dh=subscription.p256dh, auth=subscription.auth)
+        except (ValueError, TypeError):  # (cryptography: not a point on the curve)
+            return Result(Outcome.gone, PROVIDER, detail="the subscription's keys are invalid")
         urgent = rendered.urgency == "high"
         headers = {
             **self._authorization(f"{endpoint.scheme}://{endpoint.netloc}"),
@@ -137,8 +156,7 @@ class WebPushNotifier(BaseNotifier):
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
         }
-        try:
-            response = self._http.post(subscription.endpoint, body=body, headers=headers)
-        except TransportError as error:
-            return transport_failure(PROVIDER, error)
+        return Request(subscription.endpoint, body, headers)
+
+    def answer(self, response: Response) -> Result:
         return classify(PROVIDER, response.status, response.headers, gone=frozenset({404, 410}))

@@ -5,6 +5,7 @@ function returns. No mocks: the notifiers talk HTTP to it over a socket."""
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -33,8 +34,14 @@ class Peer:
     requests: list[Request] = field(default_factory=list)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # (5 by default: a worker opening many connections at once waits on SYN retries)
+
+
 @contextmanager
-def http_peer(answer: Callable[[Request], Answer]) -> Iterator[Peer]:
+def http_peer(answer: Callable[[Request], Answer], *, tls: ssl.SSLContext | None = None) -> Iterator[Peer]:
+    """The peer on a free port; with ``tls`` (a server context), over HTTPS."""
     peer = Peer(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -67,9 +74,10 @@ def http_peer(answer: Callable[[Request], Answer]) -> Iterator[Peer]:
         def log_message(self, *args) -> None:  # keep test output quiet
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    peer.url = f"http://127.0.0.1:{server.server_address[1]}"
+    server = _Server(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    peer.url = f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}"
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:

@@ -177,7 +177,7 @@ def test_a_timeout_and_a_refused_connection_are_retried(vapid):
     with http_peer(slow) as peer:
         notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT, timeout=0.2)
         result = notifier.send(delivery("webpush", browser.subscription(f"{peer.url}/push/x")))
-        assert (result.outcome, result.detail) == (Outcome.retry, "ReadTimeoutError")
+        assert (result.outcome, result.detail) == (Outcome.retry, "CURLE_OPERATION_TIMEDOUT")
         closed = f"http://127.0.0.1:{free_port()}/push/x"
         assert notifier.send(delivery("webpush", browser.subscription(closed))).outcome is Outcome.retry
 

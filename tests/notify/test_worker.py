@@ -177,7 +177,7 @@ def test_500s_and_timeouts_are_retried_until_success(conn, peers):
     ).fetchall()
     assert outcomes == [
         ("retry", "HTTP 500"),
-        ("retry", "ReadTimeoutError"),
+        ("retry", "CURLE_OPERATION_TIMEDOUT"),
         ("retry", "HTTP 503"),
         ("delivered", ""),
     ]
