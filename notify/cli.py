@@ -223,6 +223,7 @@ def deliver(
             directory=SealedDirectory(key, settings.links_url),
             policy=policy,
             shelters=NearestShelters().index,
+            connect=lambda: db.connect(database_url, application_name="kawamori-fan-out"),
             journal_dir=settings.data_dir / "deliver-journal",
         )
         log.info("deliver.start", worker=worker.name, channels=sorted(worker.notifiers))

@@ -244,8 +244,12 @@ class Worker:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         shelters: Callable[[psycopg.Connection], Any] | None = None,
         fan_out: bool = True,
+        connect: Callable[[], psycopg.Connection] | None = None,
         journal_dir: Path | None = None,
     ) -> None:
+        """``connect`` opens a second connection on which a thread of its own fans out
+        (production: the loop goes on sending the first wave while the rest of a large
+        fan-out is inserted); without it the loop fans out between claims."""
         self.conn = conn
         # a commit lost in a database crash only means a delivery is sent again (at least
         # once), so this session does not wait for its commits to reach the disk
@@ -268,13 +272,14 @@ class Worker:
         self.directory = directory
         self.clock = clock
         self.fan_out = fan_out
+        self._fan_out_loop = FanOutLoop(connect, self) if fan_out and connect is not None else None
         self._shelters = shelters
         # subscription channels this worker can send on
         self.notifiers = {c: notifiers[p] for c, p in PROVIDERS.items() if p in notifiers}
         # HTTP channels: every request in flight on one thread (libcurl's multi interface);
         # the others (e-mail) in a bounded thread pool each
         self._http = {c: n for c, n in self.notifiers.items() if isinstance(n, HttpNotifier)}
-        self._sender = Sender() if self._http else None
+        self._sender = Sender(limits={c: self._cap(c) for c in self._http}) if self._http else None
         self._pools = {
             c: ThreadPoolExecutor(max_workers=self._cap(c), thread_name_prefix=f"send-{c}")
             for c in self.notifiers
@@ -301,12 +306,17 @@ class Worker:
         last_fanout = 0.0
         last_housekeeping = 0.0
         self._replay()
+        inline_fan_out = self.fan_out and self._fan_out_loop is None
+        if self._fan_out_loop is not None:
+            self._fan_out_loop.start(stop)
         try:
             while not stop.is_set():
+                if self._fan_out_loop is not None:
+                    self._fan_out_loop.check()
                 if time.monotonic() - last_housekeeping >= self.policy.housekeeping_s:
                     self._housekeeping()
                     last_housekeeping = time.monotonic()
-                if self.fan_out and time.monotonic() - last_fanout >= self.policy.poll_s:
+                if inline_fan_out and time.monotonic() - last_fanout >= self.policy.poll_s:
                     if fan_out_pending(
                         self.conn, now=self.clock(), deadline=self.policy.deadline, worker=self.name
                     ):
@@ -327,6 +337,8 @@ class Worker:
                     self._empty_until.clear()
                     last_fanout = 0.0
         finally:
+            if self._fan_out_loop is not None:
+                self._fan_out_loop.stop()
             self._drain()
         return dict(self.stats)
 
@@ -502,7 +514,7 @@ class Worker:
             future.set_result(self._journaled(job, result))
 
         assert self._sender is not None
-        self._sender.submit(request, answered, timeout=notifier.timeout)
+        self._sender.submit(request, answered, timeout=notifier.timeout, lane=job.channel)
 
     def _delivery(self, job: Job) -> Delivery:
         recipient, channel = self.directory.recipient(job.channel, job.sealed, job.subscription_id)
@@ -635,6 +647,54 @@ class Worker:
                 (self.clock() + self.policy.lease, ids, self.name),
             )
             self.conn.commit()
+
+
+class FanOutLoop:
+    """A worker's fan-out on its own connection and thread: every new outbox row is
+    fanned out as soon as ``NOTIFY kawamori_alerts`` says it is there (or within
+    ``poll_s``), while the worker's loop goes on claiming and sending — the first wave
+    of a large fan-out goes out while the rest is still being inserted. An error here
+    stops the worker (:meth:`check`), as one in the loop would."""
+
+    def __init__(self, connect: Callable[[], psycopg.Connection], worker: Worker) -> None:
+        self._connect = connect
+        self._worker = worker
+        self._stop = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fan-out", daemon=True)
+
+    def start(self, stop: threading.Event) -> None:
+        self._outer = stop
+        self._thread.start()
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._outer.is_set()
+
+    def _run(self) -> None:
+        worker = self._worker
+        try:
+            with self._connect() as conn:
+                conn.execute(f"LISTEN {ALERTS_CHANNEL}")
+                while not self._stopping():
+                    fan_out_pending(
+                        conn, now=worker.clock(), deadline=worker.policy.deadline, worker=worker.name
+                    )
+                    waited = 0.0  # until a NOTIFY, poll_s, or a stop
+                    while waited < worker.policy.poll_s and not self._stopping():
+                        step = min(0.2, worker.policy.poll_s - waited)
+                        if any(True for _ in conn.notifies(timeout=step, stop_after=1)):
+                            break
+                        waited += step
+        except BaseException as error:  # for the loop to raise
+            self._error = error
 
 
 def _unsendable(job: Job, error: Exception) -> Result:

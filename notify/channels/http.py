@@ -26,6 +26,7 @@ import os
 import queue
 import select
 import threading
+from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,6 +65,7 @@ class Response:
 class _Exchange:
     done: Callable[[Response | TransportError], None]
     timeout: float
+    lane: str
     header_lines: list[bytes] = field(default_factory=list)
 
 
@@ -144,15 +146,20 @@ class Http:
 
 class Sender:
     """Many requests in flight from one thread: ``submit(request, done, timeout=…)``
-    returns at once; ``done`` is called in the sender's thread with the :class:`Response` or the
-    :class:`TransportError` (it must not block: it is the loop)."""
+    returns at once; ``done`` is called in the sender's thread with the
+    :class:`Response` or the :class:`TransportError` (it must not block: it is the
+    loop). ``limits`` caps the requests in flight per ``lane`` (the worker's lanes are
+    its channels); the rest wait, in order, for one of their lane to finish."""
 
-    def __init__(self, *, connections_per_host: int = 64) -> None:
+    def __init__(self, *, limits: Mapping[str, int] | None = None, connections_per_host: int = 64) -> None:
         self._ca_file = _ca_file()
+        self._limits = dict(limits or {})
         self._multi = pycurl.CurlMulti()
         self._multi.setopt(pycurl.M_MAX_HOST_CONNECTIONS, connections_per_host)
         self._idle: list[pycurl.Curl] = []
         self._running: dict[pycurl.Curl, _Exchange] = {}
+        self._lanes: dict[str, int] = defaultdict(int)  # lane → requests in flight
+        self._waiting: dict[str, deque[tuple[Request, _Exchange]]] = defaultdict(deque)
         self._incoming: queue.SimpleQueue[tuple[Request, _Exchange] | None] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
@@ -161,13 +168,18 @@ class Sender:
         self._thread.start()
 
     def submit(
-        self, request: Request, done: Callable[[Response | TransportError], None], *, timeout: float
+        self,
+        request: Request,
+        done: Callable[[Response | TransportError], None],
+        *,
+        timeout: float,
+        lane: str = "",
     ) -> None:
-        self._incoming.put((request, _Exchange(done, timeout)))
+        self._incoming.put((request, _Exchange(done, timeout, lane)))
         self._wake()
 
     def close(self) -> None:
-        """Stop after the requests in flight have been answered (or timed out)."""
+        """Stop once every request submitted has been answered (or has timed out)."""
         if self._thread.is_alive():
             self._incoming.put(None)
             self._wake()
@@ -184,13 +196,13 @@ class Sender:
 
     def _loop(self) -> None:
         closing = False
-        while not closing or self._running:
+        while not closing or self._running or any(self._waiting.values()):
             closing = self._take() or closing
+            self._start()
             while self._multi.perform()[0] == pycurl.E_CALL_MULTI_PERFORM:
                 pass
-            self._answers()
-            if not self._incoming.empty():
-                continue
+            if self._answers() or not self._incoming.empty():
+                continue  # (lanes have room again, or there is more to add)
             reads, writes, errors = self._multi.fdset()
             wait = self._multi.timeout()
             wait_s = 1.0 if wait < 0 else min(wait / 1000, 1.0)
@@ -200,7 +212,7 @@ class Sender:
                     os.read(self._wake_r, 4096)
 
     def _take(self) -> bool:
-        """Add the requests submitted meanwhile; True when ``close`` was asked."""
+        """Queue the requests submitted meanwhile in their lanes; True when ``close`` was asked."""
         while True:
             try:
                 item = self._incoming.get_nowait()
@@ -208,24 +220,35 @@ class Sender:
                 return False
             if item is None:
                 return True
-            request, exchange = item
-            curl = self._idle.pop() if self._idle else _new_handle(self._ca_file)
-            _prepare(curl, request, exchange.header_lines, exchange.timeout)
-            self._running[curl] = exchange
-            self._multi.add_handle(curl)
+            self._waiting[item[1].lane].append(item)
 
-    def _answers(self) -> None:
+    def _start(self) -> None:
+        """Hand libcurl what its lanes have room for."""
+        for lane, waiting in self._waiting.items():
+            limit = self._limits.get(lane)
+            while waiting and (limit is None or self._lanes[lane] < limit):
+                request, exchange = waiting.popleft()
+                curl = self._idle.pop() if self._idle else _new_handle(self._ca_file)
+                _prepare(curl, request, exchange.header_lines, exchange.timeout)
+                self._running[curl] = exchange
+                self._lanes[lane] += 1
+                self._multi.add_handle(curl)
+
+    def _answers(self) -> int:
+        finished = 0
         while True:
             left, ok, failed = self._multi.info_read()
             for curl in ok:
                 self._finish(curl, None)
             for curl, code, _message in failed:
                 self._finish(curl, code)
+            finished += len(ok) + len(failed)
             if not left:
-                return
+                return finished
 
     def _finish(self, curl: pycurl.Curl, error_code: int | None) -> None:
         exchange = self._running.pop(curl)
+        self._lanes[exchange.lane] -= 1
         answer = _error(error_code) if error_code is not None else _response(curl, exchange.header_lines)
         self._multi.remove_handle(curl)
         self._idle.append(curl)

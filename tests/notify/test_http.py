@@ -78,6 +78,36 @@ def test_the_sender_keeps_many_requests_in_flight_on_one_thread():
     assert all(r.body == BINARY for r in peer.requests)
 
 
+def test_a_lane_never_has_more_than_its_limit_in_flight_and_keeps_its_order():
+    lock = threading.Lock()
+    now = {"line": 0, "push": 0}
+    most = {"line": 0, "push": 0}
+
+    def counted(request):
+        lane = request.path.split("/")[1]
+        with lock:
+            now[lane] += 1
+            most[lane] = max(most[lane], now[lane])
+        time.sleep(0.1)
+        with lock:
+            now[lane] -= 1
+        return Answer(200)
+
+    with http_peer(counted) as peer:
+        sender = Sender(limits={"line": 2})
+        done = threading.Semaphore(0)
+        for i in range(8):
+            for lane in ("line", "push"):
+                sender.submit(post(f"{peer.url}/{lane}/{i}"), lambda a: done.release(), timeout=5, lane=lane)
+        for _ in range(16):
+            assert done.acquire(timeout=30)
+        sender.close()
+    assert most == {"line": 2, "push": 8}  # the push lane has no limit
+    line_paths = [r.path for r in peer.requests if r.path.startswith("/line")]
+    assert sorted(line_paths[:2]) == ["/line/0", "/line/1"]  # in the order submitted
+    assert sorted(line_paths[-2:]) == ["/line/6", "/line/7"]
+
+
 def test_no_answer_is_a_transport_error_named_by_libcurl():
     with http_peer(lambda r: (time.sleep(1.0), Answer(200))[1]) as peer:
         sender = Sender()
