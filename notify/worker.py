@@ -187,6 +187,9 @@ WITH want AS (
         WHERE n.alert_id = due.alert_id AND n.subscription_id = due.subscription_id
           AND n.version > due.version) AS superseded
     FROM due
+), orphans AS (  -- fanned out as its subscription was deleted: nobody to send to
+    DELETE FROM deliveries o USING due
+    WHERE o.id = due.id AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = due.subscription_id)
 )
 UPDATE deliveries d
 SET claimed_by = CASE WHEN claim.superseded THEN NULL ELSE %(me)s END,

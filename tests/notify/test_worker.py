@@ -271,6 +271,25 @@ def test_a_newer_version_supersedes_an_unsent_older_one(conn, peers):
     assert len(peers.line.messages) == 1
 
 
+def test_a_subscription_deleted_while_it_is_fanned_out_is_sent_nothing(conn, database_url, peers):
+    """Fan-out reads the subscription; the deletion commits after the fan-out has queued a
+    delivery for it (no foreign key holds the fan-out back): the claim drops that row."""
+    subs = subscribe_all(conn, peers)
+    alert = add_alert(conn)
+    add_outbox(conn, alert_message(alert, ["oyama"]))
+    with db.connect(database_url) as other, other.transaction():
+        other.execute("DELETE FROM subscriptions WHERE id = %s", (subs["line"],))
+        assert fan_out_pending(conn, now=NOW)[0].queued == 4  # the deletion is not committed yet
+    left = "SELECT count(*) FROM deliveries WHERE subscription_id = %s"
+    assert conn.execute(left, (subs["line"],)).fetchone()[0] == 1
+    w = worker(conn, peers)
+    stats = w.run(until_idle=True)
+    w.close()
+    assert stats["delivered"] == 3 and states(conn) == Counter(delivered=3)
+    assert conn.execute(left, (subs["line"],)).fetchone()[0] == 0
+    assert not peers.line.messages
+
+
 def test_a_drill_queued_by_mistake_never_leaves(conn, peers):
     """Fan-out never queues a drill; even a row written by hand is refused by the guard."""
     subs = subscribe_all(conn, peers)
