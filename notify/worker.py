@@ -182,14 +182,13 @@ WITH want AS (
         FOR UPDATE SKIP LOCKED
     ) d
 ), claim AS MATERIALIZED (  -- once per row (inlined, each CASE below would run it again)
-    SELECT due.id, EXISTS (
-        SELECT 1 FROM deliveries n
-        WHERE n.alert_id = due.alert_id AND n.subscription_id = due.subscription_id
-          AND n.version > due.version) AS superseded
-    FROM due
+    SELECT due.id, s.id IS NULL AS orphan, s.language, s.address_sealed, s.cell_lat, s.cell_lon,
+           EXISTS (SELECT 1 FROM deliveries n
+                   WHERE n.alert_id = due.alert_id AND n.subscription_id = due.subscription_id
+                     AND n.version > due.version) AS superseded
+    FROM due LEFT JOIN subscriptions s ON s.id = due.subscription_id
 ), orphans AS (  -- fanned out as its subscription was deleted: nobody to send to
-    DELETE FROM deliveries o USING due
-    WHERE o.id = due.id AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.id = due.subscription_id)
+    DELETE FROM deliveries o USING claim WHERE o.id = claim.id AND claim.orphan
 )
 UPDATE deliveries d
 SET claimed_by = CASE WHEN claim.superseded THEN NULL ELSE %(me)s END,
@@ -197,10 +196,10 @@ SET claimed_by = CASE WHEN claim.superseded THEN NULL ELSE %(me)s END,
     attempts = d.attempts + CASE WHEN claim.superseded THEN 0 ELSE 1 END,
     state = CASE WHEN claim.superseded THEN 'superseded' ELSE 'queued' END,
     done_at = CASE WHEN claim.superseded THEN %(now)s::timestamptz END
-FROM claim, subscriptions s
-WHERE d.id = claim.id AND s.id = d.subscription_id
+FROM claim
+WHERE d.id = claim.id AND NOT claim.orphan
 RETURNING d.id, d.outbox_id, d.subscription_id, d.alert_id, d.version, d.channel, d.attempts,
-          d.deadline, s.language, s.address_sealed, s.cell_lat, s.cell_lon, claim.superseded
+          d.deadline, claim.language, claim.address_sealed, claim.cell_lat, claim.cell_lon, claim.superseded
 """
 
 # one statement: every attempt's log row and its delivery's new state, the latter only
