@@ -60,6 +60,15 @@ class Action(StrEnum):
     acknowledged = "acknowledged"
     reminded = "reminded"
     unsuppressed = "unsuppressed"  # a rejected/cancelled condition ended or rose above
+    # area decisions (alerts.decision)
+    proposed = "proposed"  # the engine proposes a level (raise, lower, lift, verify) to staff
+    proposal_changed = "proposal_changed"  # the proposal's level or kind changed: asked again
+    proposal_withdrawn = "proposal_withdrawn"  # its evidence went away before anyone acted
+    issued = "issued"  # a level went public for the first time in this issuance
+    raised = "raised"
+    lowered = "lowered"
+    lifted = "lifted"  # 解除: the issuance ended with an all-clear
+    declined = "declined"  # staff said no to a proposal (kept the level as it is)
 
 
 @dataclass(frozen=True, slots=True)

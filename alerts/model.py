@@ -10,8 +10,12 @@ Two halves meet here:
 * the **lifecycle** (``alerts.lifecycle``) turns conditions and staff actions into
   :class:`Alert` transitions, audit entries and outbox messages.
 
-An alert is identified by its fingerprint ``"<station id>:<kind>"``: at most one
-alert per fingerprint is open (pending, active) at a time.
+What residents are told is decided **per area** (発令地区): an ``area`` alert is one
+issuance of an evacuation level for one area (``alerts.decision``), and the stations'
+``stage`` and ``forecast`` conditions are its evidence. The staff-only kinds stay per
+station. An alert is identified by its fingerprint: ``"area:<area id>"`` (drills:
+``"area:<area id>:<status>"``) or ``"<station id>:<kind>"``; at most one alert per
+fingerprint is open (pending, active) at a time.
 """
 
 from __future__ import annotations
@@ -30,9 +34,21 @@ class Kind(StrEnum):
     unverified = "unverified"  # an implausible jump to a flood stage, not yet confirmed (staff only)
     sensor = "sensor"  # quality control says the sensor is faulty: stuck, spiking (staff only)
     offline = "offline"  # no readings for too long; critical at high water (staff only)
+    area = "area"  # an area's issued level (発令): what residents are told
 
 
-PUBLIC_KINDS = frozenset({Kind.stage, Kind.forecast})
+# kinds whose news reaches residents: an area's issuance, and the evidence it rests on
+PUBLIC_KINDS = frozenset({Kind.stage, Kind.forecast, Kind.area})
+STAFF_KINDS = frozenset({Kind.unverified, Kind.sensor, Kind.offline})
+
+
+class Proposal(StrEnum):
+    """What the engine proposes to staff for an area (at most one open at a time)."""
+
+    raise_ = "raise"  # issue a higher level (the evidence supports it)
+    lower = "lower"  # lower the issued level (the water has fallen)
+    lift = "lift"  # lift the issuance (解除) with an all-clear
+    verify = "verify"  # the evidence for the issued level is lost: check, then keep or lower
 
 
 class Status(StrEnum):
@@ -165,6 +181,7 @@ class Approval:
     level: int
     user_id: int
     approved_at: datetime
+    revision: int = 0  # the area proposal's revision this approval was given for
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +220,15 @@ class Alert:
     acknowledged_at: datetime | None = None
     notified_at: datetime | None = None
     approvals: tuple[Approval, ...] = ()
+    # area issuances only: the area, the open proposal (its level is pending_level, 0 for
+    # a lift), why it was made, a revision counted up whenever its kind or level changes
+    # (so a stale browser cannot approve a proposal it has not seen), and what staff
+    # declined ("<proposal>:<level>") so that it is not proposed again unchanged
+    area_id: str | None = None
+    proposal: Proposal | None = None
+    proposal_reason: str | None = None
+    revision: int = 0
+    declined: str | None = None
 
     @property
     def open(self) -> bool:
@@ -215,7 +241,9 @@ class Alert:
     @property
     def awaiting_level(self) -> int | None:
         """The level waiting for approval: the whole alert's while pending, the
-        escalation's while active; ``None`` when nothing waits."""
+        escalation's while active, an area's proposed level; ``None`` when nothing waits."""
+        if self.kind is Kind.area:
+            return self.pending_level if self.proposal is not None and self.open else None
         if self.state is AlertState.pending:
             return self.alert_level or 0
         if self.state is AlertState.active:

@@ -9,7 +9,12 @@ Defaults follow Japanese practice: evacuation information is a human decision.
   people with role approver or above (``two_person_role``);
 * staff-only kinds (unverified, sensor, offline) never need approval and never
   produce outbox messages;
-* staff are reminded of an approval still awaited every ``remind_every``.
+* staff are reminded of an approval still awaited every ``remind_every``;
+* **lowering or lifting** an area's issued level from ``staff_lowers_from`` (3) up is
+  always a proposal to staff (one approval by the role that may approve the issued
+  level); below it the written policy lowers and lifts by itself. The setting can only
+  be made stricter (1–3): no configuration lets the engine lift an evacuation level;
+* a proposal to **verify** lost evidence (a faulty or silent gauge) is always for staff.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from alerts.model import PUBLIC_KINDS, Approval, Kind, Role
+from alerts.model import PUBLIC_KINDS, Approval, Kind, Proposal, Role
 
 
 class ApprovalPolicy(BaseModel):
@@ -30,6 +35,9 @@ class ApprovalPolicy(BaseModel):
     two_person_level: int = Field(default=5, ge=1, le=6, description="6: no level needs two approvers")
     two_person_role: Role = Role.approver
     remind_every: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
+    staff_lowers_from: int = Field(
+        default=3, ge=1, le=3, description="lowering or lifting an issued level from this up needs staff"
+    )
 
     @model_validator(mode="after")
     def _roles(self) -> ApprovalPolicy:
@@ -62,3 +70,26 @@ class ApprovalPolicy(BaseModel):
         needed = self.approvals_needed(kind, level)
         people = {a.user_id for a in approvals if a.level >= (level or 0)}
         return max(0, needed - len(people))
+
+    # -- area proposals (alerts.decision) --------------------------------------------------
+
+    def proposal_needs(self, proposal: Proposal, level: int, issued: int) -> int:
+        """How many distinct people must approve an area proposal: raising to ``level``
+        as for any alert of that level; lowering or lifting from an ``issued`` level
+        one person from ``staff_lowers_from`` up (nobody below); verifying always one."""
+        if proposal is Proposal.raise_:
+            return self.approvals_needed(Kind.area, level)
+        if proposal is Proposal.verify:
+            return 1
+        return 1 if issued >= self.staff_lowers_from else 0
+
+    def proposal_role(self, proposal: Proposal, level: int, issued: int) -> Role:
+        """The least role that may approve or decline an area proposal."""
+        return self.role_needed(level if proposal is Proposal.raise_ else max(level, issued))
+
+    def proposal_left(
+        self, proposal: Proposal, level: int, issued: int, revision: int, approvals: Iterable[Approval]
+    ) -> int:
+        """Approvals still missing for the proposal's current ``revision``."""
+        people = {a.user_id for a in approvals if a.revision == revision and a.level == level}
+        return max(0, self.proposal_needs(proposal, level, issued) - len(people))
