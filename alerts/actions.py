@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 
-from alerts import lifecycle, store
-from alerts.errors import NotFound
-from alerts.model import Actor, Alert, Role
+from alerts import decision, lifecycle, store
+from alerts.errors import Conflict, NotFound
+from alerts.model import Actor, Alert, Kind, Role
 from alerts.policy import ApprovalPolicy
 
 DEFAULT_POLICY = ApprovalPolicy()
@@ -92,6 +92,19 @@ def _view(row: tuple, policy: ApprovalPolicy) -> AlertView:
         for a, name in zip(alert.approvals, names, strict=True)
     )
     level = alert.awaiting_level
+    if alert.kind is Kind.area and alert.proposal is not None and level is not None:
+        issued = alert.alert_level or 0 if alert.state.value == "active" else 0
+        needed = policy.proposal_left(alert.proposal, level, issued, alert.revision, alert.approvals)
+        role = policy.proposal_role(alert.proposal, level, issued)
+        return AlertView(
+            alert=alert,
+            station_name_ja=name_ja,
+            station_name_en=name_en,
+            approvals=approvals,
+            awaiting_level=level if needed else None,
+            approvals_needed=needed,
+            role_needed=role if needed else None,
+        )
     needed = 0 if level is None else policy.still_needed(alert.kind, level, alert.approvals)
     return AlertView(
         alert=alert,
@@ -150,9 +163,12 @@ def get_alert(
 
 
 def _act(conn, alert_id: int, decide, now: datetime, policy: ApprovalPolicy, sender: str) -> AlertView:
-    with conn.transaction():
-        store.act(conn, alert_id=alert_id, decide=decide, now=now, sender=sender)
-        return _get_view(conn, alert_id, policy)
+    try:
+        with conn.transaction():
+            store.act(conn, alert_id=alert_id, decide=decide, now=now, sender=sender)
+            return _get_view(conn, alert_id, policy)
+    except psycopg.errors.UniqueViolation:  # the same person, from two sessions at once
+        raise Conflict("this was just decided in another session; look again") from None
 
 
 def approve(
@@ -162,13 +178,17 @@ def approve(
     actor: Actor,
     now: datetime,
     reason: str = "",
+    revision: int | None = None,
     policy: ApprovalPolicy = DEFAULT_POLICY,
     sender: str = store.DEFAULT_SENDER,
 ) -> AlertView:
-    """Approve the level awaiting approval. The alert (or its escalation) goes out once
-    the approvals the policy needs are complete; the highest level needs two people."""
+    """Approve what awaits approval. An area's proposal (of ``revision``, the one the
+    person saw) takes effect in this transaction once the approvals the policy needs
+    are complete; the highest level needs two people."""
 
     def decide(alert: Alert) -> lifecycle.Transition:
+        if alert.kind is Kind.area:
+            return decision.approve(alert, actor, policy=policy, now=now, revision=revision, reason=reason)
         return lifecycle.approve(alert, actor, policy=policy, now=now, reason=reason)
 
     return _act(conn, alert_id, decide, now, policy, sender)
@@ -181,13 +201,17 @@ def reject(
     actor: Actor,
     now: datetime,
     reason: str,
+    revision: int | None = None,
     policy: ApprovalPolicy = DEFAULT_POLICY,
     sender: str = store.DEFAULT_SENDER,
 ) -> AlertView:
-    """Refuse what awaits approval (a reason is required): a pending alert is withdrawn
-    without anything public, a pending escalation is dropped."""
+    """Refuse what awaits approval (a reason is required): an area's proposal is
+    declined and the issued level stays as it is (a first proposal ends with nothing
+    public); the same proposal is not made again until the evidence moves."""
 
     def decide(alert: Alert) -> lifecycle.Transition:
+        if alert.kind is Kind.area:
+            return decision.decline(alert, actor, policy=policy, now=now, reason=reason, revision=revision)
         return lifecycle.reject(alert, actor, policy=policy, now=now, reason=reason)
 
     return _act(conn, alert_id, decide, now, policy, sender)
@@ -207,6 +231,8 @@ def cancel(
     receive a Cancel message."""
 
     def decide(alert: Alert) -> lifecycle.Transition:
+        if alert.kind is Kind.area:
+            return decision.cancel(alert, actor, policy=policy, now=now, reason=reason)
         return lifecycle.cancel(alert, actor, policy=policy, now=now, reason=reason)
 
     return _act(conn, alert_id, decide, now, policy, sender)
@@ -219,13 +245,14 @@ def acknowledge(
     actor: Actor,
     now: datetime,
     policy: ApprovalPolicy = DEFAULT_POLICY,
+    sender: str = store.DEFAULT_SENDER,
 ) -> AlertView:
     """Record that someone has seen the alert (idempotent)."""
 
     def decide(alert: Alert) -> lifecycle.Transition:
         return lifecycle.acknowledge(alert, actor, policy=policy, now=now)
 
-    return _act(conn, alert_id, decide, now, policy, store.DEFAULT_SENDER)
+    return _act(conn, alert_id, decide, now, policy, sender)
 
 
 __all__ = [

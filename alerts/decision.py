@@ -69,6 +69,7 @@ class Evidence:
     lost: tuple[tuple[str, str], ...] = ()
     items: tuple[dict[str, Any], ...] = ()
     levels: frozenset[int] = frozenset()  # every level sound, confirmed evidence supports
+    lost_level: int = 0  # the highest level the lost evidence last gave
 
     @property
     def supported(self) -> int:
@@ -91,33 +92,47 @@ class Evidence:
 _ORDER = {OBSERVED: 0, FORECAST: 1, UNVERIFIED: 2}
 
 
-def summarise(conditions: Iterable[Condition]) -> Evidence:
-    """Summarise the conditions of an area's stations (all of one status)."""
+def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evidence:
+    """Summarise the conditions of an area's stations (all of one status). ``cited``:
+    the stations whose evidence counted at the last decision — a faulty one among them
+    that no longer gives any is lost evidence."""
     by_station: dict[str, dict[Kind, Condition]] = {}
     for condition in conditions:
         by_station.setdefault(condition.station_id, {})[condition.kind] = condition
+    cited = frozenset(cited)
     items: list[dict[str, Any]] = []
     lost: list[tuple[str, str]] = []
     best: dict[str, int] = {OBSERVED: 0, FORECAST: 0, UNVERIFIED: 0}
+    stale_level = 0
     for station_id in sorted(by_station):
         kinds = by_station[station_id]
         faulty, silent = Kind.sensor in kinds, Kind.offline in kinds
-        offline = kinds.get(Kind.offline)
-        high = any(k in kinds for k in (Kind.stage, Kind.forecast)) or bool(
-            offline and (offline.details.get("critical") or offline.details.get("no_data"))
-        )
-        if (faulty or silent) and high:
-            lost.append((station_id, SENSOR_FAULT if faulty else NO_DATA))
+        counted = False
         for kind, basis in ((Kind.stage, OBSERVED), (Kind.forecast, FORECAST), (Kind.unverified, UNVERIFIED)):
             condition = kinds.get(kind)
             if condition is None or not condition.alert_level:
                 continue
-            counts = not (faulty or silent or condition.stale)
+            # the evaluator confirms stages from sound readings only; a silent gauge's
+            # last stage is no evidence now, and an unconfirmed reading must be plausible
+            counts = not (silent or condition.stale)
             if kind is Kind.unverified:
-                counts = counts and bool(condition.details.get("plausible"))
-            items.append(_item(condition, basis, counts))
+                counts = counts and not faulty and bool(condition.details.get("plausible"))
+            item = _item(condition, basis, counts)
+            if faulty:
+                item["suspect"] = True  # some recent readings failed quality control
+            items.append(item)
             if counts:
                 best[basis] = max(best[basis], condition.alert_level)
+                counted = counted or basis != UNVERIFIED
+            elif kind is not Kind.unverified:
+                stale_level = max(stale_level, condition.alert_level)
+        offline = kinds.get(Kind.offline)
+        high_and_silent = silent and (
+            stale_level > 0
+            or bool(offline and (offline.details.get("critical") or offline.details.get("no_data")))
+        )
+        if (high_and_silent or (station_id in cited and not counted)) and (faulty or silent):
+            lost.append((station_id, SENSOR_FAULT if faulty else NO_DATA))
     for station_id, reason in lost:
         items.append({"station": station_id, "basis": reason, "level": None, "counts": False})
     items.sort(key=lambda i: (not i["counts"], -(i["level"] or 0), _ORDER.get(i["basis"], 3), i["station"]))
@@ -125,6 +140,8 @@ def summarise(conditions: Iterable[Condition]) -> Evidence:
     lead = next((i for i in items if i["counts"] and i["basis"] != UNVERIFIED), None) if supported else None
     if lead is None and best[UNVERIFIED]:
         lead = next(i for i in items if i["counts"])
+    if lead is None and lost:
+        lead = next((i for i in items if i["station"] == lost[0][0]), None)
     return Evidence(
         observed=best[OBSERVED],
         forecast=best[FORECAST],
@@ -135,6 +152,7 @@ def summarise(conditions: Iterable[Condition]) -> Evidence:
         lost=tuple(lost),
         items=tuple(items),
         levels=frozenset(i["level"] for i in items if i["counts"] and i["basis"] != UNVERIFIED),
+        lost_level=stale_level if lost else 0,
     )
 
 
@@ -200,6 +218,10 @@ def _wanted(issued: int, evidence: Evidence, policy: ApprovalPolicy) -> tuple[in
         return auto, _Want(Proposal.raise_, supported, evidence.basis or OBSERVED)
     if evidence.unconfirmed > issued:  # never issued by itself: a person looks first
         return auto, _Want(Proposal.raise_, evidence.unconfirmed, UNVERIFIED)
+    reasons = {r for _, r in evidence.lost}
+    why_lost = SENSOR_FAULT if SENSOR_FAULT in reasons else NO_DATA
+    if evidence.lost_level > issued:  # a gauge fell silent at high water: never dropped unseen
+        return auto, _Want(Proposal.raise_, evidence.lost_level, why_lost)
     if supported < issued:
         if evidence.lost:
             reasons = {r for _, r in evidence.lost}
@@ -240,7 +262,10 @@ def decide(
 
     ``alert`` is the area's open alert, or a closed one whose last proposal staff
     declined (it keeps that proposal from being asked again unchanged), or ``None``."""
-    evidence = summarise(conditions)
+    cited = (
+        () if alert is None else [i["station"] for i in alert.details.get("evidence", ()) if i.get("counts")]
+    )
+    evidence = summarise(conditions, cited)
     if alert is not None and not alert.open:
         auto, want = _wanted(0, evidence, policy)
         if auto is None and want is not None and _declines(alert.declined, want):

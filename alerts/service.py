@@ -85,10 +85,18 @@ class Evaluator:
         self.rules = rules or RuleSettings()
         self.sender = sender
         self._entries: dict[str, _Entry] = {}
+        self._areas: dict[str, tuple[str, ...]] = {}  # area → its stations (issuances are per area)
+        self._areas_of: dict[str, tuple[str, ...]] = {}  # station → its areas
         self._version: tuple | None = None
 
     def _refresh(self) -> None:
-        version = self.conn.execute("SELECT count(*), max(updated_at) FROM stations").fetchone()
+        version = self.conn.execute(
+            """SELECT count(*), max(updated_at),
+                      (SELECT md5(coalesce(string_agg(area_id || ' ' || station_id, ','
+                                                      ORDER BY area_id, station_id), ''))
+                       FROM alert_area_stations)
+               FROM stations"""
+        ).fetchone()
         if version == self._version:
             return
         with self.conn.cursor(row_factory=dict_row) as cur:
@@ -113,6 +121,18 @@ class Evaluator:
             levels = {stage.key: stage.alert_level for stage in station.stages}
             entries[station.id] = _Entry(station, rules, tuple(sorted(neighbours)), levels)
         self._entries = entries
+        areas: dict[str, list[str]] = {}
+        for area_id, station_id in self.conn.execute("SELECT area_id, station_id FROM alert_area_stations"):
+            if station_id in entries:
+                areas.setdefault(area_id, []).append(station_id)
+        for station_id in entries:  # a station in no area is an area of its own
+            if not any(station_id in members for members in areas.values()):
+                areas[station_id] = [station_id]
+        self._areas = {area: tuple(sorted(members)) for area, members in areas.items()}
+        self._areas_of: dict[str, tuple[str, ...]] = {}
+        for area, members in self._areas.items():
+            for station_id in members:
+                self._areas_of[station_id] = (*self._areas_of.get(station_id, ()), area)
         self._version = version
 
     def evaluate(self, *, now: datetime, station_ids: Iterable[str] | None = None) -> list[Assessment]:
@@ -122,7 +142,11 @@ class Evaluator:
 
     def _evaluate(self, *, now: datetime, station_ids: Iterable[str] | None) -> list[Assessment]:
         self._refresh()
-        ids = sorted(self._entries if station_ids is None else set(station_ids) & self._entries.keys())
+        named = self._entries.keys() if station_ids is None else set(station_ids) & self._entries.keys()
+        # an area is decided from all its stations: evaluate the others too (their fast
+        # path, unless they have new readings as well)
+        areas = {area for sid in named for area in self._areas_of.get(sid, ())}
+        ids = sorted({*named, *(sid for area in areas for sid in self._areas[area])})
         if not ids:
             return []
         with self.conn.transaction():
@@ -159,6 +183,7 @@ class Evaluator:
                 now=now,
                 policy=self.policy,
                 sender=self.sender,
+                areas={area: self._areas[area] for area in areas},
             )
         return assessments
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from alerts import lifecycle
+from alerts import decision, lifecycle
 from alerts.errors import NotAllowed, NotFound
 from alerts.lifecycle import Action, AuditEntry, Transition
 from alerts.message import AlertMessage, AreaFacts, StageFacts, StationFacts, identifier, response_for
-from alerts.model import Alert, AlertState, Approval, Condition, Kind, MsgType, Status
+from alerts.model import STAFF_KINDS, Alert, AlertState, Approval, Condition, Kind, MsgType, Proposal, Status
 from alerts.policy import ApprovalPolicy
 from kawamori.db import ALERTS_CHANNEL
 
@@ -46,13 +46,18 @@ _MUTABLE = (
     "acknowledged_by",
     "acknowledged_at",
     "notified_at",
+    "station_id",
+    "proposal",
+    "proposal_reason",
+    "revision",
+    "declined",
 )
-_FIXED = ("fingerprint", "station_id", "kind", "status", "public", "opened_at")
+_FIXED = ("fingerprint", "kind", "status", "public", "opened_at", "area_id")
 _COLUMNS = ("id", *_FIXED, *_MUTABLE)
-_LIVE = "(a.state IN ('pending', 'active') OR a.suppressed_level IS NOT NULL)"
+_LIVE = "(a.state IN ('pending', 'active') OR a.suppressed_level IS NOT NULL OR a.declined IS NOT NULL)"
 SELECT_ALERTS = f"""
     SELECT {", ".join(f"a.{c}" for c in _COLUMNS)},
-           (SELECT coalesce(jsonb_agg(jsonb_build_array(p.level, p.user_id, p.approved_at)
+           (SELECT coalesce(jsonb_agg(jsonb_build_array(p.level, p.user_id, p.approved_at, p.revision)
                                       ORDER BY p.approved_at, p.user_id), '[]')
             FROM alert_approvals p WHERE p.alert_id = a.id) AS approvals
     FROM alerts a"""
@@ -64,9 +69,10 @@ def alert_from_row(row: tuple) -> Alert:
     values["status"] = Status(values["status"])
     values["state"] = AlertState(values["state"])
     values["areas"] = tuple(values["areas"])
+    values["proposal"] = None if values["proposal"] is None else Proposal(values["proposal"])
     values["approvals"] = tuple(
-        Approval(level=level, user_id=user, approved_at=datetime.fromisoformat(at))
-        for level, user, at in values["approvals"]
+        Approval(level=level, user_id=user, approved_at=datetime.fromisoformat(at), revision=revision)
+        for level, user, at, revision in values["approvals"]
     )
     return Alert(**values)
 
@@ -74,23 +80,55 @@ def alert_from_row(row: tuple) -> Alert:
 def load_live(
     conn: psycopg.Connection, station_ids: Iterable[str], *, lock: bool = False
 ) -> dict[str, Alert]:
-    """The live alerts of these stations by fingerprint: open ones, and closed ones that
-    still suppress their condition. ``lock``: ``FOR UPDATE`` (inside a transaction)."""
+    """The live staff notices of these stations by fingerprint: open ones, and closed
+    ones that still suppress their condition. ``lock``: ``FOR UPDATE`` (inside a
+    transaction)."""
     rows = conn.execute(
-        f"{SELECT_ALERTS} WHERE a.station_id = ANY(%b) AND {_LIVE} ORDER BY a.id"
+        f"{SELECT_ALERTS} WHERE a.station_id = ANY(%b) AND a.kind <> 'area' AND {_LIVE} ORDER BY a.id"
         + (" FOR UPDATE OF a" if lock else ""),
         (list(station_ids),),
     ).fetchall()
     return {alert.fingerprint: alert for alert in map(alert_from_row, rows)}
 
 
+def load_live_areas(
+    conn: psycopg.Connection, area_ids: Iterable[str], *, lock: bool = False
+) -> dict[str, Alert]:
+    """The live issuances of these areas by fingerprint: open ones, and closed ones
+    whose declined proposal still keeps it from being asked again."""
+    rows = conn.execute(
+        f"{SELECT_ALERTS} WHERE a.kind = 'area' AND a.area_id = ANY(%b) AND {_LIVE} ORDER BY a.id"
+        + (" FOR UPDATE OF a" if lock else ""),
+        (list(area_ids),),
+    ).fetchall()
+    return {alert.fingerprint: alert for alert in map(alert_from_row, rows)}
+
+
 def load_alert(conn: psycopg.Connection, alert_id: int, *, lock: bool = False) -> Alert:
-    row = conn.execute(
-        f"{SELECT_ALERTS} WHERE a.id = %s" + (" FOR UPDATE OF a" if lock else ""), (alert_id,)
-    ).fetchone()
+    # lock first, then read: the approvals read below are then the committed ones
+    if lock and conn.execute("SELECT 1 FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)).fetchone() is None:
+        raise NotFound(f"no alert {alert_id}")
+    row = conn.execute(f"{SELECT_ALERTS} WHERE a.id = %s", (alert_id,)).fetchone()
     if row is None:
         raise NotFound(f"no alert {alert_id}")
     return alert_from_row(row)
+
+
+def area_members(conn: psycopg.Connection, station_ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """Every area that one of these stations gives evidence for, with all its stations.
+    A station in no area is an area of its own (its id)."""
+    ids = sorted(set(station_ids))
+    rows = conn.execute(
+        """WITH mine AS (SELECT DISTINCT area_id FROM alert_area_stations WHERE station_id = ANY(%(ids)s))
+           SELECT m.area_id, array_agg(s.station_id ORDER BY s.station_id)
+           FROM mine m JOIN alert_area_stations s USING (area_id) GROUP BY m.area_id
+           UNION ALL
+           SELECT id, ARRAY[id] FROM stations
+           WHERE id = ANY(%(ids)s)
+             AND NOT EXISTS (SELECT 1 FROM alert_area_stations x WHERE x.station_id = id)""",
+        {"ids": ids},
+    ).fetchall()
+    return {area: tuple(members) for area, members in rows}
 
 
 def apply(
@@ -102,8 +140,9 @@ def apply(
     policy: ApprovalPolicy,
     sender: str = DEFAULT_SENDER,
 ) -> list[Transition]:
-    """Reconcile one station's alerts with its current conditions (all of them: an open
-    alert without a condition ends). Returns the transitions that changed something."""
+    """Reconcile one station's staff notices and its areas' issuances with its current
+    conditions (all of them: an open notice without a condition ends). Returns the
+    transitions that changed something."""
     return apply_many(conn, conditions={station_id: conditions}, now=now, policy=policy, sender=sender)
 
 
@@ -114,10 +153,15 @@ def apply_many(
     now: datetime,
     policy: ApprovalPolicy,
     sender: str = DEFAULT_SENDER,
+    areas: Mapping[str, Iterable[str]] | None = None,
 ) -> list[Transition]:
-    """:func:`apply` for many stations in one transaction. Stations not in
-    ``conditions`` are left alone; a station mapped to no conditions has all its
-    alerts ended."""
+    """:func:`apply` for many stations in one transaction. Staff notices (unverified,
+    sensor, offline) are reconciled per station; every condition is also evidence for
+    the station's areas, each decided by :func:`alerts.decision.decide` from the
+    conditions of all its stations. ``areas`` maps each area to decide to its stations
+    (default: the areas of these stations, from the database); a station of an area
+    that is not in ``conditions`` counts as having none, so the evaluator passes whole
+    areas. Stations not in ``conditions`` are otherwise left alone."""
     wanted: dict[str, dict[str, Condition]] = {}
     for station_id, station_conditions in conditions.items():
         by_fingerprint = wanted.setdefault(station_id, {})
@@ -128,20 +172,71 @@ def apply_many(
                 raise ValueError(f"two conditions for {condition.fingerprint}")
             by_fingerprint[condition.fingerprint] = condition
     with conn.transaction():
+        groups = _area_groups(conn, wanted, area_members(conn, wanted) if areas is None else areas)
         # decide without locks (the common case: nothing changed, nothing written);
         # then lock what would change and decide again on the locked rows, so a staff
         # action or another evaluator that committed in between is taken into account
-        live = load_live(conn, wanted)
-        transitions = _reconcile_all(conn, wanted, live, now=now, policy=policy)
-        touched = {t.before.station_id if t.before else t.after.station_id for t in transitions if t.changed}
-        if not touched:
+        transitions = _decide_all(conn, wanted, groups, now=now, policy=policy, lock=False)
+        if not any(t.changed for t in transitions):
             return []
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITER_LOCK,))  # one evaluator writes at a time
-        live = load_live(conn, touched, lock=True)
-        transitions = _reconcile_all(
-            conn, {s: wanted[s] for s in wanted if s in touched}, live, now=now, policy=policy
-        )
+        transitions = _decide_all(conn, wanted, groups, now=now, policy=policy, lock=True)
         return write(conn, transitions, now=now, sender=sender)
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """The evidence for one area's issuance of one status."""
+
+    area_id: str
+    status: Status
+    conditions: tuple[Condition, ...]
+
+    @property
+    def fingerprint(self) -> str:
+        return decision.fingerprint(self.area_id, self.status)
+
+
+def _area_groups(
+    conn: psycopg.Connection,
+    wanted: Mapping[str, Mapping[str, Condition]],
+    areas: Mapping[str, Iterable[str]],
+) -> list[_Group]:
+    members = {area: tuple(stations) for area, stations in areas.items()}
+    statuses = _statuses(conn, {s for stations in members.values() for s in stations})
+    groups = []
+    for area_id in sorted(members):
+        by_status: dict[Status, list[Condition]] = {status: [] for status in Status}
+        for station_id in members[area_id]:
+            status = statuses.get(station_id, Status.actual)
+            by_status[status].extend(wanted.get(station_id, {}).values())
+        groups.extend(_Group(area_id, status, tuple(c)) for status, c in by_status.items())
+    return groups
+
+
+def _decide_all(
+    conn: psycopg.Connection,
+    wanted: Mapping[str, Mapping[str, Condition]],
+    groups: list[_Group],
+    *,
+    now: datetime,
+    policy: ApprovalPolicy,
+    lock: bool,
+) -> list[Transition]:
+    notices = {s: {f: c for f, c in by.items() if c.kind in STAFF_KINDS} for s, by in wanted.items()}
+    live = load_live(conn, wanted, lock=lock)
+    transitions = _reconcile_all(conn, notices, live, now=now, policy=policy)
+    issuances = load_live_areas(conn, {g.area_id for g in groups}, lock=lock)
+    for group in groups:
+        alert = issuances.get(group.fingerprint)
+        if alert is None and not group.conditions:
+            continue
+        transitions.append(
+            decision.decide(
+                alert, group.conditions, area_id=group.area_id, status=group.status, policy=policy, now=now
+            )
+        )
+    return transitions
 
 
 def _reconcile_all(
@@ -156,23 +251,16 @@ def _reconcile_all(
     for alert in live.values():
         by_station.setdefault(alert.station_id, []).append(alert)
     pairs: list[tuple[Alert | None, Condition | None]] = []
-    superseding: dict[str, Condition] = {}  # forecasts whose stage has been reached
     for station_id, by_fingerprint in wanted.items():
         for fingerprint, condition in by_fingerprint.items():
             pairs.append((live.get(fingerprint), condition))
         for alert in by_station.get(station_id, ()):
             if alert.fingerprint not in by_fingerprint:
                 pairs.append((alert, None))
-                if alert.open and alert.kind is Kind.forecast:
-                    stage = by_fingerprint.get(f"{station_id}:{Kind.stage}")
-                    if stage is not None and (stage.alert_level or 0) >= (alert.alert_level or 0):
-                        superseding[alert.fingerprint] = stage
     need_status = {c.station_id for a, c in pairs if c is not None and (a is None or not a.open)}
     statuses = _statuses(conn, need_status)
     return [
-        lifecycle.supersede(alert, superseding[alert.fingerprint], now=now)
-        if alert is not None and condition is None and alert.fingerprint in superseding
-        else lifecycle.reconcile(
+        lifecycle.reconcile(
             alert,
             condition,
             status=statuses.get(condition.station_id, Status.actual) if condition else Status.actual,
@@ -238,7 +326,8 @@ def write(
         lifted = [t.lifted for t in changed if t.lifted is not None]
         if lifted:
             cur.executemany(
-                "UPDATE alerts SET suppressed_level = NULL WHERE id = %s", [(a.id,) for a in lifted]
+                "UPDATE alerts SET suppressed_level = NULL, declined = NULL WHERE id = %s",
+                [(a.id,) for a in lifted],
             )
         updates = [t.after for t in changed if t.after is not None and t.after.id is not None]
         if updates:
@@ -248,25 +337,24 @@ def write(
             )
         new = [i for i, t in enumerate(changed) if t.after is not None and t.after.id is None]
         if new:
+            # a staff notice covers its station's areas; an issuance names its own area
             areas = _station_areas(cur, {changed[i].after.station_id for i in new})  # type: ignore[union-attr]
+            inserted = [
+                a if a.kind is Kind.area else replace(a, areas=areas.get(a.station_id, ()))
+                for a in (changed[i].after for i in new)
+                if a is not None
+            ]
             columns = (*_FIXED, *_MUTABLE)
             cur.executemany(
                 f"INSERT INTO alerts ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))}) "
                 "RETURNING id",
-                [
-                    _values(replace(a, areas=areas.get(a.station_id, ())), columns)
-                    for a in (changed[i].after for i in new)
-                    if a is not None
-                ],
+                [_values(a, columns) for a in inserted],
                 returning=True,
             )
-            for i in new:
+            for i, alert in zip(new, inserted, strict=True):
                 alert_id = cur.fetchone()[0]  # type: ignore[index]
                 cur.nextset()
-                after = changed[i].after
-                assert after is not None
-                areas_of = areas.get(after.station_id, ())
-                changed[i] = replace(changed[i], after=replace(after, id=alert_id, areas=areas_of))
+                changed[i] = replace(changed[i], after=replace(alert, id=alert_id))
         audit: list[tuple[Any, ...]] = []
         approvals: list[tuple[Any, ...]] = []
         for t in changed:
@@ -277,12 +365,12 @@ def write(
             if t.after is not None:
                 audit.extend(_audit_row(t.after.id, entry, now) for entry in t.audit)
                 if t.approval is not None:
-                    approvals.append(
-                        (t.after.id, t.approval.level, t.approval.user_id, t.approval.approved_at)
-                    )
+                    a = t.approval
+                    approvals.append((t.after.id, a.level, a.user_id, a.approved_at, a.revision))
         if approvals:
             cur.executemany(
-                "INSERT INTO alert_approvals (alert_id, level, user_id, approved_at) VALUES (%s, %s, %s, %s)",
+                """INSERT INTO alert_approvals (alert_id, level, user_id, approved_at, revision)
+                   VALUES (%s, %s, %s, %s, %s)""",
                 approvals,
             )
         if audit:
@@ -308,6 +396,8 @@ def _values(alert: Alert, columns: Iterable[str]) -> tuple[Any, ...]:
         value = getattr(alert, column)
         if column == "details":
             value = Jsonb(value)
+        elif column == "proposal" and value is not None:
+            value = str(value)
         elif column == "areas":
             value = list(value)
         out.append(value)
@@ -402,6 +492,13 @@ def build_message(
     cancelled = msg_type is MsgType.cancel
     ended = cancelled or alert.state is AlertState.resolved
     details = alert.details
+    kind = alert.kind
+    if kind is Kind.area:
+        # an issuance is worded after the evidence it rests on (予測 / 観測); an issued
+        # level is an instruction, whatever its basis; an end states no rise or ETA
+        kind = Kind.forecast if details.get("basis") == "forecast" and not ended else Kind.stage
+        if ended:
+            details = {k: v for k, v in details.items() if k not in ("rate_m_h", "eta")}
     return AlertMessage(
         identifier=identifier(sender, alert.id, alert.version),
         sender=sender,
@@ -411,7 +508,7 @@ def build_message(
         references=tuple(identifier(sender, alert.id, v) for v in range(1, alert.version)),
         alert_id=alert.id,
         version=alert.version,
-        kind=alert.kind,
+        kind=kind,
         station=StationFacts(
             id=station_id,
             name_ja=name_ja,
@@ -427,7 +524,12 @@ def build_message(
         else StageFacts(
             key=stage["key"], name_ja=stage["name_ja"], name_en=stage["name_en"], level_m=stage["level_m"]
         ),
-        response=response_for(alert.kind, alert.alert_level, ended=ended, cancelled=cancelled),
+        response=response_for(
+            Kind.stage if alert.kind is Kind.area else kind,
+            alert.alert_level,
+            ended=ended,
+            cancelled=cancelled,
+        ),
         ended=ended,
         level_m=_number(details.get("level_m")),
         observed_at=details.get("observed_at") or details.get("time"),

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from alerts.cap import DEFAULT_SENDER_NAME
+from alerts.store import DEFAULT_SENDER
 from dashboard import queries
 from dashboard.live import AlertFeed
 from dashboard.pages import templates
@@ -34,6 +35,7 @@ def create_app(
     shelter_bands: Bands = DEFAULT_BANDS,
     public_url: str | None = None,
     cap_sender_name: str = DEFAULT_SENDER_NAME,
+    cap_sender: str = DEFAULT_SENDER,
     residents_config: residents.ResidentConfig | None = None,
 ) -> FastAPI:
     @asynccontextmanager
@@ -62,6 +64,9 @@ def create_app(
     # absolute links (CAP, Atom, confirmation e-mails); unset: the request's own address
     app.state.public_url = public_url
     app.state.cap_sender_name = cap_sender_name
+    # one CAP sender per installation: staff actions write outbox messages under the same
+    # sender as the evaluator, so Updates and all-clears keep their references
+    app.state.cap_sender = cap_sender
     app.state.alert_feed = AlertFeed(database_url)
     app.state.residents = (
         residents_config or residents.ResidentConfig()

@@ -124,16 +124,14 @@ def area_names(conn: psycopg.Connection, *, areas: list[str], language: str) -> 
 
 
 def current_levels(conn: psycopg.Connection, *, areas: list[str]) -> dict[str, int]:
-    """The highest level of active, public, real (``Actual``) stage and forecast alerts
-    per area. Exercises and tests are never shown as if they were real."""
+    """Each area's issued level (発令中のレベル): what staff or the written policy issued
+    for it, and nothing else — not a station's reading, not a proposal awaiting a
+    person. Exercises and tests are never shown as if they were real."""
     rows = conn.execute(
-        """SELECT a.area, max(al.alert_level)
-           FROM alerts al, unnest(al.areas) AS a(area)
-           WHERE al.state = 'active' AND al.public AND al.status = 'Actual'
-             AND al.kind IN ('stage', 'forecast') AND al.alert_level IS NOT NULL
-             AND al.areas && %s::text[] AND a.area = ANY(%s)
-           GROUP BY a.area""",
-        (areas, areas),
+        """SELECT area_id, alert_level FROM alerts
+           WHERE kind = 'area' AND state = 'active' AND public AND status = 'Actual'
+             AND alert_level IS NOT NULL AND area_id = ANY(%s)""",
+        (areas,),
     ).fetchall()
     return {area: int(level) for area, level in rows}
 

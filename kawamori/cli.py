@@ -280,6 +280,7 @@ def dashboard() -> None:
             shelter_bands=parse_bands(settings.shelter_crowding_bands),
             public_url=settings.public_url,
             cap_sender_name=settings.cap_sender_name,
+            cap_sender=settings.cap_sender,
             residents_config=residents_config,
         ),
         host=settings.dashboard_host,

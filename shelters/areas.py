@@ -1,7 +1,7 @@
-"""Which alert areas are under an active alert of level 4 or higher, today from the
-evaluator's per-station judgement: an area is under level ≥ 4 when any station
-covering it has ``station_status.alert_level`` ≥ 4. The alert engine (its own issue)
-replaces the source of this one function; nothing else needs to change."""
+"""Which alert areas are under an issued level of 4 or higher: the area's public, real
+(``Actual``) issuance (``alerts`` of kind ``area``, decided by staff or the written
+policy) — never a station's own reading, a proposal still awaiting a person, or a
+drill."""
 
 from __future__ import annotations
 
@@ -14,12 +14,11 @@ EXCLUDE_FROM_LEVEL = 4
 
 def danger_areas(conn: psycopg.Connection, *, min_level: int = EXCLUDE_FROM_LEVEL) -> list[DangerArea]:
     rows = conn.execute(
-        """SELECT a.id, a.name_ja, a.name_en, max(st.alert_level), a.geometry
+        """SELECT a.id, a.name_ja, a.name_en, al.alert_level, a.geometry
            FROM alert_areas a
-           JOIN alert_area_stations x ON x.area_id = a.id
-           JOIN station_status st ON st.station_id = x.station_id
-           WHERE st.alert_level >= %s
-           GROUP BY a.id ORDER BY a.id""",
+           JOIN alerts al ON al.area_id = a.id AND al.kind = 'area'
+           WHERE al.state = 'active' AND al.public AND al.status = 'Actual' AND al.alert_level >= %s
+           ORDER BY a.id""",
         (min_level,),
     ).fetchall()
     return [DangerArea(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows]

@@ -12,10 +12,9 @@ How each kind is judged against the platform (docs/simulator.md):
   ``between`` (after the documented exit margin and dwell);
 - ``stays_below`` — the confirmed stage never reaches it (an unverified jump does not count);
 - ``stale`` — the evaluator shows the station offline at an evaluation no later than ``by``;
-- ``alert`` — by ``by``, an alert for the station (or one covering the area) stands at
-  警戒レベル ``level``: ``pending_approval`` — a pending alert at that level, or an open
-  alert with that level awaiting approval as its escalation; ``active`` — an active
-  alert out at that level;
+- ``alert`` — by ``by``, the issuance of the area (or of an area of the station)
+  stands at 警戒レベル ``level``: ``pending_approval`` — a proposal to raise it to
+  that level awaits staff; ``active`` — that level is issued;
 - ``no_public_alert`` — no public message (outbox row with ``public``) for any alert
   of the station, of a station of the area, or at all;
 - ``exactly_once`` — every reading the boards sent is stored once: none missing, none twice;
@@ -68,6 +67,12 @@ def _between(what: str, outcome: Outcome, when: datetime | None, window: tuple[t
     return what, expected, _at(offset), low <= offset <= high
 
 
+def _areas_of(outcome: Outcome, station_id: str | None) -> set[str]:
+    """The areas a station gives evidence for (a station in none is its own area)."""
+    found = {a.id for a in outcome.scenario.network.areas if station_id in a.station_ids}
+    return found or {str(station_id)}
+
+
 def _stations_of(outcome: Outcome, station_id: str | None, area_id: str | None) -> set[str] | None:
     """The stations an expectation is about; None: every station."""
     if station_id is not None:
@@ -113,8 +118,12 @@ def _judge(outcome: Outcome, e: schema.Expectation) -> tuple[str, str, str, bool
             state = "pending approval" if e.state == "pending_approval" else "active"
             what = f"level-{e.level} alert {state} for {e.station or e.area}"
             first = None
+            # an area's issuance (staff notices are never an evacuation level)
+            areas = {e.area} if e.area else _areas_of(outcome, e.station)
             for change in outcome.alerts:
-                if change.station_id not in stations or change.state not in ("pending", "active"):
+                if change.kind != "area" or change.state not in ("pending", "active"):
+                    continue
+                if not areas & set(change.areas):
                     continue
                 if e.state == "pending_approval":
                     hit = (change.state == "pending" and change.alert_level == e.level) or (

@@ -21,7 +21,7 @@ from pydantic import BaseModel, Field
 
 from alerts import actions
 from alerts.errors import Conflict, NotAllowed, NotFound
-from alerts.model import Actor, AlertState, Role
+from alerts.model import Actor, AlertState, Kind, Role
 from dashboard import queries
 from dashboard.deps import SESSION_COOKIE, Conn, CurrentActor, Now, Operator, StaffSession
 from dashboard.pages import language, secure_headers, templates
@@ -34,10 +34,17 @@ SESSION_CHECK_S = 60.0
 
 class Reason(BaseModel):
     reason: str = Field(default="", max_length=500, description="why (required to reject or cancel)")
+    revision: int | None = Field(
+        default=None,
+        ge=0,
+        description="the proposal's revision as shown to the person; if it has changed since, the answer "
+        "is 409 and the person must look again",
+    )
 
 
 class ApprovalPublic(BaseModel):
     level: int
+    revision: int = Field(description="the proposal revision it was given for (an area's issuance)")
     display_name: str
     approved_at: datetime
     mine: bool
@@ -63,7 +70,15 @@ class AlertPublic(BaseModel):
     station_name_en: str
     river_ja: str
     river_en: str
-    kind: str
+    kind: str = Field(
+        description="area: an area's issuance (発令); unverified, sensor, offline: staff notices"
+    )
+    area_id: str | None = Field(description="the area of an issuance")
+    proposal: str | None = Field(description="the open proposal: raise, lower, lift or verify")
+    proposal_reason: str | None = Field(
+        description="why: observed, forecast, unverified, sensor_fault, no_data"
+    )
+    revision: int = Field(description="the proposal's revision: send it back when approving or declining")
     status: str = Field(description="Actual, Exercise (訓練) or Test (テスト); only Actual reaches residents")
     state: str
     public: bool
@@ -104,7 +119,11 @@ def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) ->
     alert = view.alert
     awaiting = view.awaiting_level
     open_ = alert.state in (AlertState.pending, AlertState.active)
-    mine = any(a.user_id == actor.id and awaiting is not None and a.level >= awaiting for a in view.approvals)
+    if alert.kind is Kind.area:
+        counted = [a for a in alert.approvals if a.revision == alert.revision and a.level == awaiting]
+    else:
+        counted = [a for a in alert.approvals if awaiting is not None and a.level >= awaiting]
+    mine = any(a.user_id == actor.id for a in counted)
     approve_role = view.role_needed
     top_level = max(alert.alert_level or 0, alert.pending_level or 0, alert.suppressed_level or 0)
     river = names.rivers.get(alert.station_id, ("", ""))
@@ -116,6 +135,10 @@ def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) ->
         "river_ja": river[0],
         "river_en": river[1],
         "kind": str(alert.kind),
+        "area_id": alert.area_id,
+        "proposal": None if alert.proposal is None else str(alert.proposal),
+        "proposal_reason": alert.proposal_reason,
+        "revision": alert.revision,
         "status": str(alert.status),
         "state": str(alert.state),
         "public": alert.public,
@@ -123,17 +146,17 @@ def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) ->
         "pending_level": alert.pending_level,
         "awaiting_level": awaiting,
         "approvals_needed": view.approvals_needed,
-        "approvals_total": view.approvals_needed
-        + len({a.user_id for a in view.approvals if awaiting is not None and a.level >= awaiting}),
+        "approvals_total": view.approvals_needed + len({a.user_id for a in counted}),
         "role_needed": str(view.role_needed) if view.role_needed else None,
         "approvals": [
             {
                 "level": a.level,
+                "revision": given.revision,
                 "display_name": a.display_name,
                 "approved_at": a.approved_at,
                 "mine": a.user_id == actor.id,
             }
-            for a in view.approvals
+            for a, given in zip(view.approvals, alert.approvals, strict=True)
         ],
         "areas": [
             {
@@ -167,6 +190,11 @@ def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) ->
 def _publics(conn, views: list[actions.AlertView], actor: Actor) -> list[dict]:
     names = queries.alert_names(conn, views=[v.alert for v in views])
     return [_public(v, actor, names) for v in views]
+
+
+def _sent(request: Request, body: Reason) -> dict[str, Any]:
+    """The installation's one CAP sender, and the revision the person saw."""
+    return {"sender": request.app.state.cap_sender, "revision": body.revision}
 
 
 def _act(action, conn, alert_id: int, **kwargs) -> actions.AlertView:
@@ -285,8 +313,10 @@ def get_alert(alert_id: int, conn: Conn, actor: CurrentActor) -> dict:
     response_model=AlertPublic,
     summary="Approve the level awaiting approval (level 3–4: an operator; level 5: two different approvers)",
 )
-def approve(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator) -> dict:
-    view = _act(actions.approve, conn, alert_id, actor=actor, now=now, reason=body.reason)
+def approve(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request) -> dict:
+    view = _act(
+        actions.approve, conn, alert_id, actor=actor, now=now, reason=body.reason, **_sent(request, body)
+    )
     return _publics(conn, [view], actor)[0]
 
 
@@ -295,8 +325,10 @@ def approve(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator) 
     response_model=AlertPublic,
     summary="Refuse what awaits approval; nothing is sent to residents (reason required)",
 )
-def reject(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator) -> dict:
-    view = _act(actions.reject, conn, alert_id, actor=actor, now=now, reason=body.reason)
+def reject(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request) -> dict:
+    view = _act(
+        actions.reject, conn, alert_id, actor=actor, now=now, reason=body.reason, **_sent(request, body)
+    )
     return _publics(conn, [view], actor)[0]
 
 
@@ -305,8 +337,16 @@ def reject(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator) -
     response_model=AlertPublic,
     summary="Retract an alert; residents get a cancellation if it had been sent (reason required)",
 )
-def cancel(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator) -> dict:
-    view = _act(actions.cancel, conn, alert_id, actor=actor, now=now, reason=body.reason)
+def cancel(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request) -> dict:
+    view = _act(
+        actions.cancel,
+        conn,
+        alert_id,
+        actor=actor,
+        now=now,
+        reason=body.reason,
+        sender=request.app.state.cap_sender,
+    )
     return _publics(conn, [view], actor)[0]
 
 
@@ -315,6 +355,10 @@ def cancel(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator) -
     response_model=AlertPublic,
     summary="Record that you have seen the alert",
 )
-def acknowledge(alert_id: int, conn: Conn, now: Now, actor: Operator, body: Reason | None = None) -> dict:
-    view = _act(actions.acknowledge, conn, alert_id, actor=actor, now=now)
+def acknowledge(
+    alert_id: int, conn: Conn, now: Now, actor: Operator, request: Request, body: Reason | None = None
+) -> dict:
+    view = _act(
+        actions.acknowledge, conn, alert_id, actor=actor, now=now, sender=request.app.state.cap_sender
+    )
     return _publics(conn, [view], actor)[0]

@@ -90,11 +90,12 @@ def test_audit_trail_names_the_actor_and_is_append_only(conn, demo_db, staff):
     detail = actions.get_alert(conn, alert_id=alert_id)
     assert [(e.action, e.actor_name) for e in detail.audit] == [
         ("opened", None),
+        ("proposed", None),
         ("approved", "操作 花子"),
-        ("activated", "操作 花子"),
+        ("issued", "操作 花子"),
         ("acknowledged", "Op2"),
     ]
-    assert detail.audit[1].reason == "confirmed by patrol"
+    assert detail.audit[2].reason == "confirmed by patrol"
     with pytest.raises(Exception, match="append-only"):
         conn.execute("UPDATE alert_audit SET reason = 'x' WHERE alert_id = %s", (alert_id,))
     with pytest.raises(Exception, match="append-only"):
@@ -155,8 +156,10 @@ def test_not_found_and_acknowledge_is_idempotent(conn, demo_db, staff):
 def test_list_puts_awaiting_approval_first(conn, demo_db, staff):
     auto = raise_alert(conn, 2, station="kyoden-chiwara")
     pending = raise_alert(conn, 4, station="kyoden-kanehiro")
-    ended = raise_alert(conn, 2, station=STATION)
-    store.apply(conn, station_id=STATION, conditions=[], now=T0 + timedelta(minutes=1), policy=POLICY)
+    ended = raise_alert(conn, 2, station="fujishima-tomizawa")  # each in its own area
+    store.apply(
+        conn, station_id="fujishima-tomizawa", conditions=[], now=T0 + timedelta(minutes=1), policy=POLICY
+    )
     assert [v.id for v in actions.list_alerts(conn)] == [pending, auto, ended]
     assert [v.id for v in actions.list_alerts(conn, open_only=True)] == [pending, auto]
     views = actions.list_alerts(conn, limit=1)

@@ -9,15 +9,16 @@ readings stamped up to then (exactly what it would have seen live).
 
 The asserted timeline (minutes from the start of the event, default rules):
 
-* rise: a level-4 forecast (pending) while rising; the stage alert opens pending at
-  level 4 once three readings confirm the danger level (~85), an operator approves it
-  (outbox: Alert, Evacuate); the level drops below the exit threshold (110) and the
-  alert resolves only after the 30-minute dwell (outbox: Update, AllClear);
+* rise: its area (藤島川流域) gets a level-4 proposal while the water rises (forecast,
+  then observed), an operator approves it (outbox: Alert, Evacuate); the level drops
+  below the exit threshold (110), and only after the 30-minute dwell is lifting proposed;
+  the operator lifts it (outbox: Update, AllClear);
 * stuck sensor: a staff-only ``sensor`` alert (flat line) 50 minutes after the freeze;
 * false spike: staff-only ``unverified`` (rate) and ``sensor`` at 60, the unverified
   one ended at 70 when the next reading fell back; never a stage or forecast alert;
-* silent gauge: caution (level 2) goes out by itself (~100); silent after 110, it is
-  ``offline`` (critical) at 125 and its stage alert stays active, marked stale;
+* silent gauge: caution (level 2) goes out by itself for its area (~100); silent after
+  110, it is ``offline`` (critical) at 125 and the area's level stays, marked stale, with
+  a proposal to staff to verify it;
 * calm river: no alert at all.
 
 The demo network (two rivers in Tsuruoka), with one event each:
@@ -50,6 +51,7 @@ from tests.helpers import running_ingest, wait_for
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=205)
 STEP = timedelta(minutes=5)
+RISE_AREA, STUCK_AREA, SILENT_AREA = "area-fujishima", "area-kyoden-upper", "area-kyoden-lower"
 END_MIN = 200
 DWELL = timedelta(minutes=30)  # RuleSettings.dwell_min
 RISE, STUCK, SPIKE, SILENT, CALM = (
@@ -193,68 +195,77 @@ def test_a_flood_with_a_stuck_sensor_a_false_spike_and_a_silent_gauge(demo_db, b
         )
         assert conn.execute("SELECT count(*) FROM readings WHERE quality <> 0").fetchone()[0] == 0
 
-        station_of = dict(conn.execute("SELECT id, station_id FROM alerts").fetchall())
+        station_of: dict[int, str] = {}  # staff notices: their station; issuances: their area
         approved: dict[str, int] = {}
 
         def on_step(minute: int, seen: list[Seen]) -> None:
-            # the first time the rise's stage alert waits for a person, an operator approves it
+            # an operator acts on each proposal for the rise's area as soon as it appears:
+            # the raise to level 4, later the lift
             for alert in seen:
                 station_of.setdefault(
                     alert.id,
-                    conn.execute("SELECT station_id FROM alerts WHERE id = %s", (alert.id,)).fetchone()[0],
+                    conn.execute(
+                        "SELECT coalesce(area_id, station_id) FROM alerts WHERE id = %s", (alert.id,)
+                    ).fetchone()[0],
                 )
-                if (station_of[alert.id], alert.kind, alert.state) == (
-                    RISE,
-                    "stage",
-                    "pending",
-                ) and not approved:
+                if (
+                    station_of[alert.id] == RISE_AREA
+                    and alert.kind == "area"
+                    and alert.pending_level is not None
+                ):
+                    if alert.state not in ("pending", "active"):
+                        continue
                     now = START + timedelta(minutes=minute, seconds=45)
-                    view = actions.approve(conn, alert_id=alert.id, actor=people["op"], now=now)
-                    assert view.alert.state.value == "active"
-                    approved["minute"], approved["id"] = minute, alert.id
+                    what = "lift" if alert.pending_level == 0 else "raise"
+                    actions.approve(conn, alert_id=alert.id, actor=people["op"], now=now)
+                    approved.setdefault(what, minute)
+                    approved["id"] = alert.id
 
         timeline = step_through(conn, Evaluator(conn), on_step)
 
-        def of(station: str, kind: str | None = None) -> list[Seen]:
-            return [s for s in timeline if station_of[s.id] == station and kind in (None, s.kind)]
+        def of(place: str, kind: str | None = None) -> list[Seen]:
+            return [s for s in timeline if station_of[s.id] == place and kind in (None, s.kind)]
 
-        # -- the calm river: nothing
+        # -- calm river: nothing at all
         assert of(CALM) == []
-
-        # -- the stuck sensor: a staff-only `sensor` alert, nothing public
+        # -- stuck sensor: staff-only, and nothing for its area
         assert {s.kind for s in of(STUCK)} == {"sensor"}
-        assert not any(s.public for s in of(STUCK))
+        assert not any(s.public for s in of(STUCK)) and of(STUCK_AREA) == []
         first_sensor = min(s.minute for s in of(STUCK))
         assert 70 <= first_sensor <= 90  # six equal readings over 50 minutes after the freeze at 30
         assert "flat_line" in of(STUCK)[-1].details["tests"]
 
-        # -- the false spike: at most staff-only conditions, never a stage or forecast alert
+        # -- the false spike: at most staff-only conditions, never evidence for a level
         assert {s.kind for s in of(SPIKE)} <= {"unverified", "sensor"}
         assert not any(s.public for s in of(SPIKE))
         unverified = of(SPIKE, "unverified")
         assert (unverified[0].minute, unverified[0].details["reason"]) == (60, "rate")
         assert min(s.minute for s in unverified if s.state == "resolved") == 70  # the next reading fell back
 
-        # -- offline at high water: a critical `offline` alert; the stage alert kept, stale
-        silent_stage = of(SILENT, "stage")
-        assert silent_stage and silent_stage[0].alert_level == 2  # caution goes out by itself
-        assert {s.state for s in silent_stage} == {"active"}  # kept, never cleared
-        assert not any(s.stale for s in silent_stage if s.minute <= 110)
+        # -- offline at high water: a critical `offline` notice; the area's level kept, stale,
+        # and staff asked to verify — never cleared unseen
+        silent = of(SILENT_AREA, "area")
+        issued = [s for s in silent if s.state == "active"]
+        assert issued and {s.alert_level for s in issued} == {2}  # caution goes out by itself
+        assert silent[-1].state == "active"  # never cleared unseen
+        assert not any(s.stale for s in silent if s.minute <= 110)
         offline = of(SILENT, "offline")
         assert offline and not offline[0].public and offline[0].details["critical"] is True
         went_offline = min(s.minute for s in offline)
         assert 125 <= went_offline <= 130  # fast mode: 3 × 2 min, at least 15 min after 110
-        assert all(s.stale for s in silent_stage if s.minute >= went_offline)
+        after = [s for s in silent if s.minute >= went_offline]
+        assert after and all(s.stale and s.pending_level is not None for s in after)  # staff must look
 
-        # -- the real rise: pending level 4, approved, active, then an all-clear after the dwell
-        stage = of(RISE, "stage")
-        assert stage[0].state == "pending" and stage[0].alert_level == 4 and stage[0].public
-        assert 80 <= approved["minute"] <= 90
-        assert {s.id for s in stage} == {approved["id"]}
-        ended = [s for s in stage if s.state == "resolved"]
-        assert ended, [(s.minute, s.state) for s in stage]
+        # -- the real rise: level 4 proposed (forecast, then observed), approved, never lowered,
+        # lifted by a person after the water fell below the exit threshold and the dwell
+        rise = of(RISE_AREA, "area")
+        assert rise[0].state == "pending" and rise[0].pending_level == 4 and rise[0].public
+        assert {s.id for s in rise} == {approved["id"]}
+        issued = [s.alert_level for s in rise if s.state == "active"]
+        assert issued and set(issued) == {4}
         below = min(m for m, level in series[RISE] if m > 90 and level < 7.43 - 0.1)
-        assert ended[0].minute >= below + DWELL.total_seconds() / 60
+        assert approved["lift"] >= below + DWELL.total_seconds() / 60
+        assert rise[-1].state == "resolved"
         outbox = conn.execute(
             "SELECT msg_type, version, public, payload->>'response' FROM alert_outbox WHERE alert_id = %s "
             "ORDER BY version",
@@ -263,8 +274,8 @@ def test_a_flood_with_a_stuck_sensor_a_false_spike_and_a_silent_gauge(demo_db, b
         assert outbox == [("Alert", 1, True, "Evacuate"), ("Update", 2, True, "AllClear")]
 
         # nothing public ever came from the faults; only the real rise reached residents
-        public_stations = {
+        public_areas = {
             station_of[a]
             for (a,) in conn.execute("SELECT DISTINCT alert_id FROM alert_outbox WHERE public").fetchall()
         }
-        assert public_stations <= {RISE, SILENT}
+        assert public_areas <= {RISE_AREA, SILENT_AREA}

@@ -47,13 +47,14 @@ def test_confirms_stages_opens_alerts_and_is_idempotent(demo_db):
             ("kyoden-jumonji", "danger", 4),
             ("kyoden-kanehiro", None, None),
         ]
-        # level 2 goes out by itself; level 4 waits for a person's approval
+        # per area: level 2 goes out by itself; level 4 is proposed and waits for a person
         assert rows(
             conn,
-            "SELECT station_id, kind, state, alert_level, public FROM alerts WHERE kind = 'stage' ORDER BY 1",
+            """SELECT area_id, station_id, state, alert_level, proposal, pending_level, public
+               FROM alerts WHERE kind = 'area' ORDER BY 1""",
         ) == [
-            ("kyoden-chiwara", "stage", "active", 2, True),
-            ("kyoden-jumonji", "stage", "pending", 4, True),
+            ("area-kyoden-lower", "kyoden-jumonji", "pending", None, "raise", 4, True),
+            ("area-kyoden-upper", "kyoden-chiwara", "active", 2, None, None, True),
         ]
         assert rows(conn, "SELECT msg_type, version FROM alert_outbox") == [("Alert", 1)]
 
@@ -91,10 +92,11 @@ def test_a_silent_station_goes_offline_and_its_alert_turns_stale(demo_db):
             (True,)
         ]
         alerts = dict(rows(conn, "SELECT kind, stale FROM alerts WHERE station_id = 'kyoden-jumonji'"))
-        assert alerts == {"stage": True, "offline": False}
-        assert rows(conn, "SELECT state FROM alerts WHERE kind = 'stage'") == [
-            ("pending",)
-        ]  # kept, not cleared
+        assert alerts == {"area": True, "offline": False}
+        # the proposal is kept, not dropped: its evidence is marked lost
+        assert rows(conn, "SELECT state, proposal, pending_level FROM alerts WHERE kind = 'area'") == [
+            ("pending", "raise", 4)
+        ]
 
 
 def test_notification_from_ingest_wakes_the_evaluator(demo_db):
@@ -121,7 +123,7 @@ def test_notification_from_ingest_wakes_the_evaluator(demo_db):
                 timeout=10,
                 explain=lambda: rows(conn, "SELECT station_id, state FROM station_status"),
             )
-            assert rows(conn, "SELECT state, alert_level FROM alerts WHERE kind = 'stage'") == [
+            assert rows(conn, "SELECT state, pending_level FROM alerts WHERE kind = 'area'") == [
                 ("pending", 4)
             ]
     finally:
@@ -181,7 +183,10 @@ def test_a_backlog_longer_than_the_window_is_judged_reading_by_reading(demo_db):
         for i in range(1, 49):
             when = start + timedelta(hours=1, minutes=5 * i)
             insert(conn, station, when, 5.0 + 1.5 * i * 5 / 60)
-        (assessment,) = evaluate(conn, now=NOW, station_ids=[station])
+        # the station's whole area is evaluated (kyoden-kanehiro too: its fast path)
+        assessments = {a.station_id: a for a in evaluate(conn, now=NOW, station_ids=[station])}
+    assert set(assessments) == {station, "kyoden-kanehiro"}
+    assessment = assessments[station]
     assert assessment.state.stage_key == "danger"
     # 7.77 m is reached 1 h 51 min into the rise (5.0 + 1.5 × 1.85), long before the
     # newest window (70 min back from the newest reading, 2 h 50 min into the rise) begins;

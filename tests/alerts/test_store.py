@@ -11,12 +11,13 @@ import pytest
 
 from alerts import actions, store
 from alerts.errors import NotAllowed
-from alerts.model import AlertState, Condition, Kind, Role
+from alerts.model import AlertState, Condition, Kind, Proposal, Role
 from alerts.policy import ApprovalPolicy
 from kawamori import db
 from tests.alerts.alert_factories import STATION, T0, add_staff, stage
 
 POLICY = ApprovalPolicy()
+AREA = "area-kyoden-lower"  # kyoden-jumonji and kyoden-kanehiro
 
 
 def counts(conn) -> dict[str, int]:
@@ -30,8 +31,9 @@ def test_a_change_writes_alert_audit_outbox_and_notify_together(demo_db):
     with db.connect(demo_db) as listener, db.connect(demo_db) as conn:
         listener.execute(f"LISTEN {db.ALERTS_CHANNEL}")
         [t] = store.apply(conn, station_id=STATION, conditions=[stage(2, level_m=7.1)], now=T0, policy=POLICY)
-        assert counts(conn) == {"alerts": 1, "alert_audit": 1, "alert_outbox": 1, "alert_approvals": 0}
+        assert counts(conn) == {"alerts": 1, "alert_audit": 2, "alert_outbox": 1, "alert_approvals": 0}
         alert = store.load_alert(conn, t.after.id)
+        assert (alert.kind, alert.area_id) == (Kind.area, AREA)
         assert (alert.state, alert.version, alert.areas, alert.public) == (
             AlertState.active,
             1,
@@ -53,7 +55,7 @@ def test_nothing_is_written_when_nothing_changed_and_a_restart_loses_nothing(dem
         later = T0 + timedelta(minutes=1)
         assert store.apply(conn, station_id=STATION, conditions=[stage(4)], now=later, policy=POLICY) == []
         assert counts(conn) == before
-        [alert] = store.load_live(conn, [STATION]).values()
+        [alert] = store.load_live_areas(conn, [AREA]).values()
         assert alert.updated_at == T0
 
 
@@ -74,14 +76,21 @@ def test_full_lifecycle_in_the_database(demo_db):
         [t] = store.apply(conn, station_id=STATION, conditions=[stage(2)], now=T0, policy=POLICY)
         alert_id = t.after.id
         minute = timedelta(minutes=1)
-        store.apply(
-            conn, station_id=STATION, conditions=[stage(2, stale=True)], now=T0 + minute, policy=POLICY
-        )
-        assert store.load_alert(conn, alert_id).stale
+        silent = [stage(2, stale=True), Condition(STATION, Kind.offline, details={"critical": True})]
+        store.apply(conn, station_id=STATION, conditions=silent, now=T0 + minute, policy=POLICY)
+        alert = store.load_alert(conn, alert_id)  # evidence lost: neither kept silently nor dropped
+        assert alert.stale and (alert.proposal, alert.alert_level) == (Proposal.verify, 2)
         store.apply(conn, station_id=STATION, conditions=[stage(1)], now=T0 + 2 * minute, policy=POLICY)
         store.apply(conn, station_id=STATION, conditions=[], now=T0 + 3 * minute, policy=POLICY)
         detail = actions.get_alert(conn, alert_id=alert_id)
-        assert [e.action for e in detail.audit] == ["opened", "stale", "fresh", "deescalated", "resolved"]
+        assert [e.action for e in detail.audit] == [
+            "opened",
+            "issued",
+            "proposed",
+            "lowered",
+            "proposal_withdrawn",
+            "lifted",
+        ]
         rows = conn.execute(
             "SELECT msg_type, payload->>'response', (payload->>'ended')::bool"
             " FROM alert_outbox ORDER BY version"
@@ -91,7 +100,7 @@ def test_full_lifecycle_in_the_database(demo_db):
             ("Update", "Monitor", False),
             ("Update", "AllClear", True),
         ]
-        assert store.load_live(conn, [STATION]) == {}
+        assert store.load_live_areas(conn, [AREA]) == {}
         # raised again: a new alert
         [again] = store.apply(
             conn, station_id=STATION, conditions=[stage(2)], now=T0 + 4 * minute, policy=POLICY
@@ -104,11 +113,12 @@ def test_a_rejection_suppresses_until_the_condition_ends(demo_db):
         op = add_staff(conn, "op", Role.operator)
         [t] = store.apply(conn, station_id=STATION, conditions=[stage(4)], now=T0, policy=POLICY)
         actions.reject(conn, alert_id=t.after.id, actor=op, now=T0, reason="snow")
-        assert store.load_live(conn, [STATION])[f"{STATION}:stage"].suppressed_level == 4
+        assert store.load_live_areas(conn, [AREA])[f"area:{AREA}"].declined == "raise:4"
+        assert store.apply(conn, station_id=STATION, conditions=[stage(4)], now=T0, policy=POLICY) == []
         [lifted] = store.apply(conn, station_id=STATION, conditions=[], now=T0, policy=POLICY)
-        assert lifted.lifted is not None and store.load_live(conn, [STATION]) == {}
+        assert lifted.lifted is not None and store.load_live_areas(conn, [AREA]) == {}
         audit = [e.action for e in actions.get_alert(conn, alert_id=t.after.id).audit]
-        assert audit == ["opened", "rejected", "unsuppressed"]
+        assert audit == ["opened", "proposed", "declined", "unsuppressed"]
 
 
 def test_reminders_for_pending_approvals(demo_db):
@@ -122,6 +132,7 @@ def test_reminders_for_pending_approvals(demo_db):
         assert store.remind_pending(conn, now=T0 + timedelta(minutes=6), policy=POLICY) == []
         assert [e.action for e in actions.get_alert(conn, alert_id=t.after.id).audit] == [
             "opened",
+            "proposed",
             "reminded",
         ]
 
@@ -205,50 +216,47 @@ def test_two_evaluators_racing_open_one_alert(demo_db):
         thread.join()
     assert sorted(results) == [0, 0, 0, 1]
     with db.connect(demo_db) as conn:
-        assert counts(conn) == {"alerts": 1, "alert_audit": 1, "alert_outbox": 1, "alert_approvals": 0}
+        assert counts(conn) == {"alerts": 1, "alert_audit": 2, "alert_outbox": 1, "alert_approvals": 0}
 
 
 def test_a_staff_action_between_deciding_and_writing_is_taken_into_account(demo_db, monkeypatch):
     with db.connect(demo_db) as conn, db.connect(demo_db) as staff_conn:
         op = add_staff(conn, "op", Role.operator)
         [t] = store.apply(conn, station_id=STATION, conditions=[stage(4)], now=T0, policy=POLICY)
-        load_live = store.load_live
+        load_live_areas = store.load_live_areas
 
-        def approve_meanwhile(conn, station_ids, *, lock=False):
-            found = load_live(conn, station_ids, lock=lock)
+        def approve_meanwhile(conn, area_ids, *, lock=False):
+            found = load_live_areas(conn, area_ids, lock=lock)
             if not lock:  # the evaluator has decided "withdraw": an operator approves just now
                 actions.approve(staff_conn, alert_id=t.after.id, actor=op, now=T0)
             return found
 
-        monkeypatch.setattr(store, "load_live", approve_meanwhile)
+        monkeypatch.setattr(store, "load_live_areas", approve_meanwhile)
         [ended] = store.apply(
             conn, station_id=STATION, conditions=[], now=T0 + timedelta(minutes=1), policy=POLICY
         )
-        assert ended.after.state is AlertState.resolved  # not "withdrawn": it had gone out
+        # not "withdrawn": it had gone out, and lifting level 4 is a person's decision
+        assert (ended.after.state, ended.after.alert_level) == (AlertState.active, 4)
+        assert ended.after.proposal is Proposal.lift
         rows = conn.execute("SELECT msg_type FROM alert_outbox ORDER BY version").fetchall()
-        assert rows == [("Alert",), ("Update",)]
+        assert rows == [("Alert",)]
 
 
 def forecast(level: int) -> Condition:
     return Condition(STATION, Kind.forecast, level, "caution", details={"eta": "2026-07-01T04:00:00+00:00"})
 
 
-def test_a_forecast_whose_stage_arrives_ends_without_an_all_clear(demo_db):
+def test_a_forecast_whose_stage_arrives_is_the_same_issuance(demo_db):
     with db.connect(demo_db) as conn:
         store.apply(conn, station_id=STATION, conditions=[forecast(2)], now=T0, policy=POLICY)
         later = T0 + timedelta(minutes=20)
         store.apply(conn, station_id=STATION, conditions=[stage(2)], now=later, policy=POLICY)
         rows = conn.execute(
-            """SELECT a.kind, a.state, o.msg_type FROM alerts a
+            """SELECT a.kind, a.state, a.details->>'basis', o.msg_type FROM alerts a
                LEFT JOIN alert_outbox o ON o.alert_id = a.id ORDER BY a.id, o.version"""
         ).fetchall()
-        # the forecast's only message is its Alert: no "all clear" as the water arrives
-        assert rows == [("forecast", "resolved", "Alert"), ("stage", "active", "Alert")]
-        [action] = conn.execute(
-            "SELECT a.action FROM alert_audit a JOIN alerts x ON x.id = a.alert_id "
-            "WHERE x.kind = 'forecast' ORDER BY a.id DESC LIMIT 1"
-        ).fetchone()
-        assert action == "superseded"
+        # one issuance: the observed crossing is new evidence for the same level, no message
+        assert rows == [("area", "active", "observed", "Alert")]
 
 
 def test_a_forecast_that_does_not_come_true_is_cleared(demo_db):

@@ -29,7 +29,7 @@ def outcome(expectations: list[dict], **parts) -> Outcome:
     return result
 
 
-def alert(minutes, state, level, pending=None, public=True, kind="stage") -> AlertChange:
+def alert(minutes, state, level, pending=None, public=True, kind="area") -> AlertChange:
     return AlertChange(
         at(minutes), 1, STATION, kind, "Actual", state, public, level, pending, False, ("area-kurose",)
     )

@@ -1,0 +1,127 @@
+"""Area decisions end to end against a real database: the evaluator proposes, staff
+approve through alerts.actions, and the area's public level never drops until staff
+lift it — the hand-over (an approved forecast, then the observed crossing) that once
+fell back to level 2 for a minute."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from alerts import actions
+from alerts.errors import Conflict
+from alerts.model import Role
+from alerts.service import Evaluator
+from dashboard.resident_view import current_levels
+from kawamori import db
+from shelters.areas import danger_areas
+from tests.alerts.alert_factories import add_staff
+
+T0 = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
+TOMIZAWA = "fujishima-tomizawa"  # caution 13.75 m (level 2), danger 14.75 m (level 4)
+AREA = "area-fujishima"
+SENDER = "kawamori@city.example.lg.jp"
+
+
+def insert(conn, station: str, when: datetime, level: float) -> None:
+    conn.execute(
+        "INSERT INTO readings (station_id, time, level_m) VALUES (%s, %s, %s)", (station, when, level)
+    )
+
+
+def issuance(conn) -> tuple:
+    return conn.execute(
+        """SELECT id, state, alert_level, proposal, pending_level, proposal_reason, revision
+           FROM alerts WHERE kind = 'area' AND area_id = %s ORDER BY id DESC LIMIT 1""",
+        (AREA,),
+    ).fetchone()
+
+
+def outbox(conn) -> list[tuple]:
+    return conn.execute(
+        """SELECT msg_type, version, payload->>'alert_level', payload->>'response', payload->>'sender',
+                  jsonb_array_length(payload->'references')
+           FROM alert_outbox ORDER BY id"""
+    ).fetchall()
+
+
+def test_an_approved_forecast_is_never_replaced_by_a_lower_level(demo_db):
+    with db.connect(demo_db) as conn:
+        operator = add_staff(conn, "sato", Role.operator, "佐藤 花子")
+        evaluator = Evaluator(conn, sender=SENDER)
+        now = T0
+        # a fast rise towards danger: the trend reaches 14.75 m within the lead time
+        level = 12.9
+        for _ in range(8):
+            now += timedelta(minutes=10)
+            level += 0.15
+            insert(conn, TOMIZAWA, now, level)
+            evaluator.evaluate(now=now)
+        alert_id, state, issued, proposal, pending, reason, revision = issuance(conn)
+        assert (proposal, pending, reason) == ("raise", 4, "forecast")
+        assert issued in (None, 2)  # level 2 (caution) goes out by itself once confirmed
+        actions.approve(conn, alert_id=alert_id, actor=operator, now=now, revision=revision, sender=SENDER)
+        assert issuance(conn)[1:3] == ("active", 4)  # issued in the approving transaction
+        public = [current_levels(conn, areas=[AREA])]
+
+        # the river crosses danger and keeps rising, then falls far below every stage
+        for step in [0.2] * 6 + [-0.4] * 10:
+            now += timedelta(minutes=10)
+            level += step
+            insert(conn, TOMIZAWA, now, level)
+            evaluator.evaluate(now=now)
+            public.append(current_levels(conn, areas=[AREA]))
+            assert issuance(conn)[2] == 4
+        assert all(levels == {AREA: 4} for levels in public), public
+        assert [a.id for a in danger_areas(conn)] == [AREA]
+        _, state, issued, proposal, pending, reason, revision = issuance(conn)
+        assert (state, issued, proposal, pending) == ("active", 4, "lift", 0)
+
+        # a stale browser: it saw the lift proposal, which changed meanwhile
+        with pytest.raises(Conflict, match="changed since you saw it"):
+            actions.approve(
+                conn, alert_id=alert_id, actor=operator, now=now, revision=revision - 1, sender=SENDER
+            )
+        actions.approve(conn, alert_id=alert_id, actor=operator, now=now, revision=revision, sender=SENDER)
+        assert issuance(conn)[1] == "resolved"
+        assert current_levels(conn, areas=[AREA]) == {}
+
+        messages = outbox(conn)
+        # one incident: issued, (caution → 4 is one Update if level 2 went out first), lifted
+        assert messages[-1][3] == "AllClear" and {m[4] for m in messages} == {SENDER}
+        assert [m[1] for m in messages] == list(range(1, len(messages) + 1))
+        assert [m[5] for m in messages] == list(range(len(messages)))  # every earlier version referenced
+        assert all(m[2] in ("2", "4") for m in messages)
+        levels_sent = [int(m[2]) for m in messages]
+        assert levels_sent == sorted(levels_sent)  # never lowered on the way
+        audit = conn.execute(
+            """SELECT action, actor_id FROM alert_audit WHERE alert_id = %s
+               AND action IN ('issued', 'raised', 'lowered', 'lifted') ORDER BY id""",
+            (alert_id,),
+        ).fetchall()
+        # every public change is a person's decision or the written policy's (level 2 only)
+        assert all(
+            actor == operator.id or action == "issued" for action, actor in audit if action != "raised"
+        )
+        assert ("lifted", operator.id) in audit
+
+
+def test_two_approvers_at_level_5_issue_at_once_and_a_repeat_is_a_conflict(demo_db):
+    from alerts.model import Condition, Kind
+    from alerts.policy import ApprovalPolicy
+    from alerts.store import apply_many
+
+    with db.connect(demo_db) as conn:
+        first = add_staff(conn, "chief", Role.approver)
+        second = add_staff(conn, "mayor", Role.approver)
+        condition = Condition(TOMIZAWA, Kind.stage, 5, "flooding", details={"level_m": 15.9})
+        apply_many(conn, conditions={TOMIZAWA: [condition]}, now=T0, policy=ApprovalPolicy())
+        alert_id, _, _, proposal, pending, _, revision = issuance(conn)
+        assert (proposal, pending) == ("raise", 5)
+        actions.approve(conn, alert_id=alert_id, actor=first, now=T0, revision=revision)
+        assert issuance(conn)[1] == "pending"
+        actions.approve(conn, alert_id=alert_id, actor=second, now=T0, revision=revision)
+        assert issuance(conn)[1:3] == ("active", 5)  # no wait for the evaluator's tick
+        with pytest.raises(Conflict, match="no open proposal"):
+            actions.approve(conn, alert_id=alert_id, actor=second, now=T0, revision=revision)
