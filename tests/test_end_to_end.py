@@ -59,11 +59,17 @@ def test_simulator_to_api(demo_network, demo_db, broker, ingest_worker):
         # the fleet sends a reading a second: judge it with the demo's time-compressed rules
         assessments = evaluate(conn, now=datetime.now(UTC), rules=load_rules(DEMO_RULES))
         assert conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0] == 0
-        # every station at flood danger: five level-4 alerts, each waiting for a person's approval
+        # every station at flood danger: each of the three areas gets one proposal to issue
+        # level 4, waiting for a person's approval; nothing is issued, nothing is public yet
         pending = conn.execute(
-            "SELECT state, alert_level, count(*) FROM alerts WHERE kind = 'stage' GROUP BY 1, 2"
+            """SELECT area_id, state, alert_level, proposal, pending_level, proposal_reason
+               FROM alerts WHERE kind IN ('area', 'stage', 'forecast') ORDER BY area_id"""
         )
-        assert pending.fetchall() == [("pending", 4, 5)]
+        assert pending.fetchall() == [
+            (area.id, "pending", None, "raise", 4, "observed")
+            for area in sorted(demo_network.areas, key=lambda a: a.id)
+        ]
+        assert conn.execute("SELECT count(*) FROM alert_outbox WHERE public").fetchone()[0] == 0
     assert {a.station_id for a in assessments} == {s.id for s in demo_network.stations}
 
     with serve(create_app(demo_db)) as base, httpx.Client(base_url=base) as client:

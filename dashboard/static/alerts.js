@@ -46,12 +46,28 @@ const TEXT = {
       escalated: "引き上げ", escalation_withdrawn: "引き上げ取り下げ", deescalated: "引き下げ",
       stale: "データ途絶", fresh: "データ復帰", resolved: "解除", withdrawn: "取り下げ", approved: "承認",
       rejected: "却下", cancelled: "取り消し", acknowledged: "確認", reminded: "再通知",
-      unsuppressed: "抑止解除" },
+      unsuppressed: "抑止解除", superseded: "統合", proposed: "提案", proposal_changed: "提案の変更",
+      proposal_withdrawn: "提案の取り下げ", issued: "発令", raised: "引き上げ", lowered: "引き下げ",
+      lifted: "解除", declined: "却下（提案どおりにしない）" },
     roles: { viewer: "閲覧", operator: "オペレーター", approver: "承認者", admin: "管理者" },
     levels: { 1: "早期注意情報", 2: "注意", 3: "高齢者等避難", 4: "避難指示", 5: "緊急安全確保" },
     newPending: (s) => `新しい承認待ち: ${s}`, done: "完了しました",
     errors: { 401: "ログインが切れました。もう一度ログインしてください。", 403: "この操作は許可されていません。",
       404: "この警報は見つかりません。", 409: "状況が変わりました。画面を更新しました。" },
+    // an area's issuance (発令) and the proposal awaiting staff
+    area: "発令地区", issuedLevel: "発令中のレベル", notIssued: "未発令", proposal: "提案",
+    proposals: { raise: "引き上げ", lower: "引き下げ", lift: "解除", verify: "根拠の確認" },
+    basis: "根拠",
+    reasons: { observed: "観測", forecast: "予測", unverified: "未確認", sensor_fault: "センサー異常", no_data: "欠測" },
+    toLevel: (level) => `警戒レベル${level}へ`, toLift: "解除へ",
+    evidence: "根拠（観測所ごと）", notCounted: "判断に含めていません", eta: "到達予想",
+    lowers: (from, what, area) => `承認すると、警戒レベル${from}から引き下げ、${area}の住民に「${what}」を送信します。`,
+    lifts: (from, area) => `承認すると、${area}の警戒レベル${from}を解除し、住民に解除（安全確認）を送信します。`,
+    verifies: (from, to, area) =>
+      `${area}の発令の根拠だった水位計の値が使えません。承認すると${to ? `警戒レベル${to}に引き下げ` : "解除"}、住民に送信します。却下すると警戒レベル${from}を維持します。`,
+    declineNote: "却下すると、発令中のレベルはそのままで、住民には何も送信されません。根拠が変わるまで同じ提案はしません。",
+    conflict: "提案が変わっていたため、操作は行われませんでした。最新の内容を表示しました。確認してから、もう一度操作してください。",
+    dismiss: "閉じる",
   },
   en: {
     title: "Alert console", skip: "Skip to approvals", signedInAs: "Signed in:", map: "Map",
@@ -95,13 +111,29 @@ const TEXT = {
       escalated: "Escalated", escalation_withdrawn: "Escalation withdrawn", deescalated: "Lowered",
       stale: "Data stopped", fresh: "Data back", resolved: "All clear", withdrawn: "Withdrawn", approved: "Approved",
       rejected: "Rejected", cancelled: "Cancelled", acknowledged: "Acknowledged", reminded: "Reminder sent",
-      unsuppressed: "Suppression lifted" },
+      unsuppressed: "Suppression lifted", superseded: "Merged", proposed: "Proposed",
+      proposal_changed: "Proposal changed", proposal_withdrawn: "Proposal withdrawn", issued: "Issued",
+      raised: "Raised", lowered: "Lowered", lifted: "Lifted (all clear)", declined: "Declined" },
     roles: { viewer: "viewer", operator: "operator", approver: "approver", admin: "admin" },
     levels: { 1: "Early warning", 2: "Caution", 3: "Elderly and others evacuate",
       4: "Evacuation instruction", 5: "Secure safety immediately" },
     newPending: (s) => `New approval needed: ${s}`, done: "Done",
     errors: { 401: "Your session has ended. Please sign in again.", 403: "You are not allowed to do this.",
       404: "This alert no longer exists.", 409: "The situation changed; the page has been updated." },
+    area: "Area", issuedLevel: "Issued level", notIssued: "Not issued", proposal: "Proposal",
+    proposals: { raise: "raise", lower: "lower", lift: "lift", verify: "verify the evidence" },
+    basis: "Basis",
+    reasons: { observed: "observed", forecast: "forecast", unverified: "unverified", sensor_fault: "sensor fault",
+      no_data: "no data" },
+    toLevel: (level) => `to level ${level}`, toLift: "to all clear",
+    evidence: "Evidence (by station)", notCounted: "not counted", eta: "expected at",
+    lowers: (from, what, area) => `Approving lowers the level from ${from} and sends "${what}" to residents of ${area}.`,
+    lifts: (from, area) => `Approving lifts level ${from} in ${area} and sends residents the all clear.`,
+    verifies: (from, to, area) =>
+      `The gauge behind the level issued in ${area} cannot be used. Approving ${to ? `lowers it to level ${to}` : "lifts it"} and tells residents; declining keeps level ${from}.`,
+    declineNote: "Declining keeps the issued level and sends nothing to residents. The same proposal is not made again until the evidence changes.",
+    conflict: "The proposal had changed, so nothing was done. The card now shows what it is; check it and act again.",
+    dismiss: "Dismiss",
   },
 };
 
@@ -116,6 +148,8 @@ const clock = (iso) => new Date(iso).toLocaleString(lang === "ja" ? "ja-JP" : "e
   { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
 
 let alerts = [];
+let stationNames = {}; // id → {name_ja, name_en}, for the evidence lists
+const conflicts = new Map(); // alert id → the server's 409 text, shown on the card until dismissed
 const seenPending = new Set();
 let firstLoad = true;
 let sound = localStorage.getItem("kawamori-sound") === "on";
@@ -133,16 +167,56 @@ function drillBadge(a) {
   if (a.status === "Test") return `<span class="drill" lang="ja">テスト</span> <span class="drill" lang="en">TEST</span>`;
   return "";
 }
+const isArea = (a) => a.kind === "area";
+// what residents can be told: an area's issuance (stage and forecast: alerts before areas, in the history)
+const isPublicKind = (a) => a.kind === "area" || a.kind === "stage" || a.kind === "forecast";
+function stationName(id) {
+  const known = stationNames[id];
+  return known ? nameOf(known, "name") : id;
+}
+// an area's name (the API gives the names); a station in no area is an area of its own
+function areaName(a) {
+  const area = (a.areas || []).find((x) => x.id === a.area_id);
+  if (area && (area.name_ja !== area.id || area.name_en !== area.id)) return nameOf(area, "name");
+  if (a.area_id === a.station_id) return nameOf(a, "station_name") || a.area_id;
+  return stationNames[a.area_id] ? stationName(a.area_id) : a.area_id;
+}
 function where(a) {
+  if (isArea(a)) return esc(areaName(a));
   return `${esc(nameOf(a, "river"))} ${esc(nameOf(a, "station_name"))}`;
 }
+function levelWhat(level) {
+  return lang === "ja" ? `${t("levels")[level]}（警戒レベル${level}）` : `${t("levels")[level]} (alert level ${level})`;
+}
+// the open proposal in words: "引き上げ 警戒レベル4へ · 根拠: 観測"
+function proposalText(a) {
+  if (!a.proposal) return "";
+  const kind = t("proposals")[a.proposal] || a.proposal;
+  const target = a.pending_level ? t("toLevel")(a.pending_level) : t("toLift");
+  const reason = a.proposal_reason ? ` · ${t("basis")}: ${t("reasons")[a.proposal_reason] || a.proposal_reason}` : "";
+  return `${t("proposal")}: ${kind} ${target}${reason}`;
+}
+function areaMeaning(a) {
+  const area = areaName(a);
+  const issued = a.state === "active" ? a.alert_level : null;
+  const to = a.pending_level;
+  if (a.proposal === "raise" || !issued) {
+    return issued ? t("escalates")(issued, levelWhat(to), area) : t("sends")(levelWhat(to), area);
+  }
+  if (a.proposal === "lower") return t("lowers")(issued, levelWhat(to), area);
+  if (a.proposal === "lift") return t("lifts")(issued, area);
+  return t("verifies")(issued, to, area);
+}
 function meaning(a) {
-  const public_ = a.kind === "stage" || a.kind === "forecast";
-  if (!public_) return [t("staffOnly")];
-  const level = a.awaiting_level;
-  const what = lang === "ja" ? `${t("levels")[level]}（警戒レベル${level}）` : `${t("levels")[level]} (alert level ${level})`;
-  const areas = a.areas.length ? a.areas.map((x) => nameOf(x, "name")).join(lang === "ja" ? "、" : ", ") : t("noAreas");
-  const text = a.state === "active" && a.alert_level ? t("escalates")(a.alert_level, what, areas) : t("sends")(what, areas);
+  if (!isPublicKind(a)) return [t("staffOnly")];
+  let text;
+  if (isArea(a)) {
+    text = areaMeaning(a);
+  } else {
+    const what = levelWhat(a.awaiting_level);
+    const areas = a.areas.length ? a.areas.map((x) => nameOf(x, "name")).join(lang === "ja" ? "、" : ", ") : t("noAreas");
+    text = a.state === "active" && a.alert_level ? t("escalates")(a.alert_level, what, areas) : t("sends")(what, areas);
+  }
   if (a.status === "Exercise") return [t("exerciseNote"), `${t("ifReal")} ${text}`];
   if (a.status === "Test") return [t("testNote"), `${t("ifReal")} ${text}`];
   return [text];
@@ -157,13 +231,17 @@ function figures(a) {
   if (a.stale) parts.push(`<span class="warn">⚠ ${esc(t("stale"))}</span>`);
   return parts.join(" · ");
 }
+// the approvals that count for what awaits: an area's, those given for this proposal revision
+function counted(a, p) {
+  return isArea(a) ? p.revision === a.revision && p.level === a.awaiting_level : p.level >= a.awaiting_level;
+}
 function approvalLine(a) {
   const got = a.approvals_total - a.approvals_needed;
-  const names = a.approvals.filter((p) => p.level >= a.awaiting_level).map((p) => esc(p.display_name)).join(", ");
+  const names = a.approvals.filter((p) => counted(a, p)).map((p) => esc(p.display_name)).join(", ");
   let line = `<strong>${esc(t("approvals")(got, a.approvals_total))}</strong>${names ? ` (${names})` : ""}`;
   if (a.approvals_needed > 0) line += ` — ${esc(t("needMore")(a.approvals_needed, t("roles")[a.role_needed]))}`;
   if (!a.can.approve) {
-    const mine = a.approvals.some((p) => p.mine && p.level >= a.awaiting_level);
+    const mine = a.approvals.some((p) => p.mine && counted(a, p));
     line += `<br><span class="why">${esc(mine ? t("alreadyYou") : t("needRole")(t("roles")[a.role_needed]))}</span>`;
   }
   return line;
@@ -177,8 +255,45 @@ function auditBlock(a) {
     <ol class="trail" id="trail-${a.id}"><li>…</li></ol></details>`;
 }
 function heading(a, level) {
+  if (isArea(a)) return areaHeading(a);
   return `<h3 id="alert-${a.id}-title">${drillBadge(a)} ${levelBadge(level)}
     <span class="where">${where(a)}</span></h3>`;
+}
+// an area's card: titled by the area, with the level issued there (not the one proposed)
+function issuedBadge(a) {
+  const level = a.state === "pending" ? null : a.alert_level;
+  const badge = level ? levelBadge(level) : `<span class="badge s-none">${esc(t("notIssued"))}</span>`;
+  return `<span class="issued"><span class="issued-label">${esc(t("issuedLevel"))}:</span> ${badge}</span>`;
+}
+function areaHeading(a) {
+  return `<h3 id="alert-${a.id}-title">${drillBadge(a)} <span class="where">${where(a)}</span>
+    ${issuedBadge(a)}</h3>`;
+}
+function proposalBlock(a) {
+  if (!isArea(a) || !a.proposal) return "";
+  const badge = a.pending_level ? ` ${levelBadge(a.pending_level)}` : "";
+  return `<p class="proposal"><span aria-hidden="true" class="icon">➜</span> <strong>${esc(proposalText(a))}</strong>${badge}</p>`;
+}
+function evidenceItem(e) {
+  const parts = [`<span class="station">${esc(stationName(e.station))}</span>`,
+    `<span class="basis">${esc(t("reasons")[e.basis] || e.basis)}</span>`];
+  if (e.level) parts.push(esc(lang === "ja" ? `警戒レベル${e.level}` : `level ${e.level}`));
+  if (typeof e.level_m === "number") parts.push(esc(`${t("waterLevel")} ${e.level_m.toFixed(2)} m`));
+  if (e.eta) parts.push(`${esc(t("eta"))} <time datetime="${esc(e.eta)}">${esc(clock(e.eta))}</time>`);
+  const counts = e.counts === false ? ` <em class="not-counted">(${esc(t("notCounted"))})</em>` : "";
+  return `<li class="${e.counts === false ? "ignored" : ""}">${parts.join(" · ")}${counts}</li>`;
+}
+function evidenceBlock(a) {
+  const items = isArea(a) && a.details && Array.isArray(a.details.evidence) ? a.details.evidence : [];
+  if (!items.length) return "";
+  return `<div class="evidence"><p class="evidence-title">${esc(t("evidence"))}</p>
+    <ul>${items.map(evidenceItem).join("")}</ul></div>`;
+}
+function conflictBlock(a) {
+  if (!conflicts.has(a.id)) return "";
+  return `<div class="conflict" role="alert" tabindex="-1" id="conflict-${a.id}"><p><span aria-hidden="true">⚠</span>
+    <strong>${esc(t("conflict"))}</strong></p><p class="server">${esc(conflicts.get(a.id))}</p>
+    <button type="button" data-action="dismiss" data-id="${a.id}">${esc(t("dismiss"))}</button></div>`;
 }
 
 function pendingCard(a) {
@@ -190,11 +305,14 @@ function pendingCard(a) {
   ].join(" ");
   return `<li class="card pending ${a.status !== "Actual" ? "is-drill" : ""}" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
     ${heading(a, a.awaiting_level)}
+    ${conflictBlock(a)}
+    ${proposalBlock(a)}
     ${meaningHtml(a)}
     <p class="facts">${figures(a)}${figures(a) ? " · " : ""}${esc(t("waiting")(minutesSince(a.opened_at)))}
       (${esc(clock(a.opened_at))}${ja ? "〜" : "–"})</p>
     <p class="approvals">${approvalLine(a)}</p>
     <div class="actions">${buttons}</div>
+    ${evidenceBlock(a)}
     ${auditBlock(a)}</li>`;
 }
 function activeCard(a) {
@@ -203,18 +321,22 @@ function activeCard(a) {
     a.can.acknowledge ? button("acknowledge", a, t("acknowledge"), "primary") : "",
     a.can.cancel ? button("cancel", a, t("cancel")) : "",
   ].join(" ");
-  const kind = a.kind === "stage" ? "" : `${t(a.kind)} · `;
+  const kind = a.kind === "stage" || isArea(a) ? "" : `${t(a.kind)} · `;
   return `<li class="card active-alert ${a.status !== "Actual" ? "is-drill" : ""}" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
     ${heading(a, a.alert_level)}
+    ${conflictBlock(a)}
+    ${proposalBlock(a)}
     <p class="facts">${esc(kind)}${esc(t("states")[a.state])} ${esc(t("since")(minutesSince(a.opened_at)))}
       (${esc(clock(a.opened_at))}) ${figures(a) ? " · " + figures(a) : ""} ${ack}</p>
-    ${a.kind === "stage" || a.kind === "forecast" ? "" : `<p class="meaning">${esc(t("staffOnly"))}</p>`}
+    ${isPublicKind(a) ? "" : `<p class="meaning">${esc(t("staffOnly"))}</p>`}
     <div class="actions">${buttons}</div>
+    ${evidenceBlock(a)}
     ${auditBlock(a)}</li>`;
 }
 function historyCard(a) {
   return `<li class="card" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
     ${heading(a, a.alert_level)}
+    ${conflictBlock(a)}
     <p class="facts"><span class="state">${esc(t("states")[a.state])}</span> · ${esc(clock(a.opened_at))}
       – ${a.ended_at ? esc(clock(a.ended_at)) : ""}</p>
     ${auditBlock(a)}</li>`;
@@ -258,9 +380,14 @@ function render() {
   const fresh = pending.filter((a) => !seenPending.has(a.id));
   pending.forEach((a) => seenPending.add(a.id));
   if (fresh.length && !firstLoad) {
-    notify(t("newPending")(fresh.map((a) => `${t("level")}${a.awaiting_level} ${nameOf(a, "station_name")}`).join(", ")));
+    notify(t("newPending")(fresh.map(pendingSummary).join(", ")));
   }
   firstLoad = false;
+}
+
+function pendingSummary(a) {
+  if (isArea(a)) return `${areaName(a)}: ${proposalText(a)}`;
+  return `${t("level")}${a.awaiting_level} ${nameOf(a, "station_name")}`;
 }
 
 function notify(message) {
@@ -300,9 +427,10 @@ async function loadAudit(id) {
   list.innerHTML = detail.audit.map((e) => {
     const who = e.actor ? esc(e.actor) : `<em>${esc(t("system"))}</em>`;
     const what = t("actions")[e.action] || e.action;
+    const proposal = e.details && e.details.proposal ? ` ${t("proposals")[e.details.proposal] || e.details.proposal}` : "";
     const level = e.details && e.details.level ? ` (${t("level")}${e.details.level})` : "";
     return `<li><time datetime="${esc(e.at)}">${esc(clock(e.at))}</time> <span class="who">${who}</span>:
-      <strong>${esc(what)}</strong>${esc(level)}${e.reason ? ` — ${esc(e.reason)}` : ""}</li>`;
+      <strong>${esc(what)}</strong>${esc(proposal)}${esc(level)}${e.reason ? ` — ${esc(e.reason)}` : ""}</li>`;
   }).join("");
 }
 
@@ -315,6 +443,15 @@ function showStatus(ok) {
   const when = `${t("updated")} ${new Date().toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB")}`;
   status.textContent = ok ? `${live ? "● " + t("live") : "○ " + t("reconnecting")} · ${when}` : `⚠ ${t("failed")}`;
   status.classList.toggle("error", !ok);
+}
+
+async function loadStationNames() {
+  try {
+    const response = await fetch("/api/stations", { credentials: "same-origin" });
+    if (!response.ok) return;
+    stationNames = Object.fromEntries((await response.json()).map((s) => [s.id, s]));
+    render();
+  } catch (_) { /* ids are shown instead */ }
 }
 
 async function refresh() {
@@ -347,7 +484,7 @@ function connect() {
     live = true;
     const id = Number(JSON.parse(event.data).id);
     const known = alerts.find((a) => a.id === id);
-    if (known && known.awaiting_level != null && known.approvals_needed > 0) notify(t("newPending")(`${t("level")}${known.awaiting_level} ${nameOf(known, "station_name")}`));
+    if (known && known.awaiting_level != null && known.approvals_needed > 0) notify(t("newPending")(pendingSummary(known)));
     soon();
   });
   source.addEventListener("signed-out", () => { source.close(); signedOut(); });
@@ -365,18 +502,27 @@ const errorBox = document.getElementById("confirm-error");
 let pendingAction = null;
 
 function ask(action, a) {
-  pendingAction = { action, id: a.id };
+  if (action === "dismiss") {
+    conflicts.delete(a.id);
+    render();
+    return;
+  }
+  conflicts.delete(a.id);
+  // approve and decline carry the proposal revision the person sees: if it has changed since, the server refuses (409)
+  pendingAction = { action, id: a.id, revision: a.revision };
   const required = action === "reject" || action === "cancel";
   const title = { approve: "confirmApprove", reject: "confirmReject", cancel: "confirmCancel", acknowledge: "confirmAcknowledge" }[action];
   const text = {
     approve: () => meaning(a).join(" "),
-    reject: () => t("rejectNote"),
+    reject: () => isArea(a) ? t("declineNote") : t("rejectNote"),
     cancel: () => t("cancelNote")(a.public && a.state === "active"),
     acknowledge: () => t("ackNote"),
   }[action]();
   document.getElementById("confirm-title").innerHTML = `${drillBadge(a)} ${esc(t(title))}`;
-  document.getElementById("confirm-text").innerHTML =
-    `${levelBadge(action === "approve" || action === "reject" ? a.awaiting_level : a.alert_level)} <strong>${where(a)}</strong><br>${esc(text)}`;
+  const deciding = action === "approve" || action === "reject";
+  document.getElementById("confirm-text").innerHTML = isArea(a)
+    ? `<strong>${where(a)}</strong> ${issuedBadge(a)}${deciding && a.proposal ? `<br><strong>${esc(proposalText(a))}</strong>` : ""}<br>${esc(text)}`
+    : `${levelBadge(deciding ? a.awaiting_level : a.alert_level)} <strong>${where(a)}</strong><br>${esc(text)}`;
   document.getElementById("confirm-reason-label").textContent = required ? t("reasonRequired") : t("reasonOptional");
   reasonBox.required = required;
   reasonBox.value = "";
@@ -393,7 +539,7 @@ function ask(action, a) {
 
 document.getElementById("confirm-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const { action, id } = pendingAction;
+  const { action, id, revision } = pendingAction;
   const reason = reasonBox.value.trim();
   if (reasonBox.required && !reason) {
     errorBox.textContent = t("needReason");
@@ -408,9 +554,19 @@ document.getElementById("confirm-form").addEventListener("submit", async (event)
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify({ reason }),
+      body: JSON.stringify(action === "approve" || action === "reject" ? { reason, revision } : { reason }),
     });
     if (response.status === 401) return signedOut();
+    if (response.status === 409) {
+      // what the person saw has changed: say so with the server's words, and show them what it is now
+      const detail = (await response.json().catch(() => ({}))).detail || "";
+      conflicts.set(id, detail);
+      dialog.close();
+      document.getElementById("announce").textContent = `${t("conflict")} ${detail}`;
+      await refresh();
+      document.getElementById(`conflict-${id}`)?.focus();
+      return;
+    }
     if (!response.ok) {
       const detail = (await response.json().catch(() => ({}))).detail || "";
       errorBox.textContent = `${t("errors")[response.status] || response.status} ${detail}`;
@@ -462,5 +618,5 @@ document.getElementById("sound").addEventListener("click", () => {
 });
 
 renderStatic();
-refresh();
+refresh().then(loadStationNames);
 connect();

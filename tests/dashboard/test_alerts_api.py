@@ -21,6 +21,7 @@ from kawamori import db, staff
 from tests.helpers import serve, wait_for
 
 STATION = "kyoden-jumonji"  # demo network; covers area-kyoden-lower
+AREA = "area-kyoden-lower"
 PASSWORD = "river-watch-2026"
 PEOPLE = {
     "viewer": Role.viewer,
@@ -115,14 +116,29 @@ def test_operator_approves_level_4_and_the_audit_names_them(server):
     with sign_in(base, "op") as http:
         [alert] = http.get("/api/alerts", params={"open_only": True}).json()
         assert (alert["state"], alert["approvals_needed"], alert["role_needed"]) == ("pending", 1, "operator")
+        # the area's issuance: nothing issued yet, a proposal to raise it to level 4 on observed evidence
+        assert (alert["kind"], alert["area_id"]) == ("area", AREA)
+        assert (alert["alert_level"], alert["proposal"], alert["pending_level"]) == (None, "raise", 4)
+        assert alert["proposal_reason"] == "observed"
+        assert [(e["station"], e["level"]) for e in alert["details"]["evidence"]] == [(STATION, 4)]
         assert alert["areas"][0]["name_ja"] and alert["river_ja"]
         assert alert["can"]["approve"] and alert["status"] == "Actual"
-        approved = http.post(f"/api/alerts/{alert_id}/approve", json={"reason": "確認済み"})
+        revision = alert["revision"]
+        # a page that showed an older proposal cannot approve what it has not seen
+        stale = http.post(f"/api/alerts/{alert_id}/approve", json={"reason": "", "revision": revision - 1})
+        assert stale.status_code == 409 and "changed since you saw it" in stale.json()["detail"]
+        assert http.get(f"/api/alerts/{alert_id}").json()["alert"]["state"] == "pending"
+        approved = http.post(
+            f"/api/alerts/{alert_id}/approve", json={"reason": "確認済み", "revision": revision}
+        )
         assert approved.status_code == 200, approved.text
         assert approved.json()["state"] == "active" and approved.json()["awaiting_level"] is None
+        assert (approved.json()["alert_level"], approved.json()["proposal"]) == (4, None)
         detail = http.get(f"/api/alerts/{alert_id}").json()
         approvals = [e for e in detail["audit"] if e["action"] == "approved"]
         assert approvals[0]["actor"] == "OP 職員" and approvals[0]["reason"] == "確認済み"
+        [issued] = [e for e in detail["audit"] if e["action"] == "issued"]
+        assert issued["actor"] == "OP 職員" and issued["to_state"] == "active"
         assert http.post(f"/api/alerts/{alert_id}/approve", json={}).status_code == 409  # nothing awaits
         acknowledged = http.post(f"/api/alerts/{alert_id}/acknowledge", json={})
         assert acknowledged.json()["acknowledged_by"] == "OP 職員"

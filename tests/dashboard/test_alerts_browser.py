@@ -1,5 +1,6 @@
 """The alert console in headless Chromium (Debian's, driven by Playwright): sign in,
-see a pending level-4 alert at the top, approve it, watch changes made elsewhere arrive
+see an area's proposal to issue level 4 at the top, be refused (409) when the proposal
+changed while the dialog was open, approve it, watch changes made elsewhere arrive
 without reloading (server-sent events), read the audit trail."""
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ PASSWORD = "river-watch-2026"
 
 
 def raise_alert(database_url: str, station: str, level: int, *, status: str = "Actual") -> int:
+    """The station's confirmed stage at ``level``: evidence for its area's issuance."""
     with db.connect(database_url) as conn:
         conn.execute("UPDATE stations SET alert_status = %s WHERE id = %s", (status, station))
         condition = Condition(
@@ -88,10 +90,15 @@ def test_sign_in_approve_and_watch_live(console):
     expect(page.locator("#pending-title")).to_contain_text("承認待ち (1)")
     expect(page).to_have_title(re.compile(r"^\(1\) 承認待ち"))
     card = pending.locator(f"li[data-id='{first}']")
+    # titled by the area, nothing issued there yet, the proposal in words with its evidence
+    expect(card.locator("h3")).to_contain_text("京田川下流（十文字橋・家根広橋周辺）")
+    expect(card.locator("h3")).to_contain_text("発令中のレベル: 未発令")
+    expect(card.locator(".proposal")).to_contain_text("提案: 引き上げ 警戒レベル4へ · 根拠: 観測")
     expect(card).to_contain_text("警戒レベル4")
     expect(card).to_contain_text(
         "京田川下流（十文字橋・家根広橋周辺）の住民に「避難指示（警戒レベル4）」を送信します"
     )
+    expect(card.locator(".evidence")).to_contain_text("十文字橋 · 観測 · 警戒レベル4 · 水位 7.84 m")
     expect(card).to_contain_text("承認 0 / 1 名")
     expect(page.locator("#live")).to_contain_text("ライブ更新中")
 
@@ -109,8 +116,27 @@ def test_sign_in_approve_and_watch_live(console):
     assert page.evaluate(animation) == "none"
     page.emulate_media(reduced_motion="no-preference")
 
+    # the proposal changes while the dialog is open: the approval is refused (409), the person
+    # is told why in the server's words, and the card shows what it is now
     card.get_by_role("button", name="承認して送信").click()
     dialog = page.locator("#confirm")
+    expect(dialog).to_contain_text("避難指示（警戒レベル4）")
+    raise_alert(database_url, "kyoden-jumonji", 5)
+    expect(card.locator(".proposal")).to_contain_text("警戒レベル5へ", timeout=5000)
+    page.fill("#confirm-reason", "古い画面から")
+    page.click("#confirm-ok")
+    expect(dialog).to_be_hidden()
+    conflict = card.locator(".conflict")
+    expect(conflict).to_contain_text("提案が変わっていたため、操作は行われませんでした")
+    expect(conflict).to_contain_text("changed since you saw it")
+    expect(conflict).to_be_focused()
+    expect(card).to_contain_text("承認 0 / 2 名")
+    raise_alert(database_url, "kyoden-jumonji", 4)  # the water settles back at level 4
+    expect(card.locator(".proposal")).to_contain_text("警戒レベル4へ", timeout=5000)
+    conflict.get_by_role("button", name="閉じる").click()
+    expect(card.locator(".conflict")).to_have_count(0)
+
+    card.get_by_role("button", name="承認して送信").click()
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("避難指示（警戒レベル4）")
     page.fill("#confirm-reason", "水位上昇を現地で確認")
@@ -118,6 +144,7 @@ def test_sign_in_approve_and_watch_live(console):
     expect(dialog).to_be_hidden()
     active = page.locator("#active-list")
     expect(active.locator(f"li[data-id='{first}']")).to_contain_text("発令中")
+    expect(active.locator(f"li[data-id='{first}'] h3")).to_contain_text("発令中のレベル: 警戒レベル4")
     expect(page).to_have_title(re.compile(r"^\(1\) 承認待ち"))
 
     # someone else approves the exercise: it moves to the active list by itself (SSE, no polling yet)
@@ -132,6 +159,8 @@ def test_sign_in_approve_and_watch_live(console):
     expect(audit).to_contain_text("佐藤 花子")
     expect(audit).to_contain_text("承認")
     expect(audit).to_contain_text("水位上昇を現地で確認")
+    expect(audit).to_contain_text("提案の変更 引き上げ (警戒レベル5)")
+    expect(audit.locator("li", has_text="発令")).to_contain_text("佐藤 花子")
     drill_audit = active.locator(f"li[data-id='{drill}'] details.audit")
     drill_audit.locator("summary").click()
     expect(drill_audit).to_contain_text("鈴木 一郎")

@@ -15,6 +15,7 @@ from tests.dashboard.test_alerts_api import PASSWORD, sign_in
 from tests.helpers import serve
 
 STATION = "kyoden-jumonji"  # level range 1.85–10.0 m
+AREA = "area-kyoden-lower"  # its area (with kyoden-kanehiro)
 URL = f"/api/stations/{STATION}/settings"
 STAGES = [
     {"key": "observation", "name_ja": "観測開始水位", "name_en": "Observation start", "level_m": 4.35},
@@ -100,13 +101,18 @@ def test_admin_puts_a_station_into_drill_mode(server):
             assert response.json()["alert_status"] == "Exercise"
             assert http.get(URL).json()["alert_rules"] == {"dwell_min": 45}
         # 7.65 m is below the old danger level (7.77 m) and above the new one (7.6 m)
-        [assessment] = evaluator.evaluate(now=now, station_ids=[STATION])
-        assert assessment.state.stage_key == "danger"
-        alert = conn.execute(
-            "SELECT status, public, alert_level FROM alerts WHERE station_id = %s AND kind = 'stage'",
-            (STATION,),
-        ).fetchone()
-        assert alert == ("Exercise", False, 4)  # a drill alert never reaches residents
+        # the station's area is decided from all its stations, so its neighbour is evaluated too
+        assessments = {a.station_id: a for a in evaluator.evaluate(now=now, station_ids=[STATION])}
+        assert assessments[STATION].state.stage_key == "danger"
+        # the drill's evidence decides a drill issuance of the area, apart from the real one:
+        # level 4 is proposed to staff, and a drill never reaches residents
+        alerts = conn.execute(
+            """SELECT fingerprint, status, public, state, alert_level, proposal, pending_level
+               FROM alerts WHERE kind = 'area' AND area_id = %s""",
+            (AREA,),
+        ).fetchall()
+        assert alerts == [(f"area:{AREA}:Exercise", "Exercise", False, "pending", None, "raise", 4)]
+        assert conn.execute("SELECT count(*) FROM alert_outbox WHERE public").fetchone()[0] == 0
         [(actor, details)] = conn.execute(
             """SELECT u.username, a.details FROM staff_audit a JOIN staff_users u ON u.id = a.actor_id
                WHERE a.action = 'station_settings'"""

@@ -75,7 +75,8 @@ def queue_work(
 
 
 def flood(conn, *, level: int = 4, status: str = "Actual", station: str = "kyoden-chiwara", areas=(UPPER,)):
-    """A reading, the evaluator's judgement and an active alert for one station."""
+    """A reading, the evaluator's judgement and the issued level of the station's area
+    (an active alert of kind ``area``: what residents are told is per area)."""
     conn.execute(
         "INSERT INTO readings (station_id, time, level_m) VALUES (%s, %s, 3.3)",
         (station, NOW - timedelta(minutes=2)),
@@ -87,8 +88,18 @@ def flood(conn, *, level: int = 4, status: str = "Actual", station: str = "kyode
         (station, NOW - timedelta(minutes=2), level, NOW),
     )
     conn.execute(
-        """INSERT INTO alerts (fingerprint, station_id, kind, status, state, public, alert_level, areas,
-                               version, opened_at, updated_at)
-           VALUES (%s, %s, 'stage', %s, 'active', %s, %s, %s, 1, %s, %s)""",
-        (f"{station}:stage:{status}", station, status, status == "Actual", level, list(areas), NOW, NOW),
+        """INSERT INTO alerts (fingerprint, station_id, kind, area_id, status, state, public, alert_level,
+                               areas, version, revision, opened_at, updated_at)
+           VALUES (%s, %s, 'area', %s, %s, 'active', %s, %s, %s, 1, 1, %s, %s)""",
+        (
+            f"area:{areas[0]}" if status == "Actual" else f"area:{areas[0]}:{status}",
+            station,
+            areas[0],
+            status,
+            status == "Actual",
+            level,
+            [areas[0]],
+            NOW,
+            NOW,
+        ),
     )

@@ -8,7 +8,7 @@ from kawamori.model import Hazard, ShelterStatus
 from shelters.counts import CountEvent, Kind, StatusEvent
 from shelters.occupancy import record_counts, record_status
 from shelters.service import NearestShelters, message_block, nearest
-from tests.shelters.test_areas import judge
+from tests.shelters.test_areas import issue
 
 HOME = (38.775, 139.875)  # near Fujishima
 
@@ -35,8 +35,8 @@ def test_nearest_follows_status_crowding_and_alerts(shelter_db):
         second = finder(conn, latitude=HOME[0], longitude=HOME[1], hazard=Hazard.flood, k=3)
         assert best.id not in [r.shelter.id for r in second.chosen]
         assert [w.reason for r in second.excluded if r.shelter.id == best.id for w in r.reasons] == ["full"]
-        # the Fujishima river reaches level 4: shelters in its area are passed over
-        judge(conn, "fujishima-fujikawa", 4)
+        # level 4 is issued for the Fujishima area: shelters in it are passed over
+        issue(conn, "area-fujishima", 4)
         third = finder(conn, latitude=HOME[0], longitude=HOME[1], hazard=Hazard.flood, k=3)
         flooded = [r for r in third.excluded if any(w.reason == "in_alert_area" for w in r.reasons)]
         assert flooded and all(w.area_id == "area-fujishima" for r in flooded for w in r.reasons if w.area_id)
@@ -44,7 +44,7 @@ def test_nearest_follows_status_crowding_and_alerts(shelter_db):
             assert not (139.855 <= r.shelter.longitude <= 139.915 and 38.715 <= r.shelter.latitude <= 38.790)
         assert nearest(conn, latitude=HOME[0], longitude=HOME[1], k=50).chosen  # k is capped, still answers
         # counts and status refresh the index; only places and danger areas rebuild it
-        assert finder.rebuilds == 2  # the first build, then the river reaching level 4
+        assert finder.rebuilds == 2  # the first build, then level 4 issued for the area
 
 
 def test_message_block_in_both_languages(shelter_db):
