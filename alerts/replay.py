@@ -85,6 +85,7 @@ class Summary:
     readings: int = 0
     evaluations: int = 0  # evaluate() calls (readings + health wake-ups)
     wakeups: int = 0
+    max_window: int = 0  # the most readings one evaluation was given (bounded: linear replay)
     decisions: int = 0  # decide() calls
     events: Counter = field(default_factory=Counter)  # (event, reason) → n
     by_station: Counter = field(default_factory=Counter)  # (station, event) → n
@@ -228,6 +229,8 @@ class _Replay:
         cutoff = now - g.window
         while window[0].time < cutoff:
             window.popleft()
+        if len(window) > self.summary.max_window:
+            self.summary.max_window = len(window)
         self._evaluate(g, list(window), now)
 
     def _wake(self, when: float, sid: str, last: float) -> None:
