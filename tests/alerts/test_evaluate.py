@@ -402,7 +402,9 @@ def test_evaluation_is_cheap():
     ids=["far", "within-lead", "just-beyond-lead", "held", "beyond-hold", "rise-stopped"],
 )
 def test_a_forecast_out_is_held_while_the_trend_hovers_at_the_lead_time(rate_m_h, held, expected):
-    state = StationState(usable_m=1.0, usable_at=T0, rate_m_h=rate_m_h, last_time=T0, forecast_key=held)
+    state = StationState(
+        usable_m=1.0, usable_at=T0, rate_m_h=rate_m_h, last_time=T0, forecast_key=held, rising=rate_m_h > 0
+    )
     forecasts = [c for c in conditions(station(), state, RuleSettings()) if c.kind is Kind.forecast]
     assert [c.stage_key for c in forecasts] == ([expected] if expected else [])
 
