@@ -31,6 +31,7 @@ __all__ = ["conditions", "evaluate", "state_from_json", "state_to_json"]
 _QC = int(QC_QUALITY)
 _RATE = int(Quality.RATE)
 _UNSOUND = qc.HARD | _RATE
+_EPS = 1e-6  # m: levels are decimals (197.55 - 197.54 > 0.01 in floating point)
 _MIN_SPACING = 60.0  # s: rates over shorter spacings are taken over a minute
 LOOKBACK = 40  # readings before the first new one that any rule looks at (the window may hold more)
 AWAITING = "awaiting"  # a plausible reading at a higher stage, waiting for the median to follow
@@ -59,7 +60,9 @@ def evaluate(
         off = True
     else:
         silent = (now - state.last_time).total_seconds()
-        off = silent > (pace.offline_after if state.intervals else health.offline_after(state.fast_mode, settings))
+        off = silent > (
+            pace.offline_after if state.intervals else health.offline_after(state.fast_mode, settings)
+        )
         if silent > pace.no_data_after and not state.no_data and _high_water(station.stages, state):
             state = _no_data(state)
     if off != state.offline:
@@ -146,7 +149,7 @@ def _advance(
     window = pace.confirm_window
     margin, dwell = settings.exit_margin_m, timedelta(seconds=pace.dwell)
     tol = settings.flat_line_tolerance_m
-    same = max(tol, settings.flat_line_high_tolerance_m)
+    same = max(tol, settings.flat_line_high_tolerance_m) + _EPS
     needed = min(2, settings.confirm_count)
     rise_max = prior.rise_max_m_h
     for i in range(start, n):
@@ -198,7 +201,9 @@ def _advance(
             candidate_key, candidate_m = stages[jump].key, x
             candidate_at, reason = samples[last].time, pending[last] or AWAITING
             if reason in (AWAITING, qc.JUMP):
-                plausible, rise, points = _plausible(samples, times, flags, last, pace.gap, rise_max, settings)
+                plausible, rise, points = _plausible(
+                    samples, times, flags, last, pace.gap, rise_max, settings
+                )
 
     recent_flags = range(max(0, n - settings.confirm_count), n)
     sensor_bits = 0

@@ -93,7 +93,8 @@ def check(
 
     if len(valid) >= cadence.flat_line_count:
         high = _INF if alert_m is None else alert_m
-        tolerances = (settings.flat_line_tolerance_m, max(settings.flat_line_tolerance_m, settings.flat_line_high_tolerance_m))
+        tol = settings.flat_line_tolerance_m + 1e-9
+        tolerances = (tol, max(tol, settings.flat_line_high_tolerance_m + 1e-6))
         _flat_line(xs, times, valid, flags, tolerances, high, cadence)
 
     spike_m = settings.spike_m

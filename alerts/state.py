@@ -20,7 +20,9 @@ def state_to_json(state: StationState) -> dict[str, Any]:
         value = getattr(state, name)
         if value == getattr(default, name):
             continue
-        out[name] = value.isoformat() if name in _TIMES else list(value) if isinstance(value, tuple) else value
+        out[name] = (
+            value.isoformat() if name in _TIMES else list(value) if isinstance(value, tuple) else value
+        )
     return out
 
 

@@ -108,7 +108,9 @@ def test_notification_from_ingest_wakes_the_evaluator(demo_db):
             conn.execute("UPDATE devices SET installed_at = %s", (now - timedelta(days=1),))
             for seq in range(3):
                 when = now - timedelta(minutes=20 - 10 * seq)
-                payload = contract.encode_batch([contract.encode_reading(seq=seq, time=when, level_m=7.9 + seq / 100)])
+                payload = contract.encode_batch(
+                    [contract.encode_reading(seq=seq, time=when, level_m=7.9 + seq / 100)]
+                )
                 message = Message(contract.topic("kw-demo-02", "reading"), payload, 1, False, seq + 1, now)
                 write_plan(conn, plan_batch([message], load_devices(conn), max_payload_bytes=65_536))
 
@@ -141,7 +143,9 @@ def test_the_service_judges_at_its_injected_clock(demo_db):
         conn.execute("UPDATE devices SET installed_at = %s", (start - timedelta(days=1),))
         for seq in range(3):
             when = start - timedelta(minutes=20 - 10 * seq)
-            payload = contract.encode_batch([contract.encode_reading(seq=seq, time=when, level_m=7.9 + seq / 100)])
+            payload = contract.encode_batch(
+                [contract.encode_reading(seq=seq, time=when, level_m=7.9 + seq / 100)]
+            )
             message = Message(contract.topic("kw-demo-02", "reading"), payload, 1, False, seq + 1, start)
             write_plan(conn, plan_batch([message], load_devices(conn), max_payload_bytes=65_536))
     stopping = threading.Event()
