@@ -12,7 +12,8 @@ What it does, as the service would (:mod:`alerts.service`, :mod:`alerts.decision
   whole replay is linear in the readings;
 * the service also evaluates every station on a 30-s tick; here a silent station is
   evaluated only when that can change something: at the first tick after its offline
-  threshold passes (one wake-up per station in a heap, never a tick every 30 s);
+  threshold, and after its no-data threshold (:func:`silence_marks`; wake-ups in a
+  heap, never a tick every 30 s);
 * after an evaluation whose conditions changed, every area the station belongs to is
   decided (:func:`alerts.decision.decide`) on the newest conditions of all its stations;
   with ``approve="auto"`` staff approve every open proposal at once (two approvers for
@@ -34,7 +35,18 @@ from typing import Any, Literal
 from alerts import decision, health, lifecycle
 from alerts.evaluate import evaluate
 from alerts.lifecycle import Action, Transition
-from alerts.model import Actor, Alert, AlertState, Condition, Kind, Role, Sample, StationState, Status
+from alerts.model import (
+    Actor,
+    Alert,
+    AlertState,
+    Condition,
+    Kind,
+    Proposal,
+    Role,
+    Sample,
+    StationState,
+    Status,
+)
 from alerts.policy import ApprovalPolicy
 from alerts.rules import DEFAULT, RuleSettings
 from kawamori.model import AlertArea, Station
@@ -135,13 +147,18 @@ def gauges(
     return out
 
 
-def offline_at(state: StationState, settings: RuleSettings) -> float | None:
-    """POSIX time of the first service tick at which a station silent since
-    ``state.last_time`` is offline (``None``: it already is, or never reported)."""
-    if state.offline or state.last_time is None:
-        return None
-    due = state.last_time.timestamp() + health.offline_after(state.fast_mode, settings)
-    return (due // TICK_S + 1) * TICK_S  # health.offline is strict: the first tick after
+def silence_marks(state: StationState, settings: RuleSettings) -> tuple[float, ...]:
+    """POSIX times of the service ticks at which silence since ``state.last_time`` can
+    change what is true about a station: the first tick after it is offline, and the
+    first after its stage no longer counts (no data after high water). Each is the
+    first 30-s tick after the threshold (the health tests are strict)."""
+    if state.last_time is None:
+        return ()
+    pace = health.cadence(settings, health.typical(state.intervals))
+    offline = pace.offline_after if state.intervals else health.offline_after(state.fast_mode, settings)
+    last = state.last_time.timestamp()
+    marks = sorted({offline, max(pace.no_data_after, offline)})
+    return tuple((last + m) // TICK_S * TICK_S + TICK_S for m in marks)
 
 
 @dataclass
@@ -248,10 +265,10 @@ class _Replay:
         )
         self.summary.evaluations += 1
         state = self.states[sid] = assessment.state
-        due = offline_at(state, g.rules)
-        if due is not None and samples:
-            assert state.last_time is not None
-            heapq.heappush(self.wakeups, (due, sid, state.last_time.timestamp()))
+        if samples and state.last_time is not None:
+            last = state.last_time.timestamp()
+            for due in silence_marks(state, g.rules):
+                heapq.heappush(self.wakeups, (due, sid, last))
         if assessment.conditions == self.conditions[sid]:
             return  # nothing any decision reads has changed
         self.conditions[sid] = assessment.conditions
@@ -316,10 +333,12 @@ class _Replay:
             area.alert, conditions, area_id=area.id, status=Status.actual, policy=self.policy, now=now
         )
         self._take(area, t, now)
-        for _ in range(4):  # staff approve at once; the engine may then ask for more
+        for step in range(4):  # staff approve at once; the engine may then ask for more
             alert = area.alert
             if self.approve != "auto" or alert is None or not alert.open or alert.proposal is None:
                 return
+            if step and alert.proposal is not Proposal.raise_:
+                return  # not the reverse of what they just approved, in the same instant
             revision = alert.revision
             for actor in STAFF:
                 t = decision.approve(alert, actor, policy=self.policy, now=now, revision=revision)
@@ -432,4 +451,4 @@ def to_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-__all__ = ["EVENTS", "Event", "Summary", "gauges", "offline_at", "readings_of", "replay", "to_utc"]
+__all__ = ["EVENTS", "Event", "Summary", "gauges", "readings_of", "replay", "silence_marks", "to_utc"]
