@@ -30,6 +30,10 @@ __all__ = ["conditions", "evaluate", "state_from_json", "state_to_json"]
 
 _QC = int(QC_QUALITY)
 _RATE = int(Quality.RATE)
+_UNSOUND = qc.HARD | _RATE
+_EPS = 1e-6  # m: levels are decimals (197.55 - 197.54 > 0.01 in floating point)
+_MIN_SPACING = 60.0  # s: rates over shorter spacings are taken over a minute
+LOOKBACK = 40  # readings before the first new one that any rule looks at (the window may hold more)
 AWAITING = "awaiting"  # a plausible reading at a higher stage, waiting for the median to follow
 
 
@@ -51,7 +55,16 @@ def evaluate(
     if samples and (prior.last_time is None or samples[-1].time > prior.last_time):
         state, flagged = _advance(station.stages, samples, prior, settings)
     state = _corroborate(station.stages, state, neighbours, settings)
-    off = health.offline(state.last_time, state.fast_mode, now=now, settings=settings)
+    pace = health.cadence(settings, health.typical(state.intervals))
+    if state.last_time is None:
+        off = True
+    else:
+        silent = (now - state.last_time).total_seconds()
+        off = silent > (
+            pace.offline_after if state.intervals else health.offline_after(state.fast_mode, settings)
+        )
+        if silent > pace.no_data_after and not state.no_data and _high_water(station.stages, state):
+            state = _no_data(state)
     if off != state.offline:
         state = replace(state, offline=off)
     forecast = _forecast(station.stages, index_of(station.stages, state.stage_key), state, settings)
@@ -61,26 +74,103 @@ def evaluate(
     return Assessment(station.id, state, conditions(station, state, settings), flagged)
 
 
+def _high_water(stages: Sequence[Stage], state: StationState) -> bool:
+    """The station was at (or heading for) a stage with a 警戒レベル."""
+    index = index_of(stages, state.stage_key)
+    return (
+        _alert_level(stages, index) > 0
+        or state.candidate_key is not None
+        or state.forecast_key is not None
+        or state.below_since is not None
+    )
+
+
+def _no_data(state: StationState) -> StationState:
+    """Silent too long after high water: the stage no longer counts, nothing is held."""
+    return replace(
+        state,
+        stage_key=None,
+        stage_since=None,
+        below_since=None,
+        confirmed_m=None,
+        confirmed_at=None,
+        corroborated_by=None,
+        candidate_key=None,
+        candidate_m=None,
+        candidate_at=None,
+        candidate_reason=None,
+        candidate_plausible=False,
+        candidate_rise_m_h=None,
+        candidate_points=0,
+        rate_m_h=None,
+        rising=False,
+        forecast_key=None,
+        no_data=True,
+    )
+
+
+def _time(sample: Sample) -> datetime:
+    return sample.time
+
+
 def _advance(
     stages: Sequence[Stage], samples: Sequence[Sample], prior: StationState, settings: RuleSettings
 ) -> tuple[StationState, tuple[tuple[datetime, int], ...]]:
     """Take the readings newer than ``prior.last_time`` into account, one by one."""
-    times = [s.time.timestamp() for s in samples]
-    start = 0 if prior.last_time is None else bisect_right(times, prior.last_time.timestamp())
-    top = stages[-1].level_m if stages else None
-    flags, pending = qc.check(samples, times, top_m=top, settings=settings)
-    current = Step(index_of(stages, prior.stage_key), prior.stage_since, prior.below_since)
-    confirmed_m, confirmed_at, corroborated_by = prior.confirmed_m, prior.confirmed_at, prior.corroborated_by
-    window = settings.seconds.confirm_window
-    margin, dwell = settings.exit_margin_m, timedelta(seconds=settings.seconds.dwell)
+    start = 0 if prior.last_time is None else bisect_right(samples, prior.last_time, key=_time)
+    # after a long silence at high water (or once it was declared no data) the station
+    # starts afresh: its old stage does not revive, older readings confirm nothing
+    fresh = prior.no_data
+    if prior.last_time is not None and not fresh:
+        before = health.cadence(settings, health.typical(prior.intervals))
+        fresh = (samples[start].time - prior.last_time).total_seconds() > before.no_data_after
+    low = start if fresh else max(0, start - LOOKBACK)
+    if low:
+        samples, start = samples[low:], start - low
     n = len(samples)
+    times = [s.time.timestamp() for s in samples]
+    intervals = prior.intervals
+    previous = prior.last_time.timestamp() if prior.last_time is not None else None
+    for i in range(start, n):
+        if previous is not None:
+            intervals = health.learn(intervals, times[i] - previous, settings)
+        previous = times[i]
+    pace = health.cadence(settings, health.typical(intervals))
+
+    top = stages[-1].level_m if stages else None
+    alert_m = next((stage.level_m for stage in stages if stage.alert_level), None)
+    flags, pending = qc.check(samples, times, top_m=top, settings=settings, cadence=pace, alert_m=alert_m)
+    if fresh:
+        current, confirmed_m, confirmed_at, corroborated_by = Step(-1, None, None), None, None, None
+    else:
+        current = Step(index_of(stages, prior.stage_key), prior.stage_since, prior.below_since)
+        confirmed_m, confirmed_at = prior.confirmed_m, prior.confirmed_at
+        corroborated_by = prior.corroborated_by
+    window = pace.confirm_window
+    margin, dwell = settings.exit_margin_m, timedelta(seconds=pace.dwell)
+    tol = settings.flat_line_tolerance_m
+    same = max(tol, settings.flat_line_high_tolerance_m) + _EPS
+    needed = min(2, settings.confirm_count)
+    rise_max = prior.rise_max_m_h
     for i in range(start, n):
         if flags[i] & qc.HARD:
+            if _alert_level(stages, current.index) and (i == 0 or flags[i - 1] & qc.HARD):
+                # two faulty readings in a row: no valid evidence holds an alerting stage any more
+                current, confirmed_m, confirmed_at, corroborated_by = Step(-1, None, None), None, None, None
             continue
+        rise_max = _learn_rise(samples, times, flags, i, pace.gap, tol, settings, rise_max)
         chosen = _usable(samples, times, flags, pending, i, settings.confirm_count, window)
         if not chosen:
             continue
         level = lower_median([samples[j].level_m for j in chosen])
+        target = reached(stages, level)
+        if target > current.index and _alert_level(stages, target) > _alert_level(stages, current.index):
+            # entering an alerting stage takes two readings at it that differ: the same
+            # value again is no confirmation, a stuck sensor repeats itself
+            threshold = stages[current.index + 1].level_m
+            above = [samples[j].level_m for j in chosen if samples[j].level_m >= threshold]
+            if len(above) < needed or (len(above) >= 2 and max(above) - min(above) <= same):
+                continue
         before = current.index
         current = step(stages, current, level, samples[i].time, exit_margin_m=margin, dwell=dwell)
         if current.index != before:
@@ -88,29 +178,37 @@ def _advance(
         confirmed_m, confirmed_at = level, samples[i].time
 
     last = n - 1
-    trend = _usable(
-        samples, times, flags, pending, last, settings.trend_max_points, settings.seconds.trend_window
-    )
+    trend = _usable(samples, times, flags, pending, last, settings.trend_max_points, pace.trend_window)
     usable = trend[0] if trend else None
     rate = None
+    rising = False
     if len(trend) >= settings.trend_min_points:
+        recent = trend[2::-1]
         trend.reverse()
         rate = theil_sen([times[j] for j in trend], [samples[j].level_m for j in trend])
         if rate is not None and not isfinite(rate):
             rate = None
+        quick = theil_sen([times[j] for j in recent], [samples[j].level_m for j in recent])
+        # still rising in the newest readings: not just over the trend window
+        rising = quick is not None and quick > 0 and samples[recent[-1]].level_m > samples[recent[-2]].level_m
 
-    candidate_key = candidate_m = candidate_at = reason = None
+    candidate_key = candidate_m = candidate_at = reason = rise = None
+    plausible, points = False, 0
     if not flags[last] & qc.HARD:
         x = samples[last].level_m
         jump = reached(stages, x)
         if _alert_level(stages, jump) > _alert_level(stages, current.index):
             candidate_key, candidate_m = stages[jump].key, x
             candidate_at, reason = samples[last].time, pending[last] or AWAITING
+            if reason in (AWAITING, qc.JUMP):
+                plausible, rise, points = _plausible(
+                    samples, times, flags, last, pace.gap, rise_max, settings
+                )
 
-    recent = range(max(0, n - settings.confirm_count), n)
+    recent_flags = range(max(0, n - settings.confirm_count), n)
     sensor_bits = 0
     sensor_at = None
-    for j in recent:
+    for j in recent_flags:
         if flags[j]:
             sensor_bits |= flags[j]
             sensor_at = samples[j].time
@@ -134,12 +232,83 @@ def _advance(
         candidate_m=candidate_m,
         candidate_at=candidate_at,
         candidate_reason=reason,
+        candidate_plausible=plausible,
+        candidate_rise_m_h=rise,
+        candidate_points=points,
         sensor_bits=sensor_bits,
         sensor_at=sensor_at,
-        forecast_key=prior.forecast_key,
+        forecast_key=None if fresh else prior.forecast_key,
+        rising=rising,
+        intervals=intervals,
+        rise_max_m_h=rise_max,
+        no_data=False,
     )
     flagged = tuple((samples[j].time, flags[j] & _QC) for j in range(max(0, start - 1), n) if flags[j] & _QC)
     return state, flagged
+
+
+def _sound(flags: Sequence[int], j: int) -> bool:
+    return not flags[j] & _UNSOUND
+
+
+def _learn_rise(
+    samples: Sequence[Sample],
+    times: Sequence[float],
+    flags: Sequence[int],
+    newest: int,
+    gap: float,
+    tol: float,
+    settings: RuleSettings,
+    rise_max: float,
+) -> float:
+    """The station's fastest rise so far, now that reading ``newest`` (sound) shows
+    that the one before it was no spike and not the start of a stuck run: the rise
+    between the two sound readings before ``newest``."""
+    q = newest - 1
+    while q >= 0 and not _sound(flags, q):
+        q -= 1
+    p = q - 1
+    while p >= 0 and not _sound(flags, p):
+        p -= 1
+    if p < 0 or times[q] - times[p] > gap or times[newest] - times[q] > gap:
+        return rise_max
+    xq = samples[q].level_m
+    if abs(samples[newest].level_m - xq) <= tol:
+        return rise_max
+    rate = (xq - samples[p].level_m) / max(times[q] - times[p], _MIN_SPACING) * 3600
+    if rise_max < rate <= settings.max_rise_m_h:
+        return rate
+    return rise_max
+
+
+def _plausible(
+    samples: Sequence[Sample],
+    times: Sequence[float],
+    flags: Sequence[int],
+    last: int,
+    gap: float,
+    rise_max: float,
+    settings: RuleSettings,
+) -> tuple[bool, float | None, int]:
+    """Whether the newest reading follows a rise water can make — no faster than
+    ``plausible_rise_m_h``, or than twice the fastest rise the station has shown —
+    and that rise (m/h) over the last readings (at most three, counting this one)."""
+    chain = [last]
+    j = last - 1
+    while j >= 0 and len(chain) < 3:
+        if _sound(flags, j):
+            if times[chain[-1]] - times[j] > gap:
+                break
+            chain.append(j)
+        j -= 1
+    if len(chain) < 2:
+        return False, None, 1
+    x, t = samples[last].level_m, times[last]
+    step_rate = (x - samples[chain[1]].level_m) / max(t - times[chain[1]], _MIN_SPACING) * 3600
+    limit = min(settings.max_rise_m_h, max(settings.plausible_rise_m_h, 2 * rise_max))
+    first = chain[-1]
+    rise = (x - samples[first].level_m) / max(t - times[first], _MIN_SPACING) * 3600
+    return step_rate <= limit, round(rise, 3), len(chain)
 
 
 def _usable(
@@ -243,20 +412,29 @@ def conditions(station: Station, state: StationState, settings: RuleSettings) ->
             "level_m": _round(state.candidate_m),
             "observed_at": _iso(state.candidate_at),
             "reason": state.candidate_reason,
+            "plausible": state.candidate_plausible,
             **_names(jump),
         }
+        if state.candidate_plausible:
+            details["rise_m_h"] = state.candidate_rise_m_h
+            details["points"] = state.candidate_points
         out.append(Condition(sid, Kind.unverified, jump.alert_level, jump.key, stale, details))
     if state.sensor_bits:
         details = {"tests": qc.test_names(state.sensor_bits), "observed_at": _iso(state.sensor_at)}
         out.append(Condition(sid, Kind.sensor, None, None, stale, details))
     if state.offline:
+        interval = health.typical(state.intervals)
+        if interval is not None:
+            expected = round(min(interval, settings.seconds.max_interval) / 60, 1)
+        else:
+            expected = settings.fast_interval_min if state.fast_mode else settings.slow_interval_min
         details = {
-            "critical": index >= 0 or state.fast_mode,
+            "critical": index >= 0 or state.fast_mode or state.no_data,
             "last_reading_at": _iso(state.last_time),
-            "expected_interval_min": settings.fast_interval_min
-            if state.fast_mode
-            else settings.slow_interval_min,
+            "expected_interval_min": expected,
         }
+        if state.no_data:
+            details["no_data"] = True
         out.append(Condition(sid, Kind.offline, None, None, False, details))
     return tuple(out)
 
@@ -267,7 +445,7 @@ def _forecast(
     """The highest alerting stage above the confirmed one that the trend reaches within
     the lead time, and in how many hours."""
     rate, level = state.rate_m_h, state.usable_m
-    if rate is None or level is None or rate <= 0:
+    if rate is None or level is None or rate <= 0 or not state.rising:
         return None
     if rate < settings.forecast_min_rise_m_h and state.forecast_key is None:
         return None
@@ -280,7 +458,8 @@ def _forecast(
         hours = hours_to(level, rate, stage.level_m)
         if hours is None or hours > lead_h:
             break
-        best = (stage, hours)
+        if hours > 0:  # a stage a reading has reached but not confirmed is `unverified`, not forecast
+            best = (stage, hours)
     if best is None and state.forecast_key is not None:
         # hysteresis: a forecast already out stays while the water still rises towards
         # its stage within a longer horizon, so a trend hovering at the lead time does
@@ -288,7 +467,7 @@ def _forecast(
         held = index_of(stages, state.forecast_key)
         if held > index and _alert_level(stages, held) > now_level:
             hours = hours_to(level, rate, stages[held].level_m)
-            if hours is not None and hours <= lead_h * settings.forecast_hold_factor:
+            if hours is not None and 0 < hours <= lead_h * settings.forecast_hold_factor:
                 best = (stages[held], hours)
     return best
 

@@ -1,16 +1,94 @@
-"""Station health: is the gauge still reporting?
+"""Station health and cadence: how often does the gauge report, and is it still reporting?
 
-Gauges report every ``slow_interval_min`` in normal times and every
-``fast_interval_min`` at high water. Which mode a gauge is in is read from the
-spacing of its two newest readings. It is offline once it has been silent for
-``offline_multiple`` expected intervals (and at least ``offline_min_wait_min``).
+Every gauge has its own **cadence**: a crisis-management gauge may report hourly, a
+low-cost gauge every 10 minutes, most gauges every few minutes at high water. The
+evaluator learns it from the station's own history (:func:`learn`: the median of the
+last few spacings, silences left out) and scales every duration of the rules to it
+(:func:`cadence`), so one rule set fits them all: each duration setting is a floor,
+and a slower gauge gets the number of its readings the rule needs.
+
+Which mode a gauge is in (fast at high water) is read from the spacing of its two
+newest readings. It is offline once it has been silent for ``offline_multiple``
+intervals (and at least ``offline_min_wait_min``). After high water, a silence longer
+than :attr:`Cadence.no_data_after` means the station's stage no longer counts.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from math import ceil
 
 from alerts.rules import RuleSettings
+
+KEEP = 5  # spacings remembered; their median is the cadence
+SILENCE_MULTIPLE = 4  # a spacing over this many intervals (and over max_interval_min) is a silence
+
+
+@dataclass(frozen=True, slots=True)
+class Cadence:
+    """The rules' durations (seconds) for one station's reporting interval."""
+
+    interval: float  # the learned interval (0: not known yet), capped at max_interval_min
+    confirm_window: float
+    gap: float
+    trend_window: float
+    flat_line_min_duration: float
+    flat_line_count: int
+    dwell: float
+    offline_after: float
+    no_data_after: float
+
+
+def typical(intervals: tuple[float, ...]) -> float | None:
+    """The station's typical reporting interval (s): the median of its recent spacings."""
+    if not intervals:
+        return None
+    ordered = sorted(intervals)
+    return ordered[len(ordered) // 2]
+
+
+def learn(intervals: tuple[float, ...], spacing: float, settings: RuleSettings) -> tuple[float, ...]:
+    """The remembered spacings after a new one; a silence (much longer than usual, and
+    than the longest interval the rules scale to) is not a cadence and is left out."""
+    if not spacing > 0:
+        return intervals
+    usual = typical(intervals) or settings.seconds.slow_interval
+    if spacing > max(SILENCE_MULTIPLE * usual, settings.seconds.max_interval):
+        return intervals
+    return (*intervals[-(KEEP - 1) :], spacing)
+
+
+def cadence(settings: RuleSettings, interval: float | None) -> Cadence:
+    """The durations for a station reporting every ``interval`` seconds (``None``: not
+    known yet, the settings as they are). Never shorter than the settings, and never
+    longer for a station that reports more often (monotone in ``interval``)."""
+    key = -1 if interval is None else round(min(interval, settings.seconds.max_interval))
+    cache = settings.cadences
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = _cadence(settings, max(key, 0))
+    return found
+
+
+def _cadence(settings: RuleSettings, k: float) -> Cadence:
+    s = settings.seconds
+    flat_duration = max(s.flat_line_min_duration, 3 * k)
+    flat_count = settings.flat_line_count
+    if k > 0:
+        flat_count = max(3, min(flat_count, ceil(flat_duration / k - 1e-9) + 1))
+    offline = max(s.offline_min_wait, settings.offline_multiple * (k or s.slow_interval))
+    return Cadence(
+        interval=k,
+        confirm_window=max(s.confirm_window, (settings.confirm_count + 0.5) * k),
+        gap=max(s.gap, 3 * k),
+        trend_window=max(s.trend_window, (settings.trend_min_points + 1) * k),
+        flat_line_min_duration=flat_duration,
+        flat_line_count=flat_count,
+        dwell=max(s.dwell, 3 * k),
+        offline_after=offline,
+        no_data_after=max(s.no_data_after, offline),
+    )
 
 
 def fast_mode(previous: float | None, newest: float, settings: RuleSettings) -> bool:
@@ -20,16 +98,26 @@ def fast_mode(previous: float | None, newest: float, settings: RuleSettings) -> 
     return newest - previous <= 1.5 * settings.seconds.fast_interval
 
 
-def offline_after(fast: bool, settings: RuleSettings) -> float:
-    """Seconds of silence after which the station is offline."""
+def offline_after(fast: bool, settings: RuleSettings, interval: float | None = None) -> float:
+    """Seconds of silence after which the station is offline: ``offline_multiple``
+    times its learned interval, or the configured one while it is not known yet."""
     seconds = settings.seconds
-    interval = seconds.fast_interval if fast else seconds.slow_interval
-    return max(settings.offline_multiple * interval, seconds.offline_min_wait)
+    if interval:
+        return cadence(settings, interval).offline_after
+    expected = seconds.fast_interval if fast else seconds.slow_interval
+    return max(settings.offline_multiple * expected, seconds.offline_min_wait)
 
 
-def offline(last_time: datetime | None, fast: bool, *, now: datetime, settings: RuleSettings) -> bool:
+def offline(
+    last_time: datetime | None,
+    fast: bool,
+    *,
+    now: datetime,
+    settings: RuleSettings,
+    interval: float | None = None,
+) -> bool:
     """Whether a station whose newest reading is at ``last_time`` is offline at ``now``.
     A station that never reported is offline."""
     if last_time is None:
         return True
-    return (now - last_time).total_seconds() > offline_after(fast, settings)
+    return (now - last_time).total_seconds() > offline_after(fast, settings, interval)

@@ -91,9 +91,16 @@ class StationState:
     candidate_m: float | None = None
     candidate_at: datetime | None = None
     candidate_reason: str | None = None  # rate | jump | lone | awaiting
+    candidate_plausible: bool = False  # it follows a rise water can make (a level proposal for staff)
+    candidate_rise_m_h: float | None = None  # the rise into it, over candidate_points readings
+    candidate_points: int = 0
     sensor_bits: int = 0  # Quality bits that failed on the last few readings
     sensor_at: datetime | None = None
     forecast_key: str | None = None  # the stage a forecast is out for (held with hysteresis)
+    rising: bool = False  # the newest usable readings still rise (a forecast needs it)
+    intervals: tuple[float, ...] = ()  # the newest spacings between readings (s): the cadence
+    rise_max_m_h: float = 0.0  # the fastest rise between sound readings the station has shown
+    no_data: bool = False  # silent so long after high water that its stage no longer counts
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from alerts import health
+from alerts.health import Cadence
 from alerts.model import Sample
 from alerts.rules import RuleSettings
 from kawamori.model import INGEST_QUALITY, Quality
@@ -53,16 +55,27 @@ def test_names(bits: int) -> list[str]:
 
 
 def check(
-    samples: Sequence[Sample], times: Sequence[float], *, top_m: float | None, settings: RuleSettings
+    samples: Sequence[Sample],
+    times: Sequence[float],
+    *,
+    top_m: float | None,
+    settings: RuleSettings,
+    cadence: Cadence | None = None,
+    alert_m: float | None = None,
 ) -> tuple[list[int], list[str | None]]:
     """QC flags (Quality QC bits, plus the ingest bits that disqualify) and the
-    confirmation need of each sample. ``times`` are the samples' POSIX timestamps."""
+    confirmation need of each sample. ``times`` are the samples' POSIX timestamps;
+    ``cadence`` the station's durations (``alerts.health.cadence``; by default the
+    settings as they are); ``alert_m`` the lowest threshold with a 警戒レベル, above which
+    the flat-line test uses ``flat_line_high_tolerance_m``."""
+    if cadence is None:
+        cadence = health.cadence(settings, None)
     n = len(samples)
     xs = [s.level_m for s in samples]
     flags = [0] * n
     pending: list[str | None] = [None] * n
     limit = _LIMIT if top_m is None else min(top_m + settings.suspect_above_top_m, _LIMIT)
-    gap = settings.seconds.gap
+    gap = cadence.gap
     valid: list[int] = []  # a level to look at: finite, not disqualified by ingest
     refs: list[int] = []  # ...and not out of the usual range: what rates and spikes compare with
     for i, sample in enumerate(samples):
@@ -78,8 +91,11 @@ def check(
             valid.append(i)
             refs.append(i)
 
-    if len(valid) >= settings.flat_line_count:
-        _flat_line(xs, times, valid, flags, settings, gap)
+    if len(valid) >= cadence.flat_line_count:
+        high = _INF if alert_m is None else alert_m
+        tol = settings.flat_line_tolerance_m + 1e-9
+        tolerances = (tol, max(tol, settings.flat_line_high_tolerance_m + 1e-6))
+        _flat_line(xs, times, valid, flags, tolerances, high, cadence)
 
     spike_m = settings.spike_m
     rise, fall, jump = (
@@ -117,19 +133,29 @@ def _flat_line(
     times: Sequence[float],
     valid: list[int],
     flags: list[int],
-    settings: RuleSettings,
-    gap: float,
+    tolerances: tuple[float, float],
+    high: float,
+    cadence: Cadence,
 ) -> None:
-    """QARTOD flat line: a reading that, with the readings before it, has stayed within
-    the tolerance for at least ``flat_line_count`` readings and the minimum duration."""
-    tol = settings.flat_line_tolerance_m
-    count_needed = settings.flat_line_count
-    duration = settings.seconds.flat_line_min_duration
+    """QARTOD flat line: readings that have stayed within the tolerance for at least
+    ``flat_line_count`` readings and the minimum duration (the first readings of a
+    run are not flagged; they never confirm a stage either, see ``alerts.evaluate``:
+    entering an alerting stage takes readings that differ). At high water (from ``high``) a wider tolerance
+    catches a stuck sensor that dithers by a centimetre, over twice the duration."""
+    count_needed = cadence.flat_line_count
+    gap = cadence.gap
     for p in range(count_needed - 1, len(valid)):
         k = valid[p]
         x, t = xs[k], times[k]
+        if x >= high:
+            tol, duration = tolerances[1], 2 * cadence.flat_line_min_duration
+        else:
+            tol, duration = tolerances[0], cadence.flat_line_min_duration
         i = valid[p - 1]
         if abs(xs[i] - x) > tol:  # the common case: the level moved
+            continue
+        if flags[i] & _FLAT and times[k] - times[i] <= gap:  # the run goes on
+            flags[k] |= _FLAT
             continue
         count, j, newer = 1, p - 1, t
         while j >= 0:

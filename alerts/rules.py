@@ -29,6 +29,8 @@ class Seconds:
     fast_interval: float
     slow_interval: float
     offline_min_wait: float
+    no_data_after: float
+    max_interval: float
 
 
 class RuleSettingsError(ValueError):
@@ -70,6 +72,13 @@ class RuleSettings(BaseModel):
     flat_line_tolerance_m: float = Field(
         0.001, ge=0, le=1, description="Levels within this of each other count as the same (m)"
     )
+    flat_line_high_tolerance_m: float = Field(
+        0.01,
+        ge=0,
+        le=1,
+        description="At a stage with a 警戒レベル, levels within this count as the same (m): "
+        "for the flat-line test (over twice its duration) and for confirming a stage",
+    )
     flat_line_min_duration_min: float = Field(
         50, gt=0, le=10080, description="…over at least this long (minutes)"
     )
@@ -79,6 +88,13 @@ class RuleSettings(BaseModel):
     # corroboration (alerts.qc, alerts.evaluate)
     unverified_jump_m_h: float = Field(
         2.0, gt=0, le=200, description="A rise faster than this needs a further reading to count (m/h)"
+    )
+    plausible_rise_m_h: float = Field(
+        1.0,
+        gt=0,
+        le=200,
+        description="A single reading at a higher stage is plausible after a rise up to this (m/h), "
+        "or up to twice the fastest rise the station itself has shown",
     )
     neighbour_level_gap: int = Field(
         1,
@@ -122,6 +138,19 @@ class RuleSettings(BaseModel):
     offline_min_wait_min: float = Field(
         15, ge=0, le=10080, description="…but never sooner than this (minutes)"
     )
+    no_data_after_min: float = Field(
+        360,
+        gt=0,
+        le=10080,
+        description="After high water, a silence this long (and at least the offline time) means "
+        "the station's stage no longer counts: no data (minutes)",
+    )
+    max_interval_min: float = Field(
+        120,
+        gt=0,
+        le=1440,
+        description="The longest reporting interval the rules scale to (minutes)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> RuleSettings:
@@ -144,15 +173,30 @@ class RuleSettings(BaseModel):
             fast_interval=self.fast_interval_min * 60,
             slow_interval=self.slow_interval_min * 60,
             offline_min_wait=self.offline_min_wait_min * 60,
+            no_data_after=self.no_data_after_min * 60,
+            max_interval=self.max_interval_min * 60,
         )
+
+    @cached_property
+    def cadences(self) -> dict[int, Any]:
+        """``alerts.health.cadence`` results by interval (filled as stations use them)."""
+        return {}
 
     @property
     def window(self) -> timedelta:
         """How far back before the station's newest reading the caller must fetch its
         readings: every rule looks back at most this far, plus one slow interval so
-        the oldest reading a rule needs has its predecessor."""
+        the oldest reading a rule needs has its predecessor. The rules scale to a
+        station's cadence (``alerts.health``), up to ``max_interval_min``: the window
+        covers them at that interval too."""
         longest = max(
-            self.confirm_window_min, self.trend_window_min, self.flat_line_min_duration_min, self.gap_min
+            self.confirm_window_min,
+            self.trend_window_min,
+            self.flat_line_min_duration_min,
+            self.gap_min,
+            (self.trend_min_points + 1) * self.max_interval_min,
+            (self.confirm_count + 0.5) * self.max_interval_min,
+            3 * self.max_interval_min,
         )
         return timedelta(minutes=longest + self.slow_interval_min)
 

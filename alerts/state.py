@@ -20,7 +20,9 @@ def state_to_json(state: StationState) -> dict[str, Any]:
         value = getattr(state, name)
         if value == getattr(default, name):
             continue
-        out[name] = value.isoformat() if name in _TIMES else value
+        out[name] = (
+            value.isoformat() if name in _TIMES else list(value) if isinstance(value, tuple) else value
+        )
     return out
 
 
@@ -35,6 +37,8 @@ def state_from_json(data: dict[str, Any] | None) -> StationState:
             continue
         if name in _TIMES and value is not None:
             value = datetime.fromisoformat(value)
+        elif isinstance(value, list):
+            value = tuple(value)
         values[name] = value
     return StationState(**values)
 

@@ -8,6 +8,7 @@ import socket
 import threading
 import webbrowser
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -45,6 +46,11 @@ app.add_typer(device_app, name="device")
 app.add_typer(notify_app, name="notify")
 app.add_typer(staff_app, name="staff")
 console = Console(stderr=True)
+
+
+class ApproveMode(StrEnum):
+    auto = "auto"
+    never = "never"
 
 
 def _settings() -> Settings:
@@ -227,14 +233,21 @@ def ingest(
         raise typer.Exit(1) from None
 
 
-@app.command()
+alerts_app = typer.Typer(invoke_without_command=True, no_args_is_help=False, rich_markup_mode="rich")
+app.add_typer(alerts_app, name="alerts")
+
+
+@alerts_app.callback()
 def alerts(
+    ctx: typer.Context,
     tick: Annotated[float, typer.Option(help="Seconds between full evaluations")] = 30.0,
     rules: Annotated[
         Path | None, typer.Option(help="YAML file of alert-rule settings for every station (docs/alerts.md)")
     ] = None,
 ) -> None:
     """Run the alert evaluator. Example: [bold]kawamori alerts --tick 30 --rules rules.yaml[/bold]"""
+    if ctx.invoked_subcommand is not None:
+        return
     import signal
 
     from alerts.rules import RuleSettingsError, load_rules
@@ -257,6 +270,64 @@ def alerts(
         )
     except KeyboardInterrupt:
         stopping.set()
+
+
+@alerts_app.command("replay")
+def alerts_replay(
+    stations: Annotated[
+        Path,
+        typer.Option(help="stations.csv (crisis-gauge format) or a network YAML file (kawamori network)"),
+    ],
+    readings: Annotated[
+        Path,
+        typer.Option(
+            help="Readings CSV (.gz too): station_id,time,level_m[,quality], or code,observed_at,level_m"
+        ),
+    ],
+    network: Annotated[
+        Path | None,
+        typer.Option(help="Network YAML whose areas (and downstream relations) group the stations"),
+    ] = None,
+    rules: Annotated[
+        Path | None, typer.Option(help="YAML file of alert-rule settings (docs/alerts.md)")
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Replay readings from this time (ISO 8601)")
+    ] = None,
+    end: Annotated[str | None, typer.Option("--to", help="…up to this time (ISO 8601)")] = None,
+    station: Annotated[
+        list[str] | None, typer.Option(help="Only this station (repeat for more)", show_default=False)
+    ] = None,
+    approve: Annotated[
+        ApproveMode, typer.Option(help="auto: staff approve every proposal at once; never: nobody acts")
+    ] = ApproveMode.auto,
+    timeline: Annotated[
+        Path | None, typer.Option(help="Write every change a person would see here (JSON Lines)")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr")] = True,
+) -> None:
+    """Replay a history of readings through the real alert rules and area decisions.
+
+    Example: [bold]kawamori alerts replay --stations stations.csv --readings observations.csv.gz
+    --approve auto --timeline timeline.jsonl[/bold]"""
+    from alerts import replay_cli
+
+    try:
+        report = replay_cli.run(
+            stations=stations,
+            readings=readings,
+            network=network,
+            rules=rules,
+            start=start,
+            end=end,
+            only=station or (),
+            approve=approve.value,
+            timeline=timeline,
+            progress=console if progress else None,
+        )
+    except replay_cli.ReplayError as error:
+        raise fail(console, error) from None
+    replay_cli.print_report(Console(), report)
 
 
 @app.command()

@@ -402,7 +402,9 @@ def test_evaluation_is_cheap():
     ids=["far", "within-lead", "just-beyond-lead", "held", "beyond-hold", "rise-stopped"],
 )
 def test_a_forecast_out_is_held_while_the_trend_hovers_at_the_lead_time(rate_m_h, held, expected):
-    state = StationState(usable_m=1.0, usable_at=T0, rate_m_h=rate_m_h, last_time=T0, forecast_key=held)
+    state = StationState(
+        usable_m=1.0, usable_at=T0, rate_m_h=rate_m_h, last_time=T0, forecast_key=held, rising=rate_m_h > 0
+    )
     forecasts = [c for c in conditions(station(), state, RuleSettings()) if c.kind is Kind.forecast]
     assert [c.stage_key for c in forecasts] == ([expected] if expected else [])
 
@@ -428,3 +430,49 @@ def test_a_slowing_rise_keeps_its_forecast_instead_of_flapping():
     assert not all(without_hysteresis[first:])  # on, off, on again: what residents must not get
     held = forecast_trail(RuleSettings().forecast_hold_factor)
     assert held.index(True) == first and all(held[first:])
+
+
+# -- faults, silences, plausibility (issue 16) -------------------------------------
+
+
+def test_a_stuck_value_above_danger_never_confirms_a_stage():
+    assert all(S not in kinds(a) for a in replay(series([1.0, 5.4] + [5.4] * 10, every_min=60)))
+
+
+def test_a_fault_holds_no_stage():
+    levels = [4.8, 5.1, 5.2, 5.25] + [float("nan")] * 3
+    trail = [kinds(a).get(S) for a in replay(series(levels))]
+    assert trail[3] == (4, "danger") and trail[-1] is None
+
+
+def test_after_a_long_silence_at_high_water_the_stage_ends_and_does_not_revive():
+    samples = series([4.8, 5.1, 5.2, 5.25])
+    held = replay(samples)[-1]
+    late = evaluate(STATION, samples, held.state, now=samples[-1].time + timedelta(hours=7), settings=DEFAULT)
+    found = {c.kind: c for c in late.conditions}
+    assert S not in found and found[Kind.offline].details["no_data"] is True
+    back = series([5.3], start=samples[-1].time + timedelta(hours=8))
+    again = evaluate(STATION, samples + back, late.state, now=back[0].time, settings=DEFAULT)
+    assert kinds(again) == {Kind.unverified: (4, "danger")}
+
+
+def test_no_forecast_while_the_newest_readings_fall():
+    levels = [3.2, 3.4, 3.6, 3.8, 4.0, 4.2, 4.3, 4.25, 4.2]  # the peak passed two readings ago
+    assert Kind.forecast not in kinds(replay(series(levels))[-1])
+
+
+@pytest.mark.parametrize(
+    ("levels", "plausible"),
+    [
+        pytest.param([4.7, 4.8, 4.9, 5.02], True, id="after-a-steady-rise"),
+        pytest.param([3.0, 3.0, 3.0, 5.4], False, id="a-jump-water-cannot-make"),
+    ],
+)
+def test_a_single_reading_above_danger_says_whether_it_is_plausible(levels, plausible):
+    last = replay(series(levels, every_min=60))[-1]
+    unverified = next(c for c in last.conditions if c.kind is Kind.unverified)
+    assert unverified.details["plausible"] is plausible
+    if plausible:
+        assert unverified.details["points"] == 3 and unverified.details["rise_m_h"] == pytest.approx(0.11)
+    after = replay(series([*levels, 4.6], every_min=60))[-1]
+    assert all((level or 0) < 4 for level, _ in kinds(after).values())  # the next reading took it back

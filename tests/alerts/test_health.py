@@ -56,3 +56,63 @@ def test_a_station_that_never_reported_is_offline():
 def test_offline_after_is_at_least_the_minimum_wait():
     assert health.offline_after(True, DEFAULT) == timedelta(minutes=15).total_seconds()
     assert health.offline_after(False, DEFAULT) == timedelta(minutes=30).total_seconds()
+
+
+# -- cadence -------------------------------------------------------------------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from alerts.model import Sample, StationState  # noqa: E402
+
+
+@given(st.floats(1, 6 * 3600), st.floats(1, 6 * 3600))
+def test_a_gauge_that_reports_faster_never_gets_slower_decisions(a, b):
+    fast, slow = sorted((a, b))
+    quick, late = health.cadence(DEFAULT, fast), health.cadence(DEFAULT, slow)
+    for name in ("confirm_window", "gap", "trend_window", "dwell", "offline_after", "no_data_after"):
+        assert getattr(quick, name) <= getattr(late, name), name
+    # a flat line is told after count readings and the duration, whichever is later
+    told = lambda c: max(c.flat_line_min_duration, (c.flat_line_count - 1) * c.interval)  # noqa: E731
+    assert told(quick) <= told(late)
+
+
+@pytest.mark.parametrize(
+    ("interval_min", "confirm_min", "flat_count", "offline_min"), [(10, 60, 6, 30), (60, 210, 4, 180)]
+)
+def test_one_rule_set_scales_to_hourly_and_ten_minute_gauges(
+    interval_min, confirm_min, flat_count, offline_min
+):
+    pace = health.cadence(DEFAULT, interval_min * 60)
+    assert pace.confirm_window == confirm_min * 60
+    assert pace.flat_line_count == flat_count
+    assert pace.offline_after == offline_min * 60
+
+
+def test_the_cadence_is_learned_and_silences_are_left_out():
+    intervals: tuple[float, ...] = ()
+    for spacing in (3600, 3700, 3500, 40 * 3600, 3600):
+        intervals = health.learn(intervals, spacing, DEFAULT)
+    assert health.typical(intervals) == 3600 and 40 * 3600 not in intervals
+
+
+@given(st.sampled_from([120, 600, 1800, 3600]), st.sampled_from([120, 600, 1800, 3600]))
+def test_a_faster_gauge_is_offline_no_later(a, b):
+    from alerts.evaluate import evaluate
+    from tests.alerts.factories import series, station
+
+    def offline_at(every_s: float) -> float:
+        samples = series([1.0 + 0.01 * i for i in range(8)], every_min=every_s / 60)
+        state = StationState()
+        for i in range(len(samples)):
+            state = evaluate(station(), samples[: i + 1], state, now=samples[i].time, settings=DEFAULT).state
+        silent = 0.0
+        while not evaluate(
+            station(), samples, state, now=samples[-1].time + timedelta(seconds=silent), settings=DEFAULT
+        ).state.offline:
+            silent += 60
+        return silent
+
+    fast, slow = sorted((a, b))
+    assert offline_at(fast) <= offline_at(slow)
+    assert isinstance(Sample, type)

@@ -5,7 +5,9 @@ that the source's naive threshold flags call floods."""
 from __future__ import annotations
 
 import csv
+from collections import deque
 from dataclasses import dataclass
+from itertools import pairwise
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,19 +19,7 @@ from alerts.rules import RuleSettings
 from kawamori.model import Quality, Station, crisis_gauge_stages
 
 DATA = Path(__file__).parent / "data"
-
-# The data are hourly snapshots (readings up to 2 h 10 min apart): a gauge reporting this
-# rarely gets these station overrides (stations.alert_rules) instead of the 10-minute defaults.
-HOURLY = RuleSettings.for_station(
-    {
-        "slow_interval_min": 60,
-        "gap_min": 180,
-        "confirm_window_min": 180,
-        "trend_window_min": 360,
-        "flat_line_count": 4,
-        "flat_line_min_duration_min": 180,
-    }
-)
+DEFAULT = RuleSettings()  # no station overrides: the rules scale to each gauge's own cadence
 
 
 def gauge(code: str) -> Station:
@@ -46,9 +36,9 @@ def gauge(code: str) -> Station:
         river_en=code,
         latitude=float(row["latitude"]),
         longitude=float(row["longitude"]),
-        mount_height_m=200.0,
+        mount_height_m=max(200.0, danger + 100),
         level_min_m=start - 10,
-        level_max_m=200.0,
+        level_max_m=max(200.0, danger + 100),
         stages=crisis_gauge_stages(start, danger, warning),
     )
 
@@ -86,15 +76,25 @@ class Replay:
         }
 
 
-def replay(code: str, settings: RuleSettings = HOURLY) -> Replay:
+def replay(code: str, settings: RuleSettings = DEFAULT, samples: list[Sample] | None = None) -> Replay:
     """Evaluate after every reading, as the service would, with the readings of
-    ``settings.window`` before it."""
+    ``settings.window`` before it (kept incrementally: linear in the readings), and
+    health ticks every hour of a silence."""
     station = gauge(code)
-    samples, naive = readings(code)
-    state, out = StationState(), []
-    for i, sample in enumerate(samples):
-        window = [s for s in samples[: i + 1] if sample.time - s.time <= settings.window]
-        assessment = evaluate(station, window, state, now=sample.time, settings=settings)
+    naive: list[bool] = []
+    if samples is None:
+        samples, naive = readings(code)
+    state, out, window = StationState(), [], deque()
+    for sample in samples:
+        if window:
+            tick = window[-1].time + timedelta(hours=1)
+            while tick < sample.time:
+                state = evaluate(station, list(window), state, now=tick, settings=settings).state
+                tick += timedelta(hours=1)
+        window.append(sample)
+        while sample.time - window[0].time > settings.window:
+            window.popleft()
+        assessment = evaluate(station, list(window), state, now=sample.time, settings=settings)
         state = assessment.state
         out.append(assessment)
     return Replay(samples, naive, out)
@@ -118,15 +118,33 @@ def test_real_flood_kuwano_river_raises_the_danger_stage():
         flood.samples[-3:],
         last,
         now=last.last_time + timedelta(hours=4),
-        settings=HOURLY,
+        settings=DEFAULT,
     )
     found = {c.kind: c for c in later.conditions}
     assert found[Kind.stage].stale and found[Kind.offline].details["critical"]
 
 
-def test_real_flood_with_the_default_ten_minute_settings_still_alerts():
-    flood = replay("8800000052", RuleSettings())
-    assert any(Kind.stage in flood.kinds(i) for i in range(len(flood.samples)))
+def test_the_same_flood_reported_every_ten_minutes_alerts_no_later():
+    """The kuwano flood resampled to 10-minute readings (linear between the hourly
+    ones): the same default rules confirm the danger stage no later in wall-clock."""
+    hourly, _ = readings("8800000052")
+    ten: list[Sample] = []
+    for a, b in pairwise(hourly):
+        steps = max(1, round((b.time - a.time) / timedelta(minutes=10)))
+        for k in range(steps):
+            frac = k / steps
+            ten.append(
+                Sample(
+                    a.time + (b.time - a.time) * frac, round(a.level_m + (b.level_m - a.level_m) * frac, 3)
+                )
+            )
+    ten.append(hourly[-1])
+    slow, fast = replay("8800000052"), replay("8800000052", samples=ten)
+
+    def first_stage(r: Replay) -> datetime:
+        return next(r.samples[i].time for i in range(len(r.samples)) if Kind.stage in r.kinds(i))
+
+    assert first_stage(fast) <= first_stage(slow)
 
 
 @pytest.mark.parametrize(
@@ -137,14 +155,12 @@ def test_real_flood_with_the_default_ten_minute_settings_still_alerts():
         pytest.param("8100000342", {"suspect_range"}, id="erratic"),
     ],
 )
-@pytest.mark.parametrize("settings", [HOURLY, RuleSettings()], ids=["hourly-overrides", "defaults"])
-def test_real_sensor_faults_raise_only_staff_conditions(code, tests, settings):
-    fault = replay(code, settings)
+def test_real_sensor_faults_raise_only_staff_conditions(code, tests):
+    fault = replay(code)
     assert sum(fault.naive_flood) >= 10  # the source's naive flags call these floods
     assert not {Kind.stage, Kind.forecast} & fault.seen()
     assert Kind.sensor in fault.seen()
-    # hourly readings are too sparse for the flat-line test at the 10-minute defaults
-    assert (tests if settings is HOURLY else {"suspect_range"}) <= fault.tests()
+    assert tests <= fault.tests()  # the flat line too: it scales to the hourly cadence
 
 
 def test_stuck_sensor_readings_are_flagged_for_storage():
@@ -161,3 +177,30 @@ def test_lone_readings_above_danger_are_shown_to_staff_as_unverified():
         unverified = [c for a in fault.assessments for c in a.conditions if c.kind is Kind.unverified]
         assert unverified and {c.details["reason"] for c in unverified} == {"lone"}
         assert not any(c.public for c in unverified)
+
+
+def test_a_stuck_sensor_dithering_by_a_centimetre_above_danger_never_confirms_a_stage():
+    """平糠川朴舘橋: 197.54–197.55 m (danger 195.95 m) hour after hour for days."""
+    stuck = replay("0300000205")
+    start = next(i for i, s in enumerate(stuck.samples) if s.level_m >= 197.5)
+    first_day = range(start, start + 24)
+    assert not any(Kind.stage in stuck.kinds(i) for i in first_day)
+    assert not any(Kind.forecast in stuck.kinds(i) for i in range(len(stuck.samples)))
+    assert "flat_line" in stuck.tests()
+
+
+def test_a_stage_is_not_held_through_a_long_silence_and_does_not_revive():
+    """平石川: level 4 at 216.4 m, then 20 hours of silence: no data, and the first
+    reading back is judged on its own (lone), not as the old stage."""
+    station = gauge("0700000480")
+    quiet = replay("0700000480")
+    before = max(i for i, s in enumerate(quiet.samples) if s.time.day == 1 and s.time.month == 3)
+    assert quiet.kinds(before)[Kind.stage] == (4, "danger")
+    state = quiet.assessments[before].state
+    later = evaluate(station, [], state, now=state.last_time + timedelta(hours=7), settings=DEFAULT)
+    found = {c.kind: c for c in later.conditions}
+    assert Kind.stage not in found and found[Kind.offline].details["no_data"] is True
+    back = before + 1
+    assert quiet.kinds(back) == {Kind.unverified: (4, "danger")}
+    unverified = next(c for c in quiet.assessments[back].conditions if c.kind is Kind.unverified)
+    assert unverified.details["reason"] == "lone" and unverified.details["plausible"] is False

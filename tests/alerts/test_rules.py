@@ -76,8 +76,13 @@ def test_invalid_overrides_say_what_is_wrong(overrides, message):
 
 
 def test_the_window_covers_every_look_back():
-    settings = RuleSettings(confirm_window_min=30, trend_window_min=200, gap_min=40, slow_interval_min=15)
+    settings = RuleSettings(
+        confirm_window_min=30, trend_window_min=200, gap_min=40, slow_interval_min=15, max_interval_min=20
+    )
     assert settings.window.total_seconds() == (200 + 15) * 60
+    # the rules scale to a station's cadence up to max_interval_min: the trend then
+    # looks back trend_min_points + 1 intervals
+    assert DEFAULT.window.total_seconds() >= (DEFAULT.trend_min_points + 1) * DEFAULT.max_interval_min * 60
     for setting in ("confirm_window_min", "trend_window_min", "gap_min", "flat_line_min_duration_min"):
         assert DEFAULT.window.total_seconds() >= getattr(DEFAULT, setting) * 60
 

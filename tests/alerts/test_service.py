@@ -31,9 +31,10 @@ def rows(conn, sql: str, *args) -> list[tuple]:
 
 def test_confirms_stages_opens_alerts_and_is_idempotent(demo_db):
     with db.connect(demo_db) as conn:
-        for minutes_ago in (30, 20, 10):
-            insert(conn, "kyoden-chiwara", NOW - timedelta(minutes=minutes_ago), 12.9)  # caution (level 2)
-            insert(conn, "kyoden-jumonji", NOW - timedelta(minutes=minutes_ago), 8.0)  # danger (level 4)
+        for minutes_ago in (30, 20, 10):  # a real river moves: the same value again confirms nothing
+            ripple = minutes_ago / 1000
+            insert(conn, "kyoden-chiwara", NOW - timedelta(minutes=minutes_ago), 12.9 + ripple)  # caution (2)
+            insert(conn, "kyoden-jumonji", NOW - timedelta(minutes=minutes_ago), 8.0 + ripple)  # danger (4)
             insert(conn, "kyoden-kanehiro", NOW - timedelta(minutes=minutes_ago), 2.0)  # below every stage
         insert(conn, "kyoden-chiwara", NOW - timedelta(minutes=5), 15.0, int(Quality.SENSOR_ERROR))
         insert(conn, "kyoden-kanehiro", NOW + timedelta(minutes=1), 9.0)  # the future is ignored
@@ -84,7 +85,7 @@ def test_a_silent_station_goes_offline_and_its_alert_turns_stale(demo_db):
     with db.connect(demo_db) as conn:
         evaluator = Evaluator(conn)
         for minutes_ago in (30, 20, 10):
-            insert(conn, "kyoden-jumonji", NOW - timedelta(minutes=minutes_ago), 8.0)
+            insert(conn, "kyoden-jumonji", NOW - timedelta(minutes=minutes_ago), 8.0 + minutes_ago / 1000)
         evaluator.evaluate(now=NOW)
         later = NOW + timedelta(hours=2)
         evaluator.evaluate(now=later)  # the periodic tick, with no new reading
@@ -109,7 +110,9 @@ def test_notification_from_ingest_wakes_the_evaluator(demo_db):
             conn.execute("UPDATE devices SET installed_at = %s", (now - timedelta(days=1),))
             for seq in range(3):
                 when = now - timedelta(minutes=20 - 10 * seq)
-                payload = contract.encode_batch([contract.encode_reading(seq=seq, time=when, level_m=7.9)])
+                payload = contract.encode_batch(
+                    [contract.encode_reading(seq=seq, time=when, level_m=7.9 + seq / 100)]
+                )
                 message = Message(contract.topic("kw-demo-02", "reading"), payload, 1, False, seq + 1, now)
                 write_plan(conn, plan_batch([message], load_devices(conn), max_payload_bytes=65_536))
 
@@ -142,7 +145,9 @@ def test_the_service_judges_at_its_injected_clock(demo_db):
         conn.execute("UPDATE devices SET installed_at = %s", (start - timedelta(days=1),))
         for seq in range(3):
             when = start - timedelta(minutes=20 - 10 * seq)
-            payload = contract.encode_batch([contract.encode_reading(seq=seq, time=when, level_m=7.9)])
+            payload = contract.encode_batch(
+                [contract.encode_reading(seq=seq, time=when, level_m=7.9 + seq / 100)]
+            )
             message = Message(contract.topic("kw-demo-02", "reading"), payload, 1, False, seq + 1, start)
             write_plan(conn, plan_batch([message], load_devices(conn), max_payload_bytes=65_536))
     stopping = threading.Event()
@@ -179,8 +184,9 @@ def test_a_backlog_longer_than_the_window_is_judged_reading_by_reading(demo_db):
         assert rows(conn, "SELECT stage_key FROM station_status WHERE station_id = %s", station) == [
             ("observation",)
         ]
-        # silence for four hours, then the backlog: a steady rise of 1.5 m/h from 5.0 m
-        for i in range(1, 49):
+        # silence for four hours, then the backlog: a steady rise of 1.5 m/h from 5.0 m (to
+        # 10.0 m: further, 3 m above the danger level, a reading is suspect and holds no stage)
+        for i in range(1, 41):
             when = start + timedelta(hours=1, minutes=5 * i)
             insert(conn, station, when, 5.0 + 1.5 * i * 5 / 60)
         # the station's whole area is evaluated (kyoden-kanehiro too: its fast path)

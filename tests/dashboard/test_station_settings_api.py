@@ -88,10 +88,10 @@ def test_admin_puts_a_station_into_drill_mode(server):
     with db.connect(database_url) as conn:
         evaluator = Evaluator(conn)
         evaluator.evaluate(now=now)  # a running evaluator has read the stations
-        for minutes in (30, 20, 10):
+        for minutes in (30, 20, 10):  # a real river moves: the same value again confirms nothing
             conn.execute(
-                "INSERT INTO readings (station_id, time, level_m) VALUES (%s, %s, 7.65)",
-                (STATION, now - timedelta(minutes=minutes)),
+                "INSERT INTO readings (station_id, time, level_m) VALUES (%s, %s, %s)",
+                (STATION, now - timedelta(minutes=minutes), 7.65 + minutes / 1000),
             )
         with sign_in(base, "admin") as http:
             response = http.put(

@@ -1,0 +1,273 @@
+"""How well a replay (:mod:`alerts.replay`) did, measured against the readings
+themselves: episodes classified from the data, and the events of the areas each
+station's evidence was cited in. The definitions are documented in bench/README.md
+("Replay") and docs/alerts.md; all times are POSIX seconds.
+
+An **episode** is a run of a station's readings with no silence longer than
+``GAP_S`` (6 h) inside it. It is **fault-like** when a reading is ≥ 3 m above the
+danger level, or the readings stay within 1 cm of each other above danger for
+≥ 12 h; otherwise it **reaches danger** when a reading is at or above it, and
+**never reaches danger** otherwise.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+GAP_S = 6 * 3600.0  # silence that ends an episode, and that an issued level must not outlive
+FAULT_ABOVE_M = 3.0
+FLAT_M, FLAT_S = 0.01, 12 * 3600.0
+HYSTERESIS_S = 6 * 3600.0
+JUMP_FACTOR = 2.0  # a rise this many times the station's own fastest rise elsewhere is a jump
+
+
+@dataclass(frozen=True, slots=True)
+class Episode:
+    station: str
+    first: int  # indexes into the station's readings
+    last: int
+    kind: str  # fault | danger | below
+
+
+def episodes(times: Sequence[float], levels: Sequence[float], danger: float) -> list[Episode]:
+    """A station's episodes, classified (``station`` left empty)."""
+    out: list[Episode] = []
+    start = 0
+    for i in range(1, len(times) + 1):
+        if i == len(times) or times[i] - times[i - 1] > GAP_S:
+            out.append(Episode("", start, i - 1, _kind(times, levels, start, i - 1, danger)))
+            start = i
+    return out
+
+
+def _kind(times: Sequence[float], levels: Sequence[float], a: int, b: int, danger: float) -> str:
+    top = max(levels[a : b + 1])
+    if top >= danger + FAULT_ABOVE_M:
+        return "fault"
+    run = None  # start of the current flat run above danger
+    lo = hi = 0.0
+    for i in range(a, b + 1):
+        x = levels[i]
+        if x < danger:
+            run = None
+            continue
+        if run is None or max(hi, x) - min(lo, x) > FLAT_M:
+            run, lo, hi = i, x, x
+            continue
+        lo, hi = min(lo, x), max(hi, x)
+        if times[i] - times[run] >= FLAT_S:
+            return "fault"
+    return "danger" if top >= danger else "below"
+
+
+@dataclass
+class _AreaTrack:
+    """An area's issued level and pending raise after each event time."""
+
+    times: list[float] = field(default_factory=list)
+    issued: list[int] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)
+    events: list[tuple[float, str, int, str | None]] = field(
+        default_factory=list
+    )  # time, event, level, reason
+    keys: list[float] = field(default_factory=list)  # the events' times
+
+    def add(
+        self, ts: float, event: str, level: int | None, extra: Mapping[str, Any], reason: str | None
+    ) -> None:
+        issued = self.issued[-1] if self.issued else 0
+        pending = self.pending[-1] if self.pending else 0
+        if event in ("issued", "changed"):
+            issued, pending = level or 0, 0
+        elif event == "lifted":
+            issued, pending = 0, 0
+        elif event == "withdrawn":
+            pending = 0
+            if extra.get("withdrawn") == "issuance":
+                issued = 0
+        elif event == "proposed":
+            pending = (level or 0) if extra.get("proposal") == "raise" else 0
+        elif event == "lift_proposed":
+            pending = 0
+        if self.times and self.times[-1] == ts:
+            self.issued[-1], self.pending[-1] = issued, pending
+        else:
+            self.times.append(ts)
+            self.issued.append(issued)
+            self.pending.append(pending)
+        self.events.append((ts, event, level or 0, reason))
+        self.keys.append(ts)
+
+    def at(self, ts: float) -> tuple[int, int]:
+        """(issued, pending raise) once everything at ``ts`` has happened."""
+        i = bisect_right(self.times, ts) - 1
+        return (self.issued[i], self.pending[i]) if i >= 0 else (0, 0)
+
+    def between(self, a: float, b: float) -> list[tuple[float, str, int, str | None]]:
+        """Events with ``a <= time <= b``."""
+        return self.events[bisect_left(self.keys, a) : bisect_right(self.keys, b)]
+
+
+def measure(
+    readings: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    danger: Mapping[str, float],
+    areas_of: Mapping[str, Sequence[str]],
+    events: Iterable[dict[str, Any]],
+    *,
+    end: float | None = None,
+) -> dict[str, Any]:
+    """The measures of one replay. ``readings``: station → (times, levels) in time
+    order; ``danger``: station → its danger level; ``areas_of``: station → its areas;
+    ``events``: the timeline's area events (``to_json`` dicts with ``ts`` added)."""
+    tracks: dict[str, _AreaTrack] = {}
+    for e in events:
+        if e["event"] == "staff_notice":
+            continue
+        tracks.setdefault(e["area"], _AreaTrack()).add(e["ts"], e["event"], e["level"], e, e["reason"])
+    empty = _AreaTrack()
+    m: dict[str, Any] = {
+        "episodes": {"fault": 0, "danger": 0, "below": 0},
+        "fault_public": 0,
+        "fault_public_gauges": set(),
+        "silent_holds": 0,
+        "forecasts_below": 0,
+        "forecasts_below_falling": 0,
+        "rises": 0,
+        "rises_proposed": 0,
+        "rises_proposed_late": 0,
+        "singles_plausible": 0,
+        "singles_plausible_proposed": 0,
+        "singles_jump": 0,
+        "singles_jump_proposed": 0,
+        "takebacks": 0,
+        "takebacks_withdrawn": 0,
+        "max_changes_6h": 0,
+        "flapping_areas": 0,
+    }
+    for sid, (times, levels) in readings.items():
+        if not times:
+            continue
+        d = danger[sid]
+        mine = [tracks.get(a, empty) for a in areas_of.get(sid, (sid,))]
+        eps = episodes(times, levels, d)
+        fastest = _fastest_rise(times, levels, d, eps)
+
+        state = partial(_state, mine)
+        seen = partial(_seen, mine)
+        for ep in eps:
+            m["episodes"][ep.kind] += 1
+            t0, t1 = times[ep.first], times[ep.last]
+            if ep.kind == "fault":
+                public = seen(t0, t1 + GAP_S, lambda e: e[1] in ("issued", "changed") and e[2] >= 3)
+                if public or state(t0)[0] >= 3:
+                    m["fault_public"] += 1
+                    m["fault_public_gauges"].add(sid)
+                continue
+            if ep.kind == "below":
+                for t in mine:
+                    for ts, ev, lvl, reason in t.between(t0, t1):
+                        if ev == "proposed" and reason == "forecast" and lvl >= 4:
+                            m["forecasts_below"] += 1
+                            i = bisect_right(times, ts) - 1
+                            if i > 0 and levels[i] < levels[i - 1]:
+                                m["forecasts_below_falling"] += 1
+                continue
+            for i in range(ep.first + 1, ep.last + 1):
+                if not (levels[i - 1] < d <= levels[i]):
+                    continue
+                two = i + 1 <= ep.last and levels[i + 1] >= d
+                if two:
+                    m["rises"] += 1
+                    due = times[i + 1]
+                    if seen(times[i], due, _four) or state(due)[0] >= 4 or state(due)[1] >= 4:
+                        m["rises_proposed"] += 1
+                    elif i + 2 <= ep.last and seen(times[i], times[i + 2], _four):
+                        m["rises_proposed_late"] += 1
+                    continue
+                rate = (levels[i] - levels[i - 1]) / max((times[i] - times[i - 1]) / 3600, 1 / 6)
+                proposed = seen(times[i], times[i], _four) or state(times[i])[1] >= 4
+                if fastest is not None and rate > JUMP_FACTOR * fastest:
+                    m["singles_jump"] += 1
+                    m["singles_jump_proposed"] += proposed
+                else:
+                    m["singles_plausible"] += 1
+                    m["singles_plausible_proposed"] += proposed
+        # proposals the next reading takes back
+        for t in mine:
+            for ts, ev, lvl, reason in t.events:
+                if ev != "proposed" or lvl < 4 or reason == "forecast":
+                    continue
+                i = bisect_right(times, ts) - 1
+                if i < 0 or times[i] != ts or i + 1 >= len(times) or levels[i + 1] >= d:
+                    continue
+                if times[i + 1] - ts > GAP_S:
+                    continue
+                m["takebacks"] += 1
+                told = any(e[1] in ("issued", "changed") for e in t.between(ts, times[i + 1]))
+                if not told and any(e[1] == "withdrawn" for e in t.between(ts, times[i + 1])):
+                    m["takebacks_withdrawn"] += 1
+        # issued levels held across silence
+        gaps = [(times[i - 1], times[i]) for i in range(1, len(times)) if times[i] - times[i - 1] > GAP_S]
+        if end is not None and end - times[-1] > GAP_S:
+            gaps.append((times[-1], end))
+        for a, _ in gaps:
+            held = state(a)[0] >= 4 and state(a + GAP_S)[0] >= 4
+            if held and not seen(a + 1e-6, a + GAP_S, lambda e: e[1] in ("proposed", "lift_proposed")):
+                m["silent_holds"] += 1
+    for t in tracks.values():
+        changes = [e[0] for e in t.events if e[1] in ("issued", "changed", "lifted")]
+        worst = 0
+        j = 0
+        for i, ts in enumerate(changes):
+            while changes[j] < ts - HYSTERESIS_S:
+                j += 1
+            worst = max(worst, i - j + 1)
+        m["max_changes_6h"] = max(m["max_changes_6h"], worst)
+        m["flapping_areas"] += worst > 2
+    m["fault_public_gauges"] = len(m["fault_public_gauges"])
+    return m
+
+
+def _state(tracks: Sequence[_AreaTrack], ts: float) -> tuple[int, int]:
+    """The highest (issued, pending raise) of a station's areas at ``ts``."""
+    best = (0, 0)
+    for t in tracks:
+        i, p = t.at(ts)
+        best = (max(best[0], i), max(best[1], p))
+    return best
+
+
+def _seen(tracks: Sequence[_AreaTrack], a: float, b: float, test: Callable[[tuple], bool]) -> bool:
+    return any(test(e) for t in tracks for e in t.between(a, b))
+
+
+def _four(e: tuple) -> bool:
+    """A level-4 (or higher) proposal or public level."""
+    return e[1] in ("proposed", "issued", "changed") and e[2] >= 4
+
+
+def _fastest_rise(
+    times: Sequence[float], levels: Sequence[float], danger: float, eps: list[Episode]
+) -> float | None:
+    """The station's fastest rise (m/h) between consecutive readings ≤ 2 h apart, both
+    below danger, outside fault-like episodes: what its own history shows water can do."""
+    best = None
+    for ep in eps:
+        if ep.kind == "fault":
+            continue
+        for i in range(ep.first + 1, ep.last + 1):
+            dt = times[i] - times[i - 1]
+            if dt <= 0 or dt > 7200 or levels[i] >= danger or levels[i - 1] >= danger:
+                continue
+            rate = (levels[i] - levels[i - 1]) / (dt / 3600)
+            if rate > 0 and (best is None or rate > best):
+                best = rate
+    return best
+
+
+def rate(part: int, whole: int) -> str:
+    return "–" if not whole else f"{part}/{whole} ({100 * part / whole:.0f} %)"
