@@ -222,12 +222,11 @@ def _wanted(issued: int, evidence: Evidence, policy: ApprovalPolicy) -> tuple[in
     why_lost = SENSOR_FAULT if SENSOR_FAULT in reasons else NO_DATA
     if evidence.lost_level > issued:  # a gauge fell silent at high water: never dropped unseen
         return auto, _Want(Proposal.raise_, evidence.lost_level, why_lost)
-    if supported < issued:
+    if supported < issued and evidence.unconfirmed < issued:
+        # (a level staff issued on a plausible unconfirmed reading stands while that
+        # reading does: the next reading confirms it or takes it back)
         if evidence.lost:
-            reasons = {r for _, r in evidence.lost}
-            return auto, _Want(
-                Proposal.verify, supported, SENSOR_FAULT if SENSOR_FAULT in reasons else NO_DATA
-            )
+            return auto, _Want(Proposal.verify, supported, why_lost)
         down = Proposal.lift if supported == 0 else Proposal.lower
         if policy.proposal_needs(down, supported, issued) == 0:
             return supported, None

@@ -273,6 +273,19 @@ def test_a_plausible_single_reading_is_proposed_never_issued():
     assert area.issued == 0 and area.alert.proposal is Proposal.raise_
 
 
+def test_a_level_issued_on_an_unconfirmed_reading_stands_while_the_reading_does():
+    area = Area()
+    area.see(unverified(4, plausible=True))
+    area.approve()
+    assert area.issued == 4
+    area.see(unverified(4, plausible=True))
+    assert area.alert.proposal is None  # not asked to lift what was just issued
+    area.see(obs(4))
+    assert area.alert.proposal is None
+    area.see()  # taken back: lifting is proposed, never done by itself
+    assert area.issued == 4 and area.alert.proposal is Proposal.lift
+
+
 def test_declined_raise_is_not_asked_again_until_higher():
     area = Area()
     area.see(obs(4))
