@@ -7,8 +7,8 @@ from __future__ import annotations
 import csv
 from collections import deque
 from dataclasses import dataclass
-from itertools import pairwise
 from datetime import datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
