@@ -104,8 +104,10 @@ def test_a_lane_never_has_more_than_its_limit_in_flight_and_keeps_its_order():
         sender.close()
     assert most == {"line": 2, "push": 8}  # the push lane has no limit
     line_paths = [r.path for r in peer.requests if r.path.startswith("/line")]
-    assert sorted(line_paths[:2]) == ["/line/0", "/line/1"]  # in the order submitted
-    assert sorted(line_paths[-2:]) == ["/line/6", "/line/7"]
+    # sent in the order submitted; the peer records arrivals, and on a loaded machine one
+    # request may reach its handler after the next one was sent (its slot freed first)
+    assert {"/line/0", "/line/1"} <= set(line_paths[:3]), line_paths
+    assert {"/line/6", "/line/7"} <= set(line_paths[-3:]), line_paths
 
 
 def test_no_answer_is_a_transport_error_named_by_libcurl():
