@@ -19,7 +19,7 @@ import psycopg
 
 from alerts import decision, lifecycle, store
 from alerts.errors import Conflict, NotFound
-from alerts.model import Actor, Alert, Kind, Role
+from alerts.model import Actor, Alert, AlertState, Kind, Role
 from alerts.policy import ApprovalPolicy
 
 DEFAULT_POLICY = ApprovalPolicy()
@@ -92,20 +92,15 @@ def _view(row: tuple, policy: ApprovalPolicy) -> AlertView:
         for a, name in zip(alert.approvals, names, strict=True)
     )
     level = alert.awaiting_level
-    if alert.kind is Kind.area and alert.proposal is not None and level is not None:
-        issued = alert.alert_level or 0 if alert.state.value == "active" else 0
+    if level is None:
+        needed, role = 0, None
+    elif alert.kind is Kind.area and alert.proposal is not None:
+        issued = (alert.alert_level or 0) if alert.state is AlertState.active else 0
         needed = policy.proposal_left(alert.proposal, level, issued, alert.revision, alert.approvals)
         role = policy.proposal_role(alert.proposal, level, issued)
-        return AlertView(
-            alert=alert,
-            station_name_ja=name_ja,
-            station_name_en=name_en,
-            approvals=approvals,
-            awaiting_level=level if needed else None,
-            approvals_needed=needed,
-            role_needed=role if needed else None,
-        )
-    needed = 0 if level is None else policy.still_needed(alert.kind, level, alert.approvals)
+    else:
+        needed = policy.still_needed(alert.kind, level, alert.approvals)
+        role = policy.role_needed(level)
     return AlertView(
         alert=alert,
         station_name_ja=name_ja,
@@ -113,7 +108,7 @@ def _view(row: tuple, policy: ApprovalPolicy) -> AlertView:
         approvals=approvals,
         awaiting_level=level if needed else None,
         approvals_needed=needed,
-        role_needed=policy.role_needed(level) if needed else None,
+        role_needed=role if needed else None,
     )
 
 
