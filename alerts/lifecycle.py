@@ -1,4 +1,6 @@
-"""The alert lifecycle as pure decisions: no I/O, ``now`` passed in.
+"""The alert lifecycle of staff notices (unverified, sensor, offline) as pure decisions:
+no I/O, ``now`` passed in. What residents are told is decided per area by
+:mod:`alerts.decision`, which shares this module's transitions and audit entries.
 
 :func:`reconcile` turns what is stored about a fingerprint (its open alert, or the
 closed alert that staff rejected or cancelled and that still suppresses it) and what
@@ -52,7 +54,7 @@ class Action(StrEnum):
     stale = "stale"  # the station went offline: the alert is kept, marked stale
     fresh = "fresh"  # the station is back
     resolved = "resolved"
-    superseded = "superseded"  # a forecast whose stage was reached: the stage alert takes over
+    superseded = "superseded"  # (history) merged into its area's issuance by migration 0010
     withdrawn = "withdrawn"
     approved = "approved"
     rejected = "rejected"
@@ -233,18 +235,6 @@ def _end(alert: Alert, now: datetime) -> Transition:
     after, message = _message(_closed(alert, AlertState.resolved, now), MsgType.update)
     entry = AuditEntry(Action.resolved, alert.state, after.state, "the condition has ended: all clear")
     return Transition(alert, after, (entry,), message)
-
-
-def supersede(alert: Alert, by: Condition, *, now: datetime) -> Transition:
-    """End a forecast because the stage it foretold has been reached: the stage alert
-    ``by`` now speaks for it, so residents get no all-clear (which would read as "the
-    danger is over" just as the water arrives). A forecast still awaiting approval is
-    withdrawn as usual."""
-    if alert.state is AlertState.pending:
-        return _end(alert, now)
-    after = _closed(alert, AlertState.resolved, now)
-    reason = f"the forecast stage was reached; {by.fingerprint} (level {by.alert_level}) takes over"
-    return Transition(alert, after, (AuditEntry(Action.superseded, alert.state, after.state, reason),))
 
 
 def _staleness(alert: Alert, condition: Condition) -> tuple[Alert, tuple[AuditEntry, ...]]:
