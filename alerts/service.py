@@ -125,9 +125,9 @@ class Evaluator:
         for area_id, station_id in self.conn.execute("SELECT area_id, station_id FROM alert_area_stations"):
             if station_id in entries:
                 areas.setdefault(area_id, []).append(station_id)
-        for station_id in entries:  # a station in no area is an area of its own
-            if not any(station_id in members for members in areas.values()):
-                areas[station_id] = [station_id]
+        placed = {station_id for members in areas.values() for station_id in members}
+        for station_id in entries.keys() - placed:  # a station in no area is an area of its own
+            areas[station_id] = [station_id]
         self._areas = {area: tuple(sorted(members)) for area, members in areas.items()}
         self._areas_of: dict[str, tuple[str, ...]] = {}
         for area, members in self._areas.items():

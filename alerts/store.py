@@ -172,15 +172,16 @@ def apply_many(
                 raise ValueError(f"two conditions for {condition.fingerprint}")
             by_fingerprint[condition.fingerprint] = condition
     with conn.transaction():
-        groups = _area_groups(conn, wanted, area_members(conn, wanted) if areas is None else areas)
+        members = area_members(conn, wanted) if areas is None else areas
+        groups = _area_groups(conn, wanted, members)
         # decide without locks (the common case: nothing changed, nothing written);
         # then lock what would change and decide again on the locked rows, so a staff
         # action or another evaluator that committed in between is taken into account
-        transitions = _decide_all(conn, wanted, groups, now=now, policy=policy, lock=False)
+        transitions = _decide_all(conn, wanted, groups, members, now=now, policy=policy, lock=False)
         if not any(t.changed for t in transitions):
             return []
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITER_LOCK,))  # one evaluator writes at a time
-        transitions = _decide_all(conn, wanted, groups, now=now, policy=policy, lock=True)
+        transitions = _decide_all(conn, wanted, groups, members, now=now, policy=policy, lock=True)
         return write(conn, transitions, now=now, sender=sender)
 
 
@@ -202,14 +203,16 @@ def _area_groups(
     wanted: Mapping[str, Mapping[str, Condition]],
     areas: Mapping[str, Iterable[str]],
 ) -> list[_Group]:
-    members = {area: tuple(stations) for area, stations in areas.items()}
-    statuses = _statuses(conn, {s for stations in members.values() for s in stations})
+    """The evidence of each area, split by its stations' status; areas whose stations
+    have no conditions are left out (their live issuances are decided all the same)."""
+    statuses = _statuses(conn, {s for s, by in wanted.items() if by})
     groups = []
-    for area_id in sorted(members):
-        by_status: dict[Status, list[Condition]] = {status: [] for status in Status}
-        for station_id in members[area_id]:
-            status = statuses.get(station_id, Status.actual)
-            by_status[status].extend(wanted.get(station_id, {}).values())
+    for area_id, stations in areas.items():
+        by_status: dict[Status, list[Condition]] = {}
+        for station_id in stations:
+            conditions = wanted.get(station_id)
+            if conditions:
+                by_status.setdefault(statuses.get(station_id, Status.actual), []).extend(conditions.values())
         groups.extend(_Group(area_id, status, tuple(c)) for status, c in by_status.items())
     return groups
 
@@ -218,6 +221,7 @@ def _decide_all(
     conn: psycopg.Connection,
     wanted: Mapping[str, Mapping[str, Condition]],
     groups: list[_Group],
+    areas: Iterable[str],
     *,
     now: datetime,
     policy: ApprovalPolicy,
@@ -226,15 +230,18 @@ def _decide_all(
     notices = {s: {f: c for f, c in by.items() if c.kind in STAFF_KINDS} for s, by in wanted.items()}
     live = load_live(conn, wanted, lock=lock)
     transitions = _reconcile_all(conn, notices, live, now=now, policy=policy)
-    issuances = load_live_areas(conn, {g.area_id for g in groups}, lock=lock)
+    issuances = load_live_areas(conn, areas, lock=lock)
     for group in groups:
-        alert = issuances.get(group.fingerprint)
-        if alert is None and not group.conditions:
-            continue
+        alert = issuances.pop(group.fingerprint, None)
         transitions.append(
             decision.decide(
                 alert, group.conditions, area_id=group.area_id, status=group.status, policy=policy, now=now
             )
+        )
+    for alert in issuances.values():  # evidence gone: decided on no conditions
+        assert alert.area_id is not None
+        transitions.append(
+            decision.decide(alert, (), area_id=alert.area_id, status=alert.status, policy=policy, now=now)
         )
     return transitions
 
