@@ -130,3 +130,79 @@ def test_replacing_a_device_keeps_the_station_history(demo_db, demo_network):
             "SELECT device_id FROM readings WHERE station_id = 'kyoden-chiwara' ORDER BY time"
         ).fetchall()
     assert [d for (d,) in history] == ["kw-demo-01", "kw-demo-01b"]
+
+
+def test_migration_10_turns_public_station_alerts_into_area_issuances(empty_database_url, demo_network):
+    """Alerts open when 0010 is applied: a public stage or forecast alert becomes its
+    area's issuance (id, versions and CAP references kept), a second one in the same
+    area is merged into it, one awaiting approval is withdrawn (nothing was public)."""
+    from alerts import store
+    from alerts.model import Condition, Kind
+    from alerts.policy import ApprovalPolicy
+
+    t0 = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
+    with db.connect(empty_database_url) as conn:
+        db.migrate(conn, upto=9)
+        apply_network(conn, demo_network)
+        conn.execute("UPDATE stations SET alert_status = 'Exercise' WHERE id = 'kyoden-chiwara'")
+
+        def old_alert(station, kind, state, level, areas, *, status="Actual", version=1):
+            alert_id = conn.execute(
+                """INSERT INTO alerts (fingerprint, station_id, kind, status, state, public, alert_level,
+                                       stage_key, areas, details, version, opened_at, updated_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, 'danger', %s, '{"level_m": 7.9}', %s, %s, %s)
+                   RETURNING id""",
+                (
+                    f"{station}:{kind}",
+                    station,
+                    kind,
+                    status,
+                    state,
+                    status == "Actual",
+                    level,
+                    areas,
+                    version,
+                    t0,
+                    t0,
+                ),
+            ).fetchone()[0]
+            for v in range(1, version + 1):
+                conn.execute(
+                    """INSERT INTO alert_outbox
+                           (alert_id, version, msg_type, status, public, payload, created_at)
+                       VALUES (%s, %s, 'Alert', %s, %s, '{}', %s)""",
+                    (alert_id, v, status, status == "Actual", t0),
+                )
+            return alert_id
+
+        kept = old_alert("kyoden-jumonji", "stage", "active", 4, ["area-kyoden-lower"], version=2)
+        merged = old_alert("kyoden-kanehiro", "forecast", "active", 2, ["area-kyoden-lower"])
+        pending = old_alert("fujishima-tomizawa", "forecast", "pending", 4, ["area-fujishima"], version=0)
+        drill = old_alert("kyoden-chiwara", "stage", "active", 2, ["area-kyoden-upper"], status="Exercise")
+
+        db.migrate(conn)
+        rows = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                "SELECT id, kind, fingerprint, area_id, state, alert_level, version FROM alerts"
+            ).fetchall()
+        }
+        assert rows[kept] == ("area", "area:area-kyoden-lower", "area-kyoden-lower", "active", 4, 2)
+        assert rows[merged][0] == "forecast" and rows[merged][3] == "resolved"
+        assert rows[pending][3] == "withdrawn"
+        assert rows[drill][:4] == ("area", "area:area-kyoden-upper:Exercise", "area-kyoden-upper", "active")
+        actions = dict(conn.execute("SELECT alert_id, action FROM alert_audit").fetchall())
+        assert actions == {kept: "changed", merged: "superseded", pending: "withdrawn", drill: "changed"}
+
+        # the evaluator carries the converted issuance on: same level, nothing new sent;
+        # the water falls, and lifting level 4 is proposed to staff, with nothing public
+        stage4 = Condition("kyoden-jumonji", Kind.stage, 4, "danger", details={"level_m": 7.9})
+        policy = ApprovalPolicy()
+        store.apply_many(conn, conditions={"kyoden-jumonji": [stage4]}, now=t0, policy=policy)
+        store.apply_many(conn, conditions={"kyoden-jumonji": []}, now=t0 + timedelta(hours=1), policy=policy)
+        assert conn.execute(
+            "SELECT state, alert_level, proposal, pending_level FROM alerts WHERE id = %s", (kept,)
+        ).fetchone() == ("active", 4, "lift", 0)
+        assert conn.execute("SELECT count(*) FROM alert_outbox WHERE alert_id = %s", (kept,)).fetchone() == (
+            2,
+        )
