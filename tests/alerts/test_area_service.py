@@ -125,3 +125,37 @@ def test_two_approvers_at_level_5_issue_at_once_and_a_repeat_is_a_conflict(demo_
         assert issuance(conn)[1:3] == ("active", 5)  # no wait for the evaluator's tick
         with pytest.raises(Conflict, match="no open proposal"):
             actions.approve(conn, alert_id=alert_id, actor=second, now=T0, revision=revision)
+
+
+def test_two_approvers_at_the_same_moment_issue_level_5_without_waiting(demo_db):
+    import threading
+
+    from alerts.model import Condition, Kind
+    from alerts.policy import ApprovalPolicy
+    from alerts.store import apply_many
+
+    with db.connect(demo_db) as conn:
+        people = [add_staff(conn, name, Role.approver) for name in ("chief", "mayor")]
+        condition = Condition(TOMIZAWA, Kind.stage, 5, "flooding", details={"level_m": 15.9})
+        apply_many(conn, conditions={TOMIZAWA: [condition]}, now=T0, policy=ApprovalPolicy())
+        alert_id, *_, revision = issuance(conn)
+    barrier = threading.Barrier(2)
+    errors: list[Exception] = []
+
+    def approve(person):
+        with db.connect(demo_db) as conn:
+            barrier.wait()
+            try:
+                actions.approve(conn, alert_id=alert_id, actor=person, now=T0, revision=revision)
+            except Exception as error:  # collected and asserted below
+                errors.append(error)
+
+    threads = [threading.Thread(target=approve, args=(p,)) for p in people]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with db.connect(demo_db) as conn:  # both approvals counted; issued before any tick
+        assert issuance(conn)[1:3] == ("active", 5)
+        assert outbox(conn)[0][:3] == ("Alert", 1, "5")
