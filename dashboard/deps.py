@@ -56,6 +56,17 @@ def current_session(request: Request, conn: Conn, now: Now) -> staff.Session:
 StaffSession = Annotated[staff.Session, Depends(current_session)]
 
 
+def optional_session(request: Request, conn: Conn, now: Now) -> staff.Session | None:
+    """The signed-in staff member's session, or None (for a GET that shows staff more)."""
+    try:
+        return staff.current_session(conn, token=request.cookies.get(SESSION_COOKIE), now=now)
+    except staff.NotSignedIn:
+        return None
+
+
+MaybeStaff = Annotated[staff.Session | None, Depends(optional_session)]
+
+
 def current_actor(session: StaffSession) -> Actor:
     return session.actor
 

@@ -11,27 +11,52 @@ import psycopg
 from psycopg.rows import dict_row
 
 STALE_AFTER = timedelta(minutes=30)
+# a level changing slower than this is "steady" on the map (the arrow →)
+STEADY_M_H = 0.05
+TREND_WINDOW = timedelta(hours=1)  # readings behind the trend when the evaluator has no rate
+
+
+def trend(rate_m_h: float | None) -> str | None:
+    """rising / falling / steady for a rate of rise in m/h; None: not known."""
+    if rate_m_h is None:
+        return None
+    if rate_m_h >= STEADY_M_H:
+        return "rising"
+    if rate_m_h <= -STEADY_M_H:
+        return "falling"
+    return "steady"
 
 
 def stations(conn: psycopg.Connection, *, now: datetime) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             """SELECT s.id, s.name_ja, s.name_en, s.river_ja, s.river_en, s.latitude, s.longitude,
-                      s.level_min_m, s.level_max_m, s.stages, s.downstream_id,
+                      s.level_min_m, s.level_max_m, s.stages, s.downstream_id, s.alert_status,
                       st.reading_time, st.level_m, st.stage_key, st.alert_level, st.evaluated_at,
+                      (st.state ->> 'rate_m_h')::double precision AS evaluated_rate_m_h,
                       latest.time AS latest_time, latest.level_m AS latest_level_m,
-                      latest.quality AS latest_quality
+                      latest.quality AS latest_quality, recent.rate_m_h AS recent_rate_m_h
                FROM stations s
                LEFT JOIN station_status st ON st.station_id = s.id
                LEFT JOIN LATERAL (SELECT time, level_m, quality FROM readings
                                   WHERE station_id = s.id ORDER BY time DESC LIMIT 1) latest ON true
-               ORDER BY s.river_en, s.id"""
+               -- the least-squares slope of the last hour's readings, for a station the
+               -- evaluator has given no rate yet
+               LEFT JOIN LATERAL (SELECT regr_slope(level_m, extract(epoch FROM time)) * 3600 AS rate_m_h
+                                  FROM readings WHERE station_id = s.id AND time > latest.time - %s
+                                                  AND time <= latest.time) recent ON true
+               ORDER BY s.river_en, s.id""",
+            (TREND_WINDOW,),
         ).fetchall()
     for row in rows:
         newest = row["latest_time"]
         row["stale"] = newest is None or now - newest > STALE_AFTER
         stage = next((s for s in row["stages"] if s["key"] == row["stage_key"]), None)
         row["stage"] = stage
+        evaluated, recent = row.pop("evaluated_rate_m_h"), row.pop("recent_rate_m_h")
+        rate = evaluated if evaluated is not None else recent
+        row["rate_m_h"] = None if row["stale"] or rate is None else round(rate, 3)
+        row["trend"] = trend(row["rate_m_h"])
     return rows
 
 
@@ -110,3 +135,86 @@ def alert_names(conn: psycopg.Connection, *, views: Iterable) -> AlertNames:
         areas={r[0]: (r[1], r[2]) for r in area_rows},
         users=dict(user_rows),
     )
+
+
+def area_levels(conn: psycopg.Connection, *, staff: bool) -> list[dict]:
+    """Every area's issued level (発令) — an ``area`` alert of status Actual that is public
+    and active — most severe first. With ``staff``, also each area's open proposal and its
+    drills (Exercise / Test issuances, never public); without, neither is included.
+
+    Areas are the alert areas plus each station in no area (an area of its own, named
+    after the station); ``geometry`` is false for those."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        places = cur.execute(
+            """SELECT a.id, a.name_ja, a.name_en, true AS geometry FROM alert_areas a
+               UNION ALL
+               SELECT s.id, s.river_ja || '（' || s.name_ja || '）',
+                      s.river_en || ' (' || s.name_en || ')', false
+               FROM stations s
+               WHERE NOT EXISTS (SELECT 1 FROM alert_area_stations x WHERE x.station_id = s.id)"""
+        ).fetchall()
+        alerts = cur.execute(
+            """SELECT id, area_id, status, state, public, alert_level, proposal, pending_level,
+                      proposal_reason, revision, opened_at, updated_at, details ->> 'basis' AS basis
+               FROM alerts WHERE kind = 'area' AND state IN ('pending', 'active')
+               ORDER BY area_id, status, id"""
+        ).fetchall()
+    by_area: dict[str, dict] = {
+        p["id"]: {**p, "issued": None, "proposal": None, "drills": []} for p in places
+    }
+    for a in alerts:
+        area = by_area.get(a["area_id"])
+        if area is None:  # an area deleted since: still shown, by its id
+            area = by_area[a["area_id"]] = {
+                "id": a["area_id"],
+                "name_ja": a["area_id"],
+                "name_en": a["area_id"],
+                "geometry": False,
+                "issued": None,
+                "proposal": None,
+                "drills": [],
+            }
+        proposal = (
+            {
+                "alert_id": a["id"],
+                "proposal": a["proposal"],
+                "level": a["pending_level"],
+                "reason": a["proposal_reason"],
+                "revision": a["revision"],
+            }
+            if a["proposal"] is not None
+            else None
+        )
+        if a["status"] != "Actual":
+            if staff:
+                area["drills"].append(
+                    {
+                        "alert_id": a["id"],
+                        "status": a["status"],
+                        "state": a["state"],
+                        "level": a["alert_level"],
+                        "proposal": proposal,
+                    }
+                )
+            continue
+        if a["state"] == "active" and a["public"] and a["alert_level"] is not None:
+            area["issued"] = {
+                "alert_id": a["id"],
+                "level": a["alert_level"],
+                "basis": a["basis"],
+                "since": a["opened_at"],
+                "updated_at": a["updated_at"],
+            }
+        if staff:
+            area["proposal"] = proposal
+    rows = list(by_area.values())
+    rows.sort(
+        key=lambda r: (
+            -((r["issued"] or {}).get("level") or 0),
+            r["proposal"] is None,
+            -((r["proposal"] or {}).get("level") or 0),
+            not r["geometry"],
+            r["id"],
+        )
+    )
+    return rows

@@ -136,6 +136,27 @@ def current_levels(conn: psycopg.Connection, *, areas: list[str]) -> dict[str, i
     return {area: int(level) for area, level in rows}
 
 
+def issued_by_area(conn: psycopg.Connection, *, language: str) -> tuple[list[dict], int]:
+    """Every area with an issued level (Actual, public, active), most severe first, then
+    by name; and how many areas have nothing issued. A station in no area is an area
+    of its own, named by its river and station. Proposals and drills are never here."""
+    words = load_templates(pick(language))
+    every = queries.area_levels(conn, staff=False)
+    listed = [
+        {
+            "id": r["id"],
+            "name": _name(r, language),
+            "level": r["issued"]["level"],
+            "level_text": words[f"level.{r['issued']['level']}"],
+            "link": r["geometry"],  # an alert area has its own page (?area=)
+        }
+        for r in every
+        if r["issued"] is not None
+    ]
+    listed.sort(key=lambda r: (-r["level"], r["name"]))
+    return listed, len(every) - len(listed)
+
+
 def summary(
     conn: psycopg.Connection,
     *,
@@ -202,6 +223,8 @@ def summary(
         rivers = rivers[:MAX_RIVERS]
     levels = current_levels(conn, areas=chosen or list(all_areas))
     level = max(levels.values(), default=None)
+    # no area and no place: each area's issued level by name, not one banner for all
+    issued, quiet = ([], 0) if (chosen or point) else issued_by_area(conn, language=language)
     action_key = level_action_key(level)
     shelters: list[dict] | None = None
     if point is not None and not outside:
@@ -231,6 +254,8 @@ def summary(
         "level_text": words[f"level.{level}"] if level else t["level_none"],
         "action": words[action_key] if action_key else t["level_none_action"],
         "area_levels": levels,
+        "issued_areas": issued,
+        "quiet_areas": quiet,
         "rivers": rivers,
         "shelters": shelters,
         "updated": t["updated"].format(time=_clock(now, t["time_format"])),

@@ -303,7 +303,7 @@ function pendingCard(a) {
     a.can.approve ? button("approve", a, approveLabel, "primary") : "",
     a.can.reject ? button("reject", a, t("reject")) : "",
   ].join(" ");
-  return `<li class="card pending ${a.status !== "Actual" ? "is-drill" : ""}" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
+  return `<li class="card pending ${a.status !== "Actual" ? "is-drill" : ""}" id="alert-${a.id}" tabindex="-1" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
     ${heading(a, a.awaiting_level)}
     ${conflictBlock(a)}
     ${proposalBlock(a)}
@@ -322,7 +322,7 @@ function activeCard(a) {
     a.can.cancel ? button("cancel", a, t("cancel")) : "",
   ].join(" ");
   const kind = a.kind === "stage" || isArea(a) ? "" : `${t(a.kind)} · `;
-  return `<li class="card active-alert ${a.status !== "Actual" ? "is-drill" : ""}" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
+  return `<li class="card active-alert ${a.status !== "Actual" ? "is-drill" : ""}" id="alert-${a.id}" tabindex="-1" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
     ${heading(a, a.alert_level)}
     ${conflictBlock(a)}
     ${proposalBlock(a)}
@@ -334,7 +334,7 @@ function activeCard(a) {
     ${auditBlock(a)}</li>`;
 }
 function historyCard(a) {
-  return `<li class="card" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
+  return `<li class="card" id="alert-${a.id}" tabindex="-1" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
     ${heading(a, a.alert_level)}
     ${conflictBlock(a)}
     <p class="facts"><span class="state">${esc(t("states")[a.state])}</span> · ${esc(clock(a.opened_at))}
@@ -362,6 +362,8 @@ function render() {
   const history = alerts.filter((a) => !["pending", "active"].includes(a.state));
   const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset : {};
   const refocus = focused.action ? `[data-action="${focused.action}"][data-id="${focused.id}"]` : null;
+  // a focused card (opened from the map's link) keeps the focus across re-renders
+  const focusedCard = document.activeElement?.classList?.contains("card") ? document.activeElement.id : null;
 
   document.getElementById("pending-list").innerHTML =
     pending.map(pendingCard).join("") || `<li class="empty">${esc(t("pendingNone"))}</li>`;
@@ -375,6 +377,8 @@ function render() {
   const base = `${t("title")} — 川守 Kawamori`;
   document.title = pending.length ? `(${pending.length}) ${t("pending")} — ${base}` : base;
   if (refocus) document.querySelector(refocus)?.focus();
+  if (focusedCard) document.getElementById(focusedCard)?.focus({ preventScroll: true });
+  showTarget();
   document.querySelectorAll("details.audit[open]").forEach((d) => loadAudit(Number(d.dataset.id)));
 
   const fresh = pending.filter((a) => !seenPending.has(a.id));
@@ -384,6 +388,25 @@ function render() {
   }
   firstLoad = false;
 }
+
+// /alerts#alert-<id> (the map links a proposal to its card): once the card is there,
+// bring it into view, focus it and mark it, after each re-render too
+let target = null;
+function showTarget(fromHash = false) {
+  const match = /^#alert-(\d+)$/.exec(location.hash);
+  if (fromHash) target = match ? { id: match[1], focused: false } : null;
+  if (!target) return;
+  const card = document.getElementById(`alert-${target.id}`);
+  if (!card) return;
+  card.classList.add("targeted");
+  if (!target.focused) {
+    target.focused = true;
+    card.scrollIntoView({ block: "center" });
+    card.focus({ preventScroll: true });
+  }
+}
+showTarget(true);
+window.addEventListener("hashchange", () => { showTarget(true); render(); });
 
 function pendingSummary(a) {
   if (isArea(a)) return `${areaName(a)}: ${proposalText(a)}`;
