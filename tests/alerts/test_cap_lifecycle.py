@@ -125,8 +125,7 @@ def by_issuance(day) -> dict[int, list[AlertMessage]]:
 
 def test_the_day_sends_what_was_decided(day):
     summary = [
-        (m.areas[0].id, m.status.value, m.msg_type.value, m.alert_level, m.response.value)
-        for m, *_ in day
+        (m.areas[0].id, m.status.value, m.msg_type.value, m.alert_level, m.response.value) for m, *_ in day
     ]
     assert summary == [
         (FUJI, "Actual", "Alert", 2, "Monitor"),
@@ -184,6 +183,7 @@ def test_an_all_clear_states_the_facts_when_it_is_sent(day):
     ends = [(m, at) for m, _, _, at in day if m.ended]
     assert len(ends) == 3
     for m, at in ends:
+        assert m.sent == at and (m.observed_at is None or m.observed_at <= at)
         assert m.rate_m_h is None and m.eta is None and m.stage is None
         for lang in ("ja", "en"):
             info = infos(parse(render_cap(m)))["ja-JP" if lang == "ja" else "en-US"]
