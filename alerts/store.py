@@ -20,6 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts import decision, lifecycle
+from alerts.audit_texts import say
 from alerts.errors import NotAllowed, NotFound
 from alerts.lifecycle import Action, AuditEntry, Transition
 from alerts.message import AlertMessage, AreaFacts, StageFacts, StationFacts, identifier, response_for
@@ -359,8 +360,8 @@ def write(
         approvals: list[tuple[Any, ...]] = []
         for t in changed:
             if t.lifted is not None:
-                reason = "the condition ended" if t.after is None else "the condition rose above it"
-                entry = AuditEntry(Action.unsuppressed, None, t.lifted.state, reason)
+                reason, details = say("condition_gone") if t.after is None else say("condition_rose")
+                entry = AuditEntry(Action.unsuppressed, None, t.lifted.state, reason, details=details)
                 audit.append(_audit_row(t.lifted.id, entry, now))
             if t.after is not None:
                 audit.extend(_audit_row(t.after.id, entry, now) for entry in t.audit)
