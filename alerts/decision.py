@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from alerts.audit_texts import say
 from alerts.errors import Conflict, NotAllowed
 from alerts.lifecycle import Action, AuditEntry, Transition, _message, remind, reminder_due
 from alerts.model import Actor, Alert, AlertState, Approval, Condition, Kind, MsgType, Proposal, Status
@@ -321,11 +322,17 @@ def _step(
     facts = {"from_level": issued or None, "basis": evidence.basis, "evidence": _facts(evidence)}
     if opened:
         entries.append(
-            AuditEntry(Action.opened, None, AlertState.pending, "evidence for a level", details=facts)
+            AuditEntry(
+                Action.opened,
+                None,
+                AlertState.pending,
+                "evidence for a level",
+                details={**facts, **say("evidence_opened")[1]},
+            )
         )
 
     if auto is not None and auto != issued:
-        after, message, entry = _apply(after, auto, evidence, now, actor=None, reason=_POLICY)
+        after, message, entry = _apply(after, auto, evidence, now, actor=None, reason=_POLICY, code="policy")
         entries.append(replace(entry, details={**facts, **entry.details}))
 
     if want is not None and _declines(after.declined, want):
@@ -340,7 +347,11 @@ def _step(
             after = replace(after, state=AlertState.withdrawn, ended_at=now, notified_at=None)
             entries.append(
                 AuditEntry(
-                    Action.withdrawn, alert.state, after.state, "the evidence went away before anyone acted"
+                    Action.withdrawn,
+                    alert.state,
+                    after.state,
+                    "the evidence went away before anyone acted",
+                    details=say("evidence_withdrawn")[1],
                 )
             )
         else:
@@ -350,12 +361,20 @@ def _step(
                     alert.state,
                     after.state,
                     "the evidence went away before anyone acted",
-                    details=facts,
+                    details={**facts, **say("evidence_withdrawn")[1]},
                 )
             )
     elif want is None and after.state is AlertState.pending:
         after = replace(after, state=AlertState.withdrawn, ended_at=now, notified_at=None)
-        entries.append(AuditEntry(Action.withdrawn, alert.state, after.state, "no evidence for a level"))
+        entries.append(
+            AuditEntry(
+                Action.withdrawn,
+                alert.state,
+                after.state,
+                "no evidence for a level",
+                details=say("no_evidence")[1],
+            )
+        )
     elif want is not None and want.key != current:
         after = replace(
             after,
@@ -369,6 +388,7 @@ def _step(
         )
         action = Action.proposed if current is None else Action.proposal_changed
         detail = {**facts, "proposal": str(want.proposal), "level": want.level, "reason": want.reason}
+        detail.update(_proposal_code(want, policy, issued))
         entries.append(
             AuditEntry(action, alert.state, after.state, _proposal_text(want, policy, issued), details=detail)
         )
@@ -413,6 +433,19 @@ def _proposal_text(want: _Want, policy: ApprovalPolicy, issued: int) -> str:
     return f"{what} ({want.reason}); needs {who} or above"
 
 
+def _proposal_code(want: _Want, policy: ApprovalPolicy, issued: int) -> dict[str, Any]:
+    """The catalogue code of a proposal (alerts.audit_texts) and its figures."""
+    params: dict[str, Any] = {
+        "basis": want.reason,
+        "needed": policy.proposal_needs(want.proposal, want.level, issued),
+        "role": str(policy.proposal_role(want.proposal, want.level, issued)),
+    }
+    if want.proposal is not Proposal.lift:
+        params["level"] = want.level
+    code = f"proposal_{'raise' if want.proposal is Proposal.raise_ else want.proposal}"
+    return say(code, **params)[1]
+
+
 def _no_proposal(alert: Alert, now: datetime) -> Alert:
     return replace(
         alert,
@@ -425,12 +458,24 @@ def _no_proposal(alert: Alert, now: datetime) -> Alert:
 
 
 def _apply(
-    alert: Alert, level: int, evidence: Evidence | None, now: datetime, *, actor: int | None, reason: str
+    alert: Alert,
+    level: int,
+    evidence: Evidence | None,
+    now: datetime,
+    *,
+    actor: int | None,
+    reason: str,
+    code: str = "approved",
 ) -> tuple[Alert, MsgType | None, AuditEntry]:
-    """Change the issued level to ``level`` (0: lift) and count the message it sends."""
+    """Change the issued level to ``level`` (0: lift) and count the message it sends.
+    ``code``: ``policy`` (the written policy) or ``approved`` (staff's approval)."""
     issued = _issued(alert)
     stage = evidence.lead_stage if evidence is not None else _stage_for(alert.details, level)
-    details = {"from_level": issued or None, "level": level or None}
+    details: dict[str, Any] = {"from_level": issued or None, "level": level or None}
+    if code == "policy":
+        details.update(say("policy_lifted")[1] if level == 0 else say("policy_applied", level=level)[1])
+    else:
+        details.update(say("approved_applied")[1])
     if level == 0:
         after = replace(_no_proposal(alert, now), state=AlertState.resolved, ended_at=now)
         after, message = _message(after, MsgType.update)
@@ -492,7 +537,12 @@ def approve(
     needed = policy.proposal_needs(proposal, level, issued)
     left = policy.proposal_left(proposal, level, issued, alert.revision, approvals)
     facts = {"proposal": str(proposal), "level": level, "approvals": needed - left, "needed": needed}
-    entries = [AuditEntry(Action.approved, alert.state, alert.state, reason.strip(), actor.id, facts)]
+    entries = [
+        AuditEntry(
+            Action.approved, alert.state, alert.state, reason.strip(), actor.id,
+            {**facts, **say("staff_approved")[1]},
+        )
+    ]  # fmt: skip
     after = replace(alert, approvals=approvals, updated_at=now)
     message = None
     if left == 0:
@@ -525,7 +575,7 @@ def decline(
     after = replace(_no_proposal(alert, now), declined=key, updated_at=now)
     if alert.state is AlertState.pending:
         after = replace(after, state=AlertState.withdrawn, ended_at=now)
-    facts = {"proposal": str(proposal), "level": level}
+    facts = {"proposal": str(proposal), "level": level, **say("staff_declined")[1]}
     return Transition(
         alert, after, (AuditEntry(Action.declined, alert.state, after.state, why, actor.id, facts),)
     )
@@ -555,5 +605,6 @@ def cancel(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime,
     message = None
     if alert.version >= 1:
         after, message = _message(after, MsgType.cancel)
-    entry = AuditEntry(Action.cancelled, alert.state, after.state, why, actor.id, {"level": level})
+    details = {"level": level, **say("staff_cancelled")[1]}
+    entry = AuditEntry(Action.cancelled, alert.state, after.state, why, actor.id, details)
     return Transition(alert, after, (entry,), message, note=why)

@@ -36,6 +36,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from alerts.audit_texts import say
 from alerts.errors import Conflict, NotAllowed
 from alerts.model import Actor, Alert, AlertState, Approval, Condition, MsgType, Role, Status
 from alerts.policy import ApprovalPolicy
@@ -134,7 +135,7 @@ def remind(alert: Alert, *, policy: ApprovalPolicy, now: datetime) -> Transition
         alert.state,
         alert.state,
         f"level {alert.awaiting_level} still awaits approval",
-        details={"level": alert.awaiting_level},
+        details={"level": alert.awaiting_level, **say("reminded", level=alert.awaiting_level)[1]},
     )
     return Transition(alert, after, (entry,), remind=True)
 
@@ -199,10 +200,17 @@ def _open(condition: Condition, *, status: Status, policy: ApprovalPolicy, now: 
     facts = {"level": level, "stage": condition.stage_key, "status": str(status), "stale": condition.stale}
     if policy.approved(alert.kind, level, ()):
         alert, message = _message(alert, MsgType.alert)
-        entry = AuditEntry(Action.opened, None, AlertState.active, _auto(alert, level), details=facts)
+        entry = AuditEntry(
+            Action.opened,
+            None,
+            AlertState.active,
+            _auto(alert, level),
+            details={**facts, **_auto_code(alert, level)},
+        )
         return Transition(None, alert, (entry,), message)
     alert = replace(alert, state=AlertState.pending, notified_at=now)
-    entry = AuditEntry(Action.opened, None, AlertState.pending, _needs(policy, alert), details=facts)
+    details = {**facts, **_needs_code(policy, alert)}
+    entry = AuditEntry(Action.opened, None, AlertState.pending, _needs(policy, alert), details=details)
     return Transition(None, alert, (entry,), remind=True)
 
 
@@ -210,6 +218,18 @@ def _auto(alert: Alert, level: int | None) -> str:
     if not alert.announces:
         return "for staff only: no approval needed"
     return "no approval needed" if level is None else f"level {level} goes out without approval"
+
+
+def _auto_code(alert: Alert, level: int | None) -> dict[str, Any]:
+    if not alert.announces:
+        return say("staff_only")[1]
+    return say("no_approval_needed")[1] if level is None else say("auto_level", level=level)[1]
+
+
+def _needs_code(policy: ApprovalPolicy, alert: Alert) -> dict[str, Any]:
+    level = alert.awaiting_level
+    needed = policy.approvals_needed(alert.kind, level)
+    return say("needs_approval", level=level, needed=needed, role=str(policy.role_needed(level)))[1]
 
 
 def _needs(policy: ApprovalPolicy, alert: Alert) -> str:
@@ -231,9 +251,18 @@ def _end(alert: Alert, now: datetime) -> Transition:
     if alert.state is AlertState.pending:
         after = _closed(alert, AlertState.withdrawn, now)
         reason = "the condition ended before approval; nothing was public"
-        return Transition(alert, after, (AuditEntry(Action.withdrawn, alert.state, after.state, reason),))
+        entry = AuditEntry(
+            Action.withdrawn, alert.state, after.state, reason, details=say("ended_before_approval")[1]
+        )
+        return Transition(alert, after, (entry,))
     after, message = _message(_closed(alert, AlertState.resolved, now), MsgType.update)
-    entry = AuditEntry(Action.resolved, alert.state, after.state, "the condition has ended: all clear")
+    entry = AuditEntry(
+        Action.resolved,
+        alert.state,
+        after.state,
+        "the condition has ended: all clear",
+        details=say("condition_ended")[1],
+    )
     return Transition(alert, after, (entry,), message)
 
 
@@ -241,9 +270,21 @@ def _staleness(alert: Alert, condition: Condition) -> tuple[Alert, tuple[AuditEn
     if condition.stale == alert.stale:
         return alert, ()
     if condition.stale:
-        entry = AuditEntry(Action.stale, alert.state, alert.state, "the station is offline; alert kept")
+        entry = AuditEntry(
+            Action.stale,
+            alert.state,
+            alert.state,
+            "the station is offline; alert kept",
+            details=say("station_offline")[1],
+        )
     else:
-        entry = AuditEntry(Action.fresh, alert.state, alert.state, "the station reports again")
+        entry = AuditEntry(
+            Action.fresh,
+            alert.state,
+            alert.state,
+            "the station reports again",
+            details=say("station_back")[1],
+        )
     return replace(alert, stale=condition.stale), (entry,)
 
 
@@ -264,7 +305,13 @@ def _pending(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now:
         after, message = _message(after, MsgType.alert)
         why = "the approvals given cover this level" if policy.approvals_needed(alert.kind, level) else ""
         entries.append(
-            AuditEntry(Action.activated, alert.state, after.state, why or _auto(alert, level), details=facts)
+            AuditEntry(
+                Action.activated,
+                alert.state,
+                after.state,
+                why or _auto(alert, level),
+                details={**facts, **(say("staff_approved")[1] if why else _auto_code(alert, level))},
+            )
         )
         return _finish(alert, after, condition, entries, now, message=message)
     if (level, stage) != (alert.alert_level, alert.stage_key):
@@ -277,7 +324,13 @@ def _pending(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now:
             acknowledged_at=None,
         )
         entries.append(
-            AuditEntry(Action.changed, alert.state, alert.state, _needs(policy, after), details=facts)
+            AuditEntry(
+                Action.changed,
+                alert.state,
+                alert.state,
+                _needs(policy, after),
+                details={**facts, **_needs_code(policy, after)},
+            )
         )
         return _finish(alert, after, condition, entries, now, remind=True)
     if reminder_due(after, policy=policy, now=now):
@@ -305,7 +358,8 @@ def _active(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now: 
         )
         after, message = _message(after, MsgType.update)
         why = _auto(alert, level)
-        entries.append(AuditEntry(Action.escalated, alert.state, after.state, why, details=facts))
+        details = {**facts, **_auto_code(alert, level)}
+        entries.append(AuditEntry(Action.escalated, alert.state, after.state, why, details=details))
         return _finish(alert, after, condition, entries, now, message=message)
     if new > current:
         if alert.suppressed_level is not None and new <= alert.suppressed_level:
@@ -316,7 +370,13 @@ def _active(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now: 
             )
             reason = _needs(policy, after)
             entries.append(
-                AuditEntry(Action.escalation_requested, alert.state, after.state, reason, details=facts)
+                AuditEntry(
+                    Action.escalation_requested,
+                    alert.state,
+                    after.state,
+                    reason,
+                    details={**facts, **_needs_code(policy, after)},
+                )
             )
             return _finish(alert, after, condition, entries, now, remind=True)
         if reminder_due(after, policy=policy, now=now):
@@ -327,7 +387,13 @@ def _active(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now: 
         after = replace(after, alert_level=level, stage_key=stage, notified_at=None, **settled)
         after, message = _message(after, MsgType.update)
         entries.append(
-            AuditEntry(Action.deescalated, alert.state, after.state, "the level fell", details=facts)
+            AuditEntry(
+                Action.deescalated,
+                alert.state,
+                after.state,
+                "the level fell",
+                details={**facts, **say("level_fell")[1]},
+            )
         )
         return _finish(alert, after, condition, entries, now, message=message)
     # the same level as approved
@@ -337,15 +403,31 @@ def _active(alert: Alert, condition: Condition, *, policy: ApprovalPolicy, now: 
         if alert.pending_level is not None:
             reason = f"the level fell back to {level} before escalation to {alert.pending_level} was approved"
             entries.append(
-                AuditEntry(Action.escalation_withdrawn, alert.state, after.state, reason, details=facts)
+                AuditEntry(
+                    Action.escalation_withdrawn,
+                    alert.state,
+                    after.state,
+                    reason,
+                    details={
+                        **facts,
+                        **say("escalation_withdrawn", level=level, pending=alert.pending_level)[1],
+                    },
+                )
             )
         else:
             reason = f"the level is back at {level}: a rejected escalation may be asked again"
-            entries.append(AuditEntry(Action.unsuppressed, alert.state, after.state, reason, details=facts))
+            details = {**facts, **say("level_back", level=level)[1]}
+            entries.append(AuditEntry(Action.unsuppressed, alert.state, after.state, reason, details=details))
     if stage != alert.stage_key:
         after, message = _message(replace(after, stage_key=stage), MsgType.update)
         entries.append(
-            AuditEntry(Action.changed, alert.state, after.state, "the stage changed", details=facts)
+            AuditEntry(
+                Action.changed,
+                alert.state,
+                after.state,
+                "the stage changed",
+                details={**facts, **say("stage_changed")[1]},
+            )
         )
     return _finish(alert, after, condition, entries, now, message=message)
 
@@ -386,13 +468,14 @@ def approve(
     approvals = (*alert.approvals, approval)
     left = policy.still_needed(alert.kind, level, approvals)
     facts = {"level": level, "approvals": needed - left, "needed": needed}
-    entries = [AuditEntry(Action.approved, alert.state, alert.state, reason.strip(), actor.id, facts)]
+    approved = {**facts, **say("staff_approved")[1]}
+    entries = [AuditEntry(Action.approved, alert.state, alert.state, reason.strip(), actor.id, approved)]
     after = replace(alert, approvals=approvals, updated_at=now)
     message = None
     if left == 0 and alert.state is AlertState.pending:
         after = replace(after, state=AlertState.active, notified_at=None)
         after, message = _message(after, MsgType.alert)
-        entries.append(AuditEntry(Action.activated, alert.state, after.state, "approved", actor.id, facts))
+        entries.append(AuditEntry(Action.activated, alert.state, after.state, "approved", actor.id, approved))
     elif left == 0:
         after = replace(
             after,
@@ -413,7 +496,7 @@ def approve(
                 after.state,
                 "approved",
                 actor.id,
-                {**facts, "from_level": alert.alert_level},
+                {**approved, "from_level": alert.alert_level},
             )
         )
     return Transition(alert, after, tuple(entries), message, approval=approval, remind=left > 0)
@@ -429,7 +512,7 @@ def reject(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime,
         raise Conflict(f"alert {alert.id} has nothing awaiting approval")
     _require(actor, policy.role_needed(level), f"rejecting level {level}")
     why = _reason(reason, "reject")
-    facts = {"level": level}
+    facts = {"level": level, **say("staff_rejected")[1]}
     if alert.state is AlertState.pending:
         after = _closed(alert, AlertState.withdrawn, now, suppressed_level=level, notified_at=None)
     else:
@@ -458,7 +541,8 @@ def cancel(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime,
     message = None
     if alert.version >= 1:
         after, message = _message(after, MsgType.cancel)
-    entry = AuditEntry(Action.cancelled, alert.state, after.state, why, actor.id, {"level": level})
+    details = {"level": level, **say("staff_cancelled")[1]}
+    entry = AuditEntry(Action.cancelled, alert.state, after.state, why, actor.id, details)
     return Transition(alert, after, (entry,), message, note=why)
 
 
@@ -470,5 +554,11 @@ def acknowledge(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: date
         return Transition(alert, alert)
     after = replace(alert, acknowledged_by=actor.id, acknowledged_at=now, updated_at=now)
     return Transition(
-        alert, after, (AuditEntry(Action.acknowledged, alert.state, alert.state, "", actor.id),)
+        alert,
+        after,
+        (
+            AuditEntry(
+                Action.acknowledged, alert.state, alert.state, "", actor.id, say("staff_acknowledged")[1]
+            ),
+        ),
     )

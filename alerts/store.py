@@ -11,7 +11,7 @@ cheap and re-applying the same conditions is a no-op.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts import decision, lifecycle
+from alerts.audit_texts import say
 from alerts.errors import NotAllowed, NotFound
 from alerts.lifecycle import Action, AuditEntry, Transition
 from alerts.message import AlertMessage, AreaFacts, StageFacts, StationFacts, identifier, response_for
@@ -366,8 +367,8 @@ def write(
         approvals: list[tuple[Any, ...]] = []
         for t in changed:
             if t.lifted is not None:
-                reason = "the condition ended" if t.after is None else "the condition rose above it"
-                entry = AuditEntry(Action.unsuppressed, None, t.lifted.state, reason)
+                reason, details = say("condition_gone") if t.after is None else say("condition_rose")
+                entry = AuditEntry(Action.unsuppressed, None, t.lifted.state, reason, details=details)
                 audit.append(_audit_row(t.lifted.id, entry, now))
             if t.after is not None:
                 audit.extend(_audit_row(t.after.id, entry, now) for entry in t.audit)
@@ -450,6 +451,24 @@ def _write_outbox(cur: psycopg.Cursor, transitions: list[Transition], *, now: da
             (sorted({area for a in alerts for area in a.areas}),),
         ).fetchall()
     }
+    ids = sorted({a.id for a in alerts if a.id is not None})
+    earlier: dict[int, list[tuple[str, datetime]]] = {}
+    for alert_id, ident, sent in cur.execute(
+        """SELECT alert_id, payload->>'identifier', payload->>'sent' FROM alert_outbox
+           WHERE alert_id = ANY(%s) ORDER BY alert_id, version""",
+        (ids,),
+    ).fetchall():
+        earlier.setdefault(alert_id, []).append((ident, datetime.fromisoformat(sent)))
+    ending = sorted({a.station_id for t in transitions if (a := t.after) is not None and _ends(a, t.message)})
+    latest = {
+        station_id: (time, level_m)
+        for station_id, time, level_m in cur.execute(
+            """SELECT DISTINCT ON (station_id) station_id, time, level_m FROM readings
+               WHERE station_id = ANY(%s) AND time <= %s AND quality = 0
+               ORDER BY station_id, time DESC""",
+            (ending, now),
+        ).fetchall()
+    }
     rows = []
     for t in transitions:
         alert = t.after
@@ -462,6 +481,8 @@ def _write_outbox(cur: psycopg.Cursor, transitions: list[Transition], *, now: da
             sender=sender,
             now=now,
             note=t.note,
+            earlier=earlier.get(alert.id, ()),  # type: ignore[arg-type]
+            reading=latest.get(alert.station_id),
         )
         rows.append(
             (
@@ -481,6 +502,10 @@ def _write_outbox(cur: psycopg.Cursor, transitions: list[Transition], *, now: da
     )
 
 
+def _ends(alert: Alert, msg_type: MsgType | None) -> bool:
+    return msg_type is MsgType.cancel or alert.state is AlertState.resolved
+
+
 def build_message(
     alert: Alert,
     msg_type: MsgType,
@@ -490,29 +515,48 @@ def build_message(
     sender: str,
     now: datetime,
     note: str = "",
+    earlier: Sequence[tuple[str, datetime]] | None = None,
+    reading: tuple[datetime, float] | None = None,
 ) -> AlertMessage:
     """The outbox payload of ``alert``'s current version. ``station`` is a row of
-    (id, name_ja, name_en, river_ja, river_en, latitude, longitude, stages)."""
+    (id, name_ja, name_en, river_ja, river_en, latitude, longitude, stages).
+
+    ``earlier``: (identifier, sent) of every version already sent, oldest first — an
+    Update or Cancel references exactly these, with their sent times (CAP's
+    "sender,identifier,sent"); ``None``: they are derived from ``sender`` without times.
+    ``reading``: the station's latest sound reading (time, level) at ``now``. A message
+    that ends an issuance (all-clear, Cancel) states only what is true when it is sent:
+    that reading, no stage reached, no rate of rise and no ETA (``alert_level`` names
+    the level it lifts or retracts)."""
     assert alert.id is not None
     station_id, name_ja, name_en, river_ja, river_en, latitude, longitude, stages = station
     stage = next((s for s in stages if s.get("key") == alert.stage_key), None)
     cancelled = msg_type is MsgType.cancel
-    ended = cancelled or alert.state is AlertState.resolved
+    ended = _ends(alert, msg_type)
     details = alert.details
     kind = alert.kind
+    level = alert.alert_level
     if kind is Kind.area:
         # an issuance is worded after the evidence it rests on (予測 / 観測); an issued
-        # level is an instruction, whatever its basis; an end states no rise or ETA
+        # level is an instruction, whatever its basis
         kind = Kind.forecast if details.get("basis") == "forecast" and not ended else Kind.stage
-        if ended:
-            details = {k: v for k, v in details.items() if k not in ("rate_m_h", "eta")}
+    if ended:
+        stage = None  # alert_level stays: the level this message lifts or retracts
+        details = {} if reading is None else {"observed_at": reading[0], "level_m": reading[1]}
+    if earlier is None:
+        references = tuple(identifier(sender, alert.id, v) for v in range(1, alert.version))
+        references_sent: tuple[datetime, ...] = ()
+    else:
+        references = tuple(ident for ident, _ in earlier)
+        references_sent = tuple(sent for _, sent in earlier)
     return AlertMessage(
         identifier=identifier(sender, alert.id, alert.version),
         sender=sender,
         sent=now,
         status=alert.status,
         msg_type=msg_type,
-        references=tuple(identifier(sender, alert.id, v) for v in range(1, alert.version)),
+        references=references,
+        references_sent=references_sent,
         alert_id=alert.id,
         version=alert.version,
         kind=kind,
@@ -525,7 +569,7 @@ def build_message(
             latitude=latitude,
             longitude=longitude,
         ),
-        alert_level=alert.alert_level,
+        alert_level=level,
         stage=None
         if stage is None
         else StageFacts(
@@ -533,7 +577,7 @@ def build_message(
         ),
         response=response_for(
             Kind.stage if alert.kind is Kind.area else kind,
-            alert.alert_level,
+            level,
             ended=ended,
             cancelled=cancelled,
         ),

@@ -18,7 +18,14 @@ How each kind is judged against the platform (docs/simulator.md):
 - ``no_public_alert`` — no public message (outbox row with ``public``) for any alert
   of the station, of a station of the area, or at all;
 - ``exactly_once`` — every reading the boards sent is stored once: none missing, none twice;
-- ``no_public_channel`` — no public message at all, and every alert is not public.
+- ``no_public_channel`` — no public message at all, and every alert is not public;
+- ``issued_level`` — the area's issued level, from its audit trail (issued, raised,
+  lowered: that level; lifted, cancelled: 0), stays within the bounds at every moment of
+  ``between`` (the level standing at its start included);
+- ``issued`` — the area's issued level first became ``level`` by ``by``, by a staff
+  account or by the written policy (no actor) as ``decided`` says.
+
+Each staff step (``staff:``) is a verdict too: it passes when the runner could do it.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from simulator.scenario import format_offset
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    expectation: schema.Expectation
+    expectation: schema.Expectation | schema.StaffStep
     what: str  # the expectation in words
     expected: str
     produced: str
@@ -81,6 +88,68 @@ def _stations_of(outcome: Outcome, station_id: str | None, area_id: str | None) 
         area = next(a for a in outcome.scenario.network.areas if a.id == area_id)
         return set(area.station_ids)
     return None
+
+
+def issued_levels(outcome: Outcome, area_id: str) -> list[tuple[datetime, int, str | None]]:
+    """The area's issued level over the run, from its audit trail: each change as (time,
+    level, who: a staff username or ``None`` for the written policy); 0 is nothing issued."""
+    changes: list[tuple[datetime, int, str | None]] = []
+    level = 0
+    for entry in outcome.audit:
+        if entry.area_id != area_id or entry.status != outcome.scenario.status:
+            continue
+        if entry.action in ("issued", "raised", "lowered"):
+            new = int(entry.details.get("level") or 0)
+        elif entry.action in ("lifted", "cancelled"):
+            new = 0
+        else:
+            continue
+        if new != level:
+            changes.append((entry.at, new, entry.actor))
+            level = new
+    return changes
+
+
+def _who(actor: str | None) -> str:
+    return "policy" if actor is None else f"staff ({actor})"
+
+
+def _judge_issued_level(outcome: Outcome, e: schema.IssuedLevel) -> tuple[str, str, str, bool]:
+    low, high = (outcome.scenario.time.start + b for b in e.between)
+    changes = issued_levels(outcome, e.area)
+    at_start = next((level for at, level, _ in reversed(changes) if at <= low), 0)
+    inside = [(low, at_start, "")] + [(at, lvl, _who(who)) for at, lvl, who in changes if low < at <= high]
+    bounds = []
+    if e.never_below is not None:
+        bounds.append(f"≥ {e.never_below}")
+    if e.never_above is not None:
+        bounds.append(f"≤ {e.never_above}")
+    window = f"{format_offset(e.between[0])}–{format_offset(e.between[1])}"
+    what = f"issued level of {e.area} over {window}"
+    bad = [
+        (at, lvl, who)
+        for at, lvl, who in inside
+        if (e.never_below is not None and lvl < e.never_below)
+        or (e.never_above is not None and lvl > e.never_above)
+    ]
+    levels = [lvl for _, lvl, _ in inside]
+    produced = f"{min(levels)}–{max(levels)}" if min(levels) != max(levels) else f"{levels[0]} throughout"
+    if bad:
+        at, lvl, who = bad[0]
+        produced += f"; {lvl} at {_at(outcome.offset(at))}" + (f" by {who}" if who else "")
+    return what, " and ".join(bounds), produced, not bad
+
+
+def _judge_issued(outcome: Outcome, e: schema.Issued) -> tuple[str, str, str, bool]:
+    what = f"{e.area} {'lifted' if e.level == 0 else f'issued at level {e.level}'}"
+    expected = f"by {format_offset(e.by)}" + (f", by {e.decided}" if e.decided else "")
+    first = next(((at, who) for at, lvl, who in issued_levels(outcome, e.area) if lvl == e.level), None)
+    if first is None:
+        return what, expected, "never", False
+    at, who = first
+    decided = "policy" if who is None else "staff"
+    ok = outcome.offset(at) <= e.by and (e.decided is None or e.decided == decided)
+    return what, expected, f"{_at(outcome.offset(at))}, by {_who(who)}", ok
 
 
 def _judge(outcome: Outcome, e: schema.Expectation) -> tuple[str, str, str, bool]:
@@ -152,6 +221,10 @@ def _judge(outcome: Outcome, e: schema.Expectation) -> tuple[str, str, str, bool
                 when = _at(outcome.offset(first.created_at))
                 produced = f"{len(public)}, first {first.msg_type} at {when} ({first.station_id})"
             return f"no public alert for {e.station or e.area or 'any station'}", "none", produced, not public
+        case schema.IssuedLevel():
+            return _judge_issued_level(outcome, e)
+        case schema.Issued():
+            return _judge_issued(outcome, e)
         case schema.ExactlyOnce():
             ledger = outcome.ledger
             assert ledger is not None
@@ -181,8 +254,19 @@ def _judge(outcome: Outcome, e: schema.Expectation) -> tuple[str, str, str, bool
     raise AssertionError(f"unknown expectation {e!r}")
 
 
+def _staff_verdict(outcome: Outcome, done) -> Verdict:
+    step = done.step
+    what = f"staff: {step.by} {step.action}s {step.area}"
+    if step.proposal is not None or step.level is not None:
+        what += f" ({step.proposal or 'proposal'}{'' if step.level is None else f' to {step.level}'})"
+    produced = done.result if done.at is None else f"{_at(outcome.offset(done.at))}: {done.result}"
+    return Verdict(step, what, f"from {format_offset(step.at)}", produced, done.at is not None)
+
+
 def check(outcome: Outcome) -> list[Verdict]:
-    return [Verdict(e, *_judge(outcome, e)) for e in outcome.scenario.expectations]
+    """One verdict per expectation, then one per staff step (done, or why it never could be)."""
+    verdicts = [Verdict(e, *_judge(outcome, e)) for e in outcome.scenario.expectations]
+    return verdicts + [_staff_verdict(outcome, done) for done in outcome.staff]
 
 
 def timeline(outcome: Outcome) -> list[tuple[timedelta, str]]:
@@ -201,5 +285,8 @@ def timeline(outcome: Outcome) -> list[tuple[timedelta, str]]:
             filter(None, ["public" if a.public else "staff only", "stale" if a.stale else "", a.status])
         )
         events.append((a.seen, f"alert #{a.alert_id} {a.kind} {a.station_id}: {a.state}, {level} ({flags})"))
+    for d in outcome.staff:
+        if d.at is not None:
+            events.append((d.at, f"staff {d.step.by}: {d.step.action} {d.step.area} → {d.result}"))
     events.sort(key=lambda item: item[0])
     return [(outcome.offset(when), text) for when, text in events]

@@ -18,9 +18,12 @@ once ingest has committed those, it is subscribed. Then:
    them received at the simulated time and judges their time stamps against it;
 4. the evaluator runs at the simulated ``now`` (every station, as its periodic tick
    does), then reminds staff of pending approvals;
-5. what changed is recorded: each station's confirmed stage (stamped with the time of
+5. the scenario's staff steps that are due and whose proposal is open are done through
+   :mod:`alerts.actions` with real staff accounts (issuing happens in that transaction);
+6. what changed is recorded: each station's confirmed stage (stamped with the time of
    the reading that brought it, as the station's state does) and offline flag, and each
-   alert's state, level, pending level, areas and publicity.
+   alert's state, level, pending level, areas and publicity. At the end the area
+   issuances' audit trail (who decided what, when) and the outbox are read.
 
 Nothing waits for simulated time to pass, so a 14-hour typhoon takes as long as its
 readings take to go through the broker, ingest and the evaluator.
@@ -42,7 +45,9 @@ from pathlib import Path
 
 import psycopg
 
-from alerts.model import Assessment
+from alerts import actions
+from alerts.errors import AlertError
+from alerts.model import Actor, Assessment, Role
 from alerts.service import Evaluator
 from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db
@@ -52,7 +57,7 @@ from kawamori.network import apply_network
 from simulator import faults
 from simulator.clock import ManualClock
 from simulator.plan import Plan, plan
-from simulator.scenario import Replace, Scenario
+from simulator.scenario import Replace, Scenario, StaffStep
 
 TEMPLATE = "kawamori_sim_template"
 INSTALLED_BEFORE = timedelta(days=1)  # boards in the network were installed before the scenario
@@ -116,6 +121,31 @@ class OutboxMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One audit entry of an area issuance: ``actor`` is the staff account's username,
+    ``None`` for the engine (the written policy)."""
+
+    at: datetime
+    alert_id: int
+    area_id: str
+    status: str
+    action: str
+    actor: str | None
+    details: dict
+
+
+@dataclass(frozen=True, slots=True)
+class StaffDone:
+    """What became of a staff step: ``at`` when it was done (``None``: never), the
+    alert it acted on, and in words what it did or why it could not."""
+
+    step: StaffStep
+    at: datetime | None
+    alert_id: int | None
+    result: str
+
+
+@dataclass(frozen=True, slots=True)
 class Ledger:
     """Readings sent by the boards against readings stored, by ``(device, seq)``."""
 
@@ -138,6 +168,8 @@ class Outcome:
     health: list[HealthChange] = field(default_factory=list)
     alerts: list[AlertChange] = field(default_factory=list)
     outbox: list[OutboxMessage] = field(default_factory=list)
+    audit: list[AuditRecord] = field(default_factory=list)
+    staff: list[StaffDone] = field(default_factory=list)
     ledger: Ledger | None = None
     steps: int = 0
     wall_s: float = 0.0
@@ -311,6 +343,13 @@ class _Recorder:
             OutboxMessage(created, alert_id, station, tuple(areas), msg_type, status, public)
             for created, alert_id, station, areas, msg_type, status, public in rows
         ]
+        audit = self.conn.execute(
+            """SELECT e.at, e.alert_id, a.area_id, a.status, e.action, u.username, e.details
+               FROM alert_audit e JOIN alerts a ON a.id = e.alert_id
+               LEFT JOIN staff_users u ON u.id = e.actor_id
+               WHERE a.kind = 'area' ORDER BY e.id"""
+        ).fetchall()
+        self.outcome.audit = [AuditRecord(*row) for row in audit]
         sent = {(d.reading.device_id, d.reading.seq) for d in published}
         stored = Counter(
             (device, seq)
@@ -325,6 +364,97 @@ class _Recorder:
             extra=tuple(sorted(stored.keys() - sent)),
             dead_letters=tuple(f"{reason}: {detail}" for reason, detail in dead),
         )
+
+
+class _Staff:
+    """The scenario's staff steps, done through :mod:`alerts.actions` (the console's
+    service functions) with real staff accounts, in the order written."""
+
+    def __init__(self, scenario: Scenario, conn: psycopg.Connection, policy) -> None:
+        self.conn = conn
+        self.policy = policy
+        self.start = scenario.time.start
+        self.status = scenario.status
+        self.waiting = list(scenario.staff)
+        self.people: dict[str, Actor] = {}
+        for step in scenario.staff:
+            if step.by not in self.people:
+                user_id = conn.execute(
+                    """INSERT INTO staff_users (username, display_name, role, password_hash)
+                       VALUES (%s, %s, %s, 'simulated') RETURNING id""",
+                    (step.by, step.by, step.role),
+                ).fetchone()[0]
+                self.people[step.by] = Actor(user_id, step.by, step.by, Role(step.role))
+        self.why: dict[int, str] = {}
+
+    def act(self, now: datetime) -> list[StaffDone]:
+        done = []
+        for step in list(self.waiting):
+            if self.start + step.at > now:
+                continue
+            alert = self._open(step.area)
+            why = self._mismatch(step, alert)
+            if why is not None:
+                self.why[id(step)] = why
+                continue
+            assert alert is not None
+            actor = self.people[step.by]
+            try:
+                if step.action == "approve":
+                    view = actions.approve(
+                        self.conn, alert_id=alert[0], actor=actor, now=now, reason=step.reason,
+                        revision=alert[4], policy=self.policy,
+                    )  # fmt: skip
+                elif step.action == "decline":
+                    view = actions.reject(
+                        self.conn, alert_id=alert[0], actor=actor, now=now, reason=step.reason,
+                        revision=alert[4], policy=self.policy,
+                    )  # fmt: skip
+                else:
+                    view = actions.cancel(
+                        self.conn,
+                        alert_id=alert[0],
+                        actor=actor,
+                        now=now,
+                        reason=step.reason,
+                        policy=self.policy,
+                    )
+            except AlertError as error:
+                self.why[id(step)] = f"refused: {error}"
+                continue
+            a = view.alert
+            result = f"{step.action}d by {step.by}: {a.state}, level {a.alert_level or '–'}"
+            if a.proposal is not None:
+                result += f", {a.proposal} to {a.pending_level} still awaiting"
+            done.append(StaffDone(step, now, alert[0], result))
+            self.waiting.remove(step)
+        return done
+
+    def never(self) -> list[StaffDone]:
+        return [StaffDone(step, None, None, self.why.get(id(step), "never due")) for step in self.waiting]
+
+    def _open(self, area: str) -> tuple | None:
+        return self.conn.execute(
+            """SELECT id, state, proposal, pending_level, revision FROM alerts
+               WHERE kind = 'area' AND area_id = %s AND status = %s AND state IN ('pending', 'active')
+               ORDER BY id DESC LIMIT 1""",
+            (area, self.status),
+        ).fetchone()
+
+    @staticmethod
+    def _mismatch(step: StaffStep, alert: tuple | None) -> str | None:
+        if alert is None:
+            return "no open issuance"
+        _, _, proposal, level, _ = alert
+        if step.action == "cancel":
+            return None
+        if proposal is None:
+            return "no open proposal"
+        if step.proposal is not None and proposal != step.proposal:
+            return f"the open proposal is {proposal} to {level}"
+        if step.level is not None and level != step.level:
+            return f"the open proposal is {proposal} to {level}"
+        return None
 
 
 # -- the run ------------------------------------------------------------------------------------------
@@ -384,6 +514,7 @@ def run_scenario(
             with db.connect(database_url, application_name="kawamori-sim-alerts") as conn:
                 evaluator = Evaluator(conn)
                 recorder = _Recorder(outcome, conn)
+                staff = _Staff(scenario, conn, evaluator.policy)
                 index = 0
                 for k in range(1, steps + 1):
                     clock.advance(step.total_seconds())
@@ -404,10 +535,15 @@ def run_scenario(
                             f" within {COMMIT_WAIT_S:g} s"
                         )
                     recorder.record(now, evaluator.evaluate(now=now))
+                    acted = staff.act(now)
+                    if acted:  # what they changed shows at this step, before the next tick
+                        outcome.staff.extend(acted)
+                        recorder.record(now, [])
                     evaluator.remind(now=now)
                     outcome.steps = k
                     if on_step is not None:
                         on_step(k, steps)
+                outcome.staff.extend(staff.never())
                 recorder.finish(list(deliveries[:index]))
         finally:
             for publisher in publishers.values():

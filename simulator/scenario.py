@@ -327,10 +327,63 @@ class NoPublicChannel(Model):
     kind: Literal["no_public_channel"]
 
 
+class IssuedLevel(Model):
+    """Throughout ``between``, the area's issued level (what residents were told; 0 when
+    nothing is issued) stays at least ``never_below`` and/or at most ``never_above``."""
+
+    kind: Literal["issued_level"]
+    area: Identifier
+    never_below: Annotated[int, Field(ge=0, le=5)] | None = None
+    never_above: Annotated[int, Field(ge=0, le=5)] | None = None
+    between: tuple[Offset, Offset]
+
+
+class Issued(Model):
+    """By ``by`` the area's issued level became ``level`` (0: lifted or cancelled),
+    decided by ``decided`` — ``staff`` (an approval or a cancel) or ``policy`` (the
+    written policy, with no person) — when given."""
+
+    kind: Literal["issued"]
+    area: Identifier
+    level: Annotated[int, Field(ge=0, le=5)]
+    by: Offset
+    decided: Literal["staff", "policy"] | None = None
+
+
 Expectation = Annotated[
-    EntersStage | LeavesStage | StaysBelow | Stale | Alert | NoPublicAlert | ExactlyOnce | NoPublicChannel,
+    EntersStage
+    | LeavesStage
+    | StaysBelow
+    | Stale
+    | Alert
+    | NoPublicAlert
+    | ExactlyOnce
+    | NoPublicChannel
+    | IssuedLevel
+    | Issued,
     Field(discriminator="kind"),
 ]
+
+
+# -- staff ---------------------------------------------------------------------------------
+
+
+class StaffStep(Model):
+    """A person acts on an area's issuance through the console's service functions
+    (:mod:`alerts.actions`). From ``at`` on, at each evaluation, the step is done as soon
+    as the area has an open proposal matching ``proposal`` and ``level`` (when given) —
+    a person waiting for the proposal they mean to decide; ``cancel`` needs only an open
+    issuance. ``by`` names the staff account (created with ``role``); a level-5 raise
+    needs two steps by two people."""
+
+    at: Offset
+    action: Literal["approve", "decline", "cancel"]
+    area: Identifier
+    proposal: Literal["raise", "lower", "lift", "verify"] | None = None
+    level: Annotated[int, Field(ge=0, le=5)] | None = None
+    by: Identifier = "duty-officer"
+    role: Literal["operator", "approver", "admin"] = "approver"
+    reason: str = ""
 
 
 class Scenario(Model):
@@ -343,6 +396,7 @@ class Scenario(Model):
     devices: Devices = Devices()
     rain: tuple[Rain, ...] = ()
     faults: tuple[Fault, ...] = ()
+    staff: tuple[StaffStep, ...] = ()
     expectations: tuple[Expectation, ...] = ()
 
     def problems(self) -> list[tuple[tuple[str | int, ...], str]]:
@@ -405,8 +459,26 @@ class Scenario(Model):
                     found.append((("expectations", i, "area"), f"unknown area {area!r}"))
                 if isinstance(expectation, Alert) and (station_id is None) == (area is None):
                     found.append((("expectations", i), "name either a station or an area"))
-            if isinstance(expectation, Alert | Stale):
+            if isinstance(expectation, Alert | Stale | Issued):
                 within(("expectations", i, "by"), expectation.by)
+            if isinstance(expectation, IssuedLevel | Issued) and expectation.area not in areas:
+                found.append((("expectations", i, "area"), f"unknown area {expectation.area!r}"))
+            if isinstance(expectation, IssuedLevel):
+                low, high = expectation.between
+                within(("expectations", i, "between"), high)
+                if high < low:
+                    found.append((("expectations", i, "between"), "the window ends before it starts"))
+                if expectation.never_below is None and expectation.never_above is None:
+                    found.append((("expectations", i), "give never_below or never_above"))
+        roles: dict[str, str] = {}
+        for i, step in enumerate(self.staff):
+            if step.area not in areas:
+                found.append((("staff", i, "area"), f"unknown area {step.area!r}"))
+            within(("staff", i, "at"), step.at)
+            if step.action in ("decline", "cancel") and not step.reason.strip():
+                found.append((("staff", i, "reason"), f"a reason is required to {step.action}"))
+            if roles.setdefault(step.by, step.role) != step.role:
+                found.append((("staff", i, "role"), f"{step.by} is already {roles[step.by]}"))
         return found
 
 

@@ -9,8 +9,17 @@ from datetime import timedelta
 import pytest
 
 from simulator.check import check, timeline
-from simulator.runner import AlertChange, HealthChange, Ledger, OutboxMessage, Outcome, StageChange
-from simulator.scenario import load_scenario
+from simulator.runner import (
+    AlertChange,
+    AuditRecord,
+    HealthChange,
+    Ledger,
+    OutboxMessage,
+    Outcome,
+    StaffDone,
+    StageChange,
+)
+from simulator.scenario import StaffStep, load_scenario
 
 FLASH = load_scenario("scenarios/flash-flood-small-river.yaml")
 T0 = FLASH.time.start
@@ -107,3 +116,63 @@ def test_the_timeline_is_in_time_order():
     events = timeline(outcome([], stages=RISE, alerts=[alert(71, "active", 2, pending=4)]))
     assert [offset for offset, _ in events] == sorted(offset for offset, _ in events)
     assert any("level 4 awaiting approval" in text for _, text in events)
+
+
+def audit(minutes, action, level=None, actor=None, area="area-kurose") -> AuditRecord:
+    details = {} if level is None else {"level": level}
+    return AuditRecord(at(minutes), 1, area, "Actual", action, actor, details)
+
+
+HANDOVER = [
+    audit(30, "opened"),
+    audit(30, "issued", 2),  # the written policy
+    audit(40, "proposed", 4),
+    audit(45, "approved", 4, "tanaka"),
+    audit(45, "raised", 4, "tanaka"),
+    audit(200, "lowered", 2, "tanaka"),
+    audit(260, "lifted", 2),  # below level 3: the policy lifts it
+]
+
+
+@pytest.mark.parametrize(
+    ("expectation", "ok", "produced"),
+    [
+        ({"kind": "issued_level", "area": "area-kurose", "never_below": 4, "between": ["00:45", "03:19"]},
+         True, "4 throughout"),
+        ({"kind": "issued_level", "area": "area-kurose", "never_below": 4, "between": ["00:50", "03:30"]},
+         False, "2–4; 2 at 03:20 by staff (tanaka)"),
+        ({"kind": "issued_level", "area": "area-kurose", "never_above": 2, "between": ["00:00", "00:44"]},
+         True, "0–2"),
+        ({"kind": "issued_level", "area": "area-kurose", "never_above": 0, "between": ["04:20", "05:00"]},
+         True, "0 throughout"),
+        ({"kind": "issued", "area": "area-kurose", "level": 4, "by": "00:45", "decided": "staff"},
+         True, "00:45, by staff (tanaka)"),
+        ({"kind": "issued", "area": "area-kurose", "level": 2, "by": "01:00", "decided": "staff"},
+         False, "00:30, by policy"),
+        ({"kind": "issued", "area": "area-kurose", "level": 0, "by": "05:00", "decided": "policy"},
+         True, "04:20, by policy"),
+        ({"kind": "issued", "area": "area-kurose", "level": 5, "by": "05:00"}, False, "never"),
+    ],
+)  # fmt: skip
+def test_issued_levels_are_read_from_the_audit_trail(expectation, ok, produced):
+    [verdict] = check(outcome([expectation], audit=HANDOVER))
+    assert (verdict.ok, verdict.produced) == (ok, produced)
+
+
+def test_a_staff_step_that_could_not_be_done_fails_with_the_reason():
+    step = StaffStep(at=timedelta(hours=1), action="approve", area="area-kurose", proposal="lift")
+    done = StaffStep(at=timedelta(minutes=40), action="approve", area="area-kurose")
+    verdicts = check(
+        outcome(
+            [],
+            staff=[
+                StaffDone(done, at(41), 1, "approved by duty-officer: active, level 4"),
+                StaffDone(step, None, None, "the open proposal is lower to 2"),
+            ],
+        )
+    )
+    assert [(v.ok, v.expected, v.produced) for v in verdicts] == [
+        (True, "from 00:40", "00:41: approved by duty-officer: active, level 4"),
+        (False, "from 01:00", "the open proposal is lower to 2"),
+    ]
+    assert verdicts[1].what == "staff: duty-officer approves area-kurose (lift)"

@@ -276,6 +276,27 @@ def test_a_minimal_scenario_loads_with_defaults(tmp_path):
             "faults:\n  - {kind: outage, start: '02:00', end: '01:00'}\n",
             ":7: faults[0].end: must be after start",
         ),
+        (
+            "staff:\n  - {at: '01:00', action: approve, area: area-nowhere}\n",
+            ":7: staff[0].area: unknown area 'area-nowhere'",
+        ),
+        (
+            "staff:\n  - {at: '01:00', action: decline, area: area-kyoden-upper}\n",
+            ":7: staff[0].reason: a reason is required to decline",
+        ),
+        (
+            "staff:\n  - {at: '01:00', action: approve, area: area-kyoden-upper, role: operator}\n"
+            "  - {at: '02:00', action: approve, area: area-kyoden-upper}\n",
+            ":8: staff[1].role: duty-officer is already operator",
+        ),
+        (
+            "expectations:\n  - {kind: issued_level, area: area-kyoden-upper, between: ['01:00', '02:00']}\n",
+            ":7: expectations[0]: give never_below or never_above",
+        ),
+        (
+            "expectations:\n  - {kind: issued, area: area-x, level: 4, by: '01:00'}\n",
+            ":7: expectations[0].area: unknown area 'area-x'",
+        ),
     ],
 )
 def test_errors_name_the_line_and_the_path(tmp_path, extra, message):

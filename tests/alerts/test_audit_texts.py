@@ -1,0 +1,99 @@
+"""Audit reasons in Japanese and English: every code the engine can write is in the
+catalogue in both languages, the console's copy (dashboard/static/audit_texts.json)
+equals it, and the engine's audit entries really carry their codes."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts import actions, audit_texts, store
+from alerts.audit_texts import TERMS, TEXTS, catalogue, render, say
+from alerts.model import Role
+from alerts.policy import ApprovalPolicy
+from tests.alerts.alert_factories import STATION, T0, add_staff, sensor, stage
+
+ROOT = Path(__file__).resolve().parents[2]
+ENGINE = ("alerts/decision.py", "alerts/lifecycle.py", "alerts/store.py")
+STATIC = ROOT / "dashboard" / "static" / "audit_texts.json"
+
+
+def codes_in_source() -> set[str]:
+    """Every string literal the engine passes to ``say`` (and the proposal codes it builds)."""
+    found: set[str] = set()
+    for path in ENGINE:
+        tree = ast.parse((ROOT / path).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "say":
+                first = node.args[0]
+                if isinstance(first, ast.Constant):
+                    found.add(first.value)
+                else:  # only the proposal codes are built (decision._proposal_code)
+                    assert path == "alerts/decision.py", f"{path}:{node.lineno}: say() needs a literal code"
+    return found | {f"proposal_{p}" for p in ("raise", "lower", "lift", "verify")}
+
+
+def test_every_code_the_engine_writes_has_both_languages():
+    used = codes_in_source()
+    assert used <= TEXTS.keys(), used - TEXTS.keys()
+    for code, texts in TEXTS.items():
+        assert set(texts) == {"ja", "en"} and all(t.strip() for t in texts.values()), code
+        # the same placeholders in both languages
+        names = [set(re.findall(r"{(\w+)}", texts[lang])) for lang in ("ja", "en")]
+        assert names[0] == names[1], code
+        assert re.search("[ぁ-んァ-ヶ一-龯]", texts["ja"]), code
+    assert all(set(t) == {"ja", "en"} for t in TERMS.values())
+
+
+def test_unused_codes_are_not_kept():
+    assert TEXTS.keys() <= codes_in_source()
+
+
+def test_the_console_copy_equals_the_catalogue():
+    assert json.loads(STATIC.read_text(encoding="utf-8")) == catalogue(), (
+        "regenerate: uv run python -c 'import alerts.audit_texts as t, json; "
+        "print(json.dumps(t.catalogue(), ensure_ascii=False, indent=1, sort_keys=True))'"
+        " > dashboard/static/audit_texts.json"
+    )
+
+
+def test_texts_render_with_terms():
+    text, details = say("proposal_raise", level=4, basis="forecast", needed=1, role="operator")
+    assert text == "raise to level 4 (forecast); needs 1 person(s) with role operator or above"
+    assert details == {"code": "proposal_raise", "params": {"level": 4, "basis": "forecast", "needed": 1,
+                                                            "role": "operator"}}  # fmt: skip
+    assert render(details["code"], details["params"], "ja") == (
+        "警戒レベル4への引き上げを提案（予測）。操作担当以上の1人の承認が必要です"
+    )
+    assert say("level_fell") == ("the level fell", {"code": "level_fell"})
+    with pytest.raises(KeyError):
+        say("not-a-code")
+
+
+def test_a_real_lifecycle_writes_a_known_code_on_every_entry(conn, demo_db):
+    policy = ApprovalPolicy()
+    op = add_staff(conn, "op", Role.operator)
+    store.apply(conn, station_id=STATION, conditions=[stage(2)], now=T0, policy=policy)
+    store.apply(conn, station_id=STATION, conditions=[stage(4), sensor()], now=T0 + timedelta(minutes=1),
+                policy=policy)  # fmt: skip
+    [area] = [v for v in actions.list_alerts(conn) if v.alert.kind.value == "area"]
+    actions.approve(conn, alert_id=area.id, actor=op, now=T0 + timedelta(minutes=2))
+    store.apply(conn, station_id=STATION, conditions=[stage(2)], now=T0 + timedelta(minutes=3), policy=policy)
+    area = actions.get_alert(conn, alert_id=area.id).view
+    actions.approve(conn, alert_id=area.id, actor=op, now=T0 + timedelta(minutes=4))
+    store.apply(conn, station_id=STATION, conditions=[], now=T0 + timedelta(minutes=5), policy=policy)
+    rows = conn.execute("SELECT action, details FROM alert_audit ORDER BY id").fetchall()
+    assert len(rows) >= 8
+    for action, details in rows:
+        assert details.get("code") in TEXTS, (action, details)
+        render(details["code"], details.get("params"), "ja")  # every placeholder is filled
+    codes = [d["code"] for _, d in rows]
+    assert {"policy_applied", "proposal_raise", "approved_applied", "proposal_lower", "policy_lifted"} <= set(
+        codes
+    )
+    assert audit_texts.__doc__ and "audit_texts.json" in audit_texts.__doc__
