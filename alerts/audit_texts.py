@@ -6,10 +6,10 @@ figures, ``details["params"]``; its ``reason`` column keeps the English text for
 and old readers. Entries written for a person (approved, declined, cancelled,
 acknowledged) carry a ``staff_*`` code and the person's own words as the reason.
 
-The console reads the same catalogue as ``dashboard/static/audit_texts.json``
-(:func:`catalogue`; a test keeps the file equal to it): ``codes.<code>.ja|en`` are
-templates whose ``{name}`` placeholders come from ``params``; a placeholder of a
-``terms`` kind (``basis``, ``role``) is looked up in ``terms.<value>.ja|en`` first.
+The console's API renders them (:func:`render`; ``dashboard/routers/alerts.py``):
+``TEXTS[code][lang]`` are templates whose ``{name}`` placeholders come from
+``params``; a placeholder of a ``TERMS`` kind (``basis``, ``role``) is looked up in
+``TERMS[value][lang]`` first.
 """
 
 from __future__ import annotations
@@ -118,8 +118,3 @@ def render(code: str, params: dict[str, Any] | None, lang: str) -> str:
     """A catalogue text in ``lang`` (``ja`` or ``en``), as the console renders it."""
     words = {k: TERMS.get(str(v), {}).get(lang, str(v)) for k, v in (params or {}).items()}
     return TEXTS[code][lang].format(**words)
-
-
-def catalogue() -> dict[str, Any]:
-    """What ``dashboard/static/audit_texts.json`` holds."""
-    return {"version": 1, "codes": TEXTS, "terms": TERMS}

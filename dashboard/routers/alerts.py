@@ -19,7 +19,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from alerts import actions
+from alerts import actions, audit_texts
 from alerts.errors import Conflict, NotAllowed, NotFound
 from alerts.model import Actor, AlertState, Kind, Role
 from dashboard import queries
@@ -107,6 +107,10 @@ class AuditPublic(BaseModel):
     from_state: str | None
     to_state: str
     reason: str
+    reason_ja: str = Field(
+        description="the reason in Japanese: the engine's from its catalogue, a person's as written"
+    )
+    reason_en: str = Field(description="the reason in English")
     details: dict[str, Any]
 
 
@@ -190,6 +194,16 @@ def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) ->
 def _publics(conn, views: list[actions.AlertView], actor: Actor) -> list[dict]:
     names = queries.alert_names(conn, views=[v.alert for v in views])
     return [_public(v, actor, names) for v in views]
+
+
+def _reasons(reason: str, details: dict[str, Any], *, by_person: bool) -> dict[str, str]:
+    """An audit reason in both languages: the engine names its text by a code in the
+    one catalogue (``alerts.audit_texts``); what a person wrote stays as written."""
+    code = details.get("code")
+    if code not in audit_texts.TEXTS or (by_person and reason.strip()):
+        return {"reason_ja": reason, "reason_en": reason}
+    params = details.get("params")
+    return {f"reason_{lang}": audit_texts.render(code, params, lang) for lang in ("ja", "en")}
 
 
 def _sent(request: Request, body: Reason) -> dict[str, Any]:
@@ -301,6 +315,7 @@ def get_alert(alert_id: int, conn: Conn, actor: CurrentActor) -> dict:
                 "from_state": e.from_state,
                 "to_state": e.to_state,
                 "reason": e.reason,
+                **_reasons(e.reason, e.details, by_person=e.actor_id is not None),
                 "details": e.details,
             }
             for e in detail.audit

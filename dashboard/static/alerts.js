@@ -441,6 +441,10 @@ function beep() {
   } catch (_) { /* no audio device: the visual cue remains */ }
 }
 
+function reasonOf(e) {
+  return (lang === "ja" ? e.reason_ja : e.reason_en) || e.reason;
+}
+
 async function loadAudit(id) {
   const response = await fetch(`/api/alerts/${id}`, { credentials: "same-origin" });
   if (!response.ok) return;
@@ -453,7 +457,7 @@ async function loadAudit(id) {
     const proposal = e.details && e.details.proposal ? ` ${t("proposals")[e.details.proposal] || e.details.proposal}` : "";
     const level = e.details && e.details.level ? ` (${t("level")}${e.details.level})` : "";
     return `<li><time datetime="${esc(e.at)}">${esc(clock(e.at))}</time> <span class="who">${who}</span>:
-      <strong>${esc(what)}</strong>${esc(proposal)}${esc(level)}${e.reason ? ` — ${esc(e.reason)}` : ""}</li>`;
+      <strong>${esc(what)}</strong>${esc(proposal)}${esc(level)}${reasonOf(e) ? ` — ${esc(reasonOf(e))}` : ""}</li>`;
   }).join("");
 }
 
@@ -494,7 +498,13 @@ function soon() {
   clearTimeout(pendingRefresh);
   pendingRefresh = setTimeout(refresh, 200);
 }
+// the person signing out: the sign-out answer takes them to the sign-in page with its
+// "you have signed out" note; the stream and polls that notice the ended session first
+// must not send them there without it
+let leaving = false;
+document.querySelector("form[action='/staff/logout']")?.addEventListener("submit", () => { leaving = true; });
 function signedOut() {
+  if (leaving) return;
   location.href = `/staff/login?next=/alerts&lang=${lang}`;
 }
 
