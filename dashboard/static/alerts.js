@@ -7,6 +7,8 @@ const TEXT = {
   ja: {
     title: "警報コンソール", skip: "承認待ちへ移動", signedInAs: "ログイン中:", map: "地図",
     signOut: "ログアウト", lang: "English", soundOn: "通知音: オン", soundOff: "通知音: オフ",
+    soundPrompt: "通知音がオフです。新しい提案を音でも知らせるには、オンにしてください。", soundEnable: "通知音をオンにする",
+    trend: "3時間の水位", rising: "上昇", falling: "下降", steady: "横ばい",
     pending: "承認待ち", active: "発令中", history: "履歴", none: "ありません",
     pendingExplain: "承認するまで住民には何も送信されません。対応するまで数分ごとに再通知されます。",
     pendingNone: "承認待ちはありません。",
@@ -72,6 +74,8 @@ const TEXT = {
   en: {
     title: "Alert console", skip: "Skip to approvals", signedInAs: "Signed in:", map: "Map",
     signOut: "Sign out", lang: "日本語", soundOn: "Sound: on", soundOff: "Sound: off",
+    soundPrompt: "Sound is off. Turn it on to hear new proposals as well as see them.", soundEnable: "Turn sound on",
+    trend: "Water level, 3 h", rising: "rising", falling: "falling", steady: "steady",
     pending: "Awaiting approval", active: "Active alerts", history: "History", none: "None",
     pendingExplain: "Nothing reaches residents until approved. Staff are reminded every few minutes until someone acts.",
     pendingNone: "Nothing awaits approval.",
@@ -281,7 +285,41 @@ function evidenceItem(e) {
   if (typeof e.level_m === "number") parts.push(esc(`${t("waterLevel")} ${e.level_m.toFixed(2)} m`));
   if (e.eta) parts.push(`${esc(t("eta"))} <time datetime="${esc(e.eta)}">${esc(clock(e.eta))}</time>`);
   const counts = e.counts === false ? ` <em class="not-counted">(${esc(t("notCounted"))})</em>` : "";
-  return `<li class="${e.counts === false ? "ignored" : ""}">${parts.join(" · ")}${counts}</li>`;
+  return `<li class="${e.counts === false ? "ignored" : ""}">${parts.join(" · ")}${counts}${trendLine(e.station)}</li>`;
+}
+// each station's last three hours as a small line beside its evidence, with the
+// direction in words (never the picture alone); fetched at most once a minute
+const trends = new Map(); // station id → { at, points: [[t, level]] }
+function trendLine(station) {
+  const trend = trends.get(station);
+  if (!trend || trend.points.length < 2) return "";
+  const xs = trend.points.map((p) => p[0]);
+  const ys = trend.points.map((p) => p[1]);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const w = 96, h = 24, dx = (x1 - x0) || 1, dy = (y1 - y0) || 1;
+  const path = trend.points.map(([x, y]) => `${(((x - x0) / dx) * w).toFixed(1)},${(h - ((y - y0) / dy) * h).toFixed(1)}`).join(" ");
+  const change = ys[ys.length - 1] - ys[0];
+  const word = change > 0.05 ? t("rising") : change < -0.05 ? t("falling") : t("steady");
+  const arrow = change > 0.05 ? "↑" : change < -0.05 ? "↓" : "→";
+  const label = `${t("trend")}: ${word} (${ys[0].toFixed(2)} → ${ys[ys.length - 1].toFixed(2)} m)`;
+  return ` <span class="trend" title="${esc(label)}"><svg viewBox="0 -1 ${w} ${h + 2}" width="${w}" height="${h}" aria-hidden="true">
+    <polyline points="${path}" fill="none" stroke="currentColor" stroke-width="1.5"/></svg>
+    <span class="trend-word">${esc(arrow)} ${esc(label)}</span></span>`;
+}
+async function loadTrends(stations) {
+  const now = Date.now();
+  const stale = [...new Set(stations)].filter((s) => !trends.has(s) || now - trends.get(s).at > 60_000);
+  if (!stale.length) return;
+  await Promise.all(stale.map(async (station) => {
+    trends.set(station, { at: now, points: trends.get(station)?.points || [] });
+    try {
+      const response = await fetch(`/api/stations/${encodeURIComponent(station)}/readings?hours=3`, { credentials: "same-origin" });
+      if (!response.ok) return;
+      const rows = await response.json();
+      trends.set(station, { at: now, points: rows.map((r) => [Date.parse(r.time), r.level_m]) });
+    } catch (_) { /* the card works without its line */ }
+  }));
+  render();
 }
 function evidenceBlock(a) {
   const items = isArea(a) && a.details && Array.isArray(a.details.evidence) ? a.details.evidence : [];
@@ -367,6 +405,10 @@ function render() {
 
   document.getElementById("pending-list").innerHTML =
     pending.map(pendingCard).join("") || `<li class="empty">${esc(t("pendingNone"))}</li>`;
+  const prompt = document.getElementById("sound-prompt");
+  prompt.hidden = sound || !pending.length;
+  prompt.querySelector(".text").textContent = t("soundPrompt");
+  prompt.querySelector("button").textContent = t("soundEnable");
   document.getElementById("active-list").innerHTML =
     active.map(activeCard).join("") || `<li class="empty">${esc(t("none"))}</li>`;
   document.getElementById("history-list").innerHTML =
@@ -387,6 +429,8 @@ function render() {
     notify(t("newPending")(fresh.map(pendingSummary).join(", ")));
   }
   firstLoad = false;
+  const open = alerts.filter((a) => isArea(a) && ["pending", "active"].includes(a.state));
+  loadTrends(open.flatMap((a) => (a.details?.evidence || []).map((e) => e.station)));
 }
 
 // /alerts#alert-<id> (the map links a proposal to its card): once the card is there,
@@ -643,12 +687,15 @@ document.getElementById("lang").addEventListener("click", () => {
   render();
   showStatus(true);
 });
-document.getElementById("sound").addEventListener("click", () => {
-  sound = !sound;
+function toggleSound(on) {
+  sound = on;
   localStorage.setItem("kawamori-sound", sound ? "on" : "off");
   renderStatic();
+  render();
   if (sound) beep(); // also unlocks audio, which browsers allow only after a click
-});
+}
+document.getElementById("sound").addEventListener("click", () => toggleSound(!sound));
+document.querySelector("#sound-prompt button").addEventListener("click", () => toggleSound(true));
 
 renderStatic();
 refresh().then(loadStationNames);

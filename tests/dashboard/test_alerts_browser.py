@@ -6,7 +6,7 @@ without reloading (server-sent events), read the audit trail."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -75,6 +75,13 @@ def other_operator_approves(base: str, alert_id: int) -> None:
 
 def test_sign_in_approve_and_watch_live(console):
     page, base, database_url = console
+    with db.connect(database_url) as conn:  # the gauge's last three hours, for the card's trend line
+        now = datetime.now(UTC)
+        for minutes_ago, level in ((150, 6.9), (100, 7.3), (50, 7.6), (5, 7.84)):
+            conn.execute(
+                "INSERT INTO readings (station_id, time, level_m) VALUES ('kyoden-jumonji', %s, %s)",
+                (now - timedelta(minutes=minutes_ago), level),
+            )
     first = raise_alert(database_url, "kyoden-jumonji", 4)
 
     page.goto(f"{base}/alerts")
@@ -101,6 +108,15 @@ def test_sign_in_approve_and_watch_live(console):
     expect(card.locator(".evidence")).to_contain_text("十文字橋 · 観測 · 警戒レベル4 · 水位 7.84 m")
     expect(card).to_contain_text("承認 0 / 1 名")
     expect(page.locator("#live")).to_contain_text("ライブ更新中")
+    # the station's last three hours beside its evidence, the direction in words too
+    expect(card.locator(".evidence .trend")).to_contain_text("↑ 3時間の水位: 上昇 (6.90 → 7.84 m)")
+    # sound is off: a proposal waits, so the person is asked to switch it on
+    prompt = page.locator("#sound-prompt")
+    expect(prompt).to_be_visible()
+    expect(prompt).to_contain_text("通知音がオフです")
+    prompt.get_by_role("button", name="通知音をオンにする").click()
+    expect(prompt).to_be_hidden()
+    expect(page.locator("#sound")).to_have_attribute("aria-pressed", "true")
 
     # an exercise arriving while the page is open: labelled, and the count goes up without a reload
     drill = raise_alert(database_url, "fujishima-fujikawa", 4, status="Exercise")
