@@ -316,8 +316,8 @@ def _plausible(
 ) -> tuple[bool, float | None, int]:
     """Whether the newest reading follows a rise water can make: it (or the one before
     it, when the two did not confirm the stage) crossed ``threshold`` from a sound
-    reading below it — readings that never were below are a repeat, not a rise — no faster than twice the fastest
-    rise the station's own history shows — or, while that history is too short to
+    reading below it — readings that never were below are a repeat, not a rise — no
+    faster than twice the fastest rise the station's own history shows — or, while that history is too short to
     say (fewer than ``rise_history_min`` rises), than ``plausible_rise_m_h`` — and that
     rise (m/h) over the last readings (at most three, counting this one)."""
     chain = [last]

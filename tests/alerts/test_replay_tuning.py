@@ -35,7 +35,7 @@ def public_levels(events: list[dict]) -> list[tuple[str, int | None]]:
 @pytest.mark.parametrize(
     "station",
     [
-        "0300000205",  # first reading 197.54 m (danger 195.95 m) after a silence, then the same again, stuck for days
+        "0300000205",  # 197.54 m (danger 195.95 m) after a silence, the same again, stuck for days
         "0100000141",  # 12.44 m (danger 10.19 m) after a silence, the same for hours
     ],
 )
