@@ -317,8 +317,9 @@ def _plausible(
     """Whether the newest reading follows a rise water can make: it (or the one before
     it, when the two did not confirm the stage) crossed ``threshold`` from a sound
     reading below it — readings that never were below are a repeat, not a rise — no
-    faster than twice the fastest rise the station's own history shows — or, while that history is too short to
-    say (fewer than ``rise_history_min`` rises), than ``plausible_rise_m_h`` — and that
+    faster than twice the fastest rise the station's own history shows — or, while that
+    history is too short to say (fewer than ``rise_history_min`` rises), than
+    ``plausible_rise_m_h`` — and that
     rise (m/h) over the last readings (at most three, counting this one)."""
     chain = [last]
     j = last - 1
