@@ -205,9 +205,13 @@ def _issued(alert: Alert | None) -> int:
     return alert.alert_level or 0
 
 
-def _wanted(issued: int, evidence: Evidence, policy: ApprovalPolicy) -> tuple[int | None, _Want | None]:
+def _wanted(
+    issued: int, evidence: Evidence, policy: ApprovalPolicy, *, open_: bool = True
+) -> tuple[int | None, _Want | None]:
     """What the policy does by itself (a new issued level, or ``None``) and what is left
-    to propose to staff, for an area whose issued level is ``issued`` (0: none)."""
+    to propose to staff, for an area whose issued level is ``issued`` (0: none).
+    ``open_``: the area has an open issuance (a level or a proposal) that lost evidence
+    must not drop unseen; without one, lost evidence opens nothing."""
     supported = evidence.supported
     auto: int | None = None
     free = [
@@ -221,7 +225,10 @@ def _wanted(issued: int, evidence: Evidence, policy: ApprovalPolicy) -> tuple[in
         return auto, _Want(Proposal.raise_, evidence.unconfirmed, UNVERIFIED)
     reasons = {r for _, r in evidence.lost}
     why_lost = SENSOR_FAULT if SENSOR_FAULT in reasons else NO_DATA
-    if evidence.lost_level > issued:  # a gauge fell silent at high water: never dropped unseen
+    # a gauge fell silent at high water: what is open is never dropped unseen. Only what
+    # is open: once staff verified it away (or it ended), the silence itself proposes
+    # no level again — that re-issued every level staff had just lifted on a verify
+    if open_ and evidence.lost_level > issued:
         return auto, _Want(Proposal.raise_, evidence.lost_level, why_lost)
     if supported < issued and evidence.unconfirmed < issued:
         # (a level staff issued on a plausible unconfirmed reading stands while that
@@ -267,7 +274,7 @@ def decide(
     )
     evidence = summarise(conditions, cited)
     if alert is not None and not alert.open:
-        auto, want = _wanted(0, evidence, policy)
+        auto, want = _wanted(0, evidence, policy, open_=False)
         if auto is None and want is not None and _declines(alert.declined, want):
             return Transition(alert, alert)  # staff said no to this; do not ask again
         lifted = replace(alert, declined=None, suppressed_level=None)
@@ -276,7 +283,7 @@ def decide(
         opened = _open_and_step(evidence, area_id, status, policy, now, declined=alert.declined)
         return replace(opened, lifted=lifted)
     if alert is None:
-        auto, want = _wanted(0, evidence, policy)
+        auto, want = _wanted(0, evidence, policy, open_=False)
         if auto is None and want is None:
             return Transition(None, None)
         return _open_and_step(evidence, area_id, status, policy, now)
@@ -315,7 +322,7 @@ def _step(
     alert: Alert, evidence: Evidence, *, policy: ApprovalPolicy, now: datetime, opened: bool
 ) -> Transition:
     issued = _issued(alert)
-    auto, want = _wanted(issued, evidence, policy)
+    auto, want = _wanted(issued, evidence, policy, open_=not opened)
     after = alert
     entries: list[AuditEntry] = []
     message: MsgType | None = None

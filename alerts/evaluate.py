@@ -31,7 +31,12 @@ __all__ = ["conditions", "evaluate", "state_from_json", "state_to_json"]
 _QC = int(QC_QUALITY)
 _RATE = int(Quality.RATE)
 _UNSOUND = qc.HARD | _RATE
+# readings at an alerting stage with these flags are a fault, not water: the stage is not
+# entered again until a sound reading has been below it (a spike is left out: one wild
+# reading in a real flood must not block its level)
+_FAULT = int(Quality.FLAT_LINE | Quality.SUSPECT_RANGE)
 _EPS = 1e-6  # m: levels are decimals (197.55 - 197.54 > 0.01 in floating point)
+_INF = float("inf")
 _MIN_SPACING = 60.0  # s: rates over shorter spacings are taken over a minute
 LOOKBACK = 40  # readings before the first new one that any rule looks at (the window may hold more)
 AWAITING = "awaiting"  # a plausible reading at a higher stage, waiting for the median to follow
@@ -151,20 +156,31 @@ def _advance(
     tol = settings.flat_line_tolerance_m
     same = max(tol, settings.flat_line_high_tolerance_m) + _EPS
     needed = min(2, settings.confirm_count)
-    rise_max = prior.rise_max_m_h
+    rise_max, rises = prior.rise_max_m_h, prior.rises
+    suspect_high = prior.suspect_high
+    low_m = alert_m if alert_m is not None else _INF
+    danger_m = stages[-1].level_m if stages else _INF
     for i in range(start, n):
+        if flags[i] & _FAULT and samples[i].level_m >= low_m:
+            suspect_high = True
+        elif suspect_high and not flags[i] & _UNSOUND and samples[i].level_m < low_m:
+            suspect_high = False
         if flags[i] & qc.HARD:
             if _alert_level(stages, current.index) and (i == 0 or flags[i - 1] & qc.HARD):
                 # two faulty readings in a row: no valid evidence holds an alerting stage any more
                 current, confirmed_m, confirmed_at, corroborated_by = Step(-1, None, None), None, None, None
             continue
-        rise_max = _learn_rise(samples, times, flags, i, pace.gap, tol, settings, rise_max)
+        rise_max, rises = _learn_rise(
+            samples, times, flags, i, pace.gap, tol, settings, rise_max, rises, danger_m
+        )
         chosen = _usable(samples, times, flags, pending, i, settings.confirm_count, window)
         if not chosen:
             continue
         level = lower_median([samples[j].level_m for j in chosen])
         target = reached(stages, level)
         if target > current.index and _alert_level(stages, target) > _alert_level(stages, current.index):
+            if suspect_high:
+                continue  # the gauge was stuck or out of range up there: no evidence of water
             # entering an alerting stage takes two readings at it that differ: the same
             # value again is no confirmation, a stuck sensor repeats itself
             threshold = stages[current.index + 1].level_m
@@ -200,9 +216,10 @@ def _advance(
         if _alert_level(stages, jump) > _alert_level(stages, current.index):
             candidate_key, candidate_m = stages[jump].key, x
             candidate_at, reason = samples[last].time, pending[last] or AWAITING
-            if reason in (AWAITING, qc.JUMP):
+            if reason in (AWAITING, qc.JUMP) and not suspect_high:
+                threshold = stages[jump].level_m
                 plausible, rise, points = _plausible(
-                    samples, times, flags, last, pace.gap, rise_max, settings
+                    samples, times, flags, last, pace.gap, rise_max, rises, threshold, settings
                 )
 
     recent_flags = range(max(0, n - settings.confirm_count), n)
@@ -241,6 +258,8 @@ def _advance(
         rising=rising,
         intervals=intervals,
         rise_max_m_h=rise_max,
+        rises=rises,
+        suspect_high=suspect_high,
         no_data=False,
     )
     flagged = tuple((samples[j].time, flags[j] & _QC) for j in range(max(0, start - 1), n) if flags[j] & _QC)
@@ -260,10 +279,13 @@ def _learn_rise(
     tol: float,
     settings: RuleSettings,
     rise_max: float,
-) -> float:
-    """The station's fastest rise so far, now that reading ``newest`` (sound) shows
-    that the one before it was no spike and not the start of a stuck run: the rise
-    between the two sound readings before ``newest``."""
+    rises: int,
+    danger_m: float,
+) -> tuple[float, int]:
+    """The station's fastest rise so far and how many rises it has seen, now that
+    reading ``newest`` (sound) shows that the one before it was no spike and not the
+    start of a stuck run: the rise between the two sound readings before ``newest``,
+    both below the highest stage (what water does there is what a crossing is judged by)."""
     q = newest - 1
     while q >= 0 and not _sound(flags, q):
         q -= 1
@@ -271,14 +293,14 @@ def _learn_rise(
     while p >= 0 and not _sound(flags, p):
         p -= 1
     if p < 0 or times[q] - times[p] > gap or times[newest] - times[q] > gap:
-        return rise_max
-    xq = samples[q].level_m
-    if abs(samples[newest].level_m - xq) <= tol:
-        return rise_max
-    rate = (xq - samples[p].level_m) / max(times[q] - times[p], _MIN_SPACING) * 3600
-    if rise_max < rate <= settings.max_rise_m_h:
-        return rate
-    return rise_max
+        return rise_max, rises
+    xq, xp = samples[q].level_m, samples[p].level_m
+    if abs(samples[newest].level_m - xq) <= tol or xq >= danger_m or xp >= danger_m:
+        return rise_max, rises
+    rate = (xq - xp) / max(times[q] - times[p], _MIN_SPACING) * 3600
+    if not 0 < rate <= settings.max_rise_m_h:
+        return rise_max, rises
+    return max(rise_max, rate), rises + 1
 
 
 def _plausible(
@@ -288,11 +310,17 @@ def _plausible(
     last: int,
     gap: float,
     rise_max: float,
+    rises: int,
+    threshold: float,
     settings: RuleSettings,
 ) -> tuple[bool, float | None, int]:
-    """Whether the newest reading follows a rise water can make — no faster than
-    ``plausible_rise_m_h``, or than twice the fastest rise the station has shown —
-    and that rise (m/h) over the last readings (at most three, counting this one)."""
+    """Whether the newest reading follows a rise water can make: it (or the one before
+    it, when the two did not confirm the stage) crossed ``threshold`` from a sound
+    reading below it — readings that never were below are a repeat, not a rise — no
+    faster than twice the fastest rise the station's own history shows — or, while that
+    history is too short to say (fewer than ``rise_history_min`` rises), than
+    ``plausible_rise_m_h`` — and that
+    rise (m/h) over the last readings (at most three, counting this one)."""
     chain = [last]
     j = last - 1
     while j >= 0 and len(chain) < 3:
@@ -304,8 +332,23 @@ def _plausible(
     if len(chain) < 2:
         return False, None, 1
     x, t = samples[last].level_m, times[last]
-    step_rate = (x - samples[chain[1]].level_m) / max(t - times[chain[1]], _MIN_SPACING) * 3600
-    limit = min(settings.max_rise_m_h, max(settings.plausible_rise_m_h, 2 * rise_max))
+    # the crossing: from the newest sound reading below the threshold to the one after it
+    # (the newest, or the one before it when two readings above did not confirm the stage)
+    k = 1
+    while k < len(chain) and samples[chain[k]].level_m >= threshold:
+        k += 1
+    if k == len(chain) or k > 2:
+        return False, None, len(chain)  # no crossing seen: a repeat or a lone value, not a rise
+    up = chain[k - 1]
+    step_rate = (
+        (samples[up].level_m - samples[chain[k]].level_m)
+        / max(times[up] - times[chain[k]], _MIN_SPACING)
+        * 3600
+    )
+    if rises >= settings.rise_history_min:
+        limit = min(settings.max_rise_m_h, 2 * rise_max)
+    else:
+        limit = min(settings.max_rise_m_h, max(settings.plausible_rise_m_h, 2 * rise_max))
     first = chain[-1]
     rise = (x - samples[first].level_m) / max(t - times[first], _MIN_SPACING) * 3600
     return step_rate <= limit, round(rise, 3), len(chain)

@@ -100,6 +100,8 @@ class StationState:
     rising: bool = False  # the newest usable readings still rise (a forecast needs it)
     intervals: tuple[float, ...] = ()  # the newest spacings between readings (s): the cadence
     rise_max_m_h: float = 0.0  # the fastest rise between sound readings the station has shown
+    rises: int = 0  # how many rises that learning has seen (too few: its history is too short to say)
+    suspect_high: bool = False  # a stuck or out-of-range reading at an alerting stage, not yet seen below it
     no_data: bool = False  # silent so long after high water that its stage no longer counts
 
 

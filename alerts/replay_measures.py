@@ -22,7 +22,9 @@ GAP_S = 6 * 3600.0  # silence that ends an episode, and that an issued level mus
 FAULT_ABOVE_M = 3.0
 FLAT_M, FLAT_S = 0.01, 12 * 3600.0
 HYSTERESIS_S = 6 * 3600.0
-JUMP_FACTOR = 2.0  # a rise this many times the station's own fastest rise elsewhere is a jump
+JUMP_FACTOR = 2.0  # a rise this many times the station's own fastest rise so far is a jump
+HISTORY_RISES = 3  # fewer rises than this in a station's history: too short to say what water can do
+HISTORY_GAP_S = 2 * 3600.0  # rises between readings further apart say nothing about speed
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +73,7 @@ class _AreaTrack:
     times: list[float] = field(default_factory=list)
     issued: list[int] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)
+    asking: list[bool] = field(default_factory=list)  # any proposal (raise, lower, verify, lift) open
     events: list[tuple[float, str, int, str | None]] = field(
         default_factory=list
     )  # time, event, level, reason
@@ -81,24 +84,31 @@ class _AreaTrack:
     ) -> None:
         issued = self.issued[-1] if self.issued else 0
         pending = self.pending[-1] if self.pending else 0
+        asking = self.asking[-1] if self.asking else False
         if event in ("issued", "changed"):
-            issued, pending = level or 0, 0
+            issued = level or 0
+            # the written policy may issue a lower level (e.g. 2) while a level-4
+            # proposal stays open for staff: only a level that meets it ends it
+            if issued >= pending or extra.get("decided_by") == "staff":
+                pending, asking = 0, False
         elif event == "lifted":
-            issued, pending = 0, 0
+            issued, pending, asking = 0, 0, False
         elif event == "withdrawn":
-            pending = 0
+            pending, asking = 0, False
             if extra.get("withdrawn") == "issuance":
                 issued = 0
         elif event == "proposed":
             pending = (level or 0) if extra.get("proposal") == "raise" else 0
+            asking = True
         elif event == "lift_proposed":
-            pending = 0
+            pending, asking = 0, True
         if self.times and self.times[-1] == ts:
-            self.issued[-1], self.pending[-1] = issued, pending
+            self.issued[-1], self.pending[-1], self.asking[-1] = issued, pending, asking
         else:
             self.times.append(ts)
             self.issued.append(issued)
             self.pending.append(pending)
+            self.asking.append(asking)
         self.events.append((ts, event, level or 0, reason))
         self.keys.append(ts)
 
@@ -106,6 +116,11 @@ class _AreaTrack:
         """(issued, pending raise) once everything at ``ts`` has happened."""
         i = bisect_right(self.times, ts) - 1
         return (self.issued[i], self.pending[i]) if i >= 0 else (0, 0)
+
+    def asking_at(self, ts: float) -> bool:
+        """Whether a proposal is open for staff once everything at ``ts`` has happened."""
+        i = bisect_right(self.times, ts) - 1
+        return self.asking[i] if i >= 0 else False
 
     def between(self, a: float, b: float) -> list[tuple[float, str, int, str | None]]:
         """Events with ``a <= time <= b``."""
@@ -139,10 +154,14 @@ def measure(
         "rises": 0,
         "rises_proposed": 0,
         "rises_proposed_late": 0,
+        "rises_jump": 0,
+        "rises_jump_proposed": 0,
         "singles_plausible": 0,
         "singles_plausible_proposed": 0,
         "singles_jump": 0,
         "singles_jump_proposed": 0,
+        "singles_short": 0,
+        "singles_short_proposed": 0,
         "takebacks": 0,
         "takebacks_withdrawn": 0,
         "max_changes_6h": 0,
@@ -154,7 +173,7 @@ def measure(
         d = danger[sid]
         mine = [tracks.get(a, empty) for a in areas_of.get(sid, (sid,))]
         eps = episodes(times, levels, d)
-        fastest = _fastest_rise(times, levels, d, eps)
+        fastest = _fastest_rises(times, levels, d, eps)
 
         state = partial(_state, mine)
         seen = partial(_seen, mine)
@@ -180,6 +199,15 @@ def measure(
                 if not (levels[i - 1] < d <= levels[i]):
                     continue
                 two = i + 1 <= ep.last and levels[i + 1] >= d
+                rate = (levels[i] - levels[i - 1]) / max((times[i] - times[i - 1]) / 3600, 1 / 6)
+                best, rises = fastest[i - 1]  # its history before this rise
+                jump = rises >= HISTORY_RISES and rate > JUMP_FACTOR * best
+                if two and jump:
+                    # beyond what the station's history shows water can do: no rise of
+                    # water but a jump (e.g. a gauge flipping between two stuck values)
+                    m["rises_jump"] += 1
+                    m["rises_jump_proposed"] += seen(times[i], times[i + 1], _four)
+                    continue
                 if two:
                     m["rises"] += 1
                     due = times[i + 1]
@@ -188,9 +216,11 @@ def measure(
                     elif i + 2 <= ep.last and seen(times[i], times[i + 2], _four):
                         m["rises_proposed_late"] += 1
                     continue
-                rate = (levels[i] - levels[i - 1]) / max((times[i] - times[i - 1]) / 3600, 1 / 6)
                 proposed = seen(times[i], times[i], _four) or state(times[i])[1] >= 4
-                if fastest is not None and rate > JUMP_FACTOR * fastest:
+                if rises < HISTORY_RISES:
+                    m["singles_short"] += 1
+                    m["singles_short_proposed"] += proposed
+                elif jump:
                     m["singles_jump"] += 1
                     m["singles_jump_proposed"] += proposed
                 else:
@@ -207,7 +237,9 @@ def measure(
                 if times[i + 1] - ts > GAP_S:
                     continue
                 m["takebacks"] += 1
-                told = any(e[1] in ("issued", "changed") for e in t.between(ts, times[i + 1]))
+                # told: the proposed level (4 or more) went public; a lower level the
+                # policy issues from other evidence (level 2) is not this proposal
+                told = any(e[1] in ("issued", "changed") and e[2] >= lvl for e in t.between(ts, times[i + 1]))
                 if not told and any(e[1] == "withdrawn" for e in t.between(ts, times[i + 1])):
                     m["takebacks_withdrawn"] += 1
         # issued levels held across silence
@@ -216,7 +248,12 @@ def measure(
             gaps.append((times[-1], end))
         for a, _ in gaps:
             held = state(a)[0] >= 4 and state(a + GAP_S)[0] >= 4
-            if held and not seen(a + 1e-6, a + GAP_S, lambda e: e[1] in ("proposed", "lift_proposed")):
+            # staff were asked when a proposal came in the silence, or one made before
+            # it is still open 6 h in (one approved or withdrawn before asks nothing)
+            asked = seen(a + 1e-6, a + GAP_S, lambda e: e[1] in ("proposed", "lift_proposed")) or any(
+                t.asking_at(a) and t.asking_at(a + GAP_S) and not t.between(a + 1e-6, a + GAP_S) for t in mine
+            )
+            if held and not asked:
                 m["silent_holds"] += 1
     for t in tracks.values():
         changes = [e[0] for e in t.events if e[1] in ("issued", "changed", "lifted")]
@@ -250,23 +287,28 @@ def _four(e: tuple) -> bool:
     return e[1] in ("proposed", "issued", "changed") and e[2] >= 4
 
 
-def _fastest_rise(
+def _fastest_rises(
     times: Sequence[float], levels: Sequence[float], danger: float, eps: list[Episode]
-) -> float | None:
-    """The station's fastest rise (m/h) between consecutive readings ≤ 2 h apart, both
-    below danger, outside fault-like episodes: what its own history shows water can do."""
-    best = None
+) -> list[tuple[float, int]]:
+    """For each reading, the station's fastest rise (m/h) and number of rises up to and
+    including it: between consecutive readings ≤ 2 h apart, both below danger, outside
+    fault-like episodes — what its own history shows water can do, as known then."""
+    out: list[tuple[float, int]] = []
+    best, count = 0.0, 0
+    fault = [False] * len(times)
     for ep in eps:
         if ep.kind == "fault":
-            continue
-        for i in range(ep.first + 1, ep.last + 1):
+            fault[ep.first : ep.last + 1] = [True] * (ep.last - ep.first + 1)
+    for i in range(len(times)):
+        if i and not fault[i] and not fault[i - 1]:
             dt = times[i] - times[i - 1]
-            if dt <= 0 or dt > 7200 or levels[i] >= danger or levels[i - 1] >= danger:
-                continue
-            rate = (levels[i] - levels[i - 1]) / (dt / 3600)
-            if rate > 0 and (best is None or rate > best):
-                best = rate
-    return best
+            if 0 < dt <= HISTORY_GAP_S and levels[i] < danger and levels[i - 1] < danger:
+                rate = (levels[i] - levels[i - 1]) / (dt / 3600)
+                if rate > 0:
+                    count += 1
+                    best = max(best, rate)
+        out.append((best, count))
+    return out
 
 
 def rate(part: int, whole: int) -> str:

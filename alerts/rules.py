@@ -93,8 +93,16 @@ class RuleSettings(BaseModel):
         1.0,
         gt=0,
         le=200,
-        description="A single reading at a higher stage is plausible after a rise up to this (m/h), "
-        "or up to twice the fastest rise the station itself has shown",
+        description="A single reading at a higher stage is plausible after a rise up to twice the "
+        "fastest rise the station itself has shown; while its history is too short to say, "
+        "up to this (m/h)",
+    )
+    rise_history_min: int = Field(
+        3,
+        ge=1,
+        le=1000,
+        description="Rises (between sound readings below the top stage) a station's history needs "
+        "before its own fastest rise alone says what water can do there",
     )
     neighbour_level_gap: int = Field(
         1,

@@ -1,0 +1,89 @@
+"""The engine on cuts of the real crisis-gauge data (tests/alerts/data/tune) where the
+replay of the whole shared data set found it wrong (bench/README.md, "Replay"): each
+test replays one gauge through the evaluator and area decisions with the default rules
+and staff who approve everything at once (``auto``) or nobody (``never``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alerts import replay_cli
+
+DATA = Path(__file__).parent / "data" / "tune"
+
+
+def replay(station: str, approve: str, tmp_path: Path) -> list[dict]:
+    timeline = tmp_path / f"{station}-{approve}.jsonl"
+    replay_cli.run(
+        stations=DATA / "stations.csv",
+        readings=DATA / "observations.csv",
+        only=[station],
+        approve=approve,  # type: ignore[arg-type]
+        timeline=timeline,
+    )
+    lines = [json.loads(line) for line in timeline.read_text(encoding="utf-8").splitlines()]
+    return [e for e in lines if e["event"] != "staff_notice"]
+
+
+def public_levels(events: list[dict]) -> list[tuple[str, int | None]]:
+    return [(e["time"], e["level"]) for e in events if e["public"] and e["event"] in ("issued", "changed")]
+
+
+@pytest.mark.parametrize(
+    "station",
+    [
+        "0300000205",  # 197.54 m (danger 195.95 m) after a silence, the same again, stuck for days
+        "0100000141",  # 12.44 m (danger 10.19 m) after a silence, the same for hours
+    ],
+)
+def test_a_repeated_value_above_danger_is_no_rise_and_is_not_proposed(station, tmp_path):
+    # it was proposed as "plausible" (the repeat passed as a rise of 0 m/h) and staff
+    # approving it made a stuck sensor public level 4
+    for approve in ("auto", "never"):
+        events = replay(station, approve, tmp_path)
+        assert not [
+            e
+            for e in events
+            if e["event"] == "proposed" and (e["level"] or 0) >= 4 and e["reason"] == "unverified"
+        ], approve
+    assert not [lvl for _, lvl in public_levels(replay(station, "auto", tmp_path)) if (lvl or 0) >= 3]
+
+
+def test_a_gauge_falling_from_snow_readings_does_not_confirm_danger(tmp_path):
+    # 8400000093: 30.57, 18.47, 17.6 m (out of range: danger 14.59 m + 3 m), then 16.66,
+    # 15.48 m "falling" through danger: two differing readings above it confirmed level 4
+    events = replay("8400000093", "auto", tmp_path)
+    assert not [lvl for _, lvl in public_levels(events) if (lvl or 0) >= 3]
+
+
+@pytest.mark.parametrize("station", ["0400000068", "2100000399"])
+def test_a_level_staff_lifted_on_verify_is_not_reissued_on_no_data(station, tmp_path):
+    # the gauge went silent at level 4: "verify" (no data), approved, lifted — and the
+    # silence itself proposed level 4 again (reason no_data), which staff approved
+    events = replay(station, "auto", tmp_path)
+    assert not [
+        e
+        for e in events
+        if e["event"] in ("issued", "changed") and e["reason"] in ("no_data", "sensor_fault")
+    ]
+    assert not [
+        e
+        for e in events
+        if e["event"] == "proposed"
+        and e.get("proposal") == "raise"
+        and e["reason"] in ("no_data", "sensor_fault")
+    ]
+
+
+def test_a_rise_through_danger_stays_proposed_while_a_repeat_awaits_confirmation(tmp_path):
+    # 3800000150, 1 July 2026: 9.22 → 9.73 → 9.74 m (danger 9.69 m): the two readings above
+    # differ by 1 cm, so they do not confirm the stage, but the crossing was a rise water
+    # makes: the level-4 proposal stays open for staff until the stage is confirmed
+    events = replay("3800000150", "never", tmp_path)
+    raised = [e for e in events if e["event"] == "proposed" and e["level"] == 4]
+    assert raised and raised[0]["time"] <= "2026-07-01T23:21:00Z"
+    withdrawn = [e for e in events if e["event"] == "withdrawn" and e["time"] <= "2026-07-02T01:31:00Z"]
+    assert not withdrawn
