@@ -221,7 +221,10 @@ def _wanted(
         auto = issued = max(free)
     if supported > issued:
         return auto, _Want(Proposal.raise_, supported, evidence.basis or OBSERVED)
-    if evidence.unconfirmed > issued:  # never issued by itself: a person looks first
+    if evidence.unconfirmed > issued and evidence.unconfirmed >= policy.staff_lowers_from:
+        # never issued by itself: a person looks first. Only a level staff must also
+        # lift: information (level 2) waits for the next reading to confirm it, or a
+        # level approved on one reading is lifted by the policy at the next (flapping)
         return auto, _Want(Proposal.raise_, evidence.unconfirmed, UNVERIFIED)
     reasons = {r for _, r in evidence.lost}
     why_lost = SENSOR_FAULT if SENSOR_FAULT in reasons else NO_DATA
@@ -348,6 +351,13 @@ def _step(
         after = replace(after, declined=None)
 
     current = None if after.proposal is None else f"{after.proposal}:{after.pending_level}"
+    # one unconfirmed reading and confirmed evidence are different questions for staff:
+    # when the reading is taken back (or confirmed), the proposal is a new revision
+    rebased = (
+        want is not None
+        and current == want.key
+        and (after.proposal_reason == UNVERIFIED) != (want.reason == UNVERIFIED)
+    )
     if want is None and after.proposal is not None:
         after = _no_proposal(after, now)
         if after.state is AlertState.pending:  # nothing was ever public: the issuance ends
@@ -382,7 +392,7 @@ def _step(
                 details=say("no_evidence")[1],
             )
         )
-    elif want is not None and want.key != current:
+    elif want is not None and (want.key != current or rebased):
         after = replace(
             after,
             proposal=want.proposal,

@@ -22,6 +22,8 @@ GAP_S = 6 * 3600.0  # silence that ends an episode, and that an issued level mus
 FAULT_ABOVE_M = 3.0
 FLAT_M, FLAT_S = 0.01, 12 * 3600.0
 HYSTERESIS_S = 6 * 3600.0
+TICK_S = 30.0  # the service's health tick: silence is noticed at the first tick after a threshold
+NEAR_M = 0.3  # a forecast whose water came this close to danger "nearly reached" it
 JUMP_FACTOR = 2.0  # a rise this many times the station's own fastest rise so far is a jump
 HISTORY_RISES = 3  # fewer rises than this in a station's history: too short to say what water can do
 HISTORY_GAP_S = 2 * 3600.0  # rises between readings further apart say nothing about speed
@@ -164,9 +166,17 @@ def measure(
         "singles_short_proposed": 0,
         "takebacks": 0,
         "takebacks_withdrawn": 0,
+        "takebacks_confirmed": 0,  # confirmed-stage proposals the next reading falls below (kept)
+        "silent_holds_strict": 0,  # …still held at exactly 6 h (asked at the first tick after)
         "max_changes_6h": 0,
         "flapping_areas": 0,
+        "max_reversals_6h": 0,
+        "reversal_areas": 0,
+        "forecasts_below_kinds": {},
+        # each case behind a miss, for people to look at: (station, POSIX time, ...)
+        "cases": {"silent_holds": [], "takebacks_told": [], "takebacks_open": [], "forecasts_below": []},
     }
+    cases = m["cases"]
     for sid, (times, levels) in readings.items():
         if not times:
             continue
@@ -194,6 +204,10 @@ def measure(
                             i = bisect_right(times, ts) - 1
                             if i > 0 and levels[i] < levels[i - 1]:
                                 m["forecasts_below_falling"] += 1
+                            kind = _forecast_kind(times, levels, d, i, ep.last)
+                            kinds = m["forecasts_below_kinds"]
+                            kinds[kind] = kinds.get(kind, 0) + 1
+                            cases["forecasts_below"].append((sid, ts, kind))
                 continue
             for i in range(ep.first + 1, ep.last + 1):
                 if not (levels[i - 1] < d <= levels[i]):
@@ -229,32 +243,51 @@ def measure(
         # proposals the next reading takes back
         for t in mine:
             for ts, ev, lvl, reason in t.events:
-                if ev != "proposed" or lvl < 4 or reason == "forecast":
+                if ev != "proposed" or lvl < 4 or reason not in ("unverified", "observed"):
                     continue
                 i = bisect_right(times, ts) - 1
                 if i < 0 or times[i] != ts or i + 1 >= len(times) or levels[i + 1] >= d:
                     continue
                 if times[i + 1] - ts > GAP_S:
                     continue
+                if reason == "observed":
+                    # a confirmed stage is not taken back by one reading below: the
+                    # hysteresis keeps it (and the proposal) until it is confirmed below
+                    m["takebacks_confirmed"] += 1
+                    continue
                 m["takebacks"] += 1
                 # told: the proposed level (4 or more) went public; a lower level the
                 # policy issues from other evidence (level 2) is not this proposal
                 told = any(e[1] in ("issued", "changed") and e[2] >= lvl for e in t.between(ts, times[i + 1]))
-                if not told and any(e[1] == "withdrawn" for e in t.between(ts, times[i + 1])):
+                # handled: withdrawn, or replaced by a proposal on other evidence (a
+                # forecast that still projects danger: a new question for staff)
+                after = [e for e in t.between(ts, times[i + 1]) if e[0] > ts]
+                if not told and any(e[1] == "withdrawn" or (e[1] == "proposed" and e[3] != reason) for e in after):
                     m["takebacks_withdrawn"] += 1
+                else:
+                    cases["takebacks_told" if told else "takebacks_open"].append((sid, ts, times[i + 1]))
         # issued levels held across silence
         gaps = [(times[i - 1], times[i]) for i in range(1, len(times)) if times[i] - times[i - 1] > GAP_S]
         if end is not None and end - times[-1] > GAP_S:
             gaps.append((times[-1], end))
         for a, _ in gaps:
-            held = state(a)[0] >= 4 and state(a + GAP_S)[0] >= 4
+            # 6 h as the service sees it: its health tick runs every 30 s, so the first
+            # moment silence "longer than 6 h" can be acted on is the first tick after
+            due = (a + GAP_S) // TICK_S * TICK_S + TICK_S
+            held = state(a)[0] >= 4 and state(due)[0] >= 4
             # staff were asked when a proposal came in the silence, or one made before
-            # it is still open 6 h in (one approved or withdrawn before asks nothing)
-            asked = seen(a + 1e-6, a + GAP_S, lambda e: e[1] in ("proposed", "lift_proposed")) or any(
-                t.asking_at(a) and t.asking_at(a + GAP_S) and not t.between(a + 1e-6, a + GAP_S) for t in mine
+            # it is still open then (one approved or withdrawn before asks nothing)
+            asked = seen(a + 1e-6, due, lambda e: e[1] in ("proposed", "lift_proposed")) or any(
+                t.asking_at(a) and t.asking_at(due) and not t.between(a + 1e-6, due) for t in mine
             )
+            strict = state(a)[0] >= 4 and state(a + GAP_S)[0] >= 4 and not (
+                seen(a + 1e-6, a + GAP_S, lambda e: e[1] in ("proposed", "lift_proposed"))
+                or any(t.asking_at(a) and t.asking_at(a + GAP_S) and not t.between(a + 1e-6, a + GAP_S) for t in mine)
+            )
+            m["silent_holds_strict"] += strict
             if held and not asked:
                 m["silent_holds"] += 1
+                cases["silent_holds"].append((sid, a))
     for t in tracks.values():
         changes = [e[0] for e in t.events if e[1] in ("issued", "changed", "lifted")]
         worst = 0
@@ -265,8 +298,51 @@ def measure(
             worst = max(worst, i - j + 1)
         m["max_changes_6h"] = max(m["max_changes_6h"], worst)
         m["flapping_areas"] += worst > 2
+        reversals = _reversals(t.events)
+        m["max_reversals_6h"] = max(m["max_reversals_6h"], reversals)
+        m["reversal_areas"] += reversals > 1
     m["fault_public_gauges"] = len(m["fault_public_gauges"])
     return m
+
+
+def _reversals(events: Sequence[tuple[float, str, int, str | None]]) -> int:
+    """The most **reversals** of an area's public level within one hysteresis window:
+    a change whose direction is the opposite of the change before it, less than
+    ``HYSTERESIS_S`` after it (down and back up, or up and back down). A flood going
+    2 → 4 → lifted is one reversal; 4 → lifted → 4 → lifted within 6 h is two."""
+    level, last, flips = 0, None, []
+    for ts, ev, lvl, _ in events:
+        if ev not in ("issued", "changed", "lifted"):
+            continue
+        new = 0 if ev == "lifted" else lvl
+        if new == level:
+            continue
+        way = 1 if new > level else -1
+        if last is not None and way != last[1] and ts - last[0] <= HYSTERESIS_S:
+            flips.append(ts)
+        level, last = new, (ts, way)
+    worst = j = 0
+    for i, ts in enumerate(flips):
+        while flips[j] < ts - HYSTERESIS_S:
+            j += 1
+        worst = max(worst, i - j + 1)
+    return worst
+
+
+def _forecast_kind(times: Sequence[float], levels: Sequence[float], danger: float, i: int, last: int) -> str:
+    """Why a level-4 forecast in an episode that never reached danger is explained:
+    ``falling`` (the newest reading is below the one before: never right), ``near``
+    (the water later came within ``NEAR_M`` of danger in the episode), ``stalled``
+    (it kept rising at least one more reading, then stopped short), ``peak`` (the
+    reading it was made at was the episode's highest from there on: the rise ended)."""
+    if i > 0 and levels[i] < levels[i - 1]:
+        return "falling"
+    top = max(levels[i : last + 1])
+    if danger - top <= NEAR_M:
+        return "near"
+    if top > levels[i]:
+        return "stalled"
+    return "peak"
 
 
 def _state(tracks: Sequence[_AreaTrack], ts: float) -> tuple[int, int]:

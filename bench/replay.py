@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 from alerts import replay_cli  # noqa: E402
 from alerts.replay_measures import rate  # noqa: E402
 
+FORECAST_KINDS = ("near", "stalled", "peak", "falling")
 DATA = ROOT.parent / "shared" / "data" / "jp-crisis-gauges"
 
 
@@ -52,10 +53,13 @@ def main() -> None:
          f"{ma['episodes']['fault']:,} / {ma['episodes']['danger']:,} / {ma['episodes']['below']:,}"),
         ("public level ≥ 3 in fault-like episodes, auto (gauges)",
          f"{ma['fault_public']} ({ma['fault_public_gauges']})"),
-        ("issued ≥ 4 held > 6 h into silence, nobody asked (auto / never)",
+        ("issued ≥ 4 held > 6 h into silence, nobody asked by the first tick after (auto / never)",
          f"{ma['silent_holds']} / {mn['silent_holds']}"),
+        ("…still held at exactly 6 h 00 m 00 s (auto)", str(ma["silent_holds_strict"])),
         ("level-4 forecast proposals in episodes below danger (newest falling)",
          f"{mn['forecasts_below']} ({mn['forecasts_below_falling']})"),
+        ("…explained: " + " / ".join(FORECAST_KINDS),
+         " / ".join(str(mn["forecasts_below_kinds"].get(k, 0)) for k in FORECAST_KINDS)),
         ("rises through danger (≥ 2 above) with a level-4 proposal by the 2nd reading",
          rate(mn["rises_proposed"], mn["rises"])),
         ("…crossings beyond the station's history (jumps) with ≥ 2 above, proposed",
@@ -66,10 +70,16 @@ def main() -> None:
          rate(mn["singles_plausible_proposed"], mn["singles_plausible"])),
         ("jumps beyond the station's own history, proposed",
          rate(mn["singles_jump_proposed"], mn["singles_jump"])),
-        ("proposals the next reading takes back, withdrawn before anyone is told (never)",
+        ("single-reading proposals the next reading takes back, withdrawn before anyone is told (never)",
          rate(mn["takebacks_withdrawn"], mn["takebacks"])),
+        ("…confirmed-stage proposals the next reading falls below (kept by hysteresis)",
+         str(mn["takebacks_confirmed"])),
         ("most public level changes of one area within 6 h (auto)", str(ma["max_changes_6h"])),
         ("areas with > 2 public level changes within 6 h (auto)", str(ma["flapping_areas"])),
+        ("most reversals of one area's public level within 6 h (auto / never)",
+         f"{ma['max_reversals_6h']} / {mn['max_reversals_6h']}"),
+        ("areas with > 1 reversal within 6 h (auto / never)",
+         f"{ma['reversal_areas']} / {mn['reversal_areas']}"),
         (f"replay time, auto (median of {args.repeat}): CPU / wall", f"{cpu:.1f} s / {wall:.1f} s"),
         ("evaluations per CPU second (auto)", f"{a.summary.evaluations / cpu:,.0f}"),
     ]  # fmt: skip
