@@ -77,7 +77,11 @@ def _cadence(settings: RuleSettings, k: float) -> Cadence:
     flat_count = settings.flat_line_count
     if k > 0:
         flat_count = max(3, min(flat_count, ceil(flat_duration / k - 1e-9) + 1))
-    offline = max(s.offline_min_wait, settings.offline_multiple * (k or s.slow_interval))
+    # offline, at the latest, when a silence at high water becomes no data: the area's
+    # staff are asked before its evidence has been missing that long
+    offline = max(
+        s.offline_min_wait, min(settings.offline_multiple * (k or s.slow_interval), s.no_data_after)
+    )
     return Cadence(
         interval=k,
         confirm_window=max(s.confirm_window, (settings.confirm_count + 0.5) * k),

@@ -227,7 +227,9 @@ def measures_table(report: Report) -> Table:
         ),
         (
             "…near danger / kept rising, stopped short / at the peak / falling",
-            " / ".join(str(m["forecasts_below_kinds"].get(k, 0)) for k in ("near", "stalled", "peak", "falling")),
+            " / ".join(
+                str(m["forecasts_below_kinds"].get(k, 0)) for k in ("near", "stalled", "peak", "falling")
+            ),
             "",
         ),
         (

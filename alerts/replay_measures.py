@@ -262,7 +262,9 @@ def measure(
                 # handled: withdrawn, or replaced by a proposal on other evidence (a
                 # forecast that still projects danger: a new question for staff)
                 after = [e for e in t.between(ts, times[i + 1]) if e[0] > ts]
-                if not told and any(e[1] == "withdrawn" or (e[1] == "proposed" and e[3] != reason) for e in after):
+                if not told and any(
+                    e[1] == "withdrawn" or (e[1] == "proposed" and e[3] != reason) for e in after
+                ):
                     m["takebacks_withdrawn"] += 1
                 else:
                     cases["takebacks_told" if told else "takebacks_open"].append((sid, ts, times[i + 1]))
@@ -280,9 +282,16 @@ def measure(
             asked = seen(a + 1e-6, due, lambda e: e[1] in ("proposed", "lift_proposed")) or any(
                 t.asking_at(a) and t.asking_at(due) and not t.between(a + 1e-6, due) for t in mine
             )
-            strict = state(a)[0] >= 4 and state(a + GAP_S)[0] >= 4 and not (
-                seen(a + 1e-6, a + GAP_S, lambda e: e[1] in ("proposed", "lift_proposed"))
-                or any(t.asking_at(a) and t.asking_at(a + GAP_S) and not t.between(a + 1e-6, a + GAP_S) for t in mine)
+            strict = (
+                state(a)[0] >= 4
+                and state(a + GAP_S)[0] >= 4
+                and not (
+                    seen(a + 1e-6, a + GAP_S, lambda e: e[1] in ("proposed", "lift_proposed"))
+                    or any(
+                        t.asking_at(a) and t.asking_at(a + GAP_S) and not t.between(a + 1e-6, a + GAP_S)
+                        for t in mine
+                    )
+                )
             )
             m["silent_holds_strict"] += strict
             if held and not asked:

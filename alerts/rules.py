@@ -147,7 +147,7 @@ class RuleSettings(BaseModel):
         15, ge=0, le=10080, description="…but never sooner than this (minutes)"
     )
     no_data_after_min: float = Field(
-        360,
+        330,
         gt=0,
         le=10080,
         description="After high water, a silence this long (and at least the offline time) means "
