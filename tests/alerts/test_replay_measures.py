@@ -18,7 +18,7 @@ def run(times, levels, events, danger=1.0, end=None):
 def test_a_flood_up_and_down_is_one_reversal_flapping_is_more():
     up_down = [(0, "issued", 2, None), (H, "changed", 4, None), (3 * H, "lifted", 0, None)]
     assert _reversals(up_down) == 1
-    flapping = up_down + [(4 * H, "issued", 4, None), (5 * H, "lifted", 0, None)]
+    flapping = [*up_down, (4 * H, "issued", 4, None), (5 * H, "lifted", 0, None)]
     assert _reversals(flapping) == 3
     slow = [(0, "issued", 4, None), (7 * H, "lifted", 0, None), (14 * H, "issued", 4, None)]
     assert _reversals(slow) == 0
@@ -27,7 +27,7 @@ def test_a_flood_up_and_down_is_one_reversal_flapping_is_more():
 def test_a_silent_hold_counts_when_nobody_is_asked_by_the_first_tick_after_6_h():
     times, levels = [0.0, 10 * H], [1.2, 0.5]
     issued = [ev(0, "proposed", 4, proposal="raise"), ev(0, "issued", 4, decided_by="staff")]
-    asked = issued + [ev(GAP_S + 30, "proposed", None, "no_data", proposal="verify")]
+    asked = [*issued, ev(GAP_S + 30, "proposed", None, "no_data", proposal="verify")]
     m = run(times, levels, asked)
     assert (m["silent_holds"], m["silent_holds_strict"]) == (0, 1)
     m = run(times, levels, issued)
@@ -37,9 +37,9 @@ def test_a_silent_hold_counts_when_nobody_is_asked_by_the_first_tick_after_6_h()
 def test_a_single_reading_taken_back_counts_when_withdrawn_or_replaced():
     times, levels = [0.0, H, 2 * H], [0.5, 1.2, 0.6]
     proposed = [ev(H, "proposed", 4, "unverified", proposal="raise")]
-    m = run(times, levels, proposed + [ev(2 * H, "withdrawn", 4, "unverified")])
+    m = run(times, levels, [*proposed, ev(2 * H, "withdrawn", 4, "unverified")])
     assert (m["takebacks"], m["takebacks_withdrawn"]) == (1, 1)
-    m = run(times, levels, proposed + [ev(2 * H, "proposed", 4, "forecast", proposal="raise")])
+    m = run(times, levels, [*proposed, ev(2 * H, "proposed", 4, "forecast", proposal="raise")])
     assert m["takebacks_withdrawn"] == 1  # a new question on other evidence
     m = run(times, levels, proposed)
     assert (m["takebacks"], m["takebacks_withdrawn"]) == (1, 0)
