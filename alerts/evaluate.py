@@ -12,7 +12,7 @@ reading (ascending, none after ``now``).
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -50,15 +50,19 @@ def evaluate(
     now: datetime,
     settings: RuleSettings,
     neighbours: Mapping[str, int | None] = {},
+    times: Sequence[float] | None = None,
 ) -> Assessment:
     """Assess a station. ``neighbours`` maps the ids of the stations up- and downstream
-    to their confirmed 警戒レベル (``None`` below every alerting stage)."""
+    to their confirmed 警戒レベル (``None`` below every alerting stage). ``times``, if the
+    caller keeps them, are the samples' POSIX timestamps (``sample.time.timestamp()``)."""
     if samples and samples[-1].time > now:
-        samples = [s for s in samples if s.time <= now]
+        kept = [i for i, s in enumerate(samples) if s.time <= now]
+        samples = [samples[i] for i in kept]
+        times = None if times is None else [times[i] for i in kept]
     flagged: tuple[tuple[datetime, int], ...] = ()
     state = prior
     if samples and (prior.last_time is None or samples[-1].time > prior.last_time):
-        state, flagged = _advance(station.stages, samples, prior, settings)
+        state, flagged = _advance(station.stages, samples, prior, settings, times)
     state = _corroborate(station.stages, state, neighbours, settings)
     pace = health.cadence(settings, health.typical(state.intervals))
     if state.last_time is None:
@@ -119,7 +123,11 @@ def _time(sample: Sample) -> datetime:
 
 
 def _advance(
-    stages: Sequence[Stage], samples: Sequence[Sample], prior: StationState, settings: RuleSettings
+    stages: Sequence[Stage],
+    samples: Sequence[Sample],
+    prior: StationState,
+    settings: RuleSettings,
+    times: Sequence[float] | None = None,
 ) -> tuple[StationState, tuple[tuple[datetime, int], ...]]:
     """Take the readings newer than ``prior.last_time`` into account, one by one."""
     start = 0 if prior.last_time is None else bisect_right(samples, prior.last_time, key=_time)
@@ -132,8 +140,11 @@ def _advance(
     low = start if fresh else max(0, start - LOOKBACK)
     if low:
         samples, start = samples[low:], start - low
+    if times is None:
+        times = [s.time.timestamp() for s in samples]
+    elif low:
+        times = times[low:]
     n = len(samples)
-    times = [s.time.timestamp() for s in samples]
     intervals = prior.intervals
     previous = prior.last_time.timestamp() if prior.last_time is not None else None
     for i in range(start, n):
@@ -160,6 +171,10 @@ def _advance(
     suspect_high = prior.suspect_high
     low_m = alert_m if alert_m is not None else _INF
     danger_m = stages[-1].level_m if stages else _INF
+    # most of the time the readings cannot move the stage: once the rest of them cannot,
+    # only the newest confirmed level counts (the same outcome as stepping each one)
+    bounds = _suffix_bounds(samples, flags) if n - start > 1 else None
+    still = n
     for i in range(start, n):
         if flags[i] & _FAULT and samples[i].level_m >= low_m:
             suspect_high = True
@@ -173,6 +188,11 @@ def _advance(
         rise_max, rises = _learn_rise(
             samples, times, flags, i, pace.gap, tol, settings, rise_max, rises, danger_m
         )
+        if still < n:
+            continue
+        if bounds is not None and _settled(stages, current, bounds, times, i, window, margin):
+            still = i
+            continue
         chosen = _usable(samples, times, flags, pending, i, settings.confirm_count, window)
         if not chosen:
             continue
@@ -192,6 +212,14 @@ def _advance(
         if current.index != before:
             corroborated_by = None
         confirmed_m, confirmed_at = level, samples[i].time
+    if still < n:
+        for i in range(n - 1, still - 1, -1):
+            if not flags[i] & qc.HARD:
+                chosen = _usable(samples, times, flags, pending, i, settings.confirm_count, window)
+                if chosen:
+                    confirmed_m = lower_median([samples[j].level_m for j in chosen])
+                    confirmed_at = samples[i].time
+                    break
 
     last = n - 1
     trend = _usable(samples, times, flags, pending, last, settings.trend_max_points, pace.trend_window)
@@ -264,6 +292,47 @@ def _advance(
     )
     flagged = tuple((samples[j].time, flags[j] & _QC) for j in range(max(0, start - 1), n) if flags[j] & _QC)
     return state, flagged
+
+
+def _suffix_bounds(
+    samples: Sequence[Sample], flags: Sequence[int]
+) -> tuple[list[float], list[float], list[bool]]:
+    """From each reading on: the lowest and highest sound level (``inf``, ``-inf`` if
+    none), and whether two faulty readings in a row follow."""
+    n = len(samples)
+    lows, highs, doubles = [_INF] * (n + 1), [-_INF] * (n + 1), [False] * (n + 1)
+    hard = qc.HARD
+    for j in range(n - 1, -1, -1):
+        lows[j], highs[j], doubles[j] = lows[j + 1], highs[j + 1], doubles[j + 1]
+        if flags[j] & hard:
+            doubles[j] = doubles[j] or j == 0 or bool(flags[j - 1] & hard)
+        else:
+            x = samples[j].level_m
+            lows[j], highs[j] = min(lows[j], x), max(highs[j], x)
+    return lows, highs, doubles
+
+
+def _settled(
+    stages: Sequence[Stage],
+    current: Step,
+    bounds: tuple[list[float], list[float], list[bool]],
+    times: Sequence[float],
+    k: int,
+    window: float,
+    margin: float,
+) -> bool:
+    """Whether stepping through readings ``k:`` can change nothing but the confirmed
+    level: every sound level they can choose (a confirmed level is one of them) lies
+    between the current stage's exit threshold and the next stage's threshold, the stage
+    is not being left, and no two faulty readings in a row can drop an alerting stage."""
+    index = current.index
+    lows, highs, doubles = bounds
+    if index >= 0 and current.below_since is not None or _alert_level(stages, index) and doubles[k]:
+        return False
+    first = bisect_left(times, times[k] - window - 1.0)  # a second more than _usable looks back
+    low = stages[index].level_m - margin if index >= 0 else -_INF
+    high = stages[index + 1].level_m if index + 1 < len(stages) else _INF
+    return low <= lows[first] and highs[first] < high
 
 
 def _sound(flags: Sequence[int], j: int) -> bool:

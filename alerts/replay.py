@@ -202,6 +202,7 @@ class _Replay:
         self.stations, self.approve, self.policy, self.emit = stations, approve, policy, emit
         self.summary = Summary()
         self.windows: dict[str, deque[Sample]] = {sid: deque() for sid in stations}
+        self.times: dict[str, deque[float]] = {sid: deque() for sid in stations}  # the windows' POSIX times
         self.states: dict[str, StationState] = {sid: StationState() for sid in stations}
         self.conditions: dict[str, tuple[Condition, ...]] = {sid: () for sid in stations}
         self.notices: dict[str, dict[Kind, Alert]] = {}  # station → its open staff notices
@@ -241,14 +242,16 @@ class _Replay:
         now = datetime.fromtimestamp(ts, UTC)
         if self.summary.start is None:
             self.summary.start = now
-        window = self.windows[sid]
+        window, times = self.windows[sid], self.times[sid]
         window.append(Sample(now, level, quality))
+        times.append(now.timestamp())
         cutoff = now - g.window
         while window[0].time < cutoff:
             window.popleft()
+            times.popleft()
         if len(window) > self.summary.max_window:
             self.summary.max_window = len(window)
-        self._evaluate(g, list(window), now)
+        self._evaluate(g, list(window), now, list(times))
 
     def _wake(self, when: float, sid: str, last: float) -> None:
         state = self.states[sid]
@@ -257,11 +260,19 @@ class _Replay:
         self.summary.wakeups += 1
         self._evaluate(self.stations[sid], (), datetime.fromtimestamp(when, UTC))
 
-    def _evaluate(self, g: _Gauge, samples: Sequence[Sample], now: datetime) -> None:
+    def _evaluate(
+        self, g: _Gauge, samples: Sequence[Sample], now: datetime, times: Sequence[float] | None = None
+    ) -> None:
         sid = g.station.id
         neighbours = {n: self._level(n) for n in g.neighbours} if g.neighbours else _NONE
         assessment = evaluate(
-            g.station, samples, self.states[sid], now=now, settings=g.rules, neighbours=neighbours
+            g.station,
+            samples,
+            self.states[sid],
+            now=now,
+            settings=g.rules,
+            neighbours=neighbours,
+            times=times,
         )
         self.summary.evaluations += 1
         state = self.states[sid] = assessment.state
