@@ -327,7 +327,7 @@ def _settled(
     is not being left, and no two faulty readings in a row can drop an alerting stage."""
     index = current.index
     lows, highs, doubles = bounds
-    if index >= 0 and current.below_since is not None or _alert_level(stages, index) and doubles[k]:
+    if (index >= 0 and current.below_since is not None) or (_alert_level(stages, index) and doubles[k]):
         return False
     first = bisect_left(times, times[k] - window - 1.0)  # a second more than _usable looks back
     low = stages[index].level_m - margin if index >= 0 else -_INF

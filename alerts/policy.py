@@ -21,8 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from alerts.model import PUBLIC_KINDS, Approval, Kind, Proposal, Role
 
@@ -93,3 +95,24 @@ class ApprovalPolicy(BaseModel):
         """Approvals still missing for the proposal's current ``revision``."""
         people = {a.user_id for a in approvals if a.revision == revision and a.level == level}
         return max(0, self.proposal_needs(proposal, level, issued) - len(people))
+
+
+class PolicyError(ValueError):
+    """A municipality's approval policy file is not valid (the message says why)."""
+
+
+def load_policy(path: Path) -> ApprovalPolicy:
+    """The municipality's approval policy from a YAML file of ``setting: value`` lines
+    (what differs from the defaults; docs/alerts.md). The evaluator and the dashboard
+    read the same file (``KAWAMORI_ALERT_POLICY``), so staff and the engine agree."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise PolicyError(f"{path}: {error}") from None
+    if not isinstance(document, dict):
+        raise PolicyError(f"{path}: expected lines of setting: value")
+    try:
+        return ApprovalPolicy.model_validate(document)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'policy'}: {e['msg']}" for e in exc.errors())
+        raise PolicyError(f"{path}: invalid approval policy: {problems}") from None

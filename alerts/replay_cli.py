@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from alerts import replay_measures
+from alerts.policy import ApprovalPolicy, PolicyError, load_policy
 from alerts.replay import EVENTS, Approve, Event, Summary, gauges, readings_of, replay
 from alerts.replay_io import Network, ReplayInputError, read_readings, read_stations
 from alerts.rules import DEFAULT, RuleSettings, RuleSettingsError, load_rules
@@ -85,6 +86,7 @@ def run(
     readings: Path,
     network: Path | None = None,
     rules: Path | None = None,
+    policy: Path | None = None,
     start: str | None = None,
     end: str | None = None,
     only: Collection[str] = (),
@@ -96,6 +98,10 @@ def run(
     if lo and hi and hi < lo:
         raise ReplayError(f"--to {end} is before --from {start}")
     net, base = load(stations=stations, network=network, rules=rules)
+    try:
+        approval = load_policy(policy) if policy else ApprovalPolicy()
+    except PolicyError as error:
+        raise ReplayError(str(error)) from None
     known = {s.id for s in net.stations}
     unknown = sorted(set(only) - known)
     if unknown:
@@ -143,10 +149,13 @@ def run(
                     approve=approve,
                     until=until,
                     emit=emit,
+                    policy=approval,
                     progress=lambda n: bar.update(task, completed=n),
                 )
         else:
-            summary = replay(table, readings_of(rows), approve=approve, until=until, emit=emit)
+            summary = replay(
+                table, readings_of(rows), approve=approve, until=until, emit=emit, policy=approval
+            )
     finally:
         if out is not None:
             out.close()

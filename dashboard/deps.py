@@ -11,6 +11,7 @@ import psycopg
 from fastapi import Depends, HTTPException, Request
 
 from alerts.model import Actor, Role
+from alerts.policy import ApprovalPolicy
 from kawamori import staff
 
 SESSION_COOKIE = "kawamori_session"
@@ -34,7 +35,13 @@ def get_base_url(request: Request) -> str:
     return configured or str(request.base_url).rstrip("/")
 
 
+def get_policy(request: Request) -> ApprovalPolicy:
+    """The municipality's approval policy: the same file as the evaluator's."""
+    return request.app.state.policy
+
+
 Conn = Annotated[psycopg.Connection, Depends(get_conn)]
+Policy = Annotated[ApprovalPolicy, Depends(get_policy)]
 Now = Annotated[datetime, Depends(get_now)]
 BaseUrl = Annotated[str, Depends(get_base_url)]
 

@@ -14,6 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from alerts.cap import DEFAULT_SENDER_NAME
+from alerts.policy import ApprovalPolicy
 from alerts.store import DEFAULT_SENDER
 from dashboard import queries
 from dashboard.live import AlertFeed
@@ -36,6 +37,7 @@ def create_app(
     public_url: str | None = None,
     cap_sender_name: str = DEFAULT_SENDER_NAME,
     cap_sender: str = DEFAULT_SENDER,
+    policy: ApprovalPolicy | None = None,
     residents_config: residents.ResidentConfig | None = None,
 ) -> FastAPI:
     @asynccontextmanager
@@ -67,6 +69,7 @@ def create_app(
     # one CAP sender per installation: staff actions write outbox messages under the same
     # sender as the evaluator, so Updates and all-clears keep their references
     app.state.cap_sender = cap_sender
+    app.state.policy = policy or ApprovalPolicy()  # the same policy file as the evaluator's
     app.state.alert_feed = AlertFeed(database_url)
     app.state.residents = (
         residents_config or residents.ResidentConfig()

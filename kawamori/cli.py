@@ -53,6 +53,13 @@ class ApproveMode(StrEnum):
     never = "never"
 
 
+def _policy(settings: Settings):
+    """The municipality's approval policy (``KAWAMORI_ALERT_POLICY``), or the defaults."""
+    from alerts.policy import ApprovalPolicy, load_policy
+
+    return load_policy(settings.alert_policy) if settings.alert_policy else ApprovalPolicy()
+
+
 def _settings() -> Settings:
     try:
         settings = Settings()
@@ -250,13 +257,15 @@ def alerts(
         return
     import signal
 
+    from alerts.policy import PolicyError
     from alerts.rules import RuleSettingsError, load_rules
     from alerts.service import run
 
     settings = _settings()
     try:
         base = load_rules(rules) if rules else None
-    except RuleSettingsError as error:
+        policy = _policy(settings)
+    except (RuleSettingsError, PolicyError) as error:
         raise fail(console, error) from None
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
@@ -267,6 +276,7 @@ def alerts(
             stopping=stopping,
             rules=base,
             sender=settings.cap_sender,
+            policy=policy,
         )
     except KeyboardInterrupt:
         stopping.set()
@@ -290,6 +300,12 @@ def alerts_replay(
     ] = None,
     rules: Annotated[
         Path | None, typer.Option(help="YAML file of alert-rule settings (docs/alerts.md)")
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML file of the approval policy (default: KAWAMORI_ALERT_POLICY, or the defaults)"
+        ),
     ] = None,
     start: Annotated[
         str | None, typer.Option("--from", help="Replay readings from this time (ISO 8601)")
@@ -318,6 +334,7 @@ def alerts_replay(
             readings=readings,
             network=network,
             rules=rules,
+            policy=policy or _settings().alert_policy,
             start=start,
             end=end,
             only=station or (),
@@ -335,6 +352,7 @@ def dashboard() -> None:
     """Serve the dashboard and API. Example: [bold]KAWAMORI_DASHBOARD_PORT=8080 kawamori dashboard[/bold]"""
     import uvicorn
 
+    from alerts.policy import PolicyError
     from dashboard.main import create_app
     from dashboard.routers.residents import ResidentConfig
     from notify.errors import SubscriberKeyError
@@ -343,7 +361,8 @@ def dashboard() -> None:
     settings = _settings()
     try:
         residents_config = ResidentConfig.from_settings(settings)
-    except SubscriberKeyError as error:
+        policy = _policy(settings)
+    except (SubscriberKeyError, PolicyError) as error:
         raise fail(console, error) from None
     uvicorn.run(
         create_app(
@@ -352,6 +371,7 @@ def dashboard() -> None:
             public_url=settings.public_url,
             cap_sender_name=settings.cap_sender_name,
             cap_sender=settings.cap_sender,
+            policy=policy,
             residents_config=residents_config,
         ),
         host=settings.dashboard_host,

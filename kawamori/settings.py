@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     cap_sender_name: str = Field(
         default="川守 Kawamori", min_length=1, description="CAP <senderName>: who issues the alerts"
     )
+    alert_policy: Path | None = Field(
+        default=None,
+        description="YAML file of the municipality's approval policy (docs/alerts.md): which levels go out "
+        "by themselves, which need one or two approvers, from which level lowering is staff's; the "
+        "evaluator and the dashboard read the same file",
+    )
     public_url: str | None = Field(
         default=None,
         description="https://… the dashboard's public address: links in residents' messages, CAP and Atom; "

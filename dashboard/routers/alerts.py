@@ -22,8 +22,9 @@ from pydantic import BaseModel, Field
 from alerts import actions, audit_texts
 from alerts.errors import Conflict, NotAllowed, NotFound
 from alerts.model import Actor, AlertState, Kind, Role
+from alerts.policy import ApprovalPolicy
 from dashboard import queries
-from dashboard.deps import SESSION_COOKIE, Conn, CurrentActor, Now, Operator, StaffSession
+from dashboard.deps import SESSION_COOKIE, Conn, CurrentActor, Now, Operator, Policy, StaffSession
 from dashboard.pages import language, secure_headers, templates
 from kawamori import staff
 
@@ -119,7 +120,7 @@ class AlertDetailPublic(BaseModel):
     audit: list[AuditPublic]
 
 
-def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) -> dict:
+def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames, policy: ApprovalPolicy) -> dict:
     alert = view.alert
     awaiting = view.awaiting_level
     open_ = alert.state in (AlertState.pending, AlertState.active)
@@ -185,15 +186,15 @@ def _public(view: actions.AlertView, actor: Actor, names: queries.AlertNames) ->
             "reject": view.awaiting_approval
             and approve_role is not None
             and actor.role.at_least(approve_role),
-            "cancel": open_ and actor.role.at_least(actions.DEFAULT_POLICY.role_needed(top_level)),
+            "cancel": open_ and actor.role.at_least(policy.role_needed(top_level)),
             "acknowledge": open_ and alert.acknowledged_by is None and actor.role.at_least(Role.operator),
         },
     }
 
 
-def _publics(conn, views: list[actions.AlertView], actor: Actor) -> list[dict]:
+def _publics(conn, views: list[actions.AlertView], actor: Actor, policy: ApprovalPolicy) -> list[dict]:
     names = queries.alert_names(conn, views=[v.alert for v in views])
-    return [_public(v, actor, names) for v in views]
+    return [_public(v, actor, names, policy) for v in views]
 
 
 def _reasons(reason: str, details: dict[str, Any], *, by_person: bool) -> dict[str, str]:
@@ -207,8 +208,13 @@ def _reasons(reason: str, details: dict[str, Any], *, by_person: bool) -> dict[s
 
 
 def _sent(request: Request, body: Reason) -> dict[str, Any]:
-    """The installation's one CAP sender, and the revision the person saw."""
-    return {"sender": request.app.state.cap_sender, "revision": body.revision}
+    """The installation's one CAP sender and approval policy, and the revision the
+    person saw."""
+    return {
+        "sender": request.app.state.cap_sender,
+        "policy": request.app.state.policy,
+        "revision": body.revision,
+    }
 
 
 def _act(action, conn, alert_id: int, **kwargs) -> actions.AlertView:
@@ -245,10 +251,12 @@ def console_page(request: Request, conn: Conn, now: Now, lang: str | None = None
 def list_alerts(
     conn: Conn,
     actor: CurrentActor,
+    policy: Policy,
     open_only: bool = False,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[dict]:
-    return _publics(conn, actions.list_alerts(conn, open_only=open_only, limit=limit), actor)
+    views = actions.list_alerts(conn, open_only=open_only, limit=limit, policy=policy)
+    return _publics(conn, views, actor, policy)
 
 
 @router.get("/api/alerts/events", summary="Server-sent events: the id of each alert that changes")
@@ -303,10 +311,10 @@ async def alert_events(request: Request, session: StaffSession) -> StreamingResp
 @router.get(
     "/api/alerts/{alert_id}", response_model=AlertDetailPublic, summary="One alert with its audit trail"
 )
-def get_alert(alert_id: int, conn: Conn, actor: CurrentActor) -> dict:
-    detail = _act(actions.get_alert, conn, alert_id)
+def get_alert(alert_id: int, conn: Conn, actor: CurrentActor, policy: Policy) -> dict:
+    detail = _act(actions.get_alert, conn, alert_id, policy=policy)
     return {
-        "alert": _publics(conn, [detail.view], actor)[0],
+        "alert": _publics(conn, [detail.view], actor, policy)[0],
         "audit": [
             {
                 "at": e.at,
@@ -328,11 +336,13 @@ def get_alert(alert_id: int, conn: Conn, actor: CurrentActor) -> dict:
     response_model=AlertPublic,
     summary="Approve the level awaiting approval (level 3–4: an operator; level 5: two different approvers)",
 )
-def approve(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request) -> dict:
+def approve(
+    alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
+) -> dict:
     view = _act(
         actions.approve, conn, alert_id, actor=actor, now=now, reason=body.reason, **_sent(request, body)
     )
-    return _publics(conn, [view], actor)[0]
+    return _publics(conn, [view], actor, policy)[0]
 
 
 @router.post(
@@ -340,11 +350,13 @@ def approve(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, 
     response_model=AlertPublic,
     summary="Refuse what awaits approval; nothing is sent to residents (reason required)",
 )
-def reject(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request) -> dict:
+def reject(
+    alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
+) -> dict:
     view = _act(
         actions.reject, conn, alert_id, actor=actor, now=now, reason=body.reason, **_sent(request, body)
     )
-    return _publics(conn, [view], actor)[0]
+    return _publics(conn, [view], actor, policy)[0]
 
 
 @router.post(
@@ -352,7 +364,9 @@ def reject(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, r
     response_model=AlertPublic,
     summary="Retract an alert; residents get a cancellation if it had been sent (reason required)",
 )
-def cancel(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request) -> dict:
+def cancel(
+    alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
+) -> dict:
     view = _act(
         actions.cancel,
         conn,
@@ -361,8 +375,9 @@ def cancel(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, r
         now=now,
         reason=body.reason,
         sender=request.app.state.cap_sender,
+        policy=policy,
     )
-    return _publics(conn, [view], actor)[0]
+    return _publics(conn, [view], actor, policy)[0]
 
 
 @router.post(
@@ -371,9 +386,21 @@ def cancel(alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, r
     summary="Record that you have seen the alert",
 )
 def acknowledge(
-    alert_id: int, conn: Conn, now: Now, actor: Operator, request: Request, body: Reason | None = None
+    alert_id: int,
+    conn: Conn,
+    now: Now,
+    actor: Operator,
+    request: Request,
+    policy: Policy,
+    body: Reason | None = None,
 ) -> dict:
     view = _act(
-        actions.acknowledge, conn, alert_id, actor=actor, now=now, sender=request.app.state.cap_sender
+        actions.acknowledge,
+        conn,
+        alert_id,
+        actor=actor,
+        now=now,
+        sender=request.app.state.cap_sender,
+        policy=policy,
     )
-    return _publics(conn, [view], actor)[0]
+    return _publics(conn, [view], actor, policy)[0]

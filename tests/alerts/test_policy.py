@@ -76,3 +76,23 @@ def test_every_setting_and_state_is_documented():
         assert f"`{state}`" in doc
     for role in Role:
         assert f"`{role}`" in doc
+
+
+def test_a_policy_file_is_read_and_explained_when_wrong(tmp_path):
+    from alerts.policy import PolicyError, load_policy
+
+    good = tmp_path / "policy.yaml"
+    good.write_text("two_person_level: 4\nstaff_lowers_from: 2\n", encoding="utf-8")
+    assert load_policy(good) == ApprovalPolicy(two_person_level=4, staff_lowers_from=2)
+    bad = tmp_path / "bad.yaml"
+    for text, why in [
+        ("staff_lowers_from: 4\n", "staff_lowers_from"),  # lowering ≥ 3 is always staff's
+        ("approver_role: viewer\n", "viewer"),
+        ("- a list\n", "setting: value"),
+        ("approval_from_level: [\n", "bad.yaml"),
+    ]:
+        bad.write_text(text, encoding="utf-8")
+        with pytest.raises(PolicyError, match=why):
+            load_policy(bad)
+    with pytest.raises(PolicyError, match=r"missing\.yaml"):
+        load_policy(tmp_path / "missing.yaml")

@@ -295,3 +295,30 @@ def test_the_timeline_format_is_documented():
         assert f"| `{event}` |" in section, f"timeline event {event} is not documented"
     for name in TimelineLine.model_fields:
         assert f"`{name}`" in section, f"timeline field {name} is not documented"
+
+
+def test_a_municipality_tests_its_own_approval_policy(tmp_path):
+    """--policy: a city whose written criteria issue level 4 by themselves sees it issued
+    with nobody acting; lifting it stays a staff decision (never configurable away)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("approval_from_level: 5\n", encoding="utf-8")
+    code, out, lines = run(
+        "--stations",
+        STATIONS,
+        "--readings",
+        OBSERVATIONS,
+        "--approve",
+        "never",
+        "--policy",
+        policy,
+        "--station",
+        KUWANO,
+        tmp_path=tmp_path,
+    )
+    assert code == 0, out
+    issued = [e for e in lines if e["event"] in ("issued", "changed") and e["level"] == 4]
+    assert issued and all(e["public"] and e["decided_by"] == "policy" for e in issued)
+    assert not any(e["event"] == "lifted" for e in lines)
+    policy.write_text("staff_lowers_from: 4\n", encoding="utf-8")
+    code, out, _ = run("--stations", STATIONS, "--readings", OBSERVATIONS, "--policy", policy)
+    assert code == 2 and "staff_lowers_from" in out and str(policy) in out

@@ -268,3 +268,28 @@ def test_open_event_streams_do_not_hold_database_connections(server):
             stream = stack.enter_context(client.stream("GET", "/api/alerts/events"))
             assert next(stream.iter_lines()).startswith("retry:")
         assert clients[0].get("/api/alerts", timeout=5).status_code == 200
+
+
+def test_the_dashboard_applies_the_municipality_s_policy(demo_db):
+    """The console enforces the same written policy as the evaluator: here level 4
+    needs two approvers, so one operator may not approve it and one approver is not enough."""
+    with db.connect(demo_db) as conn:
+        for username, role in PEOPLE.items():
+            staff.create_user(
+                conn,
+                username=username,
+                display_name=username,
+                role=role,
+                password=PASSWORD,
+                now=datetime.now(UTC),
+            )
+    strict = ApprovalPolicy(two_person_level=4)
+    alert_id = raise_alert(demo_db, 4)
+    with serve(create_app(demo_db, policy=strict)) as base:
+        with sign_in(base, "op") as http:
+            assert http.post(f"/api/alerts/{alert_id}/approve", json={}).status_code == 403
+        with sign_in(base, "ap") as http:
+            shown = http.get(f"/api/alerts/{alert_id}").json()["alert"]
+            assert (shown["approvals_needed"], shown["role_needed"]) == (2, "approver")
+            after = http.post(f"/api/alerts/{alert_id}/approve", json={"revision": shown["revision"]}).json()
+            assert (after["state"], after["approvals_needed"]) == ("pending", 1)
