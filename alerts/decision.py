@@ -358,19 +358,17 @@ def _step(
         and current == want.key
         and (after.proposal_reason == UNVERIFIED) != (want.reason == UNVERIFIED)
     )
-    if want is None and after.proposal is not None:
-        after = _no_proposal(after, now)
+    if want is None and (after.proposal is not None or after.state is AlertState.pending):
+        had_proposal = after.proposal is not None
+        if had_proposal:
+            after = _no_proposal(after, now)
         if after.state is AlertState.pending:  # nothing was ever public: the issuance ends
             after = replace(after, state=AlertState.withdrawn, ended_at=now, notified_at=None)
-            entries.append(
-                AuditEntry(
-                    Action.withdrawn,
-                    alert.state,
-                    after.state,
-                    "the evidence went away before anyone acted",
-                    details=say("evidence_withdrawn")[1],
-                )
-            )
+            if had_proposal:
+                why, details = "the evidence went away before anyone acted", say("evidence_withdrawn")[1]
+            else:
+                why, details = "no evidence for a level", say("no_evidence")[1]
+            entries.append(AuditEntry(Action.withdrawn, alert.state, after.state, why, details=details))
         else:
             entries.append(
                 AuditEntry(
@@ -381,17 +379,6 @@ def _step(
                     details={**facts, **say("evidence_withdrawn")[1]},
                 )
             )
-    elif want is None and after.state is AlertState.pending:
-        after = replace(after, state=AlertState.withdrawn, ended_at=now, notified_at=None)
-        entries.append(
-            AuditEntry(
-                Action.withdrawn,
-                alert.state,
-                after.state,
-                "no evidence for a level",
-                details=say("no_evidence")[1],
-            )
-        )
     elif want is not None and (want.key != current or rebased):
         after = replace(
             after,
