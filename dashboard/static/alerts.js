@@ -62,7 +62,7 @@ const TEXT = {
     basis: "根拠",
     reasons: { observed: "観測", forecast: "予測", unverified: "未確認", sensor_fault: "センサー異常", no_data: "欠測" },
     toLevel: (level) => `警戒レベル${level}へ`, toLift: "解除へ",
-    evidence: "根拠（観測所ごと）", notCounted: "判断に含めていません", eta: "到達予想",
+    evidence: "根拠（観測所ごと）", notCounted: "判断に含めていません", eta: "到達予想", threshold: "基準水位",
     lowers: (from, what, area) => `承認すると、警戒レベル${from}から引き下げ、${area}の住民に「${what}」を送信します。`,
     lifts: (from, area) => `承認すると、${area}の警戒レベル${from}を解除し、住民に解除（安全確認）を送信します。`,
     verifies: (from, to, area) =>
@@ -130,7 +130,7 @@ const TEXT = {
     reasons: { observed: "observed", forecast: "forecast", unverified: "unverified", sensor_fault: "sensor fault",
       no_data: "no data" },
     toLevel: (level) => `to level ${level}`, toLift: "to all clear",
-    evidence: "Evidence (by station)", notCounted: "not counted", eta: "expected at",
+    evidence: "Evidence (by station)", notCounted: "not counted", eta: "expected at", threshold: "threshold",
     lowers: (from, what, area) => `Approving lowers the level from ${from} and sends "${what}" to residents of ${area}.`,
     lifts: (from, area) => `Approving lifts level ${from} in ${area} and sends residents the all clear.`,
     verifies: (from, to, area) =>
@@ -283,6 +283,7 @@ function evidenceItem(e) {
     `<span class="basis">${esc(t("reasons")[e.basis] || e.basis)}</span>`];
   if (e.level) parts.push(esc(lang === "ja" ? `警戒レベル${e.level}` : `level ${e.level}`));
   if (typeof e.level_m === "number") parts.push(esc(`${t("waterLevel")} ${e.level_m.toFixed(2)} m`));
+  if (typeof e.threshold_m === "number") parts.push(esc(`${t("threshold")} ${e.threshold_m.toFixed(2)} m`));
   if (e.eta) parts.push(`${esc(t("eta"))} <time datetime="${esc(e.eta)}">${esc(clock(e.eta))}</time>`);
   const counts = e.counts === false ? ` <em class="not-counted">(${esc(t("notCounted"))})</em>` : "";
   return `<li class="${e.counts === false ? "ignored" : ""}">${parts.join(" · ")}${counts}${trendLine(e.station)}</li>`;
