@@ -334,7 +334,7 @@ def alerts_replay(
             readings=readings,
             network=network,
             rules=rules,
-            policy=policy or _settings().alert_policy,
+            policy=policy,
             start=start,
             end=end,
             only=station or (),
