@@ -16,6 +16,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from itertools import islice
 from math import isfinite
 
 from alerts import health, qc
@@ -26,7 +27,7 @@ from alerts.state import state_from_json, state_to_json
 from alerts.trend import hours_to, theil_sen
 from kawamori.model import QC_QUALITY, Quality, Stage, Station
 
-__all__ = ["conditions", "evaluate", "state_from_json", "state_to_json"]
+__all__ = ["conditions", "evaluate", "evaluate_columns", "state_from_json", "state_to_json"]
 
 _QC = int(QC_QUALITY)
 _RATE = int(Quality.RATE)
@@ -59,10 +60,46 @@ def evaluate(
         kept = [i for i, s in enumerate(samples) if s.time <= now]
         samples = [samples[i] for i in kept]
         times = None if times is None else [times[i] for i in kept]
+    if samples and (prior.last_time is None or samples[-1].time > prior.last_time):
+        return evaluate_columns(
+            station,
+            [s.time for s in samples],
+            [s.level_m for s in samples],
+            [s.quality for s in samples],
+            prior,
+            now=now,
+            settings=settings,
+            neighbours=neighbours,
+            times=times,
+        )
+    return evaluate_columns(station, (), (), (), prior, now=now, settings=settings, neighbours=neighbours)
+
+
+def evaluate_columns(
+    station: Station,
+    stamps: Sequence[datetime],
+    levels: Sequence[float],
+    qualities: Sequence[int],
+    prior: StationState,
+    *,
+    now: datetime,
+    settings: RuleSettings,
+    neighbours: Mapping[str, int | None] = {},
+    times: Sequence[float] | None = None,
+) -> Assessment:
+    """:func:`evaluate` with the readings as columns (their times, levels and quality
+    bits, ascending), as a caller that fetches them in bulk has them: the same result
+    without a :class:`Sample` per reading."""
+    if stamps and stamps[-1] > now:
+        kept = [i for i, t in enumerate(stamps) if t <= now]
+        stamps = [stamps[i] for i in kept]
+        levels = [levels[i] for i in kept]
+        qualities = [qualities[i] for i in kept]
+        times = None if times is None else [times[i] for i in kept]
     flagged: tuple[tuple[datetime, int], ...] = ()
     state = prior
-    if samples and (prior.last_time is None or samples[-1].time > prior.last_time):
-        state, flagged = _advance(station.stages, samples, prior, settings, times)
+    if stamps and (prior.last_time is None or stamps[-1] > prior.last_time):
+        state, flagged = _advance(station.stages, stamps, levels, qualities, prior, settings, times)
     state = _corroborate(station.stages, state, neighbours, settings)
     pace = health.cadence(settings, health.typical(state.intervals))
     if state.last_time is None:
@@ -118,44 +155,45 @@ def _no_data(state: StationState) -> StationState:
     )
 
 
-def _time(sample: Sample) -> datetime:
-    return sample.time
-
-
 def _advance(
     stages: Sequence[Stage],
-    samples: Sequence[Sample],
+    stamps: Sequence[datetime],
+    levels: Sequence[float],
+    qualities: Sequence[int],
     prior: StationState,
     settings: RuleSettings,
     times: Sequence[float] | None = None,
 ) -> tuple[StationState, tuple[tuple[datetime, int], ...]]:
     """Take the readings newer than ``prior.last_time`` into account, one by one."""
-    start = 0 if prior.last_time is None else bisect_right(samples, prior.last_time, key=_time)
+    start = 0 if prior.last_time is None else bisect_right(stamps, prior.last_time)
     # after a long silence at high water (or once it was declared no data) the station
     # starts afresh: its old stage does not revive, older readings confirm nothing
     fresh = prior.no_data
     if prior.last_time is not None and not fresh:
         before = health.cadence(settings, health.typical(prior.intervals))
-        fresh = (samples[start].time - prior.last_time).total_seconds() > before.no_data_after
+        fresh = (stamps[start] - prior.last_time).total_seconds() > before.no_data_after
     low = start if fresh else max(0, start - LOOKBACK)
     if low:
-        samples, start = samples[low:], start - low
+        stamps, levels, qualities, start = stamps[low:], levels[low:], qualities[low:], start - low
     if times is None:
-        times = [s.time.timestamp() for s in samples]
+        times = [t.timestamp() for t in stamps]
     elif low:
         times = times[low:]
-    n = len(samples)
-    intervals = prior.intervals
-    previous = prior.last_time.timestamp() if prior.last_time is not None else None
-    for i in range(start, n):
-        if previous is not None:
-            intervals = health.learn(intervals, times[i] - previous, settings)
-        previous = times[i]
+    n = len(stamps)
+    intervals = health.learn_all(
+        prior.intervals,
+        prior.last_time.timestamp() if prior.last_time is not None else None,
+        times,
+        start,
+        settings,
+    )
     pace = health.cadence(settings, health.typical(intervals))
 
     top = stages[-1].level_m if stages else None
     alert_m = next((stage.level_m for stage in stages if stage.alert_level), None)
-    flags, pending = qc.check(samples, times, top_m=top, settings=settings, cadence=pace, alert_m=alert_m)
+    flags, pending = qc.check_columns(
+        levels, qualities, times, top_m=top, settings=settings, cadence=pace, alert_m=alert_m
+    )
     if fresh:
         current, confirmed_m, confirmed_at, corroborated_by = Step(-1, None, None), None, None, None
     else:
@@ -171,32 +209,62 @@ def _advance(
     suspect_high = prior.suspect_high
     low_m = alert_m if alert_m is not None else _INF
     danger_m = stages[-1].level_m if stages else _INF
+    gap, max_rise = pace.gap, settings.max_rise_m_h
+    hard = qc.HARD
+    # the two newest sound readings before the one being stepped (-1: none), for the
+    # rise each reading shows the one before it made (see _learn_rise)
+    q = start - 1
+    while q >= 0 and flags[q] & _UNSOUND:
+        q -= 1
+    p = q - 1
+    while p >= 0 and flags[p] & _UNSOUND:
+        p -= 1
     # most of the time the readings cannot move the stage: once the rest of them cannot,
     # only the newest confirmed level counts (the same outcome as stepping each one)
-    bounds = _suffix_bounds(samples, flags) if n - start > 1 else None
+    bounds: _Bounds | None = _Bounds(levels, flags) if n - start > 1 else None
     still = n
     for i in range(start, n):
-        if flags[i] & _FAULT and samples[i].level_m >= low_m:
+        if i > start and not flags[i - 1] & _UNSOUND:
+            p, q = q, i - 1
+        f = flags[i]
+        x = levels[i]
+        if f & _FAULT and x >= low_m:
             suspect_high = True
-        elif suspect_high and not flags[i] & _UNSOUND and samples[i].level_m < low_m:
+        elif suspect_high and not f & _UNSOUND and x < low_m:
             suspect_high = False
-        if flags[i] & qc.HARD:
-            if _alert_level(stages, current.index) and (i == 0 or flags[i - 1] & qc.HARD):
+        if f & hard:
+            if _alert_level(stages, current.index) and (i == 0 or flags[i - 1] & hard):
                 # two faulty readings in a row: no valid evidence holds an alerting stage any more
-                current, confirmed_m, confirmed_at, corroborated_by = Step(-1, None, None), None, None, None
+                current, confirmed_m, confirmed_at = Step(-1, None, None), None, None
+                corroborated_by = None
             continue
-        rise_max, rises = _learn_rise(
-            samples, times, flags, i, pace.gap, tol, settings, rise_max, rises, danger_m
-        )
+        # _learn_rise, inline (a hot loop): reading i shows that sound reading q was no
+        # spike and not the start of a stuck run; the rise from p to q counts
+        if p >= 0:
+            tq = times[q]
+            if tq - times[p] <= gap and times[i] - tq <= gap:
+                xq, xp = levels[q], levels[p]
+                if not (abs(x - xq) <= tol or xq >= danger_m or xp >= danger_m):
+                    spacing = tq - times[p]
+                    rate = (xq - xp) / (_MIN_SPACING if spacing < _MIN_SPACING else spacing) * 3600
+                    if 0 < rate <= max_rise:  # max(rise_max, rate), max(spacing, _MIN_SPACING)
+                        rise_max, rises = (rate if rate > rise_max else rise_max), rises + 1
         if still < n:
             continue
         if bounds is not None and _settled(stages, current, bounds, times, i, window, margin):
             still = i
+            if not suspect_high and not any(islice(flags, i, None)):
+                # the rest are sound readings and can change nothing but what rises
+                # they show: learn those in a tighter loop
+                rise_max, rises = _rises(
+                    levels, times, i + 1, q, i, gap, tol, danger_m, max_rise, rise_max, rises
+                )
+                break
             continue
-        chosen = _usable(samples, times, flags, pending, i, settings.confirm_count, window)
+        chosen = _usable(times, flags, pending, i, settings.confirm_count, window)
         if not chosen:
             continue
-        level = lower_median([samples[j].level_m for j in chosen])
+        level = lower_median([levels[j] for j in chosen])
         target = reached(stages, level)
         if target > current.index and _alert_level(stages, target) > _alert_level(stages, current.index):
             if suspect_high:
@@ -204,50 +272,50 @@ def _advance(
             # entering an alerting stage takes two readings at it that differ: the same
             # value again is no confirmation, a stuck sensor repeats itself
             threshold = stages[current.index + 1].level_m
-            above = [samples[j].level_m for j in chosen if samples[j].level_m >= threshold]
+            above = [levels[j] for j in chosen if levels[j] >= threshold]
             if len(above) < needed or (len(above) >= 2 and max(above) - min(above) <= same):
                 continue
         before = current.index
-        current = step(stages, current, level, samples[i].time, exit_margin_m=margin, dwell=dwell)
+        current = step(stages, current, level, stamps[i], exit_margin_m=margin, dwell=dwell)
         if current.index != before:
             corroborated_by = None
-        confirmed_m, confirmed_at = level, samples[i].time
+        confirmed_m, confirmed_at = level, stamps[i]
     if still < n:
         for i in range(n - 1, still - 1, -1):
-            if not flags[i] & qc.HARD:
-                chosen = _usable(samples, times, flags, pending, i, settings.confirm_count, window)
+            if not flags[i] & hard:
+                chosen = _usable(times, flags, pending, i, settings.confirm_count, window)
                 if chosen:
-                    confirmed_m = lower_median([samples[j].level_m for j in chosen])
-                    confirmed_at = samples[i].time
+                    confirmed_m = lower_median([levels[j] for j in chosen])
+                    confirmed_at = stamps[i]
                     break
 
     last = n - 1
-    trend = _usable(samples, times, flags, pending, last, settings.trend_max_points, pace.trend_window)
+    trend = _usable(times, flags, pending, last, settings.trend_max_points, pace.trend_window)
     usable = trend[0] if trend else None
     rate = None
     rising = False
     if len(trend) >= settings.trend_min_points:
         recent = trend[2::-1]
         trend.reverse()
-        rate = theil_sen([times[j] for j in trend], [samples[j].level_m for j in trend])
+        rate = theil_sen([times[j] for j in trend], [levels[j] for j in trend])
         if rate is not None and not isfinite(rate):
             rate = None
-        quick = theil_sen([times[j] for j in recent], [samples[j].level_m for j in recent])
+        quick = theil_sen([times[j] for j in recent], [levels[j] for j in recent])
         # still rising in the newest readings: not just over the trend window
-        rising = quick is not None and quick > 0 and samples[recent[-1]].level_m > samples[recent[-2]].level_m
+        rising = quick is not None and quick > 0 and levels[recent[-1]] > levels[recent[-2]]
 
     candidate_key = candidate_m = candidate_at = reason = rise = None
     plausible, points = False, 0
-    if not flags[last] & qc.HARD:
-        x = samples[last].level_m
+    if not flags[last] & hard:
+        x = levels[last]
         jump = reached(stages, x)
         if _alert_level(stages, jump) > _alert_level(stages, current.index):
             candidate_key, candidate_m = stages[jump].key, x
-            candidate_at, reason = samples[last].time, pending[last] or AWAITING
+            candidate_at, reason = stamps[last], pending[last] or AWAITING
             if reason in (AWAITING, qc.JUMP) and not suspect_high:
                 threshold = stages[jump].level_m
                 plausible, rise, points = _plausible(
-                    samples, times, flags, last, pace.gap, rise_max, rises, threshold, settings
+                    levels, times, flags, last, pace.gap, rise_max, rises, threshold, settings
                 )
 
     recent_flags = range(max(0, n - settings.confirm_count), n)
@@ -256,21 +324,21 @@ def _advance(
     for j in recent_flags:
         if flags[j]:
             sensor_bits |= flags[j]
-            sensor_at = samples[j].time
+            sensor_at = stamps[j]
 
-    newest = samples[last].level_m
+    newest = levels[last]
     state = StationState(
         stage_key=stages[current.index].key if current.index >= 0 else None,
         stage_since=current.since,
         below_since=current.below_since,
-        last_time=samples[last].time,
+        last_time=stamps[last],
         last_level_m=newest if isfinite(newest) else None,
         offline=prior.offline,
         fast_mode=health.fast_mode(times[last - 1] if n > 1 else None, times[last], settings),
         confirmed_m=confirmed_m,
         confirmed_at=confirmed_at,
-        usable_m=samples[usable].level_m if usable is not None else None,
-        usable_at=samples[usable].time if usable is not None else None,
+        usable_m=levels[usable] if usable is not None else None,
+        usable_at=stamps[usable] if usable is not None else None,
         rate_m_h=rate,
         corroborated_by=corroborated_by if current.index >= 0 else None,
         candidate_key=candidate_key,
@@ -290,16 +358,45 @@ def _advance(
         suspect_high=suspect_high,
         no_data=False,
     )
-    flagged = tuple((samples[j].time, flags[j] & _QC) for j in range(max(0, start - 1), n) if flags[j] & _QC)
+    flagged = tuple((stamps[j], flags[j] & _QC) for j in range(max(0, start - 1), n) if flags[j] & _QC)
     return state, flagged
 
 
+class _Bounds:
+    """From each reading on: the lowest and highest sound level (``inf``, ``-inf`` if
+    none), and whether two faulty readings in a row follow. Computed for one reading at
+    first (usually the only one asked about: the readings are settled at once), for
+    every reading once a second is asked about."""
+
+    __slots__ = ("doubles", "flags", "highs", "levels", "lows")
+
+    def __init__(self, levels: Sequence[float], flags: Sequence[int]) -> None:
+        self.levels, self.flags = levels, flags
+        self.lows: list[float] | None = None
+        self.highs: list[float] = []
+        self.doubles: list[bool] = []
+
+    def levels_from(self, j: int) -> tuple[float, float]:
+        if self.lows is None:
+            self.lows = []  # the next question gets every suffix
+            sound = [x for x, f in zip(self.levels[j:], self.flags[j:], strict=True) if not f & qc.HARD]
+            return (min(sound), max(sound)) if sound else (_INF, -_INF)
+        if not self.highs:
+            self.lows, self.highs, self.doubles = _suffix_bounds(self.levels, self.flags)
+        return self.lows[j], self.highs[j]
+
+    def double_from(self, k: int) -> bool:
+        if not self.doubles:
+            self.lows, self.highs, self.doubles = _suffix_bounds(self.levels, self.flags)
+        return self.doubles[k]
+
+
 def _suffix_bounds(
-    samples: Sequence[Sample], flags: Sequence[int]
+    levels: Sequence[float], flags: Sequence[int]
 ) -> tuple[list[float], list[float], list[bool]]:
     """From each reading on: the lowest and highest sound level (``inf``, ``-inf`` if
     none), and whether two faulty readings in a row follow."""
-    n = len(samples)
+    n = len(levels)
     lows, highs, doubles = [_INF] * (n + 1), [-_INF] * (n + 1), [False] * (n + 1)
     hard = qc.HARD
     for j in range(n - 1, -1, -1):
@@ -307,7 +404,7 @@ def _suffix_bounds(
         if flags[j] & hard:
             doubles[j] = doubles[j] or j == 0 or bool(flags[j - 1] & hard)
         else:
-            x = samples[j].level_m
+            x = levels[j]
             lows[j], highs[j] = min(lows[j], x), max(highs[j], x)
     return lows, highs, doubles
 
@@ -315,7 +412,7 @@ def _suffix_bounds(
 def _settled(
     stages: Sequence[Stage],
     current: Step,
-    bounds: tuple[list[float], list[float], list[bool]],
+    bounds: _Bounds,
     times: Sequence[float],
     k: int,
     window: float,
@@ -326,54 +423,59 @@ def _settled(
     between the current stage's exit threshold and the next stage's threshold, the stage
     is not being left, and no two faulty readings in a row can drop an alerting stage."""
     index = current.index
-    lows, highs, doubles = bounds
-    if (index >= 0 and current.below_since is not None) or (_alert_level(stages, index) and doubles[k]):
+    if index >= 0 and current.below_since is not None:
+        return False
+    if _alert_level(stages, index) and bounds.double_from(k):
         return False
     first = bisect_left(times, times[k] - window - 1.0)  # a second more than _usable looks back
     low = stages[index].level_m - margin if index >= 0 else -_INF
     high = stages[index + 1].level_m if index + 1 < len(stages) else _INF
-    return low <= lows[first] and highs[first] < high
+    lowest, highest = bounds.levels_from(first)
+    return low <= lowest and highest < high
 
 
 def _sound(flags: Sequence[int], j: int) -> bool:
     return not flags[j] & _UNSOUND
 
 
-def _learn_rise(
-    samples: Sequence[Sample],
+def _rises(
+    levels: Sequence[float],
     times: Sequence[float],
-    flags: Sequence[int],
-    newest: int,
+    start: int,
+    p: int,
+    q: int,
     gap: float,
     tol: float,
-    settings: RuleSettings,
+    danger_m: float,
+    max_rise: float,
     rise_max: float,
     rises: int,
-    danger_m: float,
 ) -> tuple[float, int]:
-    """The station's fastest rise so far and how many rises it has seen, now that
-    reading ``newest`` (sound) shows that the one before it was no spike and not the
-    start of a stuck run: the rise between the two sound readings before ``newest``,
-    both below the highest stage (what water does there is what a crossing is judged by)."""
-    q = newest - 1
-    while q >= 0 and not _sound(flags, q):
-        q -= 1
-    p = q - 1
-    while p >= 0 and not _sound(flags, p):
-        p -= 1
-    if p < 0 or times[q] - times[p] > gap or times[newest] - times[q] > gap:
-        return rise_max, rises
-    xq, xp = samples[q].level_m, samples[p].level_m
-    if abs(samples[newest].level_m - xq) <= tol or xq >= danger_m or xp >= danger_m:
-        return rise_max, rises
-    rate = (xq - xp) / max(times[q] - times[p], _MIN_SPACING) * 3600
-    if not 0 < rate <= settings.max_rise_m_h:
-        return rise_max, rises
-    return max(rise_max, rate), rises + 1
+    """The rises learnt from readings ``start:``, all sound, as the main loop of
+    :func:`_advance` learns them: ``q`` and ``p`` are the two newest sound readings
+    before ``start`` (-1: none)."""
+    if q < 0:
+        return rise_max, rises  # not reached: q is the reading before start
+    xq, tq = levels[q], times[q]
+    known = p >= 0
+    xp, tp = (levels[p], times[p]) if known else (0.0, 0.0)
+    for x, t in zip(islice(levels, start, None), islice(times, start, None), strict=True):
+        if (
+            known
+            and tq - tp <= gap
+            and t - tq <= gap
+            and not (abs(x - xq) <= tol or xq >= danger_m or xp >= danger_m)
+        ):
+            spacing = tq - tp
+            rate = (xq - xp) / (_MIN_SPACING if spacing < _MIN_SPACING else spacing) * 3600
+            if 0 < rate <= max_rise:
+                rise_max, rises = (rate if rate > rise_max else rise_max), rises + 1
+        xp, tp, xq, tq, known = xq, tq, x, t, True
+    return rise_max, rises
 
 
 def _plausible(
-    samples: Sequence[Sample],
+    levels: Sequence[float],
     times: Sequence[float],
     flags: Sequence[int],
     last: int,
@@ -400,31 +502,26 @@ def _plausible(
         j -= 1
     if len(chain) < 2:
         return False, None, 1
-    x, t = samples[last].level_m, times[last]
+    x, t = levels[last], times[last]
     # the crossing: from the newest sound reading below the threshold to the one after it
     # (the newest, or the one before it when two readings above did not confirm the stage)
     k = 1
-    while k < len(chain) and samples[chain[k]].level_m >= threshold:
+    while k < len(chain) and levels[chain[k]] >= threshold:
         k += 1
     if k == len(chain) or k > 2:
         return False, None, len(chain)  # no crossing seen: a repeat or a lone value, not a rise
     up = chain[k - 1]
-    step_rate = (
-        (samples[up].level_m - samples[chain[k]].level_m)
-        / max(times[up] - times[chain[k]], _MIN_SPACING)
-        * 3600
-    )
+    step_rate = (levels[up] - levels[chain[k]]) / max(times[up] - times[chain[k]], _MIN_SPACING) * 3600
     if rises >= settings.rise_history_min:
         limit = min(settings.max_rise_m_h, 2 * rise_max)
     else:
         limit = min(settings.max_rise_m_h, max(settings.plausible_rise_m_h, 2 * rise_max))
     first = chain[-1]
-    rise = (x - samples[first].level_m) / max(t - times[first], _MIN_SPACING) * 3600
+    rise = (x - levels[first]) / max(t - times[first], _MIN_SPACING) * 3600
     return step_rate <= limit, round(rise, 3), len(chain)
 
 
 def _usable(
-    samples: Sequence[Sample],
     times: Sequence[float],
     flags: Sequence[int],
     pending: Sequence[str | None],

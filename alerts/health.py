@@ -15,8 +15,10 @@ than :attr:`Cadence.no_data_after` means the station's stage no longer counts.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import islice
 from math import ceil
 
 from alerts.rules import RuleSettings
@@ -57,6 +59,44 @@ def learn(intervals: tuple[float, ...], spacing: float, settings: RuleSettings) 
     if spacing > max(SILENCE_MULTIPLE * usual, settings.seconds.max_interval):
         return intervals
     return (*intervals[-(KEEP - 1) :], spacing)
+
+
+def learn_all(
+    intervals: tuple[float, ...],
+    previous: float | None,
+    times: Sequence[float],
+    start: int,
+    settings: RuleSettings,
+) -> tuple[float, ...]:
+    """The remembered spacings after the readings at ``times[start:]`` (POSIX seconds;
+    the one before them at ``previous``, if any): :func:`learn` of each spacing in turn,
+    without sorting the spacings again while their median cannot have changed."""
+    seconds = settings.seconds
+    slow, longest = seconds.slow_interval, seconds.max_interval
+    if start >= len(times):
+        return intervals
+    if previous is None:
+        previous, start = times[start], start + 1
+    kept = list(intervals)
+    full = len(kept) == KEEP
+    limit = max(SILENCE_MULTIPLE * (typical(intervals) or slow), longest)
+    changed = False
+    for t in islice(times, start, None):
+        spacing = t - previous
+        previous = t
+        if spacing > 0 and not spacing > limit:
+            changed = True
+            if full and kept[0] == spacing:
+                # the oldest spacing makes way for an equal one: the median stays
+                del kept[0]
+                kept.append(spacing)
+            else:
+                kept = kept[-(KEEP - 1) :]
+                kept.append(spacing)
+                full = len(kept) == KEEP
+                ordered = sorted(kept)
+                limit = max(SILENCE_MULTIPLE * (ordered[len(ordered) // 2] or slow), longest)
+    return tuple(kept) if changed else intervals
 
 
 def cadence(settings: RuleSettings, interval: float | None) -> Cadence:

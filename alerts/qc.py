@@ -14,6 +14,7 @@ them, or a neighbouring station corroborates them.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from math import isfinite
 
 from alerts import health
 from alerts.health import Cadence
@@ -68,22 +69,54 @@ def check(
     ``cadence`` the station's durations (``alerts.health.cadence``; by default the
     settings as they are); ``alert_m`` the lowest threshold with a 警戒レベル, above which
     the flat-line test uses ``flat_line_high_tolerance_m``."""
+    return check_columns(
+        [s.level_m for s in samples],
+        [s.quality for s in samples],
+        times,
+        top_m=top_m,
+        settings=settings,
+        cadence=cadence,
+        alert_m=alert_m,
+    )
+
+
+def check_columns(
+    xs: Sequence[float],
+    qualities: Sequence[int],
+    times: Sequence[float],
+    *,
+    top_m: float | None,
+    settings: RuleSettings,
+    cadence: Cadence | None = None,
+    alert_m: float | None = None,
+) -> tuple[list[int], list[str | None]]:
+    """:func:`check` with the readings as columns: their levels and quality bits."""
     if cadence is None:
         cadence = health.cadence(settings, None)
-    n = len(samples)
-    xs = [s.level_m for s in samples]
+    n = len(xs)
     flags = [0] * n
     pending: list[str | None] = [None] * n
     limit = _LIMIT if top_m is None else min(top_m + settings.suspect_above_top_m, _LIMIT)
     gap = cadence.gap
     valid: list[int] = []  # a level to look at: finite, not disqualified by ingest
     refs: list[int] = []  # ...and not out of the usual range: what rates and spikes compare with
-    for i, sample in enumerate(samples):
+    low = -_LIMIT
+    # the common case: nothing disqualified, every level finite (no NaN: the sum is finite) and in range
+    if (
+        n
+        and not any(map(_BAD.__and__, qualities))
+        and isfinite(sum(xs, 0.0))
+        and low < min(xs)
+        and max(xs) < limit
+    ):
+        valid = list(range(n))
+        refs = valid
+    for i, quality in enumerate(() if refs else qualities):
         x = xs[i]
-        bad = sample.quality & _BAD
+        bad = quality & _BAD
         if bad:
             flags[i] = bad
-        elif not (-_LIMIT < x < limit):  # also catches NaN and ±inf
+        elif not (low < x < limit):  # also catches NaN and ±inf
             flags[i] = _SUSPECT
             if x == x and x != _INF and x != -_INF:
                 valid.append(i)
@@ -104,19 +137,24 @@ def check(
         settings.unverified_jump_m_h / 3600,
     )
     good: list[int] = []  # earlier references that are not spikes, newest last
+    # the two references before the current one, kept at hand (a hot loop)
+    m = tm = xm = ta = xa = 0
     for p, k in enumerate(refs):
-        if p >= 2:  # the previous reference now has a neighbour on both sides
-            a, m = refs[p - 2], refs[p - 1]
-            if times[m] - times[a] <= gap and times[k] - times[m] <= gap:
-                xa, xm, xb = xs[a], xs[m], xs[k]
-                if abs(xm - (xa + xb) / 2) - abs(xb - xa) / 2 > spike_m:
-                    flags[m] |= _SPIKE
-                    if good and good[-1] == m:
-                        good.pop()
-        if good and times[k] - times[good[-1]] <= gap:
+        tk, xk = times[k], xs[k]
+        # the previous reference now has a neighbour on both sides
+        if (
+            p >= 2
+            and tm - ta <= gap
+            and tk - tm <= gap
+            and abs(xm - (xa + xk) / 2) - abs(xk - xa) / 2 > spike_m
+        ):
+            flags[m] |= _SPIKE
+            if good and good[-1] == m:
+                good.pop()
+        if good and tk - times[good[-1]] <= gap:
             last = good[-1]
-            dt = times[k] - times[last]
-            rate = (xs[k] - xs[last]) / (dt if dt > 1.0 else 1.0)
+            dt = tk - times[last]
+            rate = (xk - xs[last]) / (dt if dt > 1.0 else 1.0)
             if rate > rise or -rate > fall:
                 flags[k] |= _RATE
                 pending[k] = RATE
@@ -125,6 +163,8 @@ def check(
         else:
             pending[k] = LONE
         good.append(k)
+        ta, xa = tm, xm
+        m, tm, xm = k, tk, xk
     return flags, pending
 
 
@@ -144,15 +184,19 @@ def _flat_line(
     catches a stuck sensor that dithers by a centimetre, over twice the duration."""
     count_needed = cadence.flat_line_count
     gap = cadence.gap
+    widest = tolerances[1]  # not below tolerances[0]
     for p in range(count_needed - 1, len(valid)):
         k = valid[p]
-        x, t = xs[k], times[k]
+        x = xs[k]
+        i = valid[p - 1]
+        if abs(xs[i] - x) > widest:  # the common case: the level moved (beyond either tolerance)
+            continue
+        t = times[k]
         if x >= high:
             tol, duration = tolerances[1], 2 * cadence.flat_line_min_duration
         else:
             tol, duration = tolerances[0], cadence.flat_line_min_duration
-        i = valid[p - 1]
-        if abs(xs[i] - x) > tol:  # the common case: the level moved
+        if abs(xs[i] - x) > tol:  # the level moved
             continue
         if flags[i] & _FLAT and times[k] - times[i] <= gap:  # the run goes on
             flags[k] |= _FLAT

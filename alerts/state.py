@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 from datetime import datetime
+from operator import attrgetter
 from typing import Any
 
 from alerts.model import StationState
@@ -15,14 +16,10 @@ _TIMES = frozenset(name for name, kind in _FIELDS.items() if "datetime" in str(k
 def state_to_json(state: StationState) -> dict[str, Any]:
     """A JSON-ready dict: times as ISO 8601 strings, fields at their default left out."""
     out: dict[str, Any] = {}
-    default = _DEFAULT
-    for name in _FIELDS:
-        value = getattr(state, name)
-        if value == getattr(default, name):
+    for name, value, default, is_time in zip(_NAMES, _values(state), _DEFAULTS, _IS_TIME, strict=True):
+        if value == default:
             continue
-        out[name] = (
-            value.isoformat() if name in _TIMES else list(value) if isinstance(value, tuple) else value
-        )
+        out[name] = value.isoformat() if is_time else list(value) if isinstance(value, tuple) else value
     return out
 
 
@@ -44,3 +41,7 @@ def state_from_json(data: dict[str, Any] | None) -> StationState:
 
 
 _DEFAULT = StationState()
+_NAMES = tuple(_FIELDS)
+_values = attrgetter(*_NAMES)  # every field at once, in order
+_DEFAULTS = _values(_DEFAULT)
+_IS_TIME = tuple(name in _TIMES for name in _NAMES)
