@@ -246,9 +246,9 @@ def _advance(
                 xq, xp = levels[q], levels[p]
                 if not (abs(x - xq) <= tol or xq >= danger_m or xp >= danger_m):
                     spacing = tq - times[p]
-                    rate = (xq - xp) / (_MIN_SPACING if spacing < _MIN_SPACING else spacing) * 3600
-                    if 0 < rate <= max_rise:  # max(rise_max, rate), max(spacing, _MIN_SPACING)
-                        rise_max, rises = (rate if rate > rise_max else rise_max), rises + 1
+                    rise_rate = (xq - xp) / (_MIN_SPACING if spacing < _MIN_SPACING else spacing) * 3600
+                    if 0 < rise_rate <= max_rise:  # max(rise_max, rate), max(spacing, _MIN_SPACING)
+                        rise_max, rises = (rise_rate if rise_rate > rise_max else rise_max), rises + 1
         if still < n:
             continue
         if bounds is not None and _settled(stages, current, bounds, times, i, window, margin):

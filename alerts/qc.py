@@ -138,7 +138,7 @@ def check_columns(
     )
     good: list[int] = []  # earlier references that are not spikes, newest last
     # the two references before the current one, kept at hand (a hot loop)
-    m = tm = xm = ta = xa = 0
+    m, tm, xm, ta, xa = 0, 0.0, 0.0, 0.0, 0.0
     for p, k in enumerate(refs):
         tk, xk = times[k], xs[k]
         # the previous reference now has a neighbour on both sides
