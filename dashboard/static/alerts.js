@@ -44,6 +44,7 @@ const TEXT = {
     needReason: "理由を入力してください。",
     states: { pending: "承認待ち", active: "発令中", resolved: "解除", cancelled: "取り消し",
       withdrawn: "取り下げ（未送信）" },
+    noticeEnded: "終了（職員向けのお知らせ。住民には送っていません）",
     actions: { opened: "発生", activated: "発令", changed: "変更", escalation_requested: "引き上げ要求",
       escalated: "引き上げ", escalation_withdrawn: "引き上げ取り下げ", deescalated: "引き下げ",
       stale: "データ途絶", fresh: "データ復帰", resolved: "解除", withdrawn: "取り下げ", approved: "承認",
@@ -111,6 +112,7 @@ const TEXT = {
     needReason: "Please give a reason.",
     states: { pending: "Awaiting approval", active: "Active", resolved: "Ended (all clear)",
       cancelled: "Cancelled", withdrawn: "Withdrawn (not sent)" },
+    noticeEnded: "Ended (a staff notice: residents were never told)",
     actions: { opened: "Opened", activated: "Issued", changed: "Changed", escalation_requested: "Escalation requested",
       escalated: "Escalated", escalation_withdrawn: "Escalation withdrawn", deescalated: "Lowered",
       stale: "Data stopped", fresh: "Data back", resolved: "All clear", withdrawn: "Withdrawn", approved: "Approved",
@@ -172,6 +174,7 @@ function drillBadge(a) {
   return "";
 }
 const isArea = (a) => a.kind === "area";
+const isNotice = (a) => ["unverified", "sensor", "offline"].includes(a.kind); // staff only, never public
 // what residents can be told: an area's issuance (stage and forecast: alerts before areas, in the history)
 const isPublicKind = (a) => a.kind === "area" || a.kind === "stage" || a.kind === "forecast";
 function stationName(id) {
@@ -376,7 +379,7 @@ function historyCard(a) {
   return `<li class="card" id="alert-${a.id}" tabindex="-1" aria-labelledby="alert-${a.id}-title" data-id="${a.id}">
     ${heading(a, a.alert_level)}
     ${conflictBlock(a)}
-    <p class="facts"><span class="state">${esc(t("states")[a.state])}</span> · ${esc(clock(a.opened_at))}
+    <p class="facts"><span class="state">${esc(isNotice(a) && a.state === "resolved" ? t("noticeEnded") : t("states")[a.state])}</span> · ${esc(clock(a.opened_at))}
       – ${a.ended_at ? esc(clock(a.ended_at)) : ""}</p>
     ${auditBlock(a)}</li>`;
 }
