@@ -87,3 +87,15 @@ def test_a_rise_through_danger_stays_proposed_while_a_repeat_awaits_confirmation
     assert raised and raised[0]["time"] <= "2026-07-01T23:21:00Z"
     withdrawn = [e for e in events if e["event"] == "withdrawn" and e["time"] <= "2026-07-02T01:31:00Z"]
     assert not withdrawn
+
+
+
+def test_a_forecast_after_a_spike_follows_the_water_not_the_spike(tmp_path):
+    """3400000054, 2025-11-23: 380.99 → 382.86 (a spike: QC flags it) → 382.33 → 382.80 m.
+    The newest reading is below the spike, but the water (380.99 → 382.33) still rises,
+    and it rose further at the next reading: the level-4 forecast at 05:50 is right. The
+    backtest's "forecast while falling" case, explained."""
+    events = replay("3400000054", "never", tmp_path)
+    at = [e for e in events if e["time"] == "2025-11-23T05:50:00Z" and e["event"] == "proposed"]
+    assert [(e["reason"], e["level"]) for e in at] == [("forecast", 4)]
+    assert not any(e["public"] for e in events)  # nobody acted: nothing reached residents
