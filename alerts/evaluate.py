@@ -56,23 +56,17 @@ def evaluate(
     """Assess a station. ``neighbours`` maps the ids of the stations up- and downstream
     to their confirmed 警戒レベル (``None`` below every alerting stage). ``times``, if the
     caller keeps them, are the samples' POSIX timestamps (``sample.time.timestamp()``)."""
-    if samples and samples[-1].time > now:
-        kept = [i for i, s in enumerate(samples) if s.time <= now]
-        samples = [samples[i] for i in kept]
-        times = None if times is None else [times[i] for i in kept]
-    if samples and (prior.last_time is None or samples[-1].time > prior.last_time):
-        return evaluate_columns(
-            station,
-            [s.time for s in samples],
-            [s.level_m for s in samples],
-            [s.quality for s in samples],
-            prior,
-            now=now,
-            settings=settings,
-            neighbours=neighbours,
-            times=times,
-        )
-    return evaluate_columns(station, (), (), (), prior, now=now, settings=settings, neighbours=neighbours)
+    return evaluate_columns(
+        station,
+        [s.time for s in samples],
+        [s.level_m for s in samples],
+        [s.quality for s in samples],
+        prior,
+        now=now,
+        settings=settings,
+        neighbours=neighbours,
+        times=times,
+    )
 
 
 def evaluate_columns(
