@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.audit_texts import say
@@ -71,6 +71,7 @@ class Evidence:
     items: tuple[dict[str, Any], ...] = ()
     levels: frozenset[int] = frozenset()  # every level sound, confirmed evidence supports
     lost_level: int = 0  # the highest level the lost evidence last gave
+    hold_s: float = 0.0  # how long it must stay below a level before that level comes down
 
     @property
     def supported(self) -> int:
@@ -105,6 +106,7 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
     lost: list[tuple[str, str]] = []
     best: dict[str, int] = {OBSERVED: 0, FORECAST: 0, UNVERIFIED: 0}
     stale_level = 0
+    hold = 0.0
     for station_id in sorted(by_station):
         kinds = by_station[station_id]
         faulty, silent = Kind.sensor in kinds, Kind.offline in kinds
@@ -125,6 +127,7 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
             if counts:
                 best[basis] = max(best[basis], condition.alert_level)
                 counted = counted or basis != UNVERIFIED
+                hold = max(hold, condition.details.get("hold_s") or 0.0)
             elif kind is not Kind.unverified:
                 stale_level = max(stale_level, condition.alert_level)
         offline = kinds.get(Kind.offline)
@@ -154,6 +157,7 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
         items=tuple(items),
         levels=frozenset(i["level"] for i in items if i["counts"] and i["basis"] != UNVERIFIED),
         lost_level=stale_level if lost else 0,
+        hold_s=hold,
     )
 
 
@@ -206,12 +210,14 @@ def _issued(alert: Alert | None) -> int:
 
 
 def _wanted(
-    issued: int, evidence: Evidence, policy: ApprovalPolicy, *, open_: bool = True
+    issued: int, evidence: Evidence, policy: ApprovalPolicy, *, open_: bool = True, holding: bool = False
 ) -> tuple[int | None, _Want | None]:
     """What the policy does by itself (a new issued level, or ``None``) and what is left
     to propose to staff, for an area whose issued level is ``issued`` (0: none).
     ``open_``: the area has an open issuance (a level or a proposal) that lost evidence
-    must not drop unseen; without one, lost evidence opens nothing."""
+    must not drop unseen; without one, lost evidence opens nothing. ``holding``: the
+    evidence fell below the issued level less than its hold time ago (:func:`_falling`):
+    the level stays, and nothing proposes lowering it yet."""
     supported = evidence.supported
     auto: int | None = None
     free = [
@@ -238,6 +244,8 @@ def _wanted(
         # reading does: the next reading confirms it or takes it back)
         if evidence.lost:
             return auto, _Want(Proposal.verify, supported, why_lost)
+        if holding:
+            return auto, None
         down = Proposal.lift if supported == 0 else Proposal.lower
         if policy.proposal_needs(down, supported, issued) == 0:
             return supported, None
@@ -321,11 +329,35 @@ def _open_and_step(
     return replace(step, before=None)
 
 
+def _falling(alert: Alert, evidence: Evidence, issued: int, now: datetime) -> tuple[datetime | None, float]:
+    """Since when the evidence has been below the issued level (``None``: it is not, or
+    it is lost — that asks staff at once), and the hold time: a level comes down only
+    once its evidence stayed below it for the longest dwell of the stations behind it
+    (their stage hysteresis, scaled to their cadence), so a gauge hovering at a
+    threshold, or a forecast that comes and goes, does not issue, lift and issue again."""
+    hold = max(evidence.hold_s, float(alert.details.get("hold_s") or 0.0))
+    if not issued or evidence.lost or evidence.supported >= issued or evidence.unconfirmed >= issued:
+        return None, hold
+    since = alert.details.get("below_since")
+    return (datetime.fromisoformat(since) if since else now), hold
+
+
+def lower_due(alert: Alert) -> datetime | None:
+    """When an issued level whose evidence fell below it may come down (for a clock
+    that decides only when something changes, as the replay's)."""
+    since = alert.details.get("below_since")
+    if not since:
+        return None
+    return datetime.fromisoformat(since) + timedelta(seconds=float(alert.details.get("hold_s") or 0.0))
+
+
 def _step(
     alert: Alert, evidence: Evidence, *, policy: ApprovalPolicy, now: datetime, opened: bool
 ) -> Transition:
     issued = _issued(alert)
-    auto, want = _wanted(issued, evidence, policy, open_=not opened)
+    since, hold = _falling(alert, evidence, issued, now)
+    holding = since is not None and (now - since).total_seconds() < hold
+    auto, want = _wanted(issued, evidence, policy, open_=not opened, holding=holding)
     after = alert
     entries: list[AuditEntry] = []
     message: MsgType | None = None
@@ -400,6 +432,10 @@ def _step(
         after = replace(after, proposal_reason=want.reason)  # e.g. forecast → observed: same decision
 
     details = evidence.details()
+    if hold:
+        details["hold_s"] = hold
+    if since is not None and after.alert_level == issued:
+        details["below_since"] = since.isoformat()  # kept until the level comes down
     if details != after.details or (evidence.lead and evidence.lead != after.station_id):
         after = replace(after, details=details, station_id=evidence.lead or after.station_id)
     if after.stale != bool(evidence.lost):
@@ -484,7 +520,11 @@ def _apply(
         after = replace(_no_proposal(alert, now), state=AlertState.resolved, ended_at=now)
         after, message = _message(after, MsgType.update)
         return after, message, AuditEntry(Action.lifted, alert.state, after.state, reason, actor, details)
-    changed = replace(alert, alert_level=level, stage_key=stage, acknowledged_by=None, acknowledged_at=None)
+    # a new level: how long the evidence stayed below the old one no longer matters
+    kept = {k: v for k, v in alert.details.items() if k != "below_since"}
+    changed = replace(
+        alert, alert_level=level, stage_key=stage, acknowledged_by=None, acknowledged_at=None, details=kept
+    )
     if alert.state is AlertState.pending:
         after, message = _message(replace(changed, state=AlertState.active), MsgType.alert)
         return after, message, AuditEntry(Action.issued, alert.state, after.state, reason, actor, details)

@@ -306,10 +306,14 @@ def _advance(
         if _alert_level(stages, jump) > _alert_level(stages, current.index):
             candidate_key, candidate_m = stages[jump].key, x
             candidate_at, reason = stamps[last], pending[last] or AWAITING
-            if reason in (AWAITING, qc.JUMP) and not suspect_high:
+            if reason in (AWAITING, qc.JUMP, qc.LONE) and not suspect_high:
                 threshold = stages[jump].level_m
+                # a lone reading (nothing within the gap to compare it with) is judged by
+                # the rise from the sound readings before it, as long as the station
+                # was not silent long enough for its evidence to count as lost
+                reach = pace.no_data_after if reason == qc.LONE else pace.gap
                 plausible, rise, points = _plausible(
-                    levels, times, flags, last, pace.gap, rise_max, rises, threshold, settings
+                    levels, times, flags, last, reach, rise_max, rises, threshold, settings
                 )
 
     recent_flags = range(max(0, n - settings.confirm_count), n)
@@ -583,12 +587,16 @@ def conditions(station: Station, state: StationState, settings: RuleSettings) ->
     out: list[Condition] = []
     index = index_of(stages, state.stage_key)
     stage = stages[index] if index >= 0 else None
+    # how long the station's evidence must stay below a level before the area lowers it
+    # (the stage hysteresis's dwell, scaled to the station's cadence)
+    hold = health.cadence(settings, health.typical(state.intervals)).dwell
     if stage is not None and stage.alert_level is not None:
         details = {
             "level_m": _round(state.confirmed_m),
             "observed_at": _iso(state.confirmed_at),
             "rate_m_h": _round(state.rate_m_h),
             "since": _iso(state.stage_since),
+            "hold_s": hold,
             **_names(stage),
         }
         if state.corroborated_by:
@@ -606,6 +614,7 @@ def conditions(station: Station, state: StationState, settings: RuleSettings) ->
             "level_m": _round(state.usable_m),
             "observed_at": _iso(state.usable_at),
             "threshold_m": target.level_m,
+            "hold_s": hold,
             **_names(target),
         }
         out.append(Condition(sid, Kind.forecast, target.alert_level, target.key, stale, details))

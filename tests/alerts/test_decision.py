@@ -155,6 +155,51 @@ def test_level_2_information_goes_out_and_ends_by_policy():
     assert [m[1] for m in area.messages] == [MsgType.alert, MsgType.update]
 
 
+def test_a_level_comes_down_only_after_its_evidence_stayed_below_for_the_hold():
+    """A gauge hovering at a threshold, or a forecast that comes and goes, must not
+    issue, lift and issue again: the hold is the longest dwell of the stations behind
+    the level (3 readings of an hourly gauge), counted from when the evidence fell."""
+    area = Area()
+    area.see(forecast(2, hold_s=3 * 3600))
+    assert area.issued == 2
+    area.see(minutes=60)  # the forecast went: the level stays, and says since when
+    fell = area.now
+    assert area.issued == 2 and area.alert.details["below_since"] == fell.isoformat()
+    assert area.alert.details["hold_s"] == 3 * 3600  # remembered: no condition carries it now
+    assert decision.lower_due(area.alert) == fell + timedelta(hours=3)
+    area.see(forecast(2, hold_s=3 * 3600), minutes=60)  # back within the hold: nothing changed
+    assert area.issued == 2 and "below_since" not in area.alert.details
+    assert [m[1] for m in area.messages] == [MsgType.alert]
+    area.see(minutes=60)
+    area.see(minutes=179)
+    assert area.issued == 2 and area.alert.proposal is None
+    area.see(minutes=1)  # three hours below
+    assert area.alert.state is AlertState.resolved
+    assert [m[1] for m in area.messages] == [MsgType.alert, MsgType.update]
+
+
+def test_the_hold_delays_a_lowering_proposal_but_never_lost_evidence():
+    area = Area()
+    area.see(obs(4, hold_s=1800))
+    area.approve()
+    area.see(obs(2, hold_s=1800), minutes=10)
+    assert area.issued == 4 and area.alert.proposal is None  # not yet asked to lower
+    area.see(obs(2, hold_s=1800), minutes=29)
+    assert area.alert.proposal is None
+    area.see(obs(2, hold_s=1800), minutes=1)
+    assert (area.alert.proposal, area.alert.pending_level) == (Proposal.lower, 2)
+    area.see(obs(2, hold_s=1800), minutes=5)  # still below: the proposal stays as it is
+    assert area.alert.proposal is Proposal.lower and "below_since" in area.alert.details
+    area.approve()
+    assert area.issued == 2 and "below_since" not in area.alert.details
+    # a gauge falling silent at high water asks staff at once, whatever the hold
+    other = Area()
+    other.see(obs(4, hold_s=3 * 3600))
+    other.approve()
+    other.see(replace(obs(4, hold_s=3 * 3600), stale=True), offline(), minutes=1)
+    assert other.alert.proposal is Proposal.verify
+
+
 def test_one_proposal_per_area_updated_in_place():
     area = Area()
     area.see(obs(2, "a"), forecast(4, "b"), forecast(3, "c"))
