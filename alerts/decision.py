@@ -275,11 +275,14 @@ def decide(
     status: Status,
     policy: ApprovalPolicy,
     now: datetime,
+    last_down: datetime | None = None,
 ) -> Transition:
     """Bring one area's issuance in line with its stations' conditions.
 
     ``alert`` is the area's open alert, or a closed one whose last proposal staff
-    declined (it keeps that proposal from being asked again unchanged), or ``None``."""
+    declined (it keeps that proposal from being asked again unchanged), or ``None``.
+    ``last_down``: when the area's last issuance ended, if a new one may open (a level
+    issued again soon after is held longer: :attr:`ApprovalPolicy.flap_hold`)."""
     cited = (
         () if alert is None else [i["station"] for i in alert.details.get("evidence", ()) if i.get("counts")]
     )
@@ -291,13 +294,14 @@ def decide(
         lifted = replace(alert, declined=None, suppressed_level=None)
         if auto is None and want is None:
             return Transition(None, None, lifted=lifted)
-        opened = _open_and_step(evidence, area_id, status, policy, now, declined=alert.declined)
+        down = alert.ended_at if alert.state is AlertState.resolved else last_down  # lifted, not withdrawn
+        opened = _open_and_step(evidence, area_id, status, policy, now, declined=alert.declined, down=down)
         return replace(opened, lifted=lifted)
     if alert is None:
         auto, want = _wanted(0, evidence, policy, open_=False)
         if auto is None and want is None:
             return Transition(None, None)
-        return _open_and_step(evidence, area_id, status, policy, now)
+        return _open_and_step(evidence, area_id, status, policy, now, down=last_down)
     return _step(alert, evidence, policy=policy, now=now, opened=False)
 
 
@@ -308,6 +312,7 @@ def _open_and_step(
     policy: ApprovalPolicy,
     now: datetime,
     declined: str | None = None,
+    down: datetime | None = None,
 ) -> Transition:
     new = Alert(
         id=None,
@@ -324,39 +329,48 @@ def _open_and_step(
         areas=(area_id,),
         area_id=area_id,
         declined=declined,
+        details={} if down is None else {"came_down_at": down.isoformat()},
     )
     step = _step(new, evidence, policy=policy, now=now, opened=True)
     return replace(step, before=None)
 
 
-def _falling(alert: Alert, evidence: Evidence, issued: int, now: datetime) -> tuple[datetime | None, float]:
+def _falling(
+    alert: Alert, evidence: Evidence, issued: int, policy: ApprovalPolicy, now: datetime
+) -> tuple[datetime | None, float, float]:
     """Since when the evidence has been below the issued level (``None``: it is not, or
-    it is lost — that asks staff at once), and the hold time: a level comes down only
-    once its evidence stayed below it for the longest dwell of the stations behind it
-    (their stage hysteresis, scaled to their cadence), so a gauge hovering at a
-    threshold, or a forecast that comes and goes, does not issue, lift and issue again."""
+    it is lost — that asks staff at once), the stations' hold and the hold that applies.
+    A level comes down only once its evidence stayed below it for the longest dwell of
+    the stations behind it (their stage hysteresis, scaled to their cadence), so a gauge
+    hovering at a threshold, or a forecast that comes and goes, does not issue, lift and
+    issue again; a level that came back soon after it came down (the river hovers
+    around the threshold for hours) is held for the policy's ``flap_hold``."""
     hold = max(evidence.hold_s, float(alert.details.get("hold_s") or 0.0))
     if not issued or evidence.lost or evidence.supported >= issued or evidence.unconfirmed >= issued:
-        return None, hold
+        return None, hold, hold
     since = alert.details.get("below_since")
-    return (datetime.fromisoformat(since) if since else now), hold
+    applies = hold
+    came_down, raised = alert.details.get("came_down_at"), alert.details.get("raised_at")
+    if came_down and raised:
+        back = datetime.fromisoformat(raised) - datetime.fromisoformat(came_down)
+        if timedelta(0) < back <= policy.flap_hold:
+            applies = max(hold, policy.flap_hold.total_seconds())
+    return (datetime.fromisoformat(since) if since else now), hold, applies
 
 
 def lower_due(alert: Alert) -> datetime | None:
     """When an issued level whose evidence fell below it may come down (for a clock
     that decides only when something changes, as the replay's)."""
-    since = alert.details.get("below_since")
-    if not since:
-        return None
-    return datetime.fromisoformat(since) + timedelta(seconds=float(alert.details.get("hold_s") or 0.0))
+    due = alert.details.get("lower_at")
+    return datetime.fromisoformat(due) if due else None
 
 
 def _step(
     alert: Alert, evidence: Evidence, *, policy: ApprovalPolicy, now: datetime, opened: bool
 ) -> Transition:
     issued = _issued(alert)
-    since, hold = _falling(alert, evidence, issued, now)
-    holding = since is not None and (now - since).total_seconds() < hold
+    since, hold, applies = _falling(alert, evidence, issued, policy, now)
+    holding = since is not None and (now - since).total_seconds() < applies
     auto, want = _wanted(issued, evidence, policy, open_=not opened, holding=holding)
     after = alert
     entries: list[AuditEntry] = []
@@ -432,10 +446,13 @@ def _step(
         after = replace(after, proposal_reason=want.reason)  # e.g. forecast → observed: same decision
 
     details = evidence.details()
+    details.update({k: after.details[k] for k in _HISTORY if k in after.details})
     if hold:
         details["hold_s"] = hold
     if since is not None and after.alert_level == issued:
-        details["below_since"] = since.isoformat()  # kept until the level comes down
+        # kept until the level comes down
+        details["below_since"] = since.isoformat()
+        details["lower_at"] = (since + timedelta(seconds=applies)).isoformat()
     if details != after.details or (evidence.lead and evidence.lead != after.station_id):
         after = replace(after, details=details, station_id=evidence.lead or after.station_id)
     if after.stale != bool(evidence.lost):
@@ -450,6 +467,9 @@ def _step(
 
 
 _POLICY = "the written policy issues this level without approval"
+# what an issuance remembers from step to step besides its evidence: when its level
+# (or the area's last issuance) last came down, and when it last went up
+_HISTORY = ("came_down_at", "raised_at")
 
 
 def _facts(evidence: Evidence) -> list[dict[str, Any]]:
@@ -521,7 +541,8 @@ def _apply(
         after, message = _message(after, MsgType.update)
         return after, message, AuditEntry(Action.lifted, alert.state, after.state, reason, actor, details)
     # a new level: how long the evidence stayed below the old one no longer matters
-    kept = {k: v for k, v in alert.details.items() if k != "below_since"}
+    kept = {k: v for k, v in alert.details.items() if k not in ("below_since", "lower_at")}
+    kept["raised_at" if level > issued else "came_down_at"] = now.isoformat()
     changed = replace(
         alert, alert_level=level, stage_key=stage, acknowledged_by=None, acknowledged_at=None, details=kept
     )

@@ -176,6 +176,7 @@ class _Area:
     alert: Alert | None = None  # open, or closed but declined (decision.decide's input)
     issued: int = 0
     wake: float | None = None  # the tick its held level was last scheduled to fall due
+    lifted_at: datetime | None = None  # when its last issuance was lifted
 
 
 def replay(
@@ -371,9 +372,7 @@ class _Replay:
     def _decide(self, area: _Area, now: datetime) -> None:
         conditions = [c for sid in area.stations for c in self.conditions[sid]]
         self.summary.decisions += 1
-        t = decision.decide(
-            area.alert, conditions, area_id=area.id, status=Status.actual, policy=self.policy, now=now
-        )
+        t = self._decision(area, conditions, now)
         self._take(area, t, now)
         for step in range(4):  # staff approve at once; the engine may then ask for more
             alert = area.alert
@@ -388,10 +387,18 @@ class _Replay:
                 alert = area.alert
                 if alert is None or not alert.open or alert.proposal is None or alert.revision != revision:
                     break
-            t = decision.decide(
-                area.alert, conditions, area_id=area.id, status=Status.actual, policy=self.policy, now=now
-            )
-            self._take(area, t, now)
+            self._take(area, self._decision(area, conditions, now), now)
+
+    def _decision(self, area: _Area, conditions: Sequence[Condition], now: datetime) -> Transition:
+        return decision.decide(
+            area.alert,
+            conditions,
+            area_id=area.id,
+            status=Status.actual,
+            policy=self.policy,
+            now=now,
+            last_down=area.lifted_at,
+        )
 
     def _take(self, area: _Area, t: Transition, now: datetime) -> None:
         before = area.alert
@@ -406,6 +413,8 @@ class _Replay:
                 self._out(event)
         if after is not None:
             area.issued = (after.alert_level or 0) if after.state is AlertState.active else 0
+            if after.state is AlertState.resolved and after.ended_at is not None:
+                area.lifted_at = after.ended_at
         due = decision.lower_due(area.alert) if area.alert is not None else None
         if due is not None and due > now and area.wake != (tick := _tick_after(due.timestamp())):
             area.wake = tick

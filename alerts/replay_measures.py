@@ -37,6 +37,7 @@ class Episode:
     first: int  # indexes into the station's readings
     last: int
     kind: str  # fault | danger | below
+    evident: int = -1  # fault-like: the reading at which the readings alone show the fault
 
 
 def episodes(times: Sequence[float], levels: Sequence[float], danger: float) -> list[Episode]:
@@ -45,18 +46,19 @@ def episodes(times: Sequence[float], levels: Sequence[float], danger: float) -> 
     start = 0
     for i in range(1, len(times) + 1):
         if i == len(times) or times[i] - times[i - 1] > GAP_S:
-            out.append(Episode("", start, i - 1, _kind(times, levels, start, i - 1, danger)))
+            out.append(Episode("", start, i - 1, *_kind(times, levels, start, i - 1, danger)))
             start = i
     return out
 
 
-def _kind(times: Sequence[float], levels: Sequence[float], a: int, b: int, danger: float) -> str:
+def _kind(times: Sequence[float], levels: Sequence[float], a: int, b: int, danger: float) -> tuple[str, int]:
+    """The episode's kind, and for a fault-like one the first reading that shows it (one
+    ≥ 3 m above danger, or the one that makes a flat run 12 h long)."""
     top = max(levels[a : b + 1])
-    if top >= danger + FAULT_ABOVE_M:
-        return "fault"
+    evident = next((i for i in range(a, b + 1) if levels[i] >= danger + FAULT_ABOVE_M), b + 1)
     run = None  # start of the current flat run above danger
     lo = hi = 0.0
-    for i in range(a, b + 1):
+    for i in range(a, min(b + 1, evident)):
         x = levels[i]
         if x < danger:
             run = None
@@ -66,8 +68,11 @@ def _kind(times: Sequence[float], levels: Sequence[float], a: int, b: int, dange
             continue
         lo, hi = min(lo, x), max(hi, x)
         if times[i] - times[run] >= FLAT_S:
-            return "fault"
-    return "danger" if top >= danger else "below"
+            evident = i
+            break
+    if evident <= b:
+        return "fault", evident
+    return ("danger" if top >= danger else "below"), -1
 
 
 @dataclass
@@ -152,6 +157,7 @@ def measure(
         "episodes": {"fault": 0, "danger": 0, "below": 0},
         "fault_public": 0,
         "fault_public_gauges": set(),
+        "fault_public_evident": 0,
         "silent_holds": 0,
         "forecasts_below": 0,
         "forecasts_below_falling": 0,
@@ -182,6 +188,7 @@ def measure(
             "takebacks_open": [],
             "forecasts_below": [],
             "fault_public": [],
+            "fault_public_evident": [],
             "rises_missed": [],
             "rises_jump_proposed": [],
             "singles_missed": [],
@@ -209,6 +216,17 @@ def measure(
                     m["fault_public"] += 1
                     m["fault_public_gauges"].add(sid)
                     cases["fault_public"].append((sid, t0, t1))
+                # once the readings show the fault: no level ≥ 3 goes public on it, and one
+                # already public is put to staff (verify, lower or lift) by the next reading
+                te = times[ep.evident]
+                nxt = times[ep.evident + 1] if ep.evident < ep.last else te + GAP_S
+                issued_on = seen(te + 1e-6, t1 + GAP_S, lambda e: e[1] in ("issued", "changed") and e[2] >= 3)
+                asked = seen(te, nxt, lambda e: e[1] in ("proposed", "lift_proposed")) or any(
+                    t.asking_at(nxt) for t in mine
+                )
+                if issued_on or (state(te)[0] >= 3 and state(nxt)[0] >= 3 and not asked):
+                    m["fault_public_evident"] += 1
+                    cases["fault_public_evident"].append((sid, te))
                 continue
             if ep.kind == "below":
                 for t in mine:

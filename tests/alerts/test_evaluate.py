@@ -435,6 +435,24 @@ def test_after_a_long_silence_at_high_water_the_stage_ends_and_does_not_revive()
     assert kinds(again) == {Kind.unverified: (4, "danger")}
 
 
+@pytest.mark.parametrize(
+    ("levels", "plausible"),
+    [
+        # 10 m is out of range (above the top stage + 3 m): two hours of sound readings
+        # below the alerting stages later, the gauge is not trusted up there yet
+        pytest.param([2.0, 2.3, 2.6, 2.9, 10.0, 2.7, 2.75, 3.1], False, id="faulted-2-h-ago"),
+        pytest.param([2.0, 2.3, 2.6, 2.9, 10.0, 2.7, 2.7, 2.7, 2.75, 3.1], True, id="sound-for-the-dwell"),
+        # back at the value of a spike three hours ago: the gauge flips, the water does not
+        pytest.param([2.4, 2.6, 3.45, 2.6, 2.65, 3.45], False, id="repeats-a-spike"),
+        pytest.param([2.4, 2.6, 3.45, 2.6, 2.65, 3.4], True, id="not-the-spike-value"),
+    ],
+)
+def test_a_gauge_caught_faulting_is_trusted_again_only_after_the_dwell(levels, plausible):
+    last = replay(series(levels, every_min=60))[-1]
+    unverified = next(c for c in last.conditions if c.kind is Kind.unverified)
+    assert unverified.details["plausible"] is plausible
+
+
 def test_no_forecast_while_the_newest_readings_fall():
     levels = [3.2, 3.4, 3.6, 3.8, 4.0, 4.2, 4.3, 4.25, 4.2]  # the peak passed two readings ago
     assert Kind.forecast not in kinds(replay(series(levels))[-1])

@@ -121,3 +121,18 @@ def test_a_lone_reading_after_a_plausible_rise_is_proposed_and_taken_back_untold
     withdrawn = [e for e in events if e["event"] == "withdrawn"]
     assert [e["time"] for e in withdrawn] == ["2025-11-03T18:50:00Z"]
     assert not [e for e in events if e["public"]]
+
+
+@pytest.mark.parametrize(
+    "station",
+    [
+        "1900000278",  # back at the value it was stuck at (flagged flat line) for a day
+        "2000000129",  # two hours after reading 6 m above danger (out of range) twice
+    ],
+)
+def test_a_gauge_caught_faulting_up_there_is_not_trusted_by_one_reading(station, tmp_path):
+    # staff approving everything made each a public level 4 on one reading
+    for approve in ("auto", "never"):
+        events = replay(station, approve, tmp_path)
+        assert not [e for e in events if e["event"] == "proposed" and (e["level"] or 0) >= 4], approve
+        assert not [lvl for _, lvl in public_levels(events) if (lvl or 0) >= 3], approve
