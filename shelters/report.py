@@ -22,7 +22,7 @@ def _by_kind(problems: Iterable[Problem], lang: str) -> list[str]:
     for p in problems:
         lines[p.code].append(p.line)
     out = []
-    for code, where in sorted(lines.items(), key=lambda item: (-len(item[1]), item[0])):
+    for code, where in sorted(lines.items(), key=lambda item: (-len(item[1]), min(item[1]), item[0])):
         shown = ", ".join(str(n) for n in sorted(set(where))[:MAX_LINES_PER_KIND] if n)
         if len(set(where)) > MAX_LINES_PER_KIND:
             shown += ", " + say("report.more_lines", lang)

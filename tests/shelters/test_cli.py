@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -163,3 +164,11 @@ def test_errors_are_clean_messages(env, tmp_path):
     unknown = run(env, "code", "nowhere")
     assert unknown.exit_code == 2 and "unknown shelter" in unknown.output
     assert run(env, "counter", "kw-door-01", "nowhere").exit_code == 2
+
+
+def test_the_report_shown_in_the_docs_is_what_the_command_prints(env):
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "shelters.md").read_text(encoding="utf-8")
+    example = docs.split("```text\n", 1)[1].split("```", 1)[0]
+    printed = run(env, "import", "--check", "--lang", "ja", str(OPENED_SJIS)).output.splitlines()
+    for line in example.splitlines():
+        assert line in printed, f"docs/shelters.md shows a line the command does not print: {line}"
