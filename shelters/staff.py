@@ -8,22 +8,24 @@ after a lost response stores nothing twice."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from datetime import datetime
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 
 import psycopg
 from fastapi import APIRouter, Header, HTTPException, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, Field
 
 from alerts.model import Actor
 from dashboard.deps import SESSION_COOKIE, Conn, Now
 from kawamori import staff as kawamori_staff
-from shelters import occupancy, registry, sessions
+from shelters import occupancy, registry, sessions, texts
 from shelters.access import same
 from shelters.api import bands_of, public
 from shelters.counts import count_event, status_event
@@ -127,9 +129,18 @@ def _state(
     }
 
 
+@cache
+def _page() -> str:
+    """The staff page with its words from the text catalogue, in every language (the page
+    switches language offline)."""
+    words = {language: texts.catalogue(language)["staff_page"] for language in texts.LANGUAGES}
+    inline = json.dumps(words, ensure_ascii=False).replace("</", "<\\/")
+    return (STATIC / "staff.html").read_text(encoding="utf-8").replace("<!--TEXTS-->", inline)
+
+
 @router.get("/staff", include_in_schema=False)
-def staff_page() -> FileResponse:
-    return FileResponse(STATIC / "staff.html", headers={"Cache-Control": "no-cache"})
+def staff_page() -> HTMLResponse:
+    return HTMLResponse(_page(), headers={"Cache-Control": "no-cache"})
 
 
 @router.get("/staff-sw.js", include_in_schema=False)

@@ -6,33 +6,10 @@
 // account's assigned shelters): each shelter has its own queue; the switcher picks one.
 "use strict";
 
-const TEXT = {
-  ja: {
-    title: "避難所スタッフ", lang: "English", signinTitle: "避難所にサインイン", shelterId: "避難所ID",
-    code: "アクセスコード", signin: "サインイン", headcount: "現在の避難者数", setExact: "人数を直接入力",
-    set: "設定", statusTitle: "開設状況", open: "開設", preparing: "開設準備中", closed: "閉鎖",
-    signout: "サインアウト", people: "人", synced: "最終同期", never: "未同期", offline: "オフライン",
-    pending: "件が未送信（接続が戻ると送信します）", allSent: "すべて送信済み", badSignin: "避難所IDまたはアクセスコードが違います",
-    expired: "セッションが終了しました。もう一度サインインしてください（未送信の記録は保持されています）",
-    rejected: "送信できない記録を取り除きました", capacity: "収容", overCapacity: "定員超過",
-    vacant: "空いています", somewhat_crowded: "やや混雑", crowded: "混雑", full: "満員", unknown: "不明",
-    statusNow: "状況", switchTo: "入力する避難所", addShelter: "別の避難所を追加",
-    account: "職員アカウントでサインイン", signedInAs: "職員", cancel: "やめる",
-  },
-  en: {
-    title: "Shelter staff", lang: "日本語", signinTitle: "Sign in to a shelter", shelterId: "Shelter ID",
-    code: "Access code", signin: "Sign in", headcount: "People in the shelter now", setExact: "Set the exact count",
-    set: "Set", statusTitle: "Shelter status", open: "Open", preparing: "Preparing", closed: "Closed",
-    signout: "Sign out", people: "people", synced: "Last synced", never: "not synced yet", offline: "Offline",
-    pending: "not sent yet (will be sent when the connection is back)", allSent: "all sent",
-    badSignin: "Wrong shelter ID or access code",
-    expired: "Your session has ended. Please sign in again (unsent taps are kept).",
-    rejected: "An entry the server refused was removed", capacity: "capacity", overCapacity: "over capacity",
-    vacant: "Vacant", somewhat_crowded: "Somewhat crowded", crowded: "Crowded", full: "Full", unknown: "Unknown",
-    statusNow: "Status", switchTo: "Shelter you are counting for", addShelter: "Add another shelter",
-    account: "Sign in with a staff account", signedInAs: "Staff", cancel: "Cancel",
-  },
-};
+// the page's words come from the shelters text catalogue (shelters/texts/<language>.yaml),
+// put into the page by the server so that they work offline too
+const TEXT = JSON.parse(document.getElementById("texts").textContent);
+const NEXT = { ja: "en", en: "ja-easy", "ja-easy": "ja" };
 const LOOK = {  // colour + icon + words, never colour alone
   vacant: ["#1b7f3b", "#fff", "○"], somewhat_crowded: ["#f2e700", "#111", "△"],
   crowded: ["#e05a00", "#111", "▲"], full: ["#b00020", "#fff", "×"], unknown: ["#fff", "#333", "?"],
@@ -104,14 +81,14 @@ function render() {
     const option = document.createElement("option");
     const waiting = queue(x.id).length;
     option.value = x.id;
-    option.textContent = `${lang === "ja" ? x.name_ja : x.name_en} (${x.id})${waiting ? ` · ${waiting}` : ""}`;
+    option.textContent = `${lang === "en" ? x.name_en : x.name_ja} (${x.id})${waiting ? ` · ${waiting}` : ""}`;
     option.selected = x.id === s.id;
     return option;
   }));
   $("who").hidden = !session.account;
   $("who").textContent = session.account ? `${t("signedInAs")}: ${session.account.display_name}` : "";
   const { count, status } = projected();
-  $("shelter-name").textContent = lang === "ja" ? s.name_ja : s.name_en;
+  $("shelter-name").textContent = lang === "en" ? s.name_en : s.name_ja;
   $("status-line").textContent = `${t("statusNow")}: ${STATUS_ICON[status] || ""} ${t(status)}`;
   $("count").textContent = String(count);
   $("capacity").textContent = s.capacity ? `/ ${s.capacity} ${t("people")}` : `/ ${t("unknown")}`;
@@ -129,7 +106,7 @@ function renderSync() {
   const el = $("sync");
   const waiting = allWaiting();
   const when = lastSynced
-    ? new Date(lastSynced).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB") : t("never");
+    ? new Date(lastSynced).toLocaleTimeString(lang === "en" ? "en-GB" : "ja-JP") : t("never");
   const parts = [`${t("synced")}: ${when}`];
   if (!online) parts.unshift(`⚠ ${t("offline")}`);
   parts.push(waiting ? `${waiting} ${t("pending")}` : t("allSent"));
@@ -254,7 +231,7 @@ $("signout").addEventListener("click", async () => {
   render();
 });
 $("lang").addEventListener("click", () => {
-  lang = lang === "ja" ? "en" : "ja";
+  lang = NEXT[lang] || "ja";
   localStorage.setItem("kawamori-lang", lang);
   render();
 });
