@@ -25,11 +25,11 @@ from shapely.geometry import Point, box, shape
 from kawamori.model import Hazard, ShelterStatus
 from shelters.crowding import DEFAULT_BANDS, Bands, crowding, describe
 from shelters.crowding import Crowding as CrowdingLevel
+from shelters.texts import say
 
 EARTH_RADIUS_M = 6_371_008.8
 FIRST_RADIUS_M = 2_000.0
 _NO_ROOM = frozenset({CrowdingLevel.full, CrowdingLevel.unknown})
-TEMPORARY = ("臨時避難所（指定外・市が開設）", "temporary shelter (not designated; opened by the city)")
 MAX_EXPLAINED = 20  # explanations listed per answer; the rest are only counted
 
 
@@ -135,7 +135,7 @@ class Recommendation:
                 **describe(s.occupancy, s.capacity, bands),
             }
             if s.temporary:
-                out["kind_ja"], out["kind_en"] = TEMPORARY
+                out["kind_ja"], out["kind_en"] = (say("labels.temporary", lang) for lang in ("ja", "en"))
             if r.reasons:
                 out["reasons"] = [w.as_dict() for w in r.reasons]
             return out
