@@ -35,8 +35,8 @@ def _parse(text: str) -> list[str]:
 
 
 def records(text: str) -> Iterator[Record]:
-    """Every record of ``text``, the header first. The header's number of fields tells a
-    runaway quote from a long field."""
+    """Every record of ``text``, the header (and any title line above it) first. The
+    widest record so far (the header's) tells a runaway quote from a long field."""
     width: int | None = None
     lines = text.splitlines(keepends=True)
     index = 0
@@ -65,5 +65,5 @@ def records(text: str) -> Iterator[Record]:
             yield Record(start + 1, None, "quote_open", end=index)
             index = start + 1
             continue
-        width = len(fields) if width is None else width
+        width = max(width or 0, len(fields))  # the header's (title lines above it are shorter)
         yield Record(start + 1, fields)

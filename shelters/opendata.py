@@ -89,6 +89,7 @@ COLUMNS = {
     "notes": ("備考", "種別", "避難所種別", "区分"),
 }
 REQUIRED = ("id", "name", "lat", "lon")
+MAX_TITLE_LINES = 5
 _ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HEADCOUNT = re.compile(r"^(?:避難者数|避難者|人数)[_\s]*\(?(?P<when>.+?)(?:時点|現在)\)?$")
 _WHEN = re.compile(
@@ -314,10 +315,16 @@ def parse_csv(data: bytes, *, now: datetime, extent: geocheck.Extent | None = No
     text, encoding, problems = decode(data)
     parsed = Parsed(problems=problems, encoding=encoding)
     stream = csvlines.records(text)
-    first = next(stream, None)
-    if first is None or first.fields is None:
-        raise ImportFailed([Problem(1, "", "no_rows")])
-    header = [fields.fold(h) for h in first.fields]
+    header: list[str] = []
+    for _ in range(
+        MAX_TITLE_LINES + 1
+    ):  # a title line such as 「指定緊急避難場所一覧（4月1日現在）」 may come first
+        first = next(stream, None)
+        if first is None:
+            raise ImportFailed([Problem(1, "", "no_rows")])
+        header = [fields.fold(h) for h in first.fields or []]
+        if {*COLUMNS["name"], *COLUMNS["lat"]} & set(header):
+            break
     at: dict[str, int | None] = {key: _pick(header, names) for key, names in COLUMNS.items()}
     notes = [i for i, h in enumerate(header) if h in COLUMNS["notes"]]
     for n, index in enumerate(notes):

@@ -360,3 +360,12 @@ def test_any_bytes_either_parse_or_fail_cleanly(data):
 def test_decode_prefers_utf8():
     assert decode("避難所".encode())[:2] == ("避難所", "UTF-8")
     assert decode("避難所".encode("cp932"))[:2] == ("避難所", "Shift_JIS")
+
+
+def test_a_title_line_above_the_header_is_skipped_and_lines_still_count_from_the_top():
+    data = csv_bytes(
+        [["指定緊急避難場所一覧（令和6年4月1日現在）"], [], HEADER, row(ID="1"), row(ID="2", 緯度="x")]
+    )
+    parsed = parse_csv(data, now=NOW)
+    assert [r.id for r in parsed.records] == ["062031-1"] and parsed.records[0].line == 4
+    assert codes(parsed) == [(5, "coord_bad", "error")]
