@@ -66,6 +66,19 @@ def test_registry_as_json_and_geojson(base):
         assert http.get(f"/api/shelters/{SHELTER}").json()["name_en"] == "Fujishima Elementary School"
         assert http.get("/api/shelters/nowhere").status_code == 404
         assert http.get("/api/shelters/nowhere/history").status_code == 404
+        assert (one["capacity_text"], one["capacity_basis"], one["temporary"]) == ("450", "stated", False)
+
+
+def test_an_export_imports_again_unchanged(base, shelter_db):
+    from shelters.opendata import parse_geojson
+    from shelters.registry import plan
+
+    with httpx.Client(base_url=base, timeout=10) as http:
+        exported = http.get("/api/shelters.geojson").content
+    parsed = parse_geojson(exported)
+    with db.connect(shelter_db) as conn:
+        again = plan(conn, [r for r in parsed.records if r.id.startswith("062031-")])
+    assert (len(again.unchanged), len(again.changed), len(again.added)) == (20, 0, 0)
 
 
 def test_nearest_explains_and_validates(base, code):
