@@ -90,6 +90,7 @@ COLUMNS = {
 }
 REQUIRED = ("id", "name", "lat", "lon")
 MAX_TITLE_LINES = 5
+_COORDINATE_PROBLEMS = {"empty": "coord_empty", "comma": "coord_comma"}
 _ID_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _HEADCOUNT = re.compile(r"^(?:避難者数|避難者|人数)[_\s]*\(?(?P<when>.+?)(?:時点|現在)\)?$")
 _WHEN = re.compile(
@@ -214,6 +215,7 @@ class _Row:
 
     def __init__(self, line: int, values: list[str], header: list[str], problems: list[Problem]) -> None:
         self.line, self.values, self.header, self.problems = line, values, header, problems
+        self.failed = False  # an error: the row is skipped
 
     def get(self, index: int | None) -> str:
         return (
@@ -224,6 +226,7 @@ class _Row:
 
     def bad(self, column: str, code: str, severity: str = ERROR, **params) -> None:
         self.problems.append(Problem(self.line, column, code, params, severity))
+        self.failed = self.failed or severity == ERROR
 
 
 def _row(row: _Row, at: dict[str, int | None], hazard_at: dict[Hazard, int | None]) -> Record | None:
@@ -256,14 +259,7 @@ def _row(row: _Row, at: dict[str, int | None], hazard_at: dict[Hazard, int | Non
         try:
             position.append(fields.coordinate(text))
         except fields.Unreadable as error:
-            code_ = (
-                "coord_empty"
-                if error.code == "empty"
-                else "coord_comma"
-                if error.code == "comma"
-                else "coord_bad"
-            )
-            row.bad(label, code_, value=text)
+            row.bad(label, _COORDINATE_PROBLEMS.get(error.code, "coord_bad"), value=text)
             position.append(None)
     latitude, longitude = position
     hazards = set()
@@ -293,7 +289,7 @@ def _row(row: _Row, at: dict[str, int | None], hazard_at: dict[Hazard, int | Non
         row.bad(capacity_column, "capacity_empty", WARNING)
     elif capacity.for_crowding(designated_shelter=shelter_flag)[0] is None:
         row.bad(capacity_column, "capacity_no_indoor", WARNING, value=capacity.text)
-    if any(p.error and p.line == row.line for p in row.problems) or latitude is None or longitude is None:
+    if row.failed or latitude is None or longitude is None:
         return None
     return Record(
         id=shelter_id,
