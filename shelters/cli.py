@@ -173,12 +173,14 @@ def list_shelters(
     import csv
     import sys
 
+    from kawamori.cli import _settings
     from shelters.bulk import listing
-    from shelters.crowding import describe
+    from shelters.crowding import describe, parse_bands
     from shelters.opendata import JST
     from shelters.texts import say
 
     language = _lang(lang)
+    bands = parse_bands(_settings().shelter_crowding_bands)  # as the dashboard shows them
     with db.connect(database_url()) as conn:
         rows = listing(conn)
     keys = (
@@ -194,7 +196,7 @@ def list_shelters(
     head = [say(f"cli.{k}", language) for k in keys]
     body = []
     for r in rows:
-        look = describe(r["occupancy"], r["capacity"])
+        look = describe(r["occupancy"], r["capacity"], bands)
         label = look["label_en"] if language == "en" else look["label_ja"]
         counted = r["counted_at"].astimezone(JST).strftime("%Y-%m-%d %H:%M") if r["counted_at"] else ""
         body.append(
