@@ -163,7 +163,8 @@ def fingerprints(conn: psycopg.Connection) -> tuple[tuple, tuple]:
     row = conn.execute(
         """SELECT count(*),
                   coalesce(sum(hashtextextended(concat_ws('|', id, name_ja, name_en, address, latitude,
-                                                          longitude, array_to_string(hazards, ',')), 0)), 0),
+                                                          longitude, array_to_string(hazards, ','),
+                                                          temporary), 0)), 0),
                   coalesce(sum(hashtextextended(concat_ws('|', id, status, occupancy, capacity), 0)), 0)
            FROM shelters"""
     ).fetchone()
