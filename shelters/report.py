@@ -94,10 +94,15 @@ def changes(plan: Plan, lang: str, *, preview: bool, show_all: bool = False) -> 
         ),
     ]
     limit = None if show_all else MAX_NAMED
-    out += [say("report.added_line", lang, id=r["id"], name=r["name_ja"]) for r in plan.added[:limit]]
-    out += [
-        say("report.changed_line", lang, id=r["id"], name=r["name_ja"], fields=", ".join(f))
-        for r, f in plan.changed[:limit]
+    named = [
+        *(say("report.added_line", lang, id=r["id"], name=r["name_ja"]) for r in plan.added),
+        *(
+            say("report.changed_line", lang, id=r["id"], name=r["name_ja"], fields=", ".join(f))
+            for r, f in plan.changed
+        ),
+        *(say("report.removed_line", lang, id=r["id"], name=r["name_ja"]) for r in plan.removed),
     ]
-    out += [say("report.removed_line", lang, id=r["id"], name=r["name_ja"]) for r in plan.removed[:limit]]
+    out += named[:limit]
+    if limit is not None and len(named) > limit:
+        out.append(say("report.more_details", lang, count=len(named) - limit))
     return out
