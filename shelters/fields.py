@@ -176,7 +176,7 @@ def capacity(text: str) -> Capacity:
 
 # --- coordinates and counts ---------------------------------------------------------
 
-_DECIMAL = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
+_DECIMAL = re.compile(r"^[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$")
 _DMS = re.compile(
     r"^(?P<h>[NSEW北南東西]|北緯|南緯|東経|西経)?\s*(?P<d>\d+(?:\.\d+)?)\s*[°度]\s*"
     r"(?:(?P<m>\d+(?:\.\d+)?)\s*['′分]\s*)?(?:(?P<s>\d+(?:\.\d+)?)\s*(?:[\"″秒]|'')\s*)?(?P<t>[NSEW])?$"
