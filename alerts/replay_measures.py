@@ -272,8 +272,11 @@ def measure(
                     m["singles_short_proposed"] += proposed
                 elif jump:
                     m["singles_jump"] += 1
-                    m["singles_jump_proposed"] += proposed
-                    if proposed:
+                    # proposed on this reading: a proposal already open before it (e.g. on
+                    # the plateau a flipping gauge returns to) is not the jump's
+                    before = state(times[i] - 1e-6)
+                    if seen(times[i], times[i], _four) and max(before) < 4:
+                        m["singles_jump_proposed"] += 1
                         cases["singles_jump_proposed"].append((sid, times[i]))
                 else:
                     m["singles_plausible"] += 1
