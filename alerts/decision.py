@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts.audit_texts import say
@@ -71,7 +71,10 @@ class Evidence:
     items: tuple[dict[str, Any], ...] = ()
     levels: frozenset[int] = frozenset()  # every level sound, confirmed evidence supports
     lost_level: int = 0  # the highest level the lost evidence last gave
-    hold_s: float = 0.0  # how long it must stay below a level before that level comes down
+    # each counting forecast's level and its station's dwell: how long the evidence must
+    # stay below a level it supported before that level comes down (a confirmed stage
+    # has its own hysteresis in the evaluator)
+    holds: tuple[tuple[int, float], ...] = ()
 
     @property
     def supported(self) -> int:
@@ -106,7 +109,7 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
     lost: list[tuple[str, str]] = []
     best: dict[str, int] = {OBSERVED: 0, FORECAST: 0, UNVERIFIED: 0}
     stale_level = 0
-    hold = 0.0
+    holds: list[tuple[int, float]] = []
     for station_id in sorted(by_station):
         kinds = by_station[station_id]
         faulty, silent = Kind.sensor in kinds, Kind.offline in kinds
@@ -127,7 +130,8 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
             if counts:
                 best[basis] = max(best[basis], condition.alert_level)
                 counted = counted or basis != UNVERIFIED
-                hold = max(hold, condition.details.get("hold_s") or 0.0)
+                if kind is Kind.forecast:
+                    holds.append((condition.alert_level, float(condition.details.get("hold_s") or 0.0)))
             elif kind is not Kind.unverified:
                 stale_level = max(stale_level, condition.alert_level)
         offline = kinds.get(Kind.offline)
@@ -157,7 +161,7 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
         items=tuple(items),
         levels=frozenset(i["level"] for i in items if i["counts"] and i["basis"] != UNVERIFIED),
         lost_level=stale_level if lost else 0,
-        hold_s=hold,
+        holds=tuple(holds),
     )
 
 
@@ -283,9 +287,12 @@ def decide(
     declined (it keeps that proposal from being asked again unchanged), or ``None``.
     ``last_down``: when the area's last issuance ended, if a new one may open (a level
     issued again soon after is held longer: :attr:`ApprovalPolicy.flap_hold`)."""
-    cited = (
-        () if alert is None else [i["station"] for i in alert.details.get("evidence", ()) if i.get("counts")]
-    )
+    cited: list[str] = []
+    if alert is not None:
+        # the stations behind the level, and those whose evidence was lost: a gauge stays
+        # lost (staff keep their "verify") until it reads sound again or staff decide
+        cited += [i["station"] for i in alert.details.get("evidence", ()) if i.get("counts")]
+        cited += [i["station"] for i in alert.details.get("lost", ())]
     evidence = summarise(conditions, cited)
     if alert is not None and not alert.open:
         auto, want = _wanted(0, evidence, policy, open_=False)
@@ -329,7 +336,7 @@ def _open_and_step(
         areas=(area_id,),
         area_id=area_id,
         declined=declined,
-        details={} if down is None else {"came_down_at": down.isoformat()},
+        details={} if down is None else {"came_down_at": _iso(down)},
     )
     step = _step(new, evidence, policy=policy, now=now, opened=True)
     return replace(step, before=None)
@@ -339,13 +346,15 @@ def _falling(
     alert: Alert, evidence: Evidence, issued: int, policy: ApprovalPolicy, now: datetime
 ) -> tuple[datetime | None, float, float]:
     """Since when the evidence has been below the issued level (``None``: it is not, or
-    it is lost — that asks staff at once), the stations' hold and the hold that applies.
-    A level comes down only once its evidence stayed below it for the longest dwell of
-    the stations behind it (their stage hysteresis, scaled to their cadence), so a gauge
-    hovering at a threshold, or a forecast that comes and goes, does not issue, lift and
-    issue again; a level that came back soon after it came down (the river hovers
-    around the threshold for hours) is held for the policy's ``flap_hold``."""
-    hold = max(evidence.hold_s, float(alert.details.get("hold_s") or 0.0))
+    it is lost — that asks staff at once), the hold to remember and the hold that
+    applies. A level a forecast supported comes down only once the evidence stayed
+    below it for the forecasting station's dwell (its stage hysteresis, scaled to its
+    cadence: a confirmed stage has that hysteresis already), so a forecast that comes
+    and goes does not issue, lift and issue again; a level that came back soon after it
+    came down (the river hovers around the threshold for hours) is held for the
+    policy's ``flap_hold``. The hold is taken while the evidence supports the level and
+    kept as it was while it is below, so no later condition moves a lowering already due."""
+    hold = float(alert.details.get("hold_s") or 0.0)
     if not issued or evidence.lost or evidence.supported >= issued or evidence.unconfirmed >= issued:
         return None, hold, hold
     since = alert.details.get("below_since")
@@ -447,12 +456,22 @@ def _step(
 
     details = evidence.details()
     details.update({k: after.details[k] for k in _HISTORY if k in after.details})
+    if since is None:  # while the evidence supports the level: the longest hold its forecasts asked for
+        now_issued = _issued(after)
+        if now_issued != issued:
+            hold = 0.0  # a new level: its own evidence decides its hold
+        hold = max([hold, *(h for level, h in evidence.holds if level >= now_issued)])
     if hold:
         details["hold_s"] = hold
-    if since is not None and after.alert_level == issued:
-        # kept until the level comes down
-        details["below_since"] = since.isoformat()
-        details["lower_at"] = (since + timedelta(seconds=applies)).isoformat()
+    if (
+        since is not None
+        and after.state is AlertState.active
+        and after.alert_level == issued
+        and after.declined is None
+    ):
+        # kept until the level comes down (not shown once staff declined to lower it)
+        details["below_since"] = _iso(since)
+        details["lower_at"] = _iso(since + timedelta(seconds=applies))
     if details != after.details or (evidence.lead and evidence.lead != after.station_id):
         after = replace(after, details=details, station_id=evidence.lead or after.station_id)
     if after.stale != bool(evidence.lost):
@@ -467,6 +486,17 @@ def _step(
 
 
 _POLICY = "the written policy issues this level without approval"
+
+
+def _unheld(details: dict[str, Any]) -> dict[str, Any]:
+    """An issuance's details without a hold in progress (its level changed or ended)."""
+    return {k: v for k, v in details.items() if k not in ("below_since", "lower_at")}
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
 # what an issuance remembers from step to step besides its evidence: when its level
 # (or the area's last issuance) last came down, and when it last went up
 _HISTORY = ("came_down_at", "raised_at")
@@ -537,12 +567,14 @@ def _apply(
     else:
         details.update(say("approved_applied")[1])
     if level == 0:
-        after = replace(_no_proposal(alert, now), state=AlertState.resolved, ended_at=now)
+        after = replace(
+            _no_proposal(alert, now), state=AlertState.resolved, ended_at=now, details=_unheld(alert.details)
+        )
         after, message = _message(after, MsgType.update)
         return after, message, AuditEntry(Action.lifted, alert.state, after.state, reason, actor, details)
     # a new level: how long the evidence stayed below the old one no longer matters
-    kept = {k: v for k, v in alert.details.items() if k not in ("below_since", "lower_at")}
-    kept["raised_at" if level > issued else "came_down_at"] = now.isoformat()
+    kept = _unheld(alert.details)
+    kept["raised_at" if level > issued else "came_down_at"] = _iso(now)
     changed = replace(
         alert, alert_level=level, stage_key=stage, acknowledged_by=None, acknowledged_at=None, details=kept
     )
@@ -666,6 +698,7 @@ def cancel(alert: Alert, actor: Actor, *, policy: ApprovalPolicy, now: datetime,
         state=AlertState.cancelled,
         ended_at=now,
         declined=f"{Proposal.raise_}:{level}",
+        details=_unheld(alert.details),
     )
     message = None
     if alert.version >= 1:

@@ -315,7 +315,7 @@ def _advance(
             if (
                 reason in (AWAITING, qc.JUMP, qc.LONE)
                 and not suspect_high
-                and not _repeats_a_fault(levels, flags, last, same)
+                and not _repeats_a_fault(levels, flags, last, same, low_m)
             ):
                 threshold = stages[jump].level_m
                 # a lone reading (nothing within the gap to compare it with) is judged by
@@ -530,13 +530,16 @@ def _plausible(
     return step_rate <= limit, round(rise, 3), len(chain)
 
 
-def _repeats_a_fault(levels: Sequence[float], flags: Sequence[int], last: int, same: float) -> bool:
-    """Whether the newest reading repeats (within ``same``) a level the gauge gave in
-    the window while it failed quality control (a spike, a jump beyond what water does,
-    a flat line, out of range): a gauge flipping back to a value it was caught stuck at
-    or jumping to is repeating a fault, not measuring a rise."""
+def _repeats_a_fault(
+    levels: Sequence[float], flags: Sequence[int], last: int, same: float, low_m: float
+) -> bool:
+    """Whether the newest reading repeats (within ``same``) a level at an alerting stage
+    (from ``low_m``) that the gauge gave in the window while it failed quality control
+    (a spike, a jump beyond what water does, a flat line, out of range): a gauge
+    flipping back to a value it was caught stuck at or jumping to up there is repeating
+    a fault, not measuring a rise."""
     x = levels[last]
-    return any(flags[j] & _UNSOUND and abs(levels[j] - x) <= same for j in range(last))
+    return any(flags[j] & _UNSOUND and levels[j] >= low_m and abs(levels[j] - x) <= same for j in range(last))
 
 
 def _usable(
@@ -607,16 +610,12 @@ def conditions(station: Station, state: StationState, settings: RuleSettings) ->
     out: list[Condition] = []
     index = index_of(stages, state.stage_key)
     stage = stages[index] if index >= 0 else None
-    # how long the station's evidence must stay below a level before the area lowers it
-    # (the stage hysteresis's dwell, scaled to the station's cadence)
-    hold = health.cadence(settings, health.typical(state.intervals)).dwell
     if stage is not None and stage.alert_level is not None:
         details = {
             "level_m": _round(state.confirmed_m),
             "observed_at": _iso(state.confirmed_at),
             "rate_m_h": _round(state.rate_m_h),
             "since": _iso(state.stage_since),
-            "hold_s": hold,
             **_names(stage),
         }
         if state.corroborated_by:
@@ -634,7 +633,9 @@ def conditions(station: Station, state: StationState, settings: RuleSettings) ->
             "level_m": _round(state.usable_m),
             "observed_at": _iso(state.usable_at),
             "threshold_m": target.level_m,
-            "hold_s": hold,
+            # how long the evidence must stay below a level this forecast supported before
+            # the area lowers it: the stage hysteresis's dwell, at the station's cadence
+            "hold_s": health.cadence(settings, health.typical(state.intervals)).dwell,
             **_names(target),
         }
         out.append(Condition(sid, Kind.forecast, target.alert_level, target.key, stale, details))

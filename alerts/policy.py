@@ -15,9 +15,10 @@ Defaults follow Japanese practice: evacuation information is a human decision.
   level); below it the written policy lowers and lifts by itself. The setting can only
   be made stricter (1–3): no configuration lets the engine lift an evacuation level;
 * a proposal to **verify** lost evidence (a faulty or silent gauge) is always for staff;
-* a level comes down only once its evidence stayed below it for the stations' dwell, or
-  for ``flap_hold`` (6 h) when the level came back less than that after it last came
-  down: a river hovering at a threshold reverses the area's level once, not every hour.
+* a level a forecast supported comes down only once the evidence stayed below it for
+  the forecasting station's dwell, and any level only after ``flap_hold`` (6 h) when it
+  came back less than that after it last came down: a river hovering at a threshold
+  reverses the area's level once, not every hour.
 """
 
 from __future__ import annotations

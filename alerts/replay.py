@@ -238,7 +238,10 @@ class _Replay:
             if progress is not None and not n & 0x3FFF:
                 progress(n)
         if until is None and last_ts is not None:
-            until = max((w for w, _, _ in wake), default=last_ts)
+            until = max(
+                max((w for w, _, _ in wake), default=last_ts),
+                max((w for w, _ in self.area_wakeups), default=last_ts),
+            )
         if until is not None:
             self._wake_until(until, inclusive=True)
         if progress is not None:

@@ -220,7 +220,7 @@ def measure(
                 # already public is put to staff (verify, lower or lift) by the next reading
                 te = times[ep.evident]
                 nxt = times[ep.evident + 1] if ep.evident < ep.last else te + GAP_S
-                issued_on = seen(te + 1e-6, t1 + GAP_S, lambda e: e[1] in ("issued", "changed") and e[2] >= 3)
+                issued_on = seen(te, t1 + GAP_S, lambda e: e[1] in ("issued", "changed") and e[2] >= 3)
                 asked = seen(te, nxt, lambda e: e[1] in ("proposed", "lift_proposed")) or any(
                     t.asking_at(nxt) for t in mine
                 )

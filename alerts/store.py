@@ -249,15 +249,15 @@ def _decide_all(
         t = decision.decide(
             alert, group.conditions, area_id=group.area_id, status=group.status, policy=policy, now=now
         )
-        if alert is None and t.after is not None:
-            opening.append((len(transitions), group))
+        if t.after is not None and t.after.id is None:  # a new issuance opens
+            opening.append((len(transitions), group, alert))
         transitions.append(t)
     if opening:  # a new issuance: held longer if the area's level came down not long ago
-        downs = _last_lifts(conn, [g.fingerprint for _, g in opening], since=now - policy.flap_hold)
-        for i, group in opening:
+        downs = _last_lifts(conn, [g.fingerprint for _, g, _ in opening], since=now - policy.flap_hold)
+        for i, group, alert in opening:
             if group.fingerprint in downs:
                 transitions[i] = decision.decide(
-                    None,
+                    alert,
                     group.conditions,
                     area_id=group.area_id,
                     status=group.status,

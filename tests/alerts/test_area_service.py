@@ -169,7 +169,7 @@ def test_a_level_issued_again_soon_after_its_lift_is_held_for_the_flap_hold(demo
     from alerts.store import apply_many
 
     policy = ApprovalPolicy()
-    caution = Condition(TOMIZAWA, Kind.stage, 2, "caution", details={"level_m": 13.8, "hold_s": 600.0})
+    caution = Condition(TOMIZAWA, Kind.forecast, 2, "caution", details={"level_m": 13.6, "hold_s": 600.0})
     with db.connect(demo_db) as conn:
 
         def tick(minutes: float, *conditions: Condition) -> tuple:
@@ -193,3 +193,37 @@ def test_a_level_issued_again_soon_after_its_lift_is_held_for_the_flap_hold(demo
         assert tick(50 + 6 * 60)[1] == "resolved"
         details = conn.execute("SELECT details FROM alerts WHERE id = %s", (second,)).fetchone()[0]
         assert details["came_down_at"] == (T0 + timedelta(minutes=15)).isoformat()
+
+
+def test_a_new_issuance_after_a_declined_proposal_knows_the_last_lift(demo_db):
+    """Lifted, then a level-4 proposal declined (its alert stays to remember the no),
+    then level 2: the new issuance is held for the flap hold as in the replay."""
+    from alerts.model import Condition, Kind
+    from alerts.policy import ApprovalPolicy
+    from alerts.store import apply_many
+
+    policy = ApprovalPolicy()
+    caution = Condition(TOMIZAWA, Kind.forecast, 2, "caution", details={"level_m": 13.6, "hold_s": 600.0})
+    single = Condition(
+        TOMIZAWA, Kind.unverified, 4, "danger", details={"level_m": 14.9, "plausible": True, "reason": "lone"}
+    )
+    with db.connect(demo_db) as conn:
+        chief = add_staff(conn, "chief", Role.approver)
+
+        def tick(minutes: float, *conditions: Condition) -> tuple:
+            when = T0 + timedelta(minutes=minutes)
+            apply_many(conn, conditions={TOMIZAWA: list(conditions)}, now=when, policy=policy)
+            return issuance(conn)
+
+        tick(0, caution)
+        tick(1)
+        assert tick(12)[1] == "resolved"
+        proposed, state, *_ = tick(20, single)
+        assert state == "pending"
+        actions.reject(
+            conn, alert_id=proposed, actor=chief, now=T0 + timedelta(minutes=21), reason="現地確認"
+        )
+        again, state, level, *_ = tick(30, caution, single)  # the declined level 4 is not asked again
+        assert (state, level) == ("active", 2) and again != proposed
+        details = conn.execute("SELECT details FROM alerts WHERE id = %s", (again,)).fetchone()[0]
+        assert details["came_down_at"] == (T0 + timedelta(minutes=12)).isoformat()

@@ -188,24 +188,65 @@ def test_a_level_comes_down_only_after_its_evidence_stayed_below_for_the_hold():
 
 def test_the_hold_delays_a_lowering_proposal_but_never_lost_evidence():
     area = Area()
-    area.see(obs(4, hold_s=1800))
+    area.see(forecast(4, hold_s=1800))
     area.approve()
-    area.see(obs(2, hold_s=1800), minutes=10)
+    area.see(obs(2), minutes=10)  # the forecast went: level 2 is what the water shows
     assert area.issued == 4 and area.alert.proposal is None  # not yet asked to lower
-    area.see(obs(2, hold_s=1800), minutes=29)
+    area.see(obs(2), minutes=29)
     assert area.alert.proposal is None
-    area.see(obs(2, hold_s=1800), minutes=1)
+    area.see(obs(2), minutes=1)
     assert (area.alert.proposal, area.alert.pending_level) == (Proposal.lower, 2)
-    area.see(obs(2, hold_s=1800), minutes=5)  # still below: the proposal stays as it is
+    area.see(obs(2), minutes=5)  # still below: the proposal stays as it is
     assert area.alert.proposal is Proposal.lower and "below_since" in area.alert.details
     area.approve()
     assert area.issued == 2 and "below_since" not in area.alert.details
-    # a gauge falling silent at high water asks staff at once, whatever the hold
-    other = Area()
-    other.see(obs(4, hold_s=3 * 3600))
-    other.approve()
-    other.see(replace(obs(4, hold_s=3 * 3600), stale=True), offline(), minutes=1)
-    assert other.alert.proposal is Proposal.verify
+    # a confirmed stage has its hysteresis in the evaluator already: no second hold
+    observed = Area()
+    observed.see(obs(4))
+    observed.approve()
+    observed.see(obs(2))
+    assert observed.alert.proposal is Proposal.lower
+
+
+def test_a_slower_gauge_at_a_lower_level_does_not_move_a_lowering_already_due():
+    area = Area()
+    area.see(forecast(4, hold_s=600))
+    area.approve()
+    area.see(obs(2))
+    area.see(obs(2), minutes=10)
+    assert area.alert.proposal is Proposal.lower
+    revision = area.alert.revision
+    area.see(obs(2), forecast(1, "b", hold_s=3 * 3600))  # an hourly gauge forecasting level 1
+    assert area.alert.proposal is Proposal.lower and area.alert.revision == revision
+
+
+def test_lost_evidence_keeps_asking_until_the_gauge_reads_sound_or_staff_decide():
+    area = Area()
+    area.see(forecast(4, hold_s=3 * 3600))
+    area.approve()
+    for _ in range(3):  # stuck: the evaluator gives only the sensor condition
+        area.see(sensor("fujishima-tomizawa"), minutes=1)
+        assert (area.alert.proposal, area.alert.proposal_reason) == (Proposal.verify, "sensor_fault")
+    assert area.issued == 4
+
+
+def test_a_held_level_ended_by_staff_keeps_no_hold():
+    area = Area()
+    area.see(forecast(4, hold_s=600))
+    area.approve()
+    area.see(obs(2), minutes=1)
+    assert "lower_at" in area.alert.details
+    area.see(obs(2), minutes=10)
+    area.decline(APPROVER)  # staff keep level 4: no "may come down from" a past time
+    area.see(obs(2), minutes=20)
+    assert area.issued == 4 and "lower_at" not in area.alert.details
+    cancelled = Area()
+    cancelled.see(forecast(4, hold_s=600))
+    cancelled.approve()
+    cancelled.see(obs(2), minutes=1)
+    cancel = decision.cancel(cancelled.alert, APPROVER, policy=POLICY, now=cancelled.now, reason="誤報")
+    cancelled._take(cancel)
+    assert cancelled.alert.state is AlertState.cancelled and "lower_at" not in cancelled.alert.details
 
 
 def test_a_level_back_soon_after_it_came_down_is_held_for_the_flap_hold():
@@ -213,12 +254,12 @@ def test_a_level_back_soon_after_it_came_down_is_held_for_the_flap_hold():
     stations' hold, but a level issued again within the policy's flap hold (6 h) of
     coming down is held that long — one reversal, not one every hour."""
     area = Area()
-    area.see(obs(2, hold_s=3600))
+    area.see(forecast(2, hold_s=3600))
     area.see(minutes=10)
     area.see(minutes=60)
     assert area.alert.state is AlertState.resolved  # the first time: after the hold
     lifted_at = area.now
-    area.see(obs(2, hold_s=3600), minutes=60)  # back an hour later: a new issuance
+    area.see(forecast(2, hold_s=3600), minutes=60)  # back an hour later: a new issuance
     assert area.issued == 2 and area.alert.details["came_down_at"] == lifted_at.isoformat()
     area.see(minutes=10)
     fell = area.now
@@ -228,21 +269,22 @@ def test_a_level_back_soon_after_it_came_down_is_held_for_the_flap_hold():
     area.see(minutes=1)
     assert area.alert.state is AlertState.resolved
     # a level that comes back after the flap hold is held only for the stations' dwell
-    area.see(obs(2, hold_s=3600), minutes=6 * 60 + 1)
+    area.see(forecast(2, hold_s=3600), minutes=6 * 60 + 1)
     area.see(minutes=1)
     area.see(minutes=60)
     assert area.alert.state is AlertState.resolved
     # the same within one issuance: a level lowered and raised again is held longer
-    area = Area(policy=ApprovalPolicy(staff_lowers_from=3))
-    area.see(obs(2, hold_s=600), obs(1, "b", hold_s=600))
-    area.see(obs(1, "b", hold_s=600), minutes=10)
-    area.see(obs(1, "b", hold_s=600), minutes=10)
-    assert area.issued == 1
-    area.see(obs(2, hold_s=600), obs(1, "b", hold_s=600), minutes=30)
+    area = Area()
+    area.see(obs(2), obs(1, "b"))
+    area.see(obs(1, "b"), minutes=10)
+    assert area.issued == 1  # a confirmed stage left: lowered at once
+    area.see(obs(2), obs(1, "b"), minutes=30)
     assert area.issued == 2
-    area.see(obs(1, "b", hold_s=600), minutes=10)
-    area.see(obs(1, "b", hold_s=600), minutes=60)
+    area.see(obs(1, "b"), minutes=10)
+    area.see(obs(1, "b"), minutes=6 * 60 - 1)
     assert area.issued == 2  # held: it came back 30 min after coming down
+    area.see(obs(1, "b"), minutes=1)
+    assert area.issued == 1
 
 
 def test_one_proposal_per_area_updated_in_place():
