@@ -109,6 +109,20 @@ class Settings(BaseSettings):
     subscribe_limit_per_hour: int = Field(
         default=10, ge=1, le=10_000, description="Subscribe requests per client address per hour"
     )
+    # web and API hardening (docs/operations.md, "Security settings")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=4096, le=64 * 1_048_576, description="Largest request body the dashboard reads"
+    )
+    staff_require_totp: bool = Field(
+        default=False,
+        description="Approvers and admins must sign in with a TOTP code (kawamori staff totp); "
+        "recommended in production",
+    )
+    push_hosts: str = Field(
+        default="",
+        description="Comma-separated push services residents' browsers may use (host names; a leading "
+        "'.' allows sub-domains), e.g. .push.services.mozilla.com,fcm.googleapis.com; empty: any public host",
+    )
 
     @field_validator("database_url")
     @classmethod

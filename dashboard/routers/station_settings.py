@@ -22,7 +22,9 @@ router = APIRouter(prefix="/api/stations", tags=["station settings"])
 
 
 class SettingsUpdate(BaseModel):
-    stages: list[Stage] = Field(description="named thresholds, ascending, within the sensor's range")
+    stages: list[Stage] = Field(
+        min_length=1, max_length=20, description="named thresholds, ascending, within the sensor's range"
+    )
     alert_rules: dict[str, float | int] = Field(
         default_factory=dict, description="rule settings that differ from the defaults (docs/alerts.md)"
     )
