@@ -123,6 +123,11 @@ class Settings(BaseSettings):
         description="Comma-separated push services residents' browsers may use (host names; a leading "
         "'.' allows sub-domains), e.g. .push.services.mozilla.com,fcm.googleapis.com; empty: any public host",
     )
+    push_private_addresses: bool = Field(
+        default=False,
+        description="Let Web Push endpoints be private addresses (local test push services; refused in "
+        "production)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -218,6 +223,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:
         if self.environment is Environment.production:
+            if self.push_private_addresses:
+                raise ValueError("KAWAMORI_PUSH_PRIVATE_ADDRESSES is for tests; production refuses it")
             missing = [name for name in ("database_url", "mqtt_url") if getattr(self, name) is None]
             if missing:
                 raise ValueError(

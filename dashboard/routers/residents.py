@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import psycopg
 import structlog
@@ -63,10 +63,11 @@ class ResidentConfig:
     line_api_base_url: str = line.DEFAULT_BASE_URL
     subscribe_limit_per_hour: int = subscriptions.SUBSCRIBE_LIMIT
     mailer: Mailer | None = None  # an SMTP server is configured: e-mail is on
+    push_hosts: tuple[str, ...] = ()  # KAWAMORI_PUSH_HOSTS: the push services allowed (empty: any)
 
     @classmethod
     def from_settings(cls, settings) -> ResidentConfig:
-        from notify.channels.webpush import public_key_of
+        from notify.channels.webpush import parse_hosts, public_key_of
         from notify.errors import SubscriberKeyError
         from notify.sealing import load_key
 
@@ -89,6 +90,7 @@ class ResidentConfig:
             line_api_base_url=settings.line_api_base_url,
             subscribe_limit_per_hour=settings.subscribe_limit_per_hour,
             mailer=Mailer.from_settings(settings),
+            push_hosts=parse_hosts(settings.push_hosts),
         )
 
 
@@ -398,6 +400,13 @@ def _subscribe(
     return "email_done", token
 
 
+def _allowed_push_service(address: dict[str, Any] | str, hosts: tuple[str, ...]) -> bool:
+    from notify.channels.webpush import host_allowed
+
+    endpoint = address.get("endpoint") if isinstance(address, dict) else None
+    return not isinstance(endpoint, str) or host_allowed(urlsplit(endpoint).hostname or "", hosts)
+
+
 @router.post(
     "/api/subscriptions",
     status_code=202,
@@ -424,6 +433,8 @@ def create_subscription(
         body.channel == "email" and config.mailer is None
     ):
         raise HTTPException(422, f"{body.channel} is not enabled here")  # never store what cannot be used
+    if body.channel == "webpush" and not _allowed_push_service(body.address, config.push_hosts):
+        raise HTTPException(422, "this push service is not allowed here")
     notice, token = _subscribe(
         request,
         conn,
