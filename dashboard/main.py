@@ -11,9 +11,12 @@ from pathlib import Path
 import psycopg
 import swagger_ui_bundle
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.cap import DEFAULT_SENDER_NAME
 from alerts.policy import ApprovalPolicy
@@ -64,6 +67,20 @@ def create_app(
     security = security or SecurityConfig()
     app.state.security = security
     app.add_middleware(SecurityMiddleware, config=security)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 405:  # Allow: every method of the path, not just one route's
+            allowed = sorted(
+                {
+                    m
+                    for r in app.routes
+                    if isinstance(r, APIRoute) and r.path_regex.match(request.url.path)
+                    for m in r.methods
+                }
+            )
+            error.headers = {**(error.headers or {}), "Allow": ", ".join(allowed)}
+        return await http_exception_handler(request, error)
 
     @app.exception_handler(psycopg.DataError)
     async def unstorable(request: Request, error: psycopg.DataError) -> JSONResponse:

@@ -35,6 +35,18 @@ SWAGGER_PAGE = b"""<!doctype html>
 </html>
 """
 
+
+def errors(*codes: int, **described: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route: its own error statuses (the shape is added by
+    :func:`document`); ``described``: other statuses, e.g. ``s303="to the page"``."""
+    out: dict[int | str, dict[str, Any]] = {
+        code: {"description": DESCRIPTIONS.get(code, "Error")} for code in codes
+    }
+    for name, text in described.items():
+        out[int(name.lstrip("s"))] = {"description": text}
+    return out
+
+
 ERROR_SCHEMA = {
     "title": "Error",
     "type": "object",
@@ -46,6 +58,16 @@ ERROR_SCHEMA = {
             "anyOf": [
                 {"type": "string"},
                 {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                {
+                    "type": "object",
+                    "description": "a shelter event batch: which event was refused and why",
+                    "required": ["message", "index", "id"],
+                    "properties": {
+                        "message": {"type": "string"},
+                        "index": {"type": "integer"},
+                        "id": {"type": "string"},
+                    },
+                },
             ],
         }
     },
@@ -93,6 +115,8 @@ def document(schema: dict) -> dict:
         },
     )
     components.pop("HTTPValidationError", None)
+    _no_nul(schema["paths"])
+    _no_nul(components)
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if method not in {"get", "post", "put", "patch", "delete"}:
@@ -107,12 +131,33 @@ def document(schema: dict) -> dict:
                 codes |= {401, 403}
             for code in sorted(codes):
                 responses.setdefault(str(code), _error(code))
+            html = "text/html" in responses.get("200", {}).get("content", {})
             for code, response in responses.items():
                 if code.startswith(("4", "5")):
-                    response["content"] = _error(int(code))["content"]
+                    response["content"] = dict(_error(int(code))["content"])
+                    if html:  # a form page answers its own errors as the page again
+                        response["content"]["text/html"] = {"schema": {"type": "string"}}
                     if response.get("description") in (None, "", "Successful Response"):
                         response["description"] = DESCRIPTIONS.get(int(code), "Error")
     return schema
+
+
+NO_NUL = "^[^\\x00]*$"
+
+
+def _no_nul(node: Any) -> None:
+    """Every string without a pattern of its own, and every property name, may not hold
+    a NUL byte (400)."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not ({"pattern", "format", "enum", "const"} & node.keys()):
+            node["pattern"] = NO_NUL
+        if node.get("type") == "object" and "propertyNames" not in node:
+            node["propertyNames"] = {"pattern": NO_NUL}
+        for value in node.values():
+            _no_nul(value)
+    elif isinstance(node, list):
+        for value in node:
+            _no_nul(value)
 
 
 def install(app: FastAPI) -> None:

@@ -1,6 +1,8 @@
 """The dashboard's security settings and the middleware every answer passes through:
 a limit on request bodies and the security headers (ASVS V14).
 
+* **NUL bytes** (PostgreSQL text cannot hold one) in the path, the query or the body
+  (raw, ``\\u0000`` in JSON, ``%00`` in a form) are answered 400.
 * **Body limit**: a request whose ``Content-Length`` exceeds :attr:`SecurityConfig.max_body_bytes`
   is answered 413 before anything reads it; a chunked body is counted as it arrives
   and cut off at the limit (LINE signatures, JSON and forms alike).
@@ -48,8 +50,14 @@ class SecurityConfig:
         )
 
 
-class TooLarge(Exception):
-    pass
+class Refused(Exception):
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+NUL_IN_BODY = (b"\x00", b"\\u0000", b"%00")  # raw, escaped in JSON, escaped in a form
 
 
 class SecurityMiddleware:
@@ -77,15 +85,21 @@ class SecurityMiddleware:
         https = scope.get("scheme") == "https" or self.config.production
         api = scope["path"].startswith(("/api/", "/line/", "/openapi.json"))
         seen = 0
+        tail = b""
         started = False
 
         async def limited_receive() -> Message:
-            nonlocal seen
+            nonlocal seen, tail
             message = await receive()
             if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                seen += len(chunk)
                 if seen > limit:
-                    raise TooLarge()
+                    raise Refused(413, f"the request body is larger than {limit} bytes")
+                window = tail + chunk  # (an escape split between two chunks is still seen)
+                if any(nul in window for nul in NUL_IN_BODY):
+                    raise Refused(400, "a NUL byte in the request body")
+                tail = window[-5:]
             return message
 
         async def send_with_headers(message: Message) -> None:
@@ -102,9 +116,9 @@ class SecurityMiddleware:
 
         try:
             await self.app(scope, limited_receive, send_with_headers)
-        except TooLarge:
+        except Refused as refused:
             if not started:
-                await _error(scope, send, 413, f"the request body is larger than {limit} bytes")
+                await _error(scope, send, refused.status, refused.detail)
 
 
 def _headers(*, https: bool, api: bool) -> list[tuple[bytes, bytes]]:

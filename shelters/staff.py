@@ -14,9 +14,10 @@ from typing import Annotated, Literal
 import psycopg
 from fastapi import APIRouter, Cookie, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard.deps import Conn, Now
+from dashboard.openapi import errors
 from shelters import occupancy, registry, sessions
 from shelters.access import same
 from shelters.api import bands_of, public
@@ -30,11 +31,15 @@ router = APIRouter(tags=["shelter staff"])
 
 
 class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     shelter_id: str = Field(min_length=1, max_length=64)
     code: str = Field(min_length=1, max_length=64)
 
 
 class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     id: uuid.UUID = Field(description="chosen by the client (crypto.randomUUID()); repeats are ignored")
     type: Literal["delta", "set", "status"]
     value: int | None = Field(default=None, description="delta: ±people; set: the exact head count")
@@ -43,6 +48,8 @@ class EventIn(BaseModel):
 
 
 class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     events: list[EventIn] = Field(min_length=1, max_length=500)
 
 
@@ -87,7 +94,11 @@ def staff_service_worker() -> FileResponse:
     )
 
 
-@router.post("/api/staff/session", summary="Sign in to one shelter with its access code")
+@router.post(
+    "/api/staff/session",
+    summary="Sign in to one shelter with its access code",
+    responses=errors(401, 429),
+)
 def sign_in(body: SignIn, conn: Conn, now: Now, request: Request, response: Response) -> dict:
     try:
         token, session = sessions.open_session(conn, shelter_id=body.shelter_id, code=body.code, now=now)
@@ -105,14 +116,18 @@ def sign_in(body: SignIn, conn: Conn, now: Now, request: Request, response: Resp
     return _state(conn, request, session, now)
 
 
-@router.get("/api/staff/session", summary="The signed-in shelter, its live state and the CSRF token")
+@router.get(
+    "/api/staff/session",
+    summary="The signed-in shelter, its live state and the CSRF token",
+    responses=errors(401),
+)
 def whoami(
     conn: Conn, now: Now, request: Request, token: Annotated[str | None, Cookie(alias=COOKIE)] = None
 ) -> dict:
     return _state(conn, request, _session(conn, token, now), now)
 
 
-@router.delete("/api/staff/session", summary="Sign out")
+@router.delete("/api/staff/session", summary="Sign out", responses=errors(401, 403))
 def sign_out(
     conn: Conn,
     now: Now,
@@ -129,6 +144,7 @@ def sign_out(
 
 @router.post(
     "/api/staff/events",
+    responses=errors(401, 403, 404, 409),
     summary="Apply a batch of queued taps (+1/−1, exact count, open/close) to the signed-in shelter",
     description="All or nothing. Events already stored (same id) are counted as duplicates and "
     "change nothing. A bad event answers 422 with its `index` in the batch.",

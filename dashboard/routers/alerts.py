@@ -17,7 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts import actions, audit_texts
 from alerts.errors import Conflict, NotAllowed, NotFound
@@ -34,6 +34,8 @@ SESSION_CHECK_S = 60.0
 
 
 class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     reason: str = Field(default="", max_length=500, description="why (required to reject or cancel)")
     revision: int | None = Field(
         default=None,

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from dashboard.deps import CSRF_HEADER, SESSION_COOKIE, Conn, Now
+from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
 from kawamori import staff
 
@@ -108,7 +109,17 @@ def login_page(request: Request, lang: str | None = None, next: str | None = Non
     )
 
 
-@router.post("/login", summary="Sign in (form post); on success, a session cookie and a redirect")
+@router.post(
+    "/login",
+    response_class=HTMLResponse,
+    summary="Sign in (form post); on success, a session cookie and a redirect",
+    responses=errors(
+        s303="signed in: to the page asked for (or to change a generated password)",
+        s401="wrong user name or password, or the TOTP code is needed (the form again)",
+        s403="the form expired (its token), or a second factor is required and not set up",
+        s429="too many failures: wait Retry-After seconds",
+    ),
+)
 def login(
     request: Request,
     conn: Conn,
@@ -190,7 +201,11 @@ def login(
     return response
 
 
-@router.post("/logout", summary="Sign out (needs the CSRF token as a form field or X-CSRF-Token)")
+@router.post(
+    "/logout",
+    summary="Sign out (needs the CSRF token as a form field or X-CSRF-Token)",
+    responses=errors(403, s303="signed out: to the sign-in page"),
+)
 def logout(
     request: Request,
     conn: Conn,
@@ -235,7 +250,12 @@ def _password_form(
     )
 
 
-@router.get("/password", response_class=HTMLResponse, summary="The page to change one's own password")
+@router.get(
+    "/password",
+    response_class=HTMLResponse,
+    summary="The page to change one's own password",
+    responses=errors(s303="not signed in: to the sign-in page"),
+)
 def password_page(
     request: Request, conn: Conn, now: Now, lang: str | None = None, next: str | None = None
 ) -> Response:
@@ -252,7 +272,16 @@ def password_page(
     )
 
 
-@router.post("/password", summary="Change one's own password (form post; needs the CSRF token)")
+@router.post(
+    "/password",
+    response_class=HTMLResponse,
+    summary="Change one's own password (form post; needs the CSRF token)",
+    responses=errors(
+        403,
+        s303="changed (to the page asked for), or not signed in (to the sign-in page)",
+        s422="the two new passwords differ, or the new one is too weak (the form again)",
+    ),
+)
 def change_password(
     request: Request,
     conn: Conn,

@@ -34,6 +34,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard import resident_view
 from dashboard.deps import Now
+from dashboard.openapi import errors
 from dashboard.routers.residents import config_of, key_of
 from notify import line_chat, pending, subscriptions
 from notify.channels import line
@@ -91,7 +92,11 @@ def _send_replies(request: Request, replies: list[Reply]) -> None:
             log.warning("line.reply_failed", outcome=result.outcome.value, status=result.status)
 
 
-@router.post("/line/webhook", summary="LINE Messaging API webhook (follow, unfollow, language, location)")
+@router.post(
+    "/line/webhook",
+    summary="LINE Messaging API webhook (follow, unfollow, language, location)",
+    responses=errors(401, 404, 503),
+)
 async def line_webhook(request: Request, background: BackgroundTasks, now: Now) -> dict:
     config = config_of(request)
     if not config.line_channel_secret:
