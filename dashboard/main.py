@@ -27,6 +27,7 @@ from dashboard.pages import secure_headers, templates
 from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
 from dashboard.schemas import Health
 from dashboard.security import SecurityConfig, SecurityMiddleware
+from notify.channels.http import Http
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
 from shelters.crowding import DEFAULT_BANDS, Bands
@@ -54,6 +55,7 @@ def create_app(
         app.state.pool.open(wait=False)
         yield
         await app.state.alert_feed.close()
+        app.state.line_http.close()
         app.state.pool.close()
 
     app = FastAPI(
@@ -106,6 +108,7 @@ def create_app(
     app.state.cap_sender = cap_sender
     app.state.policy = policy or ApprovalPolicy()  # the same policy file as the evaluator's
     app.state.alert_feed = AlertFeed(database_url)
+    app.state.line_http = Http(timeout=10)  # LINE replies: the notifiers' client, not a second stack
     app.state.residents = (
         residents_config or residents.ResidentConfig()
     )  # the resident page, subscriptions, LINE

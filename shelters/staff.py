@@ -22,7 +22,7 @@ from shelters import occupancy, registry, sessions
 from shelters.access import same
 from shelters.api import bands_of, public
 from shelters.counts import count_event, status_event
-from shelters.errors import AccessDenied, ConflictingEvent, InvalidEvent, UnknownShelter
+from shelters.errors import AccessDenied, ConflictingEvent, InvalidEvent, Throttled, UnknownShelter
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "kawamori_staff"
@@ -101,7 +101,15 @@ def staff_service_worker() -> FileResponse:
 )
 def sign_in(body: SignIn, conn: Conn, now: Now, request: Request, response: Response) -> dict:
     try:
-        token, session = sessions.open_session(conn, shelter_id=body.shelter_id, code=body.code, now=now)
+        token, session = sessions.open_session(
+            conn,
+            shelter_id=body.shelter_id,
+            code=body.code,
+            now=now,
+            client=request.client.host if request.client else "unknown",
+        )
+    except Throttled as error:
+        raise HTTPException(429, str(error), headers={"Retry-After": str(error.retry_after)}) from None
     except AccessDenied as error:
         raise HTTPException(401, str(error)) from None
     response.set_cookie(

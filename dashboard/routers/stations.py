@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 
 from dashboard import queries
 from dashboard.deps import Conn, Now
@@ -32,6 +31,7 @@ def stations_geojson(conn: Conn, now: Now) -> JSONResponse:
     return JSONResponse(feature_collection(features), media_type=GEOJSON)
 
 
+RFC3339 = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)$"
 MAX_POINTS = 5000  # per answer: a day of 1-minute readings fits several times over
 
 
@@ -60,17 +60,26 @@ def station_readings(
     bucket_s: Annotated[int | None, Query(ge=1, le=86_400, description="Average per bucket")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_POINTS, description="Points per answer")] = MAX_POINTS,
     until: Annotated[
-        AwareDatetime | None, Query(description="Only points before this time (the next page's cursor)")
+        str | None,
+        Query(
+            pattern=RFC3339,
+            json_schema_extra={"format": "date-time"},
+            description="Only points before this time, RFC 3339 with a zone (the next page's cursor)",
+        ),
     ] = None,
 ) -> list[dict]:
     if not queries.station_exists(conn, station_id):
         raise HTTPException(404, f"no station {station_id!r}")
     end = now + timedelta(minutes=10)
+    try:
+        before = datetime.fromisoformat(until) if until is not None else end
+    except ValueError:
+        raise HTTPException(422, "until: not a date and time") from None
     rows = queries.station_readings(
         conn,
         station_id=station_id,
         since=now - timedelta(hours=hours),
-        until=min(until, end) if until is not None else end,
+        until=min(before, end),
         bucket=timedelta(seconds=bucket_s) if bucket_s else None,
         limit=limit + 1,
     )

@@ -37,7 +37,9 @@ class Stack:
 
     def client(self, address: str = "198.51.100.7", **kwargs) -> httpx.Client:
         """A browser at ``address``."""
-        return httpx.Client(base_url=self.url, timeout=15, headers={"X-Forwarded-For": address}, **kwargs)
+        return httpx.Client(
+            base_url=self.url, timeout=15, headers={"X-Forwarded-For": address}, trust_env=False, **kwargs
+        )
 
 
 def make_app(database_url: str, *, key, line_api, mailbox, security: SecurityConfig | None = None):  # noqa: F811
