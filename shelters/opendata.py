@@ -225,7 +225,12 @@ def _feature(feature: Any, number: int) -> Shelter | list[Problem]:
         return [Problem(number, "", "is not a GeoJSON Feature")]
     geometry = feature.get("geometry") or {}
     coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
-    if geometry.get("type") != "Point" or not isinstance(coordinates, list) or len(coordinates) < 2:
+    if (
+        not isinstance(geometry, dict)
+        or geometry.get("type") != "Point"
+        or not isinstance(coordinates, list)
+        or len(coordinates) < 2
+    ):
         return [Problem(number, "geometry", "must be a Point [longitude, latitude]")]
     properties = feature.get("properties") or {}
     if not isinstance(properties, dict):
