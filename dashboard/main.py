@@ -140,7 +140,7 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request, lang: str | None = None) -> HTMLResponse:
         language = lang if lang in {"ja", "en"} else "ja"
-        headers = secure_headers(images=MAP_TILES)
+        headers = secure_headers(images=MAP_TILES, styles="'unsafe-inline'")  # Leaflet, badges
         headers["Cache-Control"] = "no-cache"
         return templates.TemplateResponse(
             request, "map.html", {"lang": language, "leaflet": LEAFLET.exists()}, headers=headers

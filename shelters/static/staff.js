@@ -11,6 +11,7 @@ const TEXT = {
     set: "設定", statusTitle: "開設状況", open: "開設", preparing: "開設準備中", closed: "閉鎖",
     signout: "サインアウト", people: "人", synced: "最終同期", never: "未同期", offline: "オフライン",
     pending: "件が未送信（接続が戻ると送信します）", allSent: "すべて送信済み", badSignin: "避難所IDまたはアクセスコードが違います",
+    throttled: "間違いが続いたため、しばらく待ってからもう一度お試しください（約{s}秒）",
     expired: "セッションが終了しました。もう一度サインインしてください（未送信の記録は保持されています）",
     rejected: "送信できない記録を取り除きました", capacity: "収容", overCapacity: "定員超過",
     vacant: "空いています", somewhat_crowded: "やや混雑", crowded: "混雑", full: "満員", unknown: "不明",
@@ -23,6 +24,7 @@ const TEXT = {
     signout: "Sign out", people: "people", synced: "Last synced", never: "not synced yet", offline: "Offline",
     pending: "not sent yet (will be sent when the connection is back)", allSent: "all sent",
     badSignin: "Wrong shelter ID or access code",
+    throttled: "Too many wrong codes. Please wait and try again (about {s} seconds).",
     expired: "Your session has ended. Please sign in again (unsent taps are kept).",
     rejected: "An entry the server refused was removed", capacity: "capacity", overCapacity: "over capacity",
     vacant: "Vacant", somewhat_crowded: "Somewhat crowded", crowded: "Crowded", full: "Full", unknown: "Unknown",
@@ -183,6 +185,10 @@ $("signin").addEventListener("submit", async (e) => {
       method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ shelter_id: $("shelter-id").value.trim(), code: $("code").value }),
     });
+    if (response.status === 429) {
+      showError(t("throttled").replace("{s}", response.headers.get("Retry-After") || "60"));
+      return;
+    }
     if (!response.ok) { showError(t("badSignin")); return; }
     adopt(await response.json());
     $("code").value = "";

@@ -278,3 +278,26 @@ def test_cli_add_list_role_disable_password(env, conn):
     rows = conn.execute("SELECT username, role, disabled FROM staff_users ORDER BY username").fetchall()
     assert rows == [("sato", "approver", False), ("tanaka", "viewer", True)]
     staff.sign_in(conn, username="sato", password="a-new-river-pass-1", client="c", now=T0)
+
+
+def test_cli_unlock_and_totp(env, conn):
+    add(conn)
+    for _ in range(staff.PER_USER_CLIENT.free):
+        with pytest.raises(staff.InvalidCredentials):
+            staff.sign_in(conn, username="sato", password="wrong", client="c1", now=T0)
+    assert run(env, "unlock").exit_code == 2  # a user or a client address
+    unlocked = run(env, "unlock", "sato")
+    assert unlocked.exit_code == 0 and "Forgot 5" in unlocked.output
+    staff.sign_in(conn, username="sato", password=GOOD, client="c1", now=T0)
+
+    enrolled = run(env, "totp", "sato")
+    assert enrolled.exit_code == 0, enrolled.output
+    uri = next(line for line in enrolled.output.splitlines() if line.startswith("otpauth://totp/"))
+    assert "issuer=Kawamori" in uri
+    secret = conn.execute("SELECT totp_secret FROM staff_users WHERE username = 'sato'").fetchone()[0]
+    assert f"secret={secret}" in uri
+    with pytest.raises(staff.SecondFactorNeeded):
+        staff.sign_in(conn, username="sato", password=GOOD, client="c1", now=T0)
+    assert run(env, "totp", "sato", "--remove").exit_code == 0
+    staff.sign_in(conn, username="sato", password=GOOD, client="c1", now=T0)
+    assert run(env, "totp", "nobody").exit_code == 2
