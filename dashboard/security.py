@@ -16,6 +16,7 @@ a limit on request bodies and the security headers (ASVS V14).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,13 @@ class Refused(Exception):
         self.detail = detail
 
 
-NUL_IN_BODY = (b"\x00", b"\\u0000", b"%00")  # raw, escaped in JSON, escaped in a form
+# a NUL byte: raw, escaped in JSON (an odd number of backslashes before u0000), or in a form
+JSON_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+FORM = b"application/x-www-form-urlencoded"
+
+
+def _nul_in(window: bytes, *, form: bool) -> bool:
+    return b"\x00" in window or (b"%00" in window if form else JSON_NUL.search(window) is not None)
 
 
 class SecurityMiddleware:
@@ -84,6 +91,7 @@ class SecurityMiddleware:
             return
         https = scope.get("scheme") == "https" or self.config.production
         api = scope["path"].startswith(("/api/", "/line/", "/openapi.json"))
+        form = dict(scope["headers"]).get(b"content-type", b"").startswith(FORM)
         seen = 0
         tail = b""
         started = False
@@ -97,9 +105,9 @@ class SecurityMiddleware:
                 if seen > limit:
                     raise Refused(413, f"the request body is larger than {limit} bytes")
                 window = tail + chunk  # (an escape split between two chunks is still seen)
-                if any(nul in window for nul in NUL_IN_BODY):
+                if _nul_in(window, form=form):
                     raise Refused(400, "a NUL byte in the request body")
-                tail = window[-5:]
+                tail = window[-64:]
             return message
 
         async def send_with_headers(message: Message) -> None:

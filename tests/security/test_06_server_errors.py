@@ -56,3 +56,14 @@ def test_every_error_the_api_gives_is_in_its_openapi_document(stack):
             if operation.get("security"):
                 assert {"401", "403"} <= set(operation["responses"]), (method, path)
     assert "Error" in document["components"]["schemas"]
+
+
+def test_a_backslash_before_u0000_is_text_not_a_nul_byte(stack):
+    """``"\\\\u0000"`` in JSON is the six characters \\u0000, which PostgreSQL stores."""
+    with stack.client() as http:
+        response = http.post(
+            "/api/subscriptions",
+            content=b'{"channel": "email", "address": "a@example.jp", "areas": ["\\\\u0000"]}',
+            headers={"Content-Type": "application/json"},
+        )
+    assert response.status_code == 422 and "area" in response.text  # refused as an unknown area
