@@ -196,6 +196,7 @@ def worker_env(db_url: str, key_b64: str, http_url: str, smtp_port: int, vapid: 
         "KAWAMORI_DATA_DIR": str(folder),
         "KAWAMORI_DATABASE_URL": db_url,
         "KAWAMORI_SUBSCRIBER_KEY": key_b64,
+        "KAWAMORI_PUSH_PRIVATE_ADDRESSES": "true",  # the push service is local
         "KAWAMORI_VAPID_SUBJECT": "mailto:bench@example.jp",
         "KAWAMORI_VAPID_PRIVATE_KEY": vapid,
         "KAWAMORI_LINE_CHANNEL_ACCESS_TOKEN": TOKEN,

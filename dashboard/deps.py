@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Path, Request
+from fastapi.security import APIKeyCookie
 
 from alerts.model import Actor, Role
 from alerts.policy import ApprovalPolicy
@@ -17,6 +18,10 @@ from kawamori import staff
 SESSION_COOKIE = "kawamori_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_BIGINT = 2**63 - 1
+
+# an id in the path that is a database bigint: out of range is a 422, never a 500
+BigintId = Annotated[int, Path(ge=0, le=MAX_BIGINT)]
 
 
 def get_conn(request: Request) -> Iterator[psycopg.Connection]:
@@ -46,13 +51,26 @@ Now = Annotated[datetime, Depends(get_now)]
 BaseUrl = Annotated[str, Depends(get_base_url)]
 
 
-def current_session(request: Request, conn: Conn, now: Now) -> staff.Session:
+session_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="staff session",
+    description="Sign in at /staff/login; other than GET needs the session's CSRF token in X-CSRF-Token",
+    auto_error=False,
+)
+
+
+def current_session(
+    request: Request, conn: Conn, now: Now, token: Annotated[str | None, Depends(session_cookie)]
+) -> staff.Session:
     """The signed-in staff member's session (401 without one). Every request other than
-    GET/HEAD/OPTIONS must carry the session's CSRF token in ``X-CSRF-Token`` (403)."""
+    GET/HEAD/OPTIONS must carry the session's CSRF token in ``X-CSRF-Token`` (403), and
+    a generated password must be changed first (403)."""
     try:
-        session = staff.current_session(conn, token=request.cookies.get(SESSION_COOKIE), now=now)
+        session = staff.current_session(conn, token=token, now=now)
     except staff.NotSignedIn as error:
         raise HTTPException(401, str(error)) from None
+    if session.must_change_password:
+        raise HTTPException(403, "change your password first: /staff/password")
     if request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not sent or not staff.same(sent, session.csrf_token):

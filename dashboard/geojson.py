@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi.responses import JSONResponse
+
+MEDIA_TYPE = "application/geo+json"
+
+
+class GeoJSONResponse(JSONResponse):
+    media_type = MEDIA_TYPE
+
 
 def point_feature(feature_id: str, longitude: float, latitude: float, properties: dict[str, Any]) -> dict:
     return {

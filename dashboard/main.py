@@ -8,25 +8,34 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
+import swagger_ui_bundle
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from alerts.cap import DEFAULT_SENDER_NAME
 from alerts.policy import ApprovalPolicy
 from alerts.store import DEFAULT_SENDER
-from dashboard import queries
+from dashboard import openapi, queries
 from dashboard.live import AlertFeed
-from dashboard.pages import templates
+from dashboard.pages import secure_headers, templates
 from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
 from dashboard.schemas import Health
+from dashboard.security import SecurityConfig, SecurityMiddleware
+from notify.channels.http import Http
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
 from shelters.crowding import DEFAULT_BANDS, Bands
 
 HERE = Path(__file__).parent
 LEAFLET = HERE / "node_modules" / "leaflet" / "dist"
+SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)  # from a package, served from here: no CDN
+MAP_TILES = "https://tile.openstreetmap.org"
 
 
 def create_app(
@@ -39,12 +48,14 @@ def create_app(
     cap_sender: str = DEFAULT_SENDER,
     policy: ApprovalPolicy | None = None,
     residents_config: residents.ResidentConfig | None = None,
+    security: SecurityConfig | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.pool.open(wait=False)
         yield
         await app.state.alert_feed.close()
+        app.state.line_http.close()
         app.state.pool.close()
 
     app = FastAPI(
@@ -52,7 +63,33 @@ def create_app(
         summary="River levels, stages and shelters for disaster staff / 河川水位・警戒段階・避難所",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served below from the swagger-ui-bundle package, not a CDN
+        redoc_url=None,
     )
+    security = security or SecurityConfig()
+    app.state.security = security
+    app.add_middleware(SecurityMiddleware, config=security)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, error: StarletteHTTPException) -> Response:
+        if error.status_code == 405:  # Allow: every method of the path, not just one route's
+            allowed = sorted(
+                {
+                    m
+                    for r in app.routes
+                    if isinstance(r, APIRoute) and r.path_regex.match(request.url.path)
+                    for m in r.methods
+                }
+            )
+            error.headers = {**(error.headers or {}), "Allow": ", ".join(allowed)}
+        return await http_exception_handler(request, error)
+
+    @app.exception_handler(psycopg.DataError)
+    async def unstorable(request: Request, error: psycopg.DataError) -> JSONResponse:
+        # a NUL byte in a JSON string or form field, a number out of a column's range:
+        # the client's mistake, found where the database refuses it (never a 500)
+        return JSONResponse({"detail": "a value holds a NUL byte or is out of range"}, status_code=400)
+
     app.state.pool = ConnectionPool(
         database_url,
         min_size=1,
@@ -71,6 +108,7 @@ def create_app(
     app.state.cap_sender = cap_sender
     app.state.policy = policy or ApprovalPolicy()  # the same policy file as the evaluator's
     app.state.alert_feed = AlertFeed(database_url)
+    app.state.line_http = Http(timeout=10)  # LINE replies: the notifiers' client, not a second stack
     app.state.residents = (
         residents_config or residents.ResidentConfig()
     )  # the resident page, subscriptions, LINE
@@ -86,6 +124,7 @@ def create_app(
     app.include_router(line_webhook.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/shelters/static", StaticFiles(directory=shelters_staff.STATIC), name="shelters-static")
+    app.mount("/vendor/swagger-ui", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
     if LEAFLET.exists():
         app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")
 
@@ -101,8 +140,20 @@ def create_app(
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request, lang: str | None = None) -> HTMLResponse:
         language = lang if lang in {"ja", "en"} else "ja"
+        headers = secure_headers(images=MAP_TILES, styles="'unsafe-inline'")  # Leaflet, badges
+        headers["Cache-Control"] = "no-cache"
         return templates.TemplateResponse(
-            request, "map.html", {"lang": language, "leaflet": LEAFLET.exists()}
+            request, "map.html", {"lang": language, "leaflet": LEAFLET.exists()}, headers=headers
         )
 
+    @app.get("/docs", include_in_schema=False)
+    def api_docs() -> Response:
+        """Swagger UI from the swagger-ui-bundle package (no CDN, no inline script)."""
+        return Response(
+            openapi.SWAGGER_PAGE,
+            media_type="text/html; charset=utf-8",
+            headers=secure_headers(styles="'unsafe-inline'"),
+        )
+
+    openapi.install(app)
     return app

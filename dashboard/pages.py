@@ -24,12 +24,15 @@ def language(request: Request, asked: str | None = None, *, offered=LANGUAGES) -
     return "en" if accept.startswith("en") else "ja"
 
 
-def secure_headers(*, service_worker: bool = False, referrer: str = "same-origin") -> dict[str, str]:
+def secure_headers(
+    *, service_worker: bool = False, referrer: str = "same-origin", images: str = "", styles: str = ""
+) -> dict[str, str]:
     """Only this site's scripts and styles, never framed, never cached (staff pages; the
-    resident pages add their service worker and send no Referer)."""
+    resident pages add their service worker and send no Referer; the map its tiles)."""
     return {
-        "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-        "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        "Content-Security-Policy": f"default-src 'self'; img-src 'self' data: {images}".rstrip()
+        + "; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+        + (f"; style-src 'self' {styles}" if styles else "")
         + ("; worker-src 'self'" if service_worker else ""),
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": referrer,

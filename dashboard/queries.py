@@ -61,25 +61,36 @@ def stations(conn: psycopg.Connection, *, now: datetime) -> list[dict]:
 
 
 def station_readings(
-    conn: psycopg.Connection, *, station_id: str, since: datetime, until: datetime, bucket: timedelta | None
+    conn: psycopg.Connection,
+    *,
+    station_id: str,
+    since: datetime,
+    until: datetime,
+    bucket: timedelta | None,
+    limit: int | None = None,
 ) -> list[dict]:
-    """Readings of one station; with ``bucket``, the mean, minimum and maximum per
-    time bucket (``date_bin``, which works on PostgreSQL and TimescaleDB alike)."""
+    """Readings of one station, oldest first; with ``bucket``, the mean, minimum and
+    maximum per time bucket (``date_bin``, which works on PostgreSQL and TimescaleDB
+    alike). With ``limit``, only the newest ``limit`` (readings or buckets) before
+    ``until``: a caller asks for ``limit + 1`` to know whether older ones remain."""
+    newest = "DESC" if limit is not None else ""
     with conn.cursor(row_factory=dict_row) as cur:
         if bucket is None:
-            return cur.execute(
-                """SELECT time, level_m, quality FROM readings
-                   WHERE station_id = %s AND time >= %s AND time < %s ORDER BY time""",
-                (station_id, since, until),
+            rows = cur.execute(
+                f"""SELECT time, level_m, quality FROM readings
+                   WHERE station_id = %s AND time >= %s AND time < %s ORDER BY time {newest} LIMIT %s""",
+                (station_id, since, until, limit),
             ).fetchall()
-        return cur.execute(
-            """SELECT date_bin(%s, time, TIMESTAMPTZ '2000-01-01') AS time,
-                      avg(level_m) AS level_m, min(level_m) AS min_m, max(level_m) AS max_m,
-                      count(*) AS n
-               FROM readings WHERE station_id = %s AND time >= %s AND time < %s
-               GROUP BY 1 ORDER BY 1""",
-            (bucket, station_id, since, until),
-        ).fetchall()
+        else:
+            rows = cur.execute(
+                f"""SELECT date_bin(%s, time, TIMESTAMPTZ '2000-01-01') AS time,
+                          avg(level_m) AS level_m, min(level_m) AS min_m, max(level_m) AS max_m,
+                          count(*) AS n
+                   FROM readings WHERE station_id = %s AND time >= %s AND time < %s
+                   GROUP BY 1 ORDER BY 1 {newest} LIMIT %s""",
+                (bucket, station_id, since, until, limit),
+            ).fetchall()
+    return rows[::-1] if limit is not None else rows
 
 
 def station_exists(conn: psycopg.Connection, station_id: str) -> bool:

@@ -355,6 +355,7 @@ def dashboard() -> None:
     from alerts.policy import PolicyError
     from dashboard.main import create_app
     from dashboard.routers.residents import ResidentConfig
+    from dashboard.security import SecurityConfig
     from notify.errors import SubscriberKeyError
     from shelters.crowding import parse_bands
 
@@ -373,6 +374,7 @@ def dashboard() -> None:
             cap_sender=settings.cap_sender,
             policy=policy,
             residents_config=residents_config,
+            security=SecurityConfig.from_settings(settings),
         ),
         host=settings.dashboard_host,
         port=settings.dashboard_port,

@@ -109,6 +109,25 @@ class Settings(BaseSettings):
     subscribe_limit_per_hour: int = Field(
         default=10, ge=1, le=10_000, description="Subscribe requests per client address per hour"
     )
+    # web and API hardening (docs/operations.md, "Security settings")
+    max_body_bytes: int = Field(
+        default=1_048_576, ge=4096, le=64 * 1_048_576, description="Largest request body the dashboard reads"
+    )
+    staff_require_totp: bool = Field(
+        default=False,
+        description="Approvers and admins must sign in with a TOTP code (kawamori staff totp); "
+        "recommended in production",
+    )
+    push_hosts: str = Field(
+        default="",
+        description="Comma-separated push services residents' browsers may use (host names; a leading "
+        "'.' allows sub-domains), e.g. .push.services.mozilla.com,fcm.googleapis.com; empty: any public host",
+    )
+    push_private_addresses: bool = Field(
+        default=False,
+        description="Let Web Push endpoints be private addresses (local test push services; refused in "
+        "production)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -204,6 +223,8 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _production_needs_real_services(self) -> Settings:
         if self.environment is Environment.production:
+            if self.push_private_addresses:
+                raise ValueError("KAWAMORI_PUSH_PRIVATE_ADDRESSES is for tests; production refuses it")
             missing = [name for name in ("database_url", "mqtt_url") if getattr(self, name) is None]
             if missing:
                 raise ValueError(

@@ -182,6 +182,7 @@ def create_first_admin(conn, data_dir: Path) -> tuple[str, str, Path] | None:
         role=Role.admin,
         password=password,
         now=datetime.now(UTC),
+        must_change_password=True,  # chosen at the first sign-in; the file is removed then
     )
     log.info("stack.first_admin", file=str(path))  # never the password
     return "admin", password, path

@@ -9,9 +9,18 @@ Service functions take a connection and keyword arguments; ``now`` is passed in.
 * **Signing in** answers the same (:class:`InvalidCredentials`) for an unknown user, a
   wrong password and a disabled account, and does the same argon2 work for all three
   (a dummy hash stands in for a missing user).
-* **Throttling**: at most :data:`MAX_FAILURES_PER_USER` failures per user name and
-  :data:`MAX_FAILURES_PER_CLIENT` per client address within :data:`FAILURE_WINDOW`;
-  beyond that, :class:`Throttled` — whether or not the user exists.
+* **Throttling** (:mod:`kawamori.throttle`: growing delays, never a lockout): per (user
+  name, client address) after :data:`PER_USER_CLIENT` failures, per client address
+  after :data:`PER_CLIENT`, and per user name from unknown browsers after
+  :data:`PER_USER_UNKNOWN` (many addresses at once) — whether or not the user exists.
+  A browser that has signed in to the account before holds a **device cookie**; its
+  failures count only against itself (:data:`PER_DEVICE`), so nobody can lock a
+  person out of the browser they use. ``kawamori staff unlock`` clears the failures.
+* **Second factor**: an account with a TOTP secret (RFC 6238, ``kawamori staff totp``)
+  needs its 6-digit code at sign-in, each code once; approvers and admins can be
+  required to have one (``require_totp``).
+* **Generated passwords** (the first admin's) must be changed at the first sign-in:
+  until then the session can do nothing but :func:`change_own_password`.
 * **Sessions**: a random token in the cookie, only its SHA-256 in ``staff_sessions``;
   it ends after :data:`IDLE_TIMEOUT` without requests and at the latest
   :data:`SESSION_LENGTH` after signing in. Each session has its own CSRF token.
@@ -23,6 +32,7 @@ Errors::
 
     StaffError
     ├── InvalidCredentials   wrong user name or password (or disabled) — same for all
+    ├── SecondFactorNeeded   the password was right; the TOTP code is missing or wrong
     ├── Throttled            too many failures; ``retry_after`` seconds
     ├── NotSignedIn          no session, or it has ended
     ├── WeakPassword         refused by the password policy
@@ -44,6 +54,8 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from psycopg.types.json import Jsonb
 
 from alerts.model import Actor, Role
+from kawamori import totp
+from kawamori.throttle import Rule
 from kawamori.tokens import new_token as new_token
 from kawamori.tokens import same as same
 from kawamori.tokens import token_digest as token_digest
@@ -52,23 +64,26 @@ SESSION_LENGTH = timedelta(hours=12)  # one shift
 IDLE_TIMEOUT = timedelta(hours=2)
 TOUCH_EVERY = timedelta(minutes=1)  # last_seen is written at most this often
 FAILURE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USER = 5
-MAX_FAILURES_PER_CLIENT = 20
+PER_USER_CLIENT = Rule(free=5)  # one person mistyping on one machine
+PER_CLIENT = Rule(free=20)  # one address guessing many names
+PER_USER_UNKNOWN = Rule(free=100)  # one name guessed from many addresses
+PER_DEVICE = Rule(free=5)  # a browser that has signed in to the account before
+DEVICE_LIFETIME = timedelta(days=365)
 MIN_PASSWORD_LENGTH = 12
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
 
-# Common passwords long enough to pass the length rule (the short ones fail that first).
-COMMON = frozenset(
-    {
-        "password1234", "password12345", "password123456", "passwordpassword", "123456789012",
-        "1234567890123", "12345678901234", "qwertyuiop12", "qwertyuiopasdf", "qwerty123456",
-        "iloveyou1234", "administrator", "administrator1", "letmein12345", "welcome12345",
-        "changeme1234", "kawamori1234", "kawamorikawamori", "abcdefghijkl", "abc123abc123",
-        "aaaaaaaaaaaa", "000000000000", "111111111111", "1qaz2wsx3edc", "zaq12wsxcde3",
-        "passw0rd1234", "p@ssw0rd1234", "asdfghjkl123", "superman1234", "trustno1trustno1",
-        "football1234", "baseball1234", "monkey123456", "dragon123456", "sunshine1234",
+
+@cache
+def common_passwords() -> frozenset[str]:
+    """The 30,000 most common passwords of zxcvbn's list (from leaked password sets),
+    lower-cased; the short ones fail the length rule first."""
+    from zxcvbn.frequency_lists import FREQUENCY_LISTS
+
+    return frozenset(word.lower() for word in FREQUENCY_LISTS["passwords"]) | {
+        "kawamorikawamori",
+        "kawamori1234",
+        "administrator1",
     }
-)  # fmt: skip
 
 
 class StaffError(Exception):
@@ -84,6 +99,11 @@ class Throttled(StaffError):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed sign-ins; try again in {retry_after // 60 + 1} minutes")
         self.retry_after = retry_after
+
+
+class SecondFactorNeeded(StaffError):
+    def __init__(self) -> None:
+        super().__init__("enter the 6-digit code from the authenticator app")
 
 
 class NotSignedIn(StaffError):
@@ -117,6 +137,8 @@ class Session:
     actor: Actor
     csrf_token: str
     expires_at: datetime
+    must_change_password: bool = False  # a generated password: nothing else until it is changed
+    device_token: str | None = None  # only from sign_in: a new device cookie for this browser
 
 
 # --- pure helpers -------------------------------------------------------------------
@@ -156,7 +178,7 @@ def check_password(password: str, *, username: str = "", display_name: str = "")
         raise WeakPassword(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > 1024:
         raise WeakPassword("a password may have at most 1024 characters")
-    if lowered in COMMON or len(set(lowered)) < 5:
+    if lowered in common_passwords() or len(set(lowered)) < 5:
         raise WeakPassword("this password is too common or too simple; choose another")
     for part in (username, *display_name.lower().split()):
         if len(part) >= 3 and part.lower() in lowered:
@@ -202,7 +224,10 @@ def create_user(
     password: str,
     now: datetime,
     by: Actor | None = None,
+    must_change_password: bool = False,
 ) -> Account:
+    """``must_change_password``: a generated password (the first admin's), to be replaced
+    at the first sign-in."""
     _must_be_admin(by)
     username = normalise_username(username)
     if not USERNAME.match(username):
@@ -213,10 +238,19 @@ def create_user(
         try:
             row = conn.execute(
                 """INSERT INTO staff_users
-                          (username, display_name, role, password_hash, created_at, updated_at)
-                   VALUES (%s, %s, %s, %s, %s, %s)
+                          (username, display_name, role, password_hash, created_at, updated_at,
+                           must_change_password)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s)
                    RETURNING id, username, display_name, role, disabled, created_at""",
-                (username, display_name, Role(role).value, hash_password(password), now, now),
+                (
+                    username,
+                    display_name,
+                    Role(role).value,
+                    hash_password(password),
+                    now,
+                    now,
+                    must_change_password,
+                ),
             ).fetchone()
         except psycopg.errors.UniqueViolation:
             raise InvalidAccount(f"a user named {username!r} already exists") from None
@@ -303,59 +337,135 @@ def set_password(
     return account
 
 
+def set_totp(conn: psycopg.Connection, *, username: str, enable: bool, now: datetime) -> str | None:
+    """Give an account a new TOTP secret (returned once, for the authenticator app) or
+    remove it (the command line: a lost phone)."""
+    secret = totp.new_secret() if enable else None
+    with conn.transaction():
+        account = _update(
+            conn, username=username, now=now, sql="totp_secret = %s, totp_last_step = NULL", params=(secret,)
+        )
+        _audit(conn, now=now, by=None, user_id=account.id, action="totp" if enable else "totp_removed")
+    return secret
+
+
+def has_totp(conn: psycopg.Connection, *, user_id: int) -> bool:
+    row = conn.execute("SELECT totp_secret IS NOT NULL FROM staff_users WHERE id = %s", (user_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def needs_totp(conn: psycopg.Connection, *, roles: frozenset[Role]) -> list[str]:
+    """Active accounts of ``roles`` without a second factor (what ``require_totp`` refuses)."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT username FROM staff_users WHERE NOT disabled AND totp_secret IS NULL AND role = ANY(%s) "
+            "ORDER BY username",
+            ([str(r) for r in roles],),
+        )
+    ]
+
+
 # --- signing in ---------------------------------------------------------------------
 
 
-def _throttle(conn: psycopg.Connection, *, username: str, client: str, now: datetime) -> None:
-    since = now - FAILURE_WINDOW
+def _known_device(conn: psycopg.Connection, *, username: str, device: str | None) -> str | None:
+    """The digest of ``device`` if it is a device cookie this account signed in with."""
+    if not device:
+        return None
+    digest = token_digest(device)
     row = conn.execute(
-        """SELECT count(*) FILTER (WHERE username = %(u)s), min(failed_at) FILTER (WHERE username = %(u)s),
-                  count(*) FILTER (WHERE client = %(c)s), min(failed_at) FILTER (WHERE client = %(c)s)
-             FROM staff_login_failures
-            WHERE failed_at > %(since)s AND (username = %(u)s OR client = %(c)s)""",
-        {"u": username, "c": client, "since": since},
+        """SELECT 1 FROM staff_devices d JOIN staff_users u ON u.id = d.user_id
+            WHERE d.digest = %s AND u.username = %s""",
+        (digest, username),
     ).fetchone()
-    by_user, first_user, by_client, first_client = row
-    oldest = None
-    if by_user >= MAX_FAILURES_PER_USER:
-        oldest = first_user
-    if by_client >= MAX_FAILURES_PER_CLIENT:
-        oldest = min(filter(None, (oldest, first_client)))
-    if oldest is not None:
-        raise Throttled(max(1, int((oldest + FAILURE_WINDOW - now).total_seconds())))
+    return digest if row else None
+
+
+def _throttle(
+    conn: psycopg.Connection, *, username: str, client: str, device: str | None, now: datetime
+) -> None:
+    """Raise :class:`Throttled` while any rule that applies asks to wait. A known
+    browser (``device``: its digest) is judged only by its own failures."""
+    params = {"u": username, "c": client, "d": device, "since": now - FAILURE_WINDOW}
+    if device is not None:
+        rows = [
+            (PER_DEVICE, "username = %(u)s AND device = %(d)s"),
+        ]
+    else:
+        rows = [
+            (PER_USER_CLIENT, "username = %(u)s AND client = %(c)s AND device IS NULL"),
+            (PER_CLIENT, "client = %(c)s AND device IS NULL"),
+            (PER_USER_UNKNOWN, "username = %(u)s AND device IS NULL"),
+        ]
+    columns = ", ".join(f"count(*) FILTER (WHERE {w}), max(failed_at) FILTER (WHERE {w})" for _, w in rows)
+    found = conn.execute(
+        f"""SELECT {columns} FROM staff_login_failures
+             WHERE failed_at > %(since)s AND (username = %(u)s OR client = %(c)s)""",
+        params,
+    ).fetchone()
+    wait = max(rule.wait(found[2 * i], found[2 * i + 1], now=now) for i, (rule, _) in enumerate(rows))
+    if wait:
+        raise Throttled(wait)
+
+
+def _failed(conn: psycopg.Connection, *, username: str, client: str, device: str | None, now) -> None:
+    with conn.transaction():
+        conn.execute("DELETE FROM staff_login_failures WHERE failed_at < %s", (now - timedelta(days=1),))
+        conn.execute(
+            "INSERT INTO staff_login_failures (username, client, device, failed_at) VALUES (%s, %s, %s, %s)",
+            (username, client, device, now),
+        )
 
 
 def sign_in(
-    conn: psycopg.Connection, *, username: str, password: str, client: str, now: datetime
+    conn: psycopg.Connection,
+    *,
+    username: str,
+    password: str,
+    client: str,
+    now: datetime,
+    device: str | None = None,
+    code: str = "",
 ) -> tuple[str, Session]:
-    """Check the password and open a session; returns the cookie token and the session.
-    Raises :class:`Throttled` or :class:`InvalidCredentials` (the same for every reason)."""
+    """Check the password (and the TOTP ``code`` where the account has a second factor)
+    and open a session; returns the cookie token and the session. ``device``: the
+    browser's device cookie, if any; the session carries a new one when it had none.
+    Raises :class:`Throttled`, :class:`InvalidCredentials` (the same for every reason)
+    or :class:`SecondFactorNeeded`."""
     username = normalise_username(username)[:64]
     client = client[:64]
-    _throttle(conn, username=username, client=client, now=now)
+    known = _known_device(conn, username=username, device=device)
+    _throttle(conn, username=username, client=client, device=known, now=now)
     row = conn.execute(
-        """SELECT id, username, display_name, role, password_hash, disabled
+        """SELECT id, username, display_name, role, password_hash, disabled, must_change_password,
+                  totp_secret, totp_last_step
              FROM staff_users WHERE username = %s""",
         (username,),
     ).fetchone()
     ok = verify_password(password, row[4] if row else None)
     if not ok or row is None or row[5]:
-        with conn.transaction():
-            conn.execute("DELETE FROM staff_login_failures WHERE failed_at < %s", (now - timedelta(days=1),))
-            conn.execute(
-                "INSERT INTO staff_login_failures (username, client, failed_at) VALUES (%s, %s, %s)",
-                (username, client, now),
-            )
+        _failed(conn, username=username, client=client, device=known, now=now)
         raise InvalidCredentials()
     actor = Actor(row[0], row[1], row[2], Role(row[3]))
+    if row[7] is not None:
+        step = totp.accepted_step(row[7], code, now=now, last_step=row[8])
+        if step is None:
+            if code:  # a wrong code counts like a wrong password
+                _failed(conn, username=username, client=client, device=known, now=now)
+            raise SecondFactorNeeded()
+        conn.execute("UPDATE staff_users SET totp_last_step = %s WHERE id = %s", (step, actor.id))
     token, csrf = new_token(), new_token()
+    new_device = None if known else new_token()
     expires = now + SESSION_LENGTH
     with conn.transaction():
         if hasher().check_needs_rehash(row[4]):
             conn.execute(
                 "UPDATE staff_users SET password_hash = %s WHERE id = %s", (hash_password(password), actor.id)
             )
-        conn.execute("DELETE FROM staff_login_failures WHERE username = %s", (username,))
+        conn.execute(
+            "DELETE FROM staff_login_failures WHERE username = %s AND client = %s", (username, client)
+        )
         conn.execute(
             "DELETE FROM staff_sessions WHERE expires_at < %s OR last_seen < %s", (now, now - IDLE_TIMEOUT)
         )
@@ -365,8 +475,54 @@ def sign_in(
                VALUES (%s, %s, %s, %s, %s, %s)""",
             (token_digest(token), actor.id, csrf, now, now, expires),
         )
+        conn.execute("DELETE FROM staff_devices WHERE last_used < %s", (now - DEVICE_LIFETIME,))
+        if known:
+            conn.execute("UPDATE staff_devices SET last_used = %s WHERE digest = %s", (now, known))
+        else:
+            conn.execute(
+                "INSERT INTO staff_devices (digest, user_id, created_at, last_used) VALUES (%s, %s, %s, %s)",
+                (token_digest(new_device), actor.id, now, now),
+            )
         _audit(conn, now=now, by=actor, user_id=actor.id, action="signed_in")
-    return token, Session(actor, csrf, expires)
+    return token, Session(actor, csrf, expires, must_change_password=row[6], device_token=new_device)
+
+
+def unlock(conn: psycopg.Connection, *, username: str | None = None, client: str | None = None) -> int:
+    """Forget the failed sign-ins of a user name and/or a client address (the
+    command line's ``kawamori staff unlock``); returns how many were forgotten."""
+    if username is None and client is None:
+        raise InvalidAccount("name a user or a client address")
+    return conn.execute(
+        """DELETE FROM staff_login_failures
+            WHERE (%(u)s::text IS NULL OR username = %(u)s) AND (%(c)s::text IS NULL OR client = %(c)s)""",
+        {"u": normalise_username(username) if username else None, "c": client},
+    ).rowcount
+
+
+def change_own_password(
+    conn: psycopg.Connection, *, token: str, current: str, new: str, now: datetime
+) -> Session:
+    """The signed-in person sets a new password (the current one is asked again); ends
+    their other sessions and clears a forced change."""
+    session = current_session(conn, token=token, now=now)
+    row = conn.execute("SELECT password_hash FROM staff_users WHERE id = %s", (session.actor.id,)).fetchone()
+    if not verify_password(current, row[0]):
+        raise InvalidCredentials()
+    if same(current, new):
+        raise WeakPassword("choose a password different from the current one")
+    check_password(new, username=session.actor.username, display_name=session.actor.display_name)
+    with conn.transaction():
+        conn.execute(
+            "UPDATE staff_users SET password_hash = %s, must_change_password = false, updated_at = %s "
+            "WHERE id = %s",
+            (hash_password(new), now, session.actor.id),
+        )
+        conn.execute(
+            "DELETE FROM staff_sessions WHERE user_id = %s AND token_digest <> %s",
+            (session.actor.id, token_digest(token)),
+        )
+        _audit(conn, now=now, by=session.actor, user_id=session.actor.id, action="password")
+    return Session(session.actor, session.csrf_token, session.expires_at)
 
 
 def current_session(conn: psycopg.Connection, *, token: str | None, now: datetime) -> Session:
@@ -375,7 +531,8 @@ def current_session(conn: psycopg.Connection, *, token: str | None, now: datetim
         raise NotSignedIn("not signed in")
     digest = token_digest(token)
     row = conn.execute(
-        """SELECT u.id, u.username, u.display_name, u.role, s.csrf_token, s.expires_at, s.last_seen
+        """SELECT u.id, u.username, u.display_name, u.role, s.csrf_token, s.expires_at, s.last_seen,
+                  u.must_change_password
              FROM staff_sessions s JOIN staff_users u ON u.id = s.user_id
             WHERE s.token_digest = %s AND NOT u.disabled""",
         (digest,),
@@ -384,7 +541,7 @@ def current_session(conn: psycopg.Connection, *, token: str | None, now: datetim
         raise NotSignedIn("the session has ended; sign in again")
     if now - row[6] >= TOUCH_EVERY:
         conn.execute("UPDATE staff_sessions SET last_seen = %s WHERE token_digest = %s", (now, digest))
-    return Session(Actor(row[0], row[1], row[2], Role(row[3])), row[4], row[5])
+    return Session(Actor(row[0], row[1], row[2], Role(row[3])), row[4], row[5], must_change_password=row[7])
 
 
 def sign_out(conn: psycopg.Connection, *, token: str, now: datetime) -> None:

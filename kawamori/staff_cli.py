@@ -123,3 +123,51 @@ def password(
         except staff.StaffError as error:
             raise fail(console, error) from None
     console.print(f"New password set for {account.username} / パスワードを変更しました")
+
+
+@staff_app.command("unlock")
+def unlock(
+    username: Annotated[
+        str | None, typer.Argument(help="The account whose failed sign-ins to forget")
+    ] = None,
+    client: Annotated[str | None, typer.Option(help="Forget the failures of this client address")] = None,
+) -> None:
+    """Forget failed sign-ins, ending the growing delays they cause (a person locked out
+    by someone else's guesses, a shared office address).
+
+    Example: [bold]kawamori staff unlock sato[/bold]
+    or [bold]kawamori staff unlock --client 203.0.113.9[/bold]
+    """
+    with db.connect(database_url()) as conn:
+        try:
+            count = staff.unlock(conn, username=username, client=client)
+        except staff.StaffError as error:
+            raise fail(console, error) from None
+    console.print(f"Forgot {count} failed sign-ins / 失敗記録 {count} 件を消去しました")
+
+
+@staff_app.command("totp")
+def totp_command(
+    username: Annotated[str, typer.Argument(help="The account")],
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the second factor (a lost phone)")] = False,
+) -> None:
+    """Give an account a second factor (TOTP, RFC 6238): prints an otpauth:// address
+    for the person's authenticator app, once. From then on signing in asks for its
+    6-digit code. Approvers and admins need one when KAWAMORI_STAFF_REQUIRE_TOTP is set.
+
+    Example: [bold]kawamori staff totp tanaka[/bold]
+    """
+    from kawamori import totp
+
+    with db.connect(database_url()) as conn:
+        try:
+            secret = staff.set_totp(conn, username=username, enable=not remove, now=datetime.now(UTC))
+        except staff.StaffError as error:
+            raise fail(console, error) from None
+    if secret is None:
+        console.print(f"{username}: second factor removed / 二段階認証を解除しました")
+        return
+    print(totp.provisioning_uri(secret, username=staff.normalise_username(username)))
+    console.print(
+        "Add this to the authenticator app (shown once) / 認証アプリに登録してください（一度だけ表示）"
+    )

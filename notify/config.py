@@ -29,7 +29,7 @@ def notifiers(settings: Settings) -> dict[str, Notifier]:
     from notify.channels.email import EmailNotifier
     from notify.channels.line import LineNotifier
     from notify.channels.webhook import WebhookNotifier
-    from notify.channels.webpush import WebPushNotifier
+    from notify.channels.webpush import WebPushNotifier, parse_hosts
 
     timeout = settings.notify_timeout_s
     out: dict[str, Notifier] = {}
@@ -38,6 +38,8 @@ def notifiers(settings: Settings) -> dict[str, Notifier]:
             vapid_private_key=_secret(settings.vapid_private_key),
             subject=settings.vapid_subject,
             timeout=timeout,
+            hosts=parse_hosts(settings.push_hosts),
+            private_addresses=settings.push_private_addresses,
         )
     if settings.line_channel_access_token:
         out["line"] = LineNotifier(

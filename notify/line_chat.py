@@ -12,9 +12,8 @@ import re
 import unicodedata
 from collections.abc import Sequence
 
-import httpx
-
-from notify.channels.base import Result, classify, transport_failure
+from notify.channels.base import Outcome, Result, classify
+from notify.channels.http import Http, Request, TransportError, json_bytes
 from notify.channels.line import PROVIDER, REPLY_PATH
 
 MAX_MESSAGES = 5  # per reply
@@ -62,7 +61,7 @@ def message_texts(body: bytes) -> dict[str, str]:
 
 
 def reply(
-    client: httpx.Client,
+    http: Http,
     *,
     base_url: str,
     access_token: str,
@@ -72,7 +71,8 @@ def reply(
 ) -> Result:
     """Answer a webhook event with up to five text messages; ``buttons`` become quick-reply
     buttons under the last one, each sending its own label. Reply tokens are free of the
-    monthly push quota and valid for a short time only: never retried."""
+    monthly push quota and valid for a short time only: never retried. ``http`` is the
+    notifiers' client (libcurl: no proxy from the environment, no redirects)."""
     messages: list[dict] = [{"type": "text", "text": t} for t in texts[:MAX_MESSAGES]]
     if buttons and messages:
         messages[-1]["quickReply"] = {
@@ -81,12 +81,13 @@ def reply(
                 for b in buttons
             ]
         }
+    request = Request(
+        f"{base_url.rstrip('/')}{REPLY_PATH}",
+        json_bytes({"replyToken": reply_token, "messages": messages}),
+        {"Authorization": f"Bearer {access_token}", "Content-Type": "application/json"},
+    )
     try:
-        response = client.post(
-            f"{base_url.rstrip('/')}{REPLY_PATH}",
-            json={"replyToken": reply_token, "messages": messages},
-            headers={"Authorization": f"Bearer {access_token}"},
-        )
-    except httpx.HTTPError as error:
-        return transport_failure(PROVIDER, error)
-    return classify(PROVIDER, response.status_code, response.headers)
+        response = http.post(request)
+    except TransportError as error:
+        return Result(Outcome.retry, PROVIDER, detail=str(error))
+    return classify(PROVIDER, response.status, response.headers)

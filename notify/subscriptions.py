@@ -54,6 +54,7 @@ from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
 from notify.channels.base import Recipient, WebPushSubscription
+from notify.channels.http import public_address
 from notify.errors import InvalidAddress, OutsideAreas, SealError, SubscriptionError, UnknownArea
 from notify.render import Channel
 from notify.sealing import SubscriberKey, token_digest
@@ -128,17 +129,28 @@ def normalise(channel: str, address: Any) -> tuple[str, Any]:
     raise InvalidAddress(f"unknown channel; one of {CHANNELS}")
 
 
+_NUMERIC_LABEL = re.compile(r"^(0x[0-9a-f]*|[0-9]+)$")
+_HOST_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa", ".localdomain")
+
+
 def _public_host(host: str) -> bool:
-    """Whether a push endpoint's host may be called: not localhost, not a private,
-    loopback, link-local or reserved address (the delivery workers POST to it)."""
+    """Whether a push endpoint's host may be called: a public IP address written the
+    one standard way, or a host name of at least two labels that is not a local one.
+    Numbers in other forms (``127.1``, ``0x7f.0.0.1``, ``0177.0.0.1``, ``2130706433``),
+    which resolvers read as addresses, are refused. A name's addresses are checked
+    again when a delivery worker connects (:mod:`notify.channels.http`)."""
     host = host.strip("[]").lower()
-    if not host or host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
+    if not host or host.rstrip(".") == "localhost" or host.rstrip(".").endswith(_LOCAL_SUFFIXES):
         return False
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return "." in host
-    return address.is_global
+    labels = host.rstrip(".").split(".")
+    if ":" in host or _NUMERIC_LABEL.match(labels[-1]):
+        try:
+            ipaddress.ip_address(host)  # strict: a dotted quad without leading zeros, or IPv6
+        except ValueError:
+            return False
+        return public_address(host)
+    return len(labels) >= 2 and all(_HOST_LABEL.match(label) for label in labels)
 
 
 def recipient(channel: str, opened: Any) -> Recipient:

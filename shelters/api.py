@@ -13,7 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 
 from dashboard.deps import Conn, Now
-from dashboard.geojson import feature_collection, point_feature
+from dashboard.geojson import GeoJSONResponse, feature_collection, point_feature
 from kawamori.model import Hazard
 from shelters import occupancy, registry
 from shelters.crowding import DEFAULT_BANDS, Bands, describe
@@ -68,7 +68,11 @@ def list_shelters(conn: Conn, request: Request) -> list[dict]:
     return [public(row, bands) for row in registry.all_shelters(conn)]
 
 
-@router.get("/shelters.geojson", summary="Shelters with status, head count and crowding as GeoJSON")
+@router.get(
+    "/shelters.geojson",
+    response_class=GeoJSONResponse,
+    summary="Shelters with status, head count and crowding as GeoJSON",
+)
 def shelters_geojson(conn: Conn, request: Request) -> JSONResponse:
     bands = bands_of(request)
     features = []
@@ -100,7 +104,11 @@ def nearest(
     }
 
 
-@router.get("/shelters/nearest.geojson", summary="The nearest shelters (as /api/shelters/nearest), GeoJSON")
+@router.get(
+    "/shelters/nearest.geojson",
+    response_class=GeoJSONResponse,
+    summary="The nearest shelters (as /api/shelters/nearest), GeoJSON",
+)
 def nearest_geojson(
     conn: Conn,
     request: Request,

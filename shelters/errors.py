@@ -9,6 +9,7 @@
     │                                zero delta, unknown status, time out of range …)
     ├── ConflictingEvent             an event id was reused for a different event
     └── AccessDenied                 wrong access code, expired session or bad CSRF token
+        └── Throttled                too many wrong codes from one client: wait ``retry_after``
 
 Row problems are not exceptions: the importer returns them (:class:`Problem`, an
 error or a warning) and imports every good row.
@@ -97,3 +98,11 @@ class ConflictingEvent(ShelterError):
 
 class AccessDenied(ShelterError):
     pass
+
+
+class Throttled(AccessDenied):
+    """Too many wrong access codes from one client: ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many wrong codes; try again in {retry_after} seconds")
+        self.retry_after = retry_after

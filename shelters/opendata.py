@@ -404,7 +404,12 @@ def _feature(feature: object, number: int, problems: list[Problem]) -> Record | 
     geometry = feature.get("geometry") or {}
     coordinates = geometry.get("coordinates") if isinstance(geometry, dict) else None
     properties = feature.get("properties") or {}
-    if geometry.get("type") != "Point" or not isinstance(coordinates, list) or len(coordinates) < 2:
+    if (
+        not isinstance(geometry, dict)
+        or geometry.get("type") != "Point"
+        or not isinstance(coordinates, list)
+        or len(coordinates) < 2
+    ):
         return bad("geometry", "feature_bad")
     if not isinstance(properties, dict):
         return bad("properties", "field_bad", detail="must be an object")

@@ -5,6 +5,10 @@ shelter is added by signing in with its access code. Issuing a new code does not
 out tablets already counting unless asked (``revoke=True``): the code is for signing
 in, the session for the shift. A staff account of the alert console (operator or above)
 counts for the shelters assigned to it (``kawamori shelters assign``).
+
+Wrong codes are throttled per client address with growing delays (:data:`PER_CLIENT`,
+:mod:`kawamori.throttle`), checked before the scrypt work, so nobody can guess fast or
+make the server hash for them.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ from datetime import datetime, timedelta
 import psycopg
 
 from alerts.model import Actor, Role
+from kawamori.throttle import Rule
 from shelters import access
-from shelters.errors import AccessDenied, UnknownShelter
+from shelters.errors import AccessDenied, Throttled, UnknownShelter
 
 SESSION_LENGTH = timedelta(hours=12)  # one shift
+PER_CLIENT = Rule(free=10, base=timedelta(seconds=10))
+FAILURE_WINDOW = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +84,35 @@ def _shelters(conn: psycopg.Connection, digest: str) -> tuple[str, ...]:
 
 
 def open_session(
-    conn: psycopg.Connection, *, shelter_id: str, code: str, now: datetime, token: str | None = None
+    conn: psycopg.Connection,
+    *,
+    shelter_id: str,
+    code: str,
+    now: datetime,
+    token: str | None = None,
+    client: str = "unknown",
 ) -> tuple[str, Session]:
     """Check the code; add the shelter to the browser's session (``token``, if it is
-    still valid) or open a new one. Returns the cookie token and the session."""
+    still valid) or open a new one. Returns the cookie token and the session. Raises
+    :class:`Throttled` while ``client`` must wait, else :class:`AccessDenied` for a
+    wrong shelter or code."""
+    client = client[:64]
+    failures, last = conn.execute(
+        "SELECT count(*), max(failed_at) FROM shelter_login_failures WHERE client = %s AND failed_at > %s",
+        (client, now - FAILURE_WINDOW),
+    ).fetchone()
+    if wait := PER_CLIENT.wait(failures, last, now=now):
+        raise Throttled(wait)
     row = conn.execute("SELECT access_code_hash FROM shelters WHERE id = %s", (shelter_id,)).fetchone()
     # the same answer (and the same scrypt work) whether the shelter exists or not
     if not access.verify_code(code, row[0] if row else access.hash_code("unknown-shelter")) or row is None:
+        with conn.transaction():
+            conn.execute(
+                "DELETE FROM shelter_login_failures WHERE failed_at < %s", (now - timedelta(days=1),)
+            )
+            conn.execute(
+                "INSERT INTO shelter_login_failures (client, failed_at) VALUES (%s, %s)", (client, now)
+            )
         raise AccessDenied("wrong shelter or access code")
     with conn.transaction():
         conn.execute("DELETE FROM shelter_sessions WHERE expires_at < %s", (now,))

@@ -20,16 +20,17 @@ from typing import Annotated, Literal
 import psycopg
 from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.model import Actor
 from dashboard.deps import SESSION_COOKIE, Conn, Now
+from dashboard.openapi import errors
 from kawamori import staff as kawamori_staff
 from shelters import occupancy, registry, sessions, texts
 from shelters.access import same
 from shelters.api import bands_of, public
 from shelters.counts import count_event, status_event
-from shelters.errors import AccessDenied, ConflictingEvent, InvalidEvent, UnknownShelter
+from shelters.errors import AccessDenied, ConflictingEvent, InvalidEvent, Throttled, UnknownShelter
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "kawamori_staff"
@@ -38,11 +39,15 @@ router = APIRouter(tags=["shelter staff"])
 
 
 class SignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     shelter_id: str = Field(min_length=1, max_length=64)
     code: str = Field(min_length=1, max_length=64)
 
 
 class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     id: uuid.UUID = Field(description="chosen by the client (crypto.randomUUID()); repeats are ignored")
     type: Literal["delta", "set", "status"]
     value: int | None = Field(default=None, description="delta: ±people; set: the exact head count")
@@ -54,6 +59,8 @@ class EventIn(BaseModel):
 
 
 class Batch(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     events: list[EventIn] = Field(min_length=1, max_length=500)
     shelter_id: str | None = Field(
         default=None,
@@ -152,13 +159,22 @@ def staff_service_worker() -> FileResponse:
 
 
 @router.post(
-    "/api/staff/session", summary="Sign in to a shelter with its access code (adds it to this browser)"
+    "/api/staff/session",
+    summary="Sign in to a shelter with its access code (adds it to this browser)",
+    responses=errors(401, 429),
 )
 def sign_in(body: SignIn, conn: Conn, now: Now, request: Request, response: Response) -> dict:
     try:
         token, _ = sessions.open_session(
-            conn, shelter_id=body.shelter_id, code=body.code, now=now, token=request.cookies.get(COOKIE)
+            conn,
+            shelter_id=body.shelter_id,
+            code=body.code,
+            now=now,
+            token=request.cookies.get(COOKIE),
+            client=request.client.host if request.client else "unknown",
         )
+    except Throttled as error:
+        raise HTTPException(429, str(error), headers={"Retry-After": str(error.retry_after)}) from None
     except AccessDenied as error:
         raise HTTPException(401, str(error)) from None
     response.set_cookie(
@@ -175,14 +191,18 @@ def sign_in(body: SignIn, conn: Conn, now: Now, request: Request, response: Resp
 
 
 @router.get(
-    "/api/staff/session", summary="The shelters this browser counts for, their live state and the CSRF token"
+    "/api/staff/session",
+    summary="The shelters this browser counts for, their live state and the CSRF token",
+    responses=errors(401),
 )
 def whoami(conn: Conn, now: Now, request: Request) -> dict:
     return _state(conn, request, _access(conn, request, now), now)
 
 
 @router.delete(
-    "/api/staff/session", summary="Sign out of one shelter (shelter_id) or of every code-signed shelter"
+    "/api/staff/session",
+    summary="Sign out of one shelter (shelter_id) or of every code-signed shelter",
+    responses=errors(401, 403),
 )
 def sign_out(
     conn: Conn,
@@ -203,6 +223,7 @@ def sign_out(
 
 @router.post(
     "/api/staff/events",
+    responses=errors(401, 403, 404, 409),
     summary="Apply a batch of queued taps (+1/−1, exact count, open/close) to the shelters counted",
     description="All or nothing. Each event names its shelter (or the batch does, or the browser counts "
     "for one shelter only). Events already stored (same id) are counted as duplicates and change nothing. "

@@ -17,14 +17,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts import actions, audit_texts
 from alerts.errors import Conflict, NotAllowed, NotFound
 from alerts.model import Actor, AlertState, Kind, Role
 from alerts.policy import ApprovalPolicy
 from dashboard import queries
-from dashboard.deps import SESSION_COOKIE, Conn, CurrentActor, Now, Operator, Policy, StaffSession
+from dashboard.deps import SESSION_COOKIE, BigintId, Conn, CurrentActor, Now, Operator, Policy, StaffSession
 from dashboard.pages import language, secure_headers, templates
 from kawamori import staff
 
@@ -34,6 +34,8 @@ SESSION_CHECK_S = 60.0
 
 
 class Reason(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     reason: str = Field(default="", max_length=500, description="why (required to reject or cancel)")
     revision: int | None = Field(
         default=None,
@@ -311,7 +313,7 @@ async def alert_events(request: Request, session: StaffSession) -> StreamingResp
 @router.get(
     "/api/alerts/{alert_id}", response_model=AlertDetailPublic, summary="One alert with its audit trail"
 )
-def get_alert(alert_id: int, conn: Conn, actor: CurrentActor, policy: Policy) -> dict:
+def get_alert(alert_id: BigintId, conn: Conn, actor: CurrentActor, policy: Policy) -> dict:
     detail = _act(actions.get_alert, conn, alert_id, policy=policy)
     return {
         "alert": _publics(conn, [detail.view], actor, policy)[0],
@@ -337,7 +339,7 @@ def get_alert(alert_id: int, conn: Conn, actor: CurrentActor, policy: Policy) ->
     summary="Approve the level awaiting approval (level 3–4: an operator; level 5: two different approvers)",
 )
 def approve(
-    alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
+    alert_id: BigintId, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
 ) -> dict:
     view = _act(
         actions.approve, conn, alert_id, actor=actor, now=now, reason=body.reason, **_sent(request, body)
@@ -351,7 +353,7 @@ def approve(
     summary="Refuse what awaits approval; nothing is sent to residents (reason required)",
 )
 def reject(
-    alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
+    alert_id: BigintId, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
 ) -> dict:
     view = _act(
         actions.reject, conn, alert_id, actor=actor, now=now, reason=body.reason, **_sent(request, body)
@@ -365,7 +367,7 @@ def reject(
     summary="Retract an alert; residents get a cancellation if it had been sent (reason required)",
 )
 def cancel(
-    alert_id: int, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
+    alert_id: BigintId, body: Reason, conn: Conn, now: Now, actor: Operator, request: Request, policy: Policy
 ) -> dict:
     view = _act(
         actions.cancel,
@@ -386,7 +388,7 @@ def cancel(
     summary="Record that you have seen the alert",
 )
 def acknowledge(
-    alert_id: int,
+    alert_id: BigintId,
     conn: Conn,
     now: Now,
     actor: Operator,

@@ -8,15 +8,16 @@ import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
+from typing import Annotated
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import Response
 
 from alerts.cap import ATOM_MEDIA_TYPE, CAP_MEDIA_TYPE, render_atom, render_cap
 from alerts.message import AlertMessage
 from alerts.model import MsgType
-from dashboard.deps import Conn, Now, get_base_url
+from dashboard.deps import BigintId, Conn, Now, get_base_url
 
 router = APIRouter(tags=["CAP alerts"])
 
@@ -125,7 +126,9 @@ def _complete(conn: psycopg.Connection, items: list[Published]) -> list[Publishe
     response_class=Response,
     responses={200: {"content": {CAP_MEDIA_TYPE: {}}}, 304: {"description": "Not modified"}},
 )
-def cap_version(alert_id: int, version: int, request: Request, conn: Conn) -> Response:
+def cap_version(
+    alert_id: BigintId, version: Annotated[int, Path(ge=0, le=2**31 - 1)], request: Request, conn: Conn
+) -> Response:
     published = public_message(conn, alert_id=alert_id, version=version)
     if published is None:
         raise HTTPException(404, f"no public CAP message {alert_id}/{version}")
@@ -138,7 +141,7 @@ def cap_version(alert_id: int, version: int, request: Request, conn: Conn) -> Re
     response_class=Response,
     responses={200: {"content": {CAP_MEDIA_TYPE: {}}}, 304: {"description": "Not modified"}},
 )
-def cap_latest(alert_id: int, request: Request, conn: Conn) -> Response:
+def cap_latest(alert_id: BigintId, request: Request, conn: Conn) -> Response:
     published = public_message(conn, alert_id=alert_id)
     if published is None:
         raise HTTPException(404, f"no public CAP message for alert {alert_id}")

@@ -17,7 +17,11 @@ unfollow               everything about the user is deleted
 =====================  ==============================================================================
 
 Every request is checked against ``X-Line-Signature``; each event is acted on once
-(``line_events``; LINE redelivers); replies go out after the answer. Nothing here logs
+(``line_events``; LINE redelivers): an event without ``webhookEventId``, or older than
+:data:`MAX_EVENT_AGE` (or from the future), is not acted on, so a captured request
+replayed later changes nothing; ``line_events`` forgets ids after
+:data:`KEEP_EVENT_IDS`, longer than an event is accepted. Replies go out after the
+answer, through the notifiers' HTTP client (:mod:`notify.channels.http`). Nothing here logs
 a user id, a text or a place. Texts are in ``dashboard/resident_texts/<language>.yaml``
 (``line_*``).
 """
@@ -25,8 +29,8 @@ a user id, a text or a place. Texts are in ``dashboard/resident_texts/<language>
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
-import httpx
 import psycopg
 import structlog
 from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
@@ -34,6 +38,7 @@ from starlette.concurrency import run_in_threadpool
 
 from dashboard import resident_view
 from dashboard.deps import Now
+from dashboard.openapi import errors
 from dashboard.routers.residents import config_of, key_of
 from notify import line_chat, pending, subscriptions
 from notify.channels import line
@@ -43,6 +48,9 @@ from notify.sealing import SubscriberKey
 log = structlog.get_logger("dashboard.line")
 router = APIRouter(tags=["residents"])
 DEFAULT_LANGUAGE = "ja"  # LINE does not tell a user's language
+MAX_EVENT_AGE = timedelta(hours=6)  # LINE redelivers failed webhooks for a while; older is a replay
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+KEEP_EVENT_IDS = timedelta(hours=24)  # longer than MAX_EVENT_AGE: a replay is caught either way
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +72,19 @@ def greeting(token: str) -> Reply:
     )
 
 
-def _first_time(conn: psycopg.Connection, event_id: str | None) -> bool:
-    if event_id is None:
-        return True
+def _acts_on(conn: psycopg.Connection, event, now: datetime) -> bool:
+    """Whether to act on ``event``: it has an id not seen before and a fresh timestamp."""
+    if event.user_id is None or event.event_id is None or event.timestamp is None:
+        return False
+    if not now - MAX_EVENT_AGE <= event.timestamp <= now + MAX_CLOCK_SKEW:
+        return False
+    return _first_time(conn, event.event_id, now)
+
+
+def _first_time(conn: psycopg.Connection, event_id: str, now: datetime) -> bool:
     row = conn.execute(
-        "INSERT INTO line_events (event_id) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1", (event_id,)
+        "INSERT INTO line_events (event_id, received_at) VALUES (%s, %s) ON CONFLICT DO NOTHING RETURNING 1",
+        (event_id, now),
     ).fetchone()
     return row is not None
 
@@ -77,10 +93,9 @@ def _send_replies(request: Request, replies: list[Reply]) -> None:
     config = config_of(request)
     if not config.line_access_token:
         return
-    client = getattr(request.app.state, "line_client", None) or httpx.Client(timeout=10)
     for one in replies:
         result = line_chat.reply(
-            client,
+            request.app.state.line_http,
             base_url=config.line_api_base_url,
             access_token=config.line_access_token,
             reply_token=one.token,
@@ -91,7 +106,11 @@ def _send_replies(request: Request, replies: list[Reply]) -> None:
             log.warning("line.reply_failed", outcome=result.outcome.value, status=result.status)
 
 
-@router.post("/line/webhook", summary="LINE Messaging API webhook (follow, unfollow, language, location)")
+@router.post(
+    "/line/webhook",
+    summary="LINE Messaging API webhook (follow, unfollow, language, location)",
+    responses=errors(401, 404, 503),
+)
 async def line_webhook(request: Request, background: BackgroundTasks, now: Now) -> dict:
     config = config_of(request)
     if not config.line_channel_secret:
@@ -123,8 +142,9 @@ def _handle_events(
     replies: list[Reply] = []
     counts: dict[str, int] = {}
     with request.app.state.pool.connection() as conn:
+        conn.execute("DELETE FROM line_events WHERE received_at < %s", (now - KEEP_EVENT_IDS,))
         for event in events:
-            if event.user_id is None or not _first_time(conn, event.event_id):
+            if not _acts_on(conn, event, now):
                 counts["skipped"] = counts.get("skipped", 0) + 1
                 continue
             language = chosen.get(event.event_id or "")

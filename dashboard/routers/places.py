@@ -5,7 +5,7 @@ from fastapi.responses import JSONResponse
 
 from dashboard import queries
 from dashboard.deps import Conn, MaybeStaff
-from dashboard.geojson import feature_collection
+from dashboard.geojson import GeoJSONResponse, feature_collection
 from dashboard.schemas import AreaLevelsPublic
 
 router = APIRouter(prefix="/api", tags=["alert areas"])
@@ -13,7 +13,11 @@ router = APIRouter(prefix="/api", tags=["alert areas"])
 GEOJSON = "application/geo+json"
 
 
-@router.get("/areas.geojson", summary="Alert areas (polygons) and the stations that cover them")
+@router.get(
+    "/areas.geojson",
+    response_class=GeoJSONResponse,
+    summary="Alert areas (polygons) and the stations that cover them",
+)
 def areas_geojson(conn: Conn) -> JSONResponse:
     features = [
         {

@@ -21,17 +21,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from typing import Annotated, Literal
+from urllib.parse import urlencode, urlsplit
 
 import psycopg
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from dashboard import resident_view
 from dashboard.deps import BaseUrl, Conn, Now
+from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
 from notify import optin_mail, pending, subscriptions
 from notify.channels import line
@@ -63,10 +64,11 @@ class ResidentConfig:
     line_api_base_url: str = line.DEFAULT_BASE_URL
     subscribe_limit_per_hour: int = subscriptions.SUBSCRIBE_LIMIT
     mailer: Mailer | None = None  # an SMTP server is configured: e-mail is on
+    push_hosts: tuple[str, ...] = ()  # KAWAMORI_PUSH_HOSTS: the push services allowed (empty: any)
 
     @classmethod
     def from_settings(cls, settings) -> ResidentConfig:
-        from notify.channels.webpush import public_key_of
+        from notify.channels.webpush import parse_hosts, public_key_of
         from notify.errors import SubscriberKeyError
         from notify.sealing import load_key
 
@@ -89,6 +91,7 @@ class ResidentConfig:
             line_api_base_url=settings.line_api_base_url,
             subscribe_limit_per_hour=settings.subscribe_limit_per_hour,
             mailer=Mailer.from_settings(settings),
+            push_hosts=parse_hosts(settings.push_hosts),
         )
 
 
@@ -271,11 +274,21 @@ def unsubscribe_page(request: Request, conn: Conn, token: str = "", lang: str | 
 def unsubscribe_confirm(
     request: Request,
     conn: Conn,
-    token: Annotated[str, Form(max_length=200)],
+    token: Annotated[str, Form(max_length=200)] = "",
     lang: Annotated[str, Form()] = "ja",
+    one_click: Annotated[str, Form(alias="List-Unsubscribe", max_length=20)] = "",
+    query_token: Annotated[str, Query(alias="token", max_length=200)] = "",
 ) -> HTMLResponse:
+    """The page's button (the token in the form), or a mail program's one-click
+    unsubscribe (RFC 8058: a POST to the ``List-Unsubscribe`` address, the token in its
+    query, ``List-Unsubscribe=One-Click`` in the body, no cookie)."""
+    token = token or query_token
+    if not token:
+        raise HTTPException(422, "no unsubscribe token")
     deleted = subscriptions.unsubscribe(conn, token=token)
-    log.info("residents.unsubscribed", via="page", deleted=deleted)
+    log.info(
+        "residents.unsubscribed", via="one-click" if one_click == "One-Click" else "page", deleted=deleted
+    )
     return _action_page(
         request, resident_language(request, lang), "unsubscribe", "done" if deleted else "unknown"
     )
@@ -325,18 +338,58 @@ def help_page(request: Request, lang: str | None = None) -> HTMLResponse:
 
 
 class PointIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
 
 
-class SubscriptionCreate(BaseModel):
-    channel: Literal["webpush", "email"]
-    address: dict[str, Any] | str = Field(
-        description="webpush: the browser's PushSubscription.toJSON(); email: the address"
+class PushKeys(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
+    p256dh: str = Field(pattern=r"^[A-Za-z0-9_-]{86,88}={0,2}$", description="base64url, 65 bytes")
+    auth: str = Field(pattern=r"^[A-Za-z0-9_-]{16,44}={0,2}$", description="base64url, 16 bytes")
+
+
+class PushSubscriptionIn(BaseModel):
+    """The browser's ``PushSubscription.toJSON()``."""
+
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
+    endpoint: str = Field(
+        max_length=2048,
+        pattern=r"^https://[^\s/?#@\x00]+(/[^\s\x00]*)?$",
+        description="the push service's https:// URL: a public host (checked again at every delivery)",
     )
+    expirationTime: float | None = None
+    keys: PushKeys
+
+
+class _SubscriptionBase(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     language: Literal["ja", "en", "ja-easy"] = "ja"
-    areas: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=50)
+    areas: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        default_factory=list, max_length=50, description="alert area ids; or a point"
+    )
     point: PointIn | None = Field(default=None, description="rounded to about 1 km before it is stored")
+
+
+class WebPushCreate(_SubscriptionBase):
+    channel: Literal["webpush"]
+    address: PushSubscriptionIn
+
+
+class EmailCreate(_SubscriptionBase):
+    channel: Literal["email"]
+    address: str = Field(
+        max_length=254,
+        pattern=r"^[^@\s<>,;\"\x00]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}\.)+[A-Za-z]{2,63}$",
+        description="the e-mail address: held until its owner confirms it",
+    )
+
+
+SubscriptionCreate = Annotated[WebPushCreate | EmailCreate, Field(discriminator="channel")]
 
 
 class SubscriptionAccepted(BaseModel):
@@ -349,6 +402,8 @@ class SubscriptionAccepted(BaseModel):
 
 
 class SubscriptionDelete(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
     token: str = Field(max_length=200)
 
 
@@ -398,10 +453,19 @@ def _subscribe(
     return "email_done", token
 
 
+def _allowed_push_service(address: PushSubscriptionIn | str, hosts: tuple[str, ...]) -> bool:
+    from notify.channels.webpush import host_allowed
+
+    if not isinstance(address, PushSubscriptionIn):
+        return True
+    return host_allowed(urlsplit(address.endpoint).hostname or "", hosts)
+
+
 @router.post(
     "/api/subscriptions",
     status_code=202,
     response_model=SubscriptionAccepted,
+    responses=errors(429, 503),
     summary="Subscribe a Web Push subscription or an e-mail address to alert areas (rate limited)",
     description="Web Push subscribes at once. An e-mail address is only held: a confirmation e-mail is "
     "sent to it, and nothing changes until its link is opened and confirmed (within 48 hours; at most one "
@@ -423,7 +487,9 @@ def create_subscription(
     if (body.channel == "webpush" and not config.vapid_public_key) or (
         body.channel == "email" and config.mailer is None
     ):
-        raise HTTPException(422, f"{body.channel} is not enabled here")  # never store what cannot be used
+        raise HTTPException(503, f"{body.channel} is not enabled here")  # never store what cannot be used
+    if body.channel == "webpush" and not _allowed_push_service(body.address, config.push_hosts):
+        raise HTTPException(422, "this push service is not allowed here")
     notice, token = _subscribe(
         request,
         conn,
@@ -432,7 +498,9 @@ def create_subscription(
         key=key,
         base_url=base_url,
         channel=body.channel,
-        address=body.address,
+        address=body.address.model_dump(exclude_none=True)
+        if isinstance(body.address, PushSubscriptionIn)
+        else body.address,
         language=body.language,
         areas=body.areas,
         point=(body.point.lat, body.point.lon) if body.point else None,
@@ -447,6 +515,7 @@ def create_subscription(
 @router.delete(
     "/api/subscriptions",
     status_code=204,
+    responses=errors(503),
     summary="Unsubscribe by token: deletes the subscription, its queued messages and its log",
 )
 def delete_subscription(body: SubscriptionDelete, conn: Conn) -> Response:

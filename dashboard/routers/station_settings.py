@@ -7,24 +7,44 @@ validate are refused with the reason (422) and nothing is changed."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from alerts import station_settings
 from alerts.errors import NotFound
 from alerts.model import Status
+from alerts.rules import RuleSettings
 from dashboard.deps import Admin, Conn, Now
 from kawamori.model import Stage
 
 router = APIRouter(prefix="/api/stations", tags=["station settings"])
 
 
+# the rule settings a station may override, each optional, with the same limits
+RuleOverrides = create_model(
+    "RuleOverrides",
+    __config__=ConfigDict(extra="forbid", strict=True),
+    **{
+        name: (
+            Annotated[field.annotation, *field.metadata] | None,
+            Field(None, description=field.description),
+        )
+        for name, field in RuleSettings.model_fields.items()
+    },
+)
+
+
 class SettingsUpdate(BaseModel):
-    stages: list[Stage] = Field(description="named thresholds, ascending, within the sensor's range")
-    alert_rules: dict[str, float | int] = Field(
-        default_factory=dict, description="rule settings that differ from the defaults (docs/alerts.md)"
+    model_config = ConfigDict(extra="forbid")  # an unknown field is refused (422)
+
+    stages: list[Stage] = Field(
+        min_length=1, max_length=20, description="named thresholds, ascending, within the sensor's range"
+    )
+    alert_rules: RuleOverrides = Field(  # type: ignore[valid-type]
+        default_factory=RuleOverrides,
+        description="rule settings that differ from the defaults (docs/alerts.md)",
     )
     alert_status: Status = Field(
         default=Status.actual, description="Actual; Exercise (訓練) or Test: alerts never reach residents"
@@ -32,6 +52,9 @@ class SettingsUpdate(BaseModel):
 
 
 class SettingsPublic(SettingsUpdate):
+    alert_rules: dict[str, float | int] = Field(  # type: ignore[assignment]
+        description="rule settings that differ from the defaults (docs/alerts.md)"
+    )
     station_id: str
     level_min_m: float
     level_max_m: float
@@ -71,7 +94,7 @@ def put_settings(station_id: str, body: SettingsUpdate, conn: Conn, now: Now, ac
             conn,
             station_id=station_id,
             stages=tuple(body.stages),
-            alert_rules=body.alert_rules,
+            alert_rules=body.alert_rules.model_dump(exclude_none=True),
             alert_status=body.alert_status,
             by=actor,
             now=now,

@@ -48,7 +48,7 @@ const TEXT = {
     legendDrill: "Drill: never sent to residents; does not shade the area.",
   },
 };
-let lang = localStorage.getItem("kawamori-lang") || window.KAWAMORI_LANG || "ja";
+let lang = localStorage.getItem("kawamori-lang") || document.documentElement.lang || "ja";
 const t = (key) => TEXT[lang][key] ?? key;
 const name = (obj, field) => obj[`${field}_${lang}`] || obj[`${field}_ja`];
 const ARROWS = { rising: "↑", falling: "↓", steady: "→" };

@@ -16,15 +16,25 @@ the same as before: no automatic retries, no redirects, no proxy from the enviro
 (the workers decide what a failure means; addresses come from residents' browsers),
 only http and https, one timeout; HTTP/2 where a push service offers it over TLS.
 Certificates are checked against ``SSL_CERT_FILE`` when set, else certifi's bundle.
+
+**Addresses residents gave us** (Web Push endpoints) are sent with
+``public_only=True``: libcurl resolves the host and, just before it connects, each
+address it is about to use is checked (``OPENSOCKETFUNCTION``) — loopback, private,
+link-local, shared, reserved and multicast addresses are refused (:class:`Blocked`).
+The check is on the very address connected to, so a name that resolves to a public
+address when a browser subscribes and to 127.0.0.1 later (DNS rebinding) is still
+refused; no proxy and no redirect can take the request elsewhere.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import os
 import queue
 import select
+import socket
 import threading
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
@@ -37,7 +47,16 @@ import structlog
 
 log = structlog.get_logger(__name__)
 
-__all__ = ["Http", "Request", "Response", "Sender", "TransportError", "json_bytes"]
+__all__ = [
+    "Blocked",
+    "Http",
+    "Request",
+    "Response",
+    "Sender",
+    "TransportError",
+    "json_bytes",
+    "public_address",
+]
 
 
 class TransportError(Exception):
@@ -46,13 +65,44 @@ class TransportError(Exception):
     may hold a token)."""
 
 
+class Blocked(TransportError):
+    """A ``public_only`` request whose host resolved to an address that is not public."""
+
+    def __init__(self) -> None:
+        super().__init__("BLOCKED_NOT_A_PUBLIC_ADDRESS")
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One POST."""
+    """One POST. ``public_only``: connect only to public (global unicast) addresses."""
 
     url: str
     body: bytes
     headers: Mapping[str, str]
+    public_only: bool = False
+
+
+def public_address(text: str) -> bool:
+    """Whether an IP address (as a resolver gives it) is global unicast."""
+    try:
+        address = ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_global and not address.is_multicast
+
+
+def _guard(blocked: list[bool]) -> Callable:
+    """libcurl's OPENSOCKETFUNCTION: a socket for a public address, none otherwise."""
+
+    def open_socket(_purpose: int, address) -> socket.socket | int:
+        if address.family not in (socket.AF_INET, socket.AF_INET6) or not public_address(address.addr[0]):
+            blocked.append(True)
+            return pycurl.SOCKET_BAD
+        return socket.socket(address.family, address.socktype, address.protocol)
+
+    return open_socket
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +117,7 @@ class _Exchange:
     timeout: float
     lane: str
     header_lines: list[bytes] = field(default_factory=list)
+    blocked: list[bool] = field(default_factory=list)
 
 
 def _ca_file() -> str:
@@ -84,8 +135,14 @@ def _new_handle(ca_file: str) -> pycurl.Curl:
     return curl
 
 
-def _prepare(curl: pycurl.Curl, request: Request, header_lines: list[bytes], timeout: float) -> None:
+def _prepare(
+    curl: pycurl.Curl, request: Request, header_lines: list[bytes], timeout: float, blocked: list[bool]
+) -> None:
     curl.setopt(pycurl.URL, request.url)
+    if request.public_only:
+        curl.setopt(pycurl.OPENSOCKETFUNCTION, _guard(blocked))
+    else:
+        curl.unsetopt(pycurl.OPENSOCKETFUNCTION)
     curl.setopt(pycurl.CONNECTTIMEOUT_MS, int(timeout * 1000))
     curl.setopt(pycurl.TIMEOUT_MS, int(timeout * 1000))  # the whole exchange
     curl.setopt(pycurl.POSTFIELDS, request.body)  # (pycurl passes the length: binary is fine)
@@ -108,7 +165,9 @@ for _name in sorted(n for n in dir(pycurl) if n.startswith("E_") and not n.start
     _CURL_ERRORS.setdefault(getattr(pycurl, _name), "CURL" + _name)
 
 
-def _error(code: int) -> TransportError:
+def _error(code: int, blocked: list[bool] | None = None) -> TransportError:
+    if blocked:
+        return Blocked()
     return TransportError(_CURL_ERRORS.get(code, f"CURLE {code}"))
 
 
@@ -130,11 +189,12 @@ class Http:
             with self._lock:
                 self._handles.append(curl)
         lines: list[bytes] = []
-        _prepare(curl, request, lines, self.timeout)
+        blocked: list[bool] = []
+        _prepare(curl, request, lines, self.timeout, blocked)
         try:
             curl.perform()
         except pycurl.error as error:
-            raise _error(error.args[0]) from None
+            raise _error(error.args[0], blocked) from None
         return _response(curl, lines)
 
     def close(self) -> None:
@@ -229,7 +289,7 @@ class Sender:
             while waiting and (limit is None or self._lanes[lane] < limit):
                 request, exchange = waiting.popleft()
                 curl = self._idle.pop() if self._idle else _new_handle(self._ca_file)
-                _prepare(curl, request, exchange.header_lines, exchange.timeout)
+                _prepare(curl, request, exchange.header_lines, exchange.timeout, exchange.blocked)
                 self._running[curl] = exchange
                 self._lanes[lane] += 1
                 self._multi.add_handle(curl)
@@ -249,7 +309,11 @@ class Sender:
     def _finish(self, curl: pycurl.Curl, error_code: int | None) -> None:
         exchange = self._running.pop(curl)
         self._lanes[exchange.lane] -= 1
-        answer = _error(error_code) if error_code is not None else _response(curl, exchange.header_lines)
+        answer = (
+            _error(error_code, exchange.blocked)
+            if error_code is not None
+            else _response(curl, exchange.header_lines)
+        )
         self._multi.remove_handle(curl)
         self._idle.append(curl)
         try:

@@ -6,6 +6,11 @@ Each push carries ``TTL`` (how long the push service may hold it), ``Urgency``
 (``high`` when people must act now) and a ``Topic`` that is the same for every version
 of an alert, so a newer version replaces an older one still waiting on the push
 service. 404 and 410 mean the subscription is gone.
+
+An endpoint comes from a resident's browser, so it is never trusted to point outside
+our network: the request connects only to public addresses (resolved and checked at
+connect time, :mod:`notify.channels.http`), and with ``hosts`` (``KAWAMORI_PUSH_HOSTS``)
+only to the push services named there. Either refusal makes the subscription gone.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from notify.channels.base import (
     WebPushSubscription,
     classify,
 )
-from notify.channels.http import Request, Response
+from notify.channels.http import Blocked, Request, Response, TransportError
 from notify.errors import ChannelConfigError
 from notify.render import WEB_PUSH_PAYLOAD_MAX, Channel, push_payload
 
@@ -95,6 +100,20 @@ def public_key_of(private_key: str) -> str:
     return _b64(public)
 
 
+def host_allowed(host: str, hosts: tuple[str, ...]) -> bool:
+    """Whether ``host`` is one of ``hosts`` (``.example.com``: it and its sub-domains);
+    every host when ``hosts`` is empty."""
+    host = host.lower().rstrip(".")
+    if not hosts:
+        return True
+    return any(host == h.lstrip(".") or (h.startswith(".") and host.endswith(h)) for h in hosts)
+
+
+def parse_hosts(text: str) -> tuple[str, ...]:
+    """``KAWAMORI_PUSH_HOSTS``: comma-separated host names."""
+    return tuple(h.strip().lower() for h in text.split(",") if h.strip())
+
+
 class WebPushNotifier(HttpNotifier):
     provider = PROVIDER
 
@@ -107,7 +126,11 @@ class WebPushNotifier(HttpNotifier):
         ttl_active_s: int = TTL_ACTIVE_S,
         ttl_ended_s: int = TTL_ENDED_S,
         clock: Callable[[], float] = time.time,
+        hosts: tuple[str, ...] = (),
+        private_addresses: bool = False,
     ) -> None:
+        """``hosts``: the push services allowed (a leading '.' allows sub-domains; empty:
+        any public host); ``private_addresses``: also private ones (tests only)."""
         if not subject.startswith(("mailto:", "https:")):
             raise ChannelConfigError("the VAPID subject must be a mailto: or https: URL")
         self._vapid = load_vapid(vapid_private_key)
@@ -117,6 +140,8 @@ class WebPushNotifier(HttpNotifier):
         self.ttl_active_s = ttl_active_s
         self.ttl_ended_s = ttl_ended_s
         self._clock = clock
+        self.hosts = tuple(h.lower() for h in hosts)
+        self.private_addresses = private_addresses
         self._signed: dict[str, tuple[float, dict[str, str]]] = {}  # audience → (renew at, headers)
 
     def _authorization(self, audience: str) -> dict[str, str]:
@@ -143,6 +168,8 @@ class WebPushNotifier(HttpNotifier):
         endpoint = urlsplit(subscription.endpoint)
         if endpoint.scheme not in ("https", "http") or not endpoint.netloc:
             return Result(Outcome.gone, PROVIDER, detail="the subscription's endpoint is not a URL")
+        if not host_allowed(endpoint.hostname or "", self.hosts):
+            return Result(Outcome.gone, PROVIDER, detail="the endpoint is not an allowed push service")
         try:
             body = encrypt(payload, p256dh=subscription.p256dh, auth=subscription.auth)
         except (ValueError, TypeError):  # (cryptography: not a point on the curve)
@@ -156,7 +183,12 @@ class WebPushNotifier(HttpNotifier):
             "Content-Encoding": "aes128gcm",
             "Content-Type": "application/octet-stream",
         }
-        return Request(subscription.endpoint, body, headers)
+        return Request(subscription.endpoint, body, headers, public_only=not self.private_addresses)
+
+    def failure(self, error: TransportError) -> Result:
+        if isinstance(error, Blocked):  # never retried: the endpoint points into our network
+            return Result(Outcome.gone, PROVIDER, detail=str(error))
+        return super().failure(error)
 
     def answer(self, response: Response) -> Result:
         return classify(PROVIDER, response.status, response.headers, gone=frozenset({404, 410}))

@@ -191,6 +191,10 @@ $("signin").addEventListener("submit", async (e) => {
       method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ shelter_id: $("shelter-id").value.trim(), code: $("code").value }),
     });
+    if (response.status === 429) {
+      showError(t("throttled").replace("{s}", response.headers.get("Retry-After") || "60"));
+      return;
+    }
     if (!response.ok) { showError(t("badSignin")); return; }
     adopt(await response.json(), $("shelter-id").value.trim());
     adding = false;

@@ -198,7 +198,7 @@ def test_sign_in_failures_look_the_same_and_are_throttled(server):
     with httpx.Client(base_url=base) as http:
         answers = []
         for username in ("op", "nobody"):
-            for _ in range(staff.MAX_FAILURES_PER_USER):
+            for _ in range(staff.PER_USER_CLIENT.free):
                 response = http.post(
                     "/staff/login",
                     data={

@@ -11,14 +11,14 @@ from notify import subscriptions as subs
 from notify.channels import line
 from tests.dashboard.conftest import LINE_SECRET
 from tests.helpers import wait_for
-from tests.notify.subscribers import IN_UPPER, OUTSIDE, UPPER, line_user, queue_work
+from tests.notify.subscribers import IN_UPPER, NOW, OUTSIDE, UPPER, line_user, queue_work
 
 
 def line_event(kind: str, user: str, event_id: str, **extra) -> dict:
     event = {
         "type": kind,
         "webhookEventId": event_id,
-        "timestamp": 1767225600000,
+        "timestamp": int(NOW.timestamp() * 1000),  # the app's clock: older events are replays
         "source": {"type": "user", "userId": user},
         "replyToken": f"reply-{event_id}",
         "deliveryContext": {"isRedelivery": False},

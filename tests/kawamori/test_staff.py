@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import stat
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,7 @@ from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
 from alerts.model import Actor, Role
-from kawamori import staff
+from kawamori import staff, totp
 from kawamori.cli import app
 from kawamori.stack import create_first_admin
 
@@ -120,28 +121,105 @@ def test_only_admins_manage_accounts_and_the_last_admin_stays(conn):
         add(conn, username="Bad Name")
 
 
-def test_throttling_by_user_name_is_the_same_whether_the_user_exists(conn):
+def test_throttling_per_user_and_client_is_the_same_whether_the_user_exists(conn):
     add(conn)
     for username in ("sato", "nobody"):
-        for i in range(staff.MAX_FAILURES_PER_USER):
+        for _ in range(staff.PER_USER_CLIENT.free):
             with pytest.raises(staff.InvalidCredentials) as error:
-                staff.sign_in(conn, username=username, password="wrong", client=f"c{i}", now=T0)
+                staff.sign_in(conn, username=username, password="wrong", client="c1", now=T0)
             assert str(error.value) == "wrong user name or password"
         with pytest.raises(staff.Throttled) as throttled:  # even the right password is not checked
-            staff.sign_in(conn, username=username, password=GOOD, client="c9", now=T0 + timedelta(minutes=1))
-        assert 0 < throttled.value.retry_after <= 15 * 60
-    later = T0 + staff.FAILURE_WINDOW + timedelta(seconds=1)
-    staff.sign_in(conn, username="sato", password=GOOD, client="c9", now=later)
+            staff.sign_in(conn, username=username, password=GOOD, client="c1", now=T0 + timedelta(seconds=10))
+        assert throttled.value.retry_after == 20
+    # the delay ends by itself, and other places are not affected meanwhile
+    staff.sign_in(conn, username="sato", password=GOOD, client="c2", now=T0 + timedelta(seconds=10))
+    staff.sign_in(conn, username="sato", password=GOOD, client="c1", now=T0 + timedelta(seconds=30))
+
+
+def test_delays_grow_with_each_failure(conn):
+    add(conn)
+    now, waits = T0, []
+    for _ in range(staff.PER_USER_CLIENT.free + 4):
+        try:
+            staff.sign_in(conn, username="sato", password="wrong", client="c1", now=now)
+        except staff.Throttled as error:
+            waits.append(error.retry_after)
+            now += timedelta(seconds=error.retry_after)
+            with pytest.raises(staff.InvalidCredentials):
+                staff.sign_in(conn, username="sato", password="wrong", client="c1", now=now)
+        except staff.InvalidCredentials:
+            pass
+    assert waits == [30, 60, 120, 240]
 
 
 def test_throttling_by_client_address(conn):
     add(conn)
-    for i in range(staff.MAX_FAILURES_PER_CLIENT):
+    for i in range(staff.PER_CLIENT.free):
         with pytest.raises(staff.InvalidCredentials):
             staff.sign_in(conn, username=f"guess{i}", password="wrong", client="203.0.113.9", now=T0)
     with pytest.raises(staff.Throttled):
         staff.sign_in(conn, username="sato", password=GOOD, client="203.0.113.9", now=T0)
     staff.sign_in(conn, username="sato", password=GOOD, client="198.51.100.1", now=T0)
+
+
+def test_a_known_browser_is_never_locked_out_by_someone_elses_failures(conn):
+    add(conn)
+    _, session = staff.sign_in(conn, username="sato", password=GOOD, client="office", now=T0)
+    device = session.device_token
+    assert device and conn.execute("SELECT digest FROM staff_devices").fetchone()[0] != device
+    for i in range(staff.PER_USER_UNKNOWN.free + 1):  # guessed from many addresses
+        with contextlib.suppress(staff.InvalidCredentials, staff.Throttled):
+            staff.sign_in(conn, username="sato", password="wrong", client=f"bot{i}", now=T0)
+    with pytest.raises(staff.Throttled):  # a new browser waits...
+        staff.sign_in(conn, username="sato", password=GOOD, client="office", now=T0)
+    _, again = staff.sign_in(conn, username="sato", password=GOOD, client="office", now=T0, device=device)
+    assert again.device_token is None  # ...the known one signs in, and keeps its cookie
+    with pytest.raises(staff.Throttled):  # another account's cookie does not count
+        staff.sign_in(conn, username="sato", password=GOOD, client="office", now=T0, device="made-up")
+    assert staff.unlock(conn, username="sato") > 0
+    staff.sign_in(conn, username="sato", password=GOOD, client="office", now=T0)
+
+
+def test_a_second_factor_is_asked_for_and_each_code_is_used_once(conn):
+    add(conn)
+    secret = staff.set_totp(conn, username="sato", enable=True, now=T0)
+    with pytest.raises(staff.SecondFactorNeeded):
+        staff.sign_in(conn, username="sato", password=GOOD, client="c", now=T0)
+    code = totp.code_at(secret, T0)
+    with pytest.raises(staff.SecondFactorNeeded):
+        staff.sign_in(
+            conn,
+            username="sato",
+            password=GOOD,
+            client="c",
+            now=T0,
+            code="000000" if code != "000000" else "111111",
+        )
+    staff.sign_in(conn, username="sato", password=GOOD, client="c", now=T0, code=code)
+    with pytest.raises(staff.SecondFactorNeeded):  # replayed
+        staff.sign_in(conn, username="sato", password=GOOD, client="c", now=T0, code=code)
+    staff.sign_in(conn, username="sato", password=GOOD, client="c", now=T0 + timedelta(seconds=30),
+                  code=totp.code_at(secret, T0 + timedelta(seconds=30)))  # fmt: skip
+    staff.set_totp(conn, username="sato", enable=False, now=T0)
+    staff.sign_in(conn, username="sato", password=GOOD, client="c", now=T0)
+
+
+def test_common_passwords_come_from_a_real_list():
+    assert len(staff.common_passwords()) > 20_000
+    for password in ("1qaz2wsx3edc", "qwerty123456", "leavemealone", "Password1234"):
+        with pytest.raises(staff.WeakPassword):
+            staff.check_password(password)
+
+
+def test_a_generated_password_must_be_changed_first(conn):
+    staff.create_user(conn, username="admin", display_name="Administrator", role=Role.admin,
+                      password=GOOD, now=T0, must_change_password=True)  # fmt: skip
+    token, session = staff.sign_in(conn, username="admin", password=GOOD, client="c", now=T0)
+    assert session.must_change_password
+    with pytest.raises(staff.InvalidCredentials):
+        staff.change_own_password(conn, token=token, current="wrong", new="a-better-one-7", now=T0)
+    staff.change_own_password(conn, token=token, current=GOOD, new="a-better-one-7", now=T0)
+    assert not staff.current_session(conn, token=token, now=T0).must_change_password
 
 
 def test_old_parameters_are_rehashed_on_sign_in(conn):
@@ -159,7 +237,8 @@ def test_first_admin_gets_a_random_password_in_a_private_file(conn, tmp_path):
     username, password, path = created
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert path.read_text().split() == ["admin", password] and len(password) >= 20
-    staff.sign_in(conn, username=username, password=password, client="c", now=T0)
+    _, session = staff.sign_in(conn, username=username, password=password, client="c", now=T0)
+    assert session.must_change_password  # the generated password is changed at the first sign-in
     assert create_first_admin(conn, tmp_path) is None  # only on first start
 
 
@@ -199,3 +278,26 @@ def test_cli_add_list_role_disable_password(env, conn):
     rows = conn.execute("SELECT username, role, disabled FROM staff_users ORDER BY username").fetchall()
     assert rows == [("sato", "approver", False), ("tanaka", "viewer", True)]
     staff.sign_in(conn, username="sato", password="a-new-river-pass-1", client="c", now=T0)
+
+
+def test_cli_unlock_and_totp(env, conn):
+    add(conn)
+    for _ in range(staff.PER_USER_CLIENT.free):
+        with pytest.raises(staff.InvalidCredentials):
+            staff.sign_in(conn, username="sato", password="wrong", client="c1", now=T0)
+    assert run(env, "unlock").exit_code == 2  # a user or a client address
+    unlocked = run(env, "unlock", "sato")
+    assert unlocked.exit_code == 0 and "Forgot 5" in unlocked.output
+    staff.sign_in(conn, username="sato", password=GOOD, client="c1", now=T0)
+
+    enrolled = run(env, "totp", "sato")
+    assert enrolled.exit_code == 0, enrolled.output
+    uri = next(line for line in enrolled.output.splitlines() if line.startswith("otpauth://totp/"))
+    assert "issuer=Kawamori" in uri
+    secret = conn.execute("SELECT totp_secret FROM staff_users WHERE username = 'sato'").fetchone()[0]
+    assert f"secret={secret}" in uri
+    with pytest.raises(staff.SecondFactorNeeded):
+        staff.sign_in(conn, username="sato", password=GOOD, client="c1", now=T0)
+    assert run(env, "totp", "sato", "--remove").exit_code == 0
+    staff.sign_in(conn, username="sato", password=GOOD, client="c1", now=T0)
+    assert run(env, "totp", "nobody").exit_code == 2

@@ -129,6 +129,7 @@ def test_sigkilled_worker_delivers_everything_at_least_once_and_line_once(databa
             "KAWAMORI_DATA_DIR": str(tmp_path),
             "KAWAMORI_DATABASE_URL": database_url,
             "KAWAMORI_SUBSCRIBER_KEY": base64.b64encode(master).decode(),
+            "KAWAMORI_PUSH_PRIVATE_ADDRESSES": "true",  # the push service is local
             "KAWAMORI_VAPID_SUBJECT": SUBJECT,
             "KAWAMORI_VAPID_PRIVATE_KEY": private,
             "KAWAMORI_LINE_CHANNEL_ACCESS_TOKEN": TOKEN,

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from kawamori.embedded import free_port
-from notify.channels.http import Http, Request, Response, Sender, TransportError
+from notify.channels.http import Blocked, Http, Request, Response, Sender, TransportError, public_address
 from tests.notify.peers import Answer, http_peer
 
 BINARY = bytes(range(256)) * 8  # NUL bytes and all: a Web Push body is binary
@@ -218,3 +218,28 @@ def test_https_checks_the_certificate_against_ssl_cert_file(tmp_path, monkeypatc
     assert isinstance(accepted, Response) and accepted.status == 201
     assert [r.path for r in peer.requests] == ["/push/3", "/push/4"]
     assert all(r.body == BINARY for r in peer.requests)
+
+
+def test_public_only_requests_never_connect_to_a_private_address():
+    with http_peer(lambda request: Answer(201)) as peer:
+        port = peer.url.rsplit(":", 1)[1]
+        for url in (f"{peer.url}/push", f"http://localhost:{port}/push"):
+            with pytest.raises(Blocked):
+                Http(timeout=2).post(Request(url, b"x", {}, public_only=True))
+        answers = []
+        sender = Sender()
+        sender.submit(Request(f"{peer.url}/push", b"x", {}, public_only=True), answers.append, timeout=2)
+        sender.submit(Request(f"{peer.url}/push", b"x", {}), answers.append, timeout=2)  # staff's own
+        sender.close()
+        assert not peer.requests[:-1] and len(peer.requests) == 1
+    assert sorted(type(a).__name__ for a in answers) == ["Blocked", "Response"]
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [("8.8.8.8", True), ("2001:4860:4860::8888", True), ("127.0.0.1", False), ("10.0.0.1", False),
+     ("::1", False), ("::ffff:127.0.0.1", False), ("fe80::1%eth0", False), ("100.64.0.1", False),
+     ("224.0.0.1", False), ("0.0.0.0", False)],
+)  # fmt: skip
+def test_public_addresses(address, public):
+    assert public_address(address) is public

@@ -113,6 +113,22 @@ def test_a_point_outside_every_area_is_refused(conn, key):
         ("webpush", {"endpoint": "https://[::1]/x", "keys": {"p256dh": "a" * 20, "auth": "b" * 20}}),
         ("webpush", {"endpoint": "https://localhost/x", "keys": {"p256dh": "a" * 20, "auth": "b" * 20}}),
         ("webpush", {"endpoint": "https://metadata/x", "keys": {"p256dh": "a" * 20, "auth": "b" * 20}}),
+        *(
+            ("webpush", {"endpoint": f"https://{host}/x", "keys": {"p256dh": "a" * 20, "auth": "b" * 20}})
+            for host in (  # numbers a resolver reads as 127.0.0.1, and other addresses not public
+                "127.1:8443",
+                "0x7f.0.0.1",
+                "0177.0.0.1",
+                "2130706433",
+                "127.0.0.1.",
+                "[::ffff:127.0.0.1]",
+                "100.64.0.1",
+                "169.254.169.254",
+                "224.0.0.1",
+                "router.lan",
+                "printer.home.arpa",
+            )
+        ),
         ("webpush", "https://push.example/x"),
         ("pigeon", "x"),
     ],

@@ -112,7 +112,9 @@ def run(vapid, status=201, msg=None, headers=None, **render_kw):
     service = PushService(public, browser, status, headers)
     with http_peer(service) as peer:
         service.url = peer.url
-        notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT, timeout=5)
+        notifier = WebPushNotifier(
+            vapid_private_key=private, subject=SUBJECT, timeout=5, private_addresses=True
+        )
         d = delivery("webpush", browser.subscription(f"{peer.url}/push/abc123"), msg=msg, **render_kw)
         result = notifier.send(d)
         notifier.close()
@@ -175,7 +177,9 @@ def test_a_timeout_and_a_refused_connection_are_retried(vapid):
         return Answer(201)
 
     with http_peer(slow) as peer:
-        notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT, timeout=0.2)
+        notifier = WebPushNotifier(
+            vapid_private_key=private, subject=SUBJECT, timeout=0.2, private_addresses=True
+        )
         result = notifier.send(delivery("webpush", browser.subscription(f"{peer.url}/push/x")))
         assert (result.outcome, result.detail) == (Outcome.retry, "CURLE_OPERATION_TIMEDOUT")
         closed = f"http://127.0.0.1:{free_port()}/push/x"
@@ -186,7 +190,7 @@ def test_an_exercise_is_never_pushed(vapid):
     private, _public = vapid
     browser = Browser()
     with http_peer(lambda r: Answer(201)) as peer:
-        notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT)
+        notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT, private_addresses=True)
         d = delivery(
             "webpush", browser.subscription(f"{peer.url}/push/x"), msg=message(status=Status.exercise)
         )
@@ -198,7 +202,7 @@ def test_an_exercise_is_never_pushed(vapid):
 def test_invalid_subscription_keys_mean_gone(vapid):
     private, _ = vapid
     bad = WebPushSubscription(endpoint="http://127.0.0.1:9/push", p256dh="AAAA", auth="AAAA")
-    notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT)
+    notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT, private_addresses=True)
     assert notifier.send(delivery("webpush", bad)).outcome is Outcome.gone
 
 
@@ -229,7 +233,9 @@ def test_the_vapid_jwt_is_signed_once_per_push_service_and_renewed_before_it_exp
     services = [PushService(public, browser), PushService(public, browser)]
     with http_peer(recording(services[0])) as one, http_peer(recording(services[1])) as two:
         services[0].url, services[1].url = one.url, two.url
-        notifier = WebPushNotifier(vapid_private_key=private, subject=SUBJECT, clock=lambda: now[0])
+        notifier = WebPushNotifier(
+            vapid_private_key=private, subject=SUBJECT, clock=lambda: now[0], private_addresses=True
+        )
         for url in (one.url, one.url, two.url, one.url):
             assert notifier.send(delivery("webpush", browser.subscription(f"{url}/push/x"))).ok
         assert tokens[0] == tokens[1] == tokens[3] != tokens[2]  # one JWT per audience

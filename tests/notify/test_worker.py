@@ -49,7 +49,9 @@ def peers():
     ):
         push.url = push_peer.url
         notifiers = {
-            "webpush": WebPushNotifier(vapid_private_key=private, subject=SUBJECT, timeout=0.3),
+            "webpush": WebPushNotifier(
+                vapid_private_key=private, subject=SUBJECT, timeout=0.3, private_addresses=True
+            ),
             "line": LineNotifier(access_token=TOKEN, base_url=line_peer.url, timeout=0.3),
             "email": EmailNotifier(
                 host="127.0.0.1", port=smtp.port, sender="bousai@city.example.jp", starttls=False
