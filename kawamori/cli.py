@@ -173,10 +173,18 @@ def broker_init(
     password_env: Annotated[
         str, typer.Option(help="Environment variable holding the ingest service's password")
     ] = "KAWAMORI_INGEST_MQTT_PASSWORD",
+    secrets: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of the plain passwords, kept apart from the folder the broker reads "
+            "(default: secrets.json in --folder)",
+            envvar="KAWAMORI_BROKER_SECRETS",
+        ),
+    ] = None,
 ) -> None:
-    """Write the broker's service account, password file and ACL (production set-up).
+    """Write the broker's service account, password files and ACLs (production set-up).
 
-    Example: [bold]kawamori broker init --folder /broker[/bold]
+    Example: [bold]kawamori broker init --folder /broker --secrets /secrets/broker.json[/bold]
     """
     from kawamori.broker_auth import Accounts
 
@@ -184,7 +192,7 @@ def broker_init(
     if len(password) < 16:
         console.print(f"[red]{password_env} must hold a password of at least 16 characters.[/red]")
         raise typer.Exit(2)
-    Accounts(folder).set("kawamori-ingest", password, service=True)
+    Accounts(folder, secrets_file=secrets).set("kawamori-ingest", password, service=True)
     console.print(f"Broker accounts written to {folder}")
 
 
@@ -448,7 +456,7 @@ def simulate(
             stats = run_fleet(
                 list(network.stations),
                 list(network.devices),
-                broker_url=runtime.mqtt_url,
+                broker_url=runtime.devices_url,
                 password_for=password,
                 interval_s=interval,
                 events=control.events,
@@ -502,7 +510,7 @@ def simulate_fleet(
         console.print("[red]A fleet needs the embedded broker's accounts (run `kawamori up`).[/red]")
         raise typer.Exit(2)
     accounts = accounts_at(Path(runtime.accounts_dir))
-    endpoint = MqttEndpoint(runtime.mqtt_url)
+    endpoint = MqttEndpoint(runtime.devices_url)
     if endpoint.tls:
         console.print("[red]The firmware fleet speaks plain MQTT only.[/red]")
         raise typer.Exit(2)

@@ -104,7 +104,12 @@ class Stack:
             mqtt_url = self.broker.url("kawamori-ingest")
             accounts_dir = str(self.broker.accounts.folder)
             log.info("stack.mosquitto", port=self.broker.port, folder=str(self.broker.folder))
-        runtime = Runtime(database_url=database_url, mqtt_url=mqtt_url, accounts_dir=accounts_dir)
+        runtime = Runtime(
+            database_url=database_url,
+            mqtt_url=mqtt_url,
+            accounts_dir=accounts_dir,
+            device_url=self.broker.devices_url if self.broker else None,
+        )
         record(self.settings, runtime)
         return runtime
 

@@ -44,13 +44,42 @@ def test_compose_runs_the_platform_in_production_mode():
     assert "timescale" in services["timescaledb"]["image"]
 
 
-def test_broker_refuses_anonymous_clients_and_keeps_backlogs():
+def broker_listeners() -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The broker's global settings and each listener's (by port)."""
     conf = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text()
-    settings = dict(line.split(None, 1) for line in conf.splitlines() if line and not line.startswith("#"))
-    assert settings["allow_anonymous"] == "false"
-    assert settings["persistence"] == "true"
-    assert int(settings["max_queued_messages"]) >= 1_000_000
-    assert settings["password_file"] and settings["acl_file"]
+    general: dict[str, str] = {}
+    listeners: dict[str, dict[str, str]] = {}
+    current = general
+    for line in conf.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        key, value = line.split(None, 1)
+        if key == "listener":
+            current = listeners.setdefault(value.split()[0], {})
+        elif key in {"persistence", "max_queued_messages", "per_listener_settings"}:
+            general[key] = value
+        else:
+            current[key] = value
+    return general, listeners
+
+
+def test_broker_refuses_anonymous_clients_and_keeps_backlogs():
+    general, listeners = broker_listeners()
+    assert general["per_listener_settings"] == "true"
+    assert general["persistence"] == "true"
+    assert int(general["max_queued_messages"]) >= 1_000_000
+    assert set(listeners) == {"1883", "8883"}
+    for listener in listeners.values():
+        assert listener["allow_anonymous"] == "false"
+        assert listener["password_file"] and listener["acl_file"]
+
+
+def test_devices_listener_binds_client_ids_to_accounts_and_services_have_their_own():
+    _, listeners = broker_listeners()
+    devices, services = listeners["8883"], listeners["1883"]
+    assert devices["use_username_as_clientid"] == "true" and "certfile" in devices
+    assert devices["password_file"] != services["password_file"]
+    assert devices["acl_file"] != services["acl_file"]
 
 
 def test_service_image_does_not_run_as_root():

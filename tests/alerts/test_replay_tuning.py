@@ -89,7 +89,6 @@ def test_a_rise_through_danger_stays_proposed_while_a_repeat_awaits_confirmation
     assert not withdrawn
 
 
-
 def test_a_forecast_after_a_spike_follows_the_water_not_the_spike(tmp_path):
     """3400000054, 2025-11-23: 380.99 → 382.86 (a spike: QC flags it) → 382.33 → 382.80 m.
     The newest reading is below the spike, but the water (380.99 → 382.33) still rises,

@@ -4,6 +4,7 @@ where the original failure needed them)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -65,13 +66,12 @@ def test_18_two_workers_racing_the_same_seq_store_it_once(demo_db):
     now = datetime.now(UTC)
     with db.connect(demo_db) as first, db.connect(demo_db) as second:
         devices = load_devices(first)
-        plan_a = plan_batch([message(contract.encode_batch([reading(5, now)]))], devices, max_payload_bytes=65_536)
+        first_copy = contract.encode_batch([reading(5, now)])
+        plan_a = plan_batch([message(first_copy)], devices, max_payload_bytes=65_536)
         later = contract.encode_batch([reading(5, now + timedelta(seconds=30))])
         plan_b = plan_batch([message(later)], devices, max_payload_bytes=65_536)
         with first.transaction():
             a = write_plan(first, plan_a)  # a savepoint inside: committed with the outer block
-            import threading
-
             result = {}
             racer = threading.Thread(target=lambda: result.update(b=write_plan(second, plan_b)))
             racer.start()
@@ -81,7 +81,7 @@ def test_18_two_workers_racing_the_same_seq_store_it_once(demo_db):
         assert first.execute("SELECT count(*) FROM readings WHERE seq = 5").fetchone()[0] == 1
 
 
-def test_18_migration_moves_rows_that_already_break_the_rule_to_dead_letters(empty_database_url, demo_network):
+def test_18_migration_moves_rows_already_breaking_the_rule_to_dead_letters(empty_database_url, demo_network):
     from kawamori.network import apply_network
 
     now = datetime.now(UTC)
@@ -171,7 +171,8 @@ def test_19_a_gauge_moved_to_another_station_is_stored_there_at_once(demo_db, br
                 (DEVICE, DEVICE),
             ).fetchone()
             conn.execute(
-                "UPDATE devices SET station_id = %s, installed_at = now() - interval '1 minute' WHERE id = %s",
+                """UPDATE devices SET station_id = %s, installed_at = now() - interval '1 minute'
+                   WHERE id = %s""",
                 (new, DEVICE),
             )
             publish(board, reading(2, datetime.now(UTC)))
