@@ -16,11 +16,10 @@ from psycopg_pool import ConnectionPool
 from alerts.cap import DEFAULT_SENDER_NAME
 from alerts.policy import ApprovalPolicy
 from alerts.store import DEFAULT_SENDER
-from dashboard import queries
+from dashboard import health
 from dashboard.live import AlertFeed
 from dashboard.pages import templates
 from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
-from dashboard.schemas import Health
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
 from shelters.crowding import DEFAULT_BANDS, Bands
@@ -39,6 +38,7 @@ def create_app(
     cap_sender: str = DEFAULT_SENDER,
     policy: ApprovalPolicy | None = None,
     residents_config: residents.ResidentConfig | None = None,
+    broker_address: tuple[str, int] | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -74,6 +74,8 @@ def create_app(
     app.state.residents = (
         residents_config or residents.ResidentConfig()
     )  # the resident page, subscriptions, LINE
+    app.state.broker_address = broker_address  # /api/health checks it is reachable
+    app.include_router(health.router)
     app.include_router(stations.router)
     app.include_router(station_settings.router)
     app.include_router(places.router)
@@ -88,15 +90,6 @@ def create_app(
     app.mount("/shelters/static", StaticFiles(directory=shelters_staff.STATIC), name="shelters-static")
     if LEAFLET.exists():
         app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")
-
-    @app.get("/api/health", response_model=Health, tags=["operations"])
-    def health() -> dict:
-        try:
-            with app.state.pool.connection(timeout=2) as conn:
-                numbers = queries.counts(conn)
-        except Exception:
-            return {"status": "degraded", "database": False, "stations": 0, "devices": 0, "dead_letters": 0}
-        return {"status": "ok", "database": True, **numbers}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request, lang: str | None = None) -> HTMLResponse:

@@ -38,6 +38,7 @@ from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason
 from kawamori.db import DEVICES_CHANNEL, connect
 from kawamori.mqtt import Message, MqttError
 from kawamori.mqtt_direct import DirectConnection
+from kawamori.waiting import StopWaiting, until_ready
 
 log = structlog.get_logger(__name__)
 
@@ -118,6 +119,7 @@ class IngestWorker:
         self._devices_changed = True
         self._database_ok_since: float | None = None
         self._last_heartbeat = 0.0
+        self._reported_connected = False
         self._problem = "starting"
         self._batch_since: float | None = None  # real monotonic time the pending batch began
         self.mqtt = DirectConnection(
@@ -301,16 +303,19 @@ class IngestWorker:
     # -- liveness of workers and takeover of dead ones' sessions -----------------------------
     def _heartbeat(self) -> None:
         now = time.monotonic()
-        if now - self._last_heartbeat < self.config.heartbeat_s:
+        connected = self.mqtt.connected.is_set()
+        # at once when the broker connection changed: /api/health reads it from here
+        if now - self._last_heartbeat < self.config.heartbeat_s and connected == self._reported_connected:
             return
         self._last_heartbeat = now
+        self._reported_connected = connected
         try:
             conn = self._db()
             conn.execute(
-                """INSERT INTO ingest_workers (client_id, host, pid) VALUES (%s, %s, %s)
+                """INSERT INTO ingest_workers (client_id, host, pid, broker_connected) VALUES (%s, %s, %s, %s)
                    ON CONFLICT (client_id) DO UPDATE SET last_seen = now(), host = EXCLUDED.host,
-                       pid = EXCLUDED.pid""",
-                (self.config.client_id, socket.gethostname(), os.getpid()),
+                       pid = EXCLUDED.pid, broker_connected = EXCLUDED.broker_connected""",
+                (self.config.client_id, socket.gethostname(), os.getpid(), self.mqtt.connected.is_set()),
             )
             if self._database_ok_since is None:
                 self._database_ok_since = now
@@ -389,7 +394,16 @@ class IngestWorker:
                 server = serve_health(self.config.metrics_port, self.metrics, self.health)
             except OSError as error:  # metrics are not worth losing readings over
                 log.warning("ingest.metrics_unavailable", port=self.config.metrics_port, error=str(error))
-        self.mqtt.open(wait_s=30)
+        try:
+            # a worker that starts while the broker is down waits for it (its /health says so)
+            until_ready(
+                lambda: self.mqtt.open(wait_s=10), what="broker", errors=(MqttError,), stopping=self.stopping
+            )
+        except StopWaiting:
+            self.mqtt.close()
+            if server is not None:
+                server.shutdown()
+            return
         self.metrics.broker_up.set(1)
         log.info("ingest.started", client_id=self.config.client_id)
         try:

@@ -363,6 +363,7 @@ def dashboard() -> None:
     from alerts.policy import PolicyError
     from dashboard.main import create_app
     from dashboard.routers.residents import ResidentConfig
+    from kawamori.settings import MqttEndpoint
     from notify.errors import SubscriberKeyError
     from shelters.crowding import parse_bands
 
@@ -372,9 +373,12 @@ def dashboard() -> None:
         policy = _policy(settings)
     except (SubscriberKeyError, PolicyError) as error:
         raise fail(console, error) from None
+    runtime = _runtime(settings)
+    broker = MqttEndpoint(runtime.mqtt_url)  # its address only, for /api/health
     uvicorn.run(
         create_app(
-            _runtime(settings).database_url,
+            runtime.database_url,
+            broker_address=(broker.host, broker.port),
             shelter_bands=parse_bands(settings.shelter_crowding_bands),
             public_url=settings.public_url,
             cap_sender_name=settings.cap_sender_name,

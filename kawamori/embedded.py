@@ -274,7 +274,9 @@ class PostgresServer(_Child):
         if result.returncode != 0:
             raise EmbeddedError(f"initdb failed:\n{result.stdout}\n{result.stderr}")
 
-    def start(self, timeout: float = 30) -> str:
+    def start(self, timeout: float = 30, *, wait: bool = True) -> str:
+        """Start the server (on the same port and folder as before, if restarted); with
+        ``wait``, return once it accepts connections."""
         self.init()
         self._reclaim(self.data / "postmaster.pid", signal.SIGINT, "postgres")
         argv = [
@@ -299,6 +301,8 @@ class PostgresServer(_Child):
         for name, value in self.settings.items():
             argv += ["-c", f"{name}={value}"]
         self._spawn(argv, self.log, self.user)
+        if not wait:
+            return self.url()
         deadline = time.monotonic() + timeout
         while True:
             self._check_alive(self.log)
@@ -403,10 +407,14 @@ class MosquittoBroker(_Child):
             )
         )
 
-    def start(self, timeout: float = 10) -> None:
+    def start(self, timeout: float = 10, *, wait: bool = True) -> None:
+        """Start the broker (on the same ports and folder as before, if restarted); with
+        ``wait``, return once both listeners accept connections."""
         self._reclaim(self.folder / "mosquitto.pid", signal.SIGTERM, "mosquitto")
         self._write_config()
         self._spawn([str(self.binary), "-c", str(self.config)], self.log, self.user)
+        if not wait:
+            return
         deadline = time.monotonic() + timeout
         while True:
             self._check_alive(self.log)

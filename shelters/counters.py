@@ -18,7 +18,8 @@ import structlog
 
 from kawamori import contract
 from kawamori.db import connect, insert_dead_letters
-from kawamori.mqtt import Connection, Message
+from kawamori.mqtt import Connection, Message, MqttError
+from kawamori.waiting import StopWaiting, until_ready
 from shelters.doorcounter import decode
 from shelters.errors import UnassignedCounter
 from shelters.occupancy import apply_door_count
@@ -104,7 +105,12 @@ class CounterListener:
             self.rejected += 1
 
     def run(self) -> None:
-        self.mqtt.open(wait_s=30)
+        try:  # started while the broker is down: wait for it
+            until_ready(
+                lambda: self.mqtt.open(wait_s=10), what="broker", errors=(MqttError,), stopping=self.stopping
+            )
+        except StopWaiting:
+            return
         log.info("shelters.listen.started", client_id=self.mqtt.client_id)
         try:
             while not self.stopping.is_set():
