@@ -127,8 +127,17 @@ def up(
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations (idempotent). Example: [bold]kawamori migrate[/bold]"""
+    """Apply database migrations (idempotent), as the migration role (the schema's owner),
+    and set the services' role passwords given in KAWAMORI_DB_PASSWORD_<SERVICE>.
+
+    Example: [bold]kawamori migrate[/bold]"""
+    from kawamori import roles
+
     settings = _settings()
+    try:
+        passwords = roles.passwords_from_env()
+    except ValueError as error:
+        raise fail(console, error) from None
     with db.connect(_runtime(settings).database_url) as conn:
         applied = db.migrate(conn)
         db.apply_timescale_policies(
@@ -136,7 +145,10 @@ def migrate() -> None:
             compress_after_days=settings.timescale_compress_after_days,
             retain_years=settings.timescale_retain_years,
         )
+        roles.set_passwords(conn, passwords)
     console.print(f"Applied: {applied or 'nothing (up to date)'}")
+    if passwords:
+        console.print(f"Role passwords set: {', '.join(roles.role(s) for s in sorted(passwords))}")
 
 
 @network_app.command("load")

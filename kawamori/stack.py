@@ -31,7 +31,7 @@ from pathlib import Path
 import structlog
 
 from alerts.model import Role
-from kawamori import db, staff
+from kawamori import db, roles, staff
 from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent, free_port, services_home
 from kawamori.network import DEMO_RULES, Network, apply_network
 from kawamori.runtime import Runtime, record
@@ -165,6 +165,7 @@ class Stack:
     services: list[Service] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
     first_admin: tuple[str, str, Path] | None = None  # (user, password, file) when just created
+    service_urls: dict[str, str] = field(default_factory=dict)  # each service's own database role
 
     def start_services(self) -> Runtime:
         data = services_home(self.settings.data_dir)
@@ -188,6 +189,12 @@ class Stack:
                 log.info("stack.network", name=self.network.name, **counts)
             if self.postgres is not None:
                 self.first_admin = create_first_admin(conn, self.settings.data_dir)
+                passwords = service_passwords(self.postgres.folder)
+                roles.set_passwords(conn, passwords)
+                self.service_urls = {
+                    service: roles.url_as(database_url, service, password)
+                    for service, password in passwords.items()
+                }
         if self.settings.subscriber_key is None and self.settings.environment != "production":
             from notify.sealing import ensure_key_file
 
@@ -215,26 +222,35 @@ class Stack:
         record(self.settings, runtime)
         return runtime
 
+    def _env(self, service: str | None = None) -> dict[str, str]:
+        """A child's environment: the data folder and, for a service, its own database role."""
+        env = {**os.environ, "KAWAMORI_DATA_DIR": str(self.settings.data_dir.resolve())}
+        if service is not None and service in self.service_urls:
+            env["KAWAMORI_DATABASE_URL"] = self.service_urls[service]
+        return env
+
     def start_children(self) -> None:
         me = [sys.executable, "-m", "kawamori"]
-        env = {**os.environ, "KAWAMORI_DATA_DIR": str(self.settings.data_dir.resolve())}
+        env = self._env()
         self.children = [
             Child(
                 name="ingest",
                 argv=[*me, "ingest", "--metrics-port", str(self.settings.dashboard_port + 10)],
-                env=env,
+                env=self._env("ingest"),
             ),
             Child(
                 name="alerts",
                 argv=[*me, "alerts", *(["--rules", str(DEMO_RULES)] if self.simulate else [])],
-                env=env,
+                env=self._env("alerts"),
             ),
-            Child(name="shelters", argv=[*me, "shelters", "listen"], env=env),
-            Child(name="dashboard", argv=[*me, "dashboard"], env=env),
+            Child(name="shelters", argv=[*me, "shelters", "listen"], env=self._env("shelters")),
+            Child(name="dashboard", argv=[*me, "dashboard"], env=self._env("dashboard")),
         ]
         channels = enabled(self.settings)
         if channels:
-            self.children.append(Child(name="deliver", argv=[*me, "notify", "deliver"], env=env))
+            self.children.append(
+                Child(name="deliver", argv=[*me, "notify", "deliver"], env=self._env("notify"))
+            )
             log.info("stack.notifications", channels=channels)
         else:
             log.info(
@@ -270,6 +286,22 @@ class Stack:
         services = self.settings.data_dir.resolve() / "services.json"
         if self.settings.embedded and services.exists():
             services.unlink()
+
+
+def service_passwords(folder: Path) -> dict[str, str]:
+    """Random passwords for the services' database roles, kept (0600) in ``folder``."""
+    path = folder / "service-passwords.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    if set(stored) != set(roles.SERVICES):
+        stored = {service: stored.get(service) or os.urandom(18).hex() for service in roles.SERVICES}
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle)
+        os.replace(path.with_suffix(".tmp"), path)
+    return stored
 
 
 def create_first_admin(conn, data_dir: Path) -> tuple[str, str, Path] | None:
