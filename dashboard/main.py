@@ -17,8 +17,10 @@ from alerts.cap import DEFAULT_SENDER_NAME
 from alerts.policy import ApprovalPolicy
 from alerts.store import DEFAULT_SENDER
 from dashboard import health
+from dashboard.deps import SESSION_COOKIE
 from dashboard.live import AlertFeed
 from dashboard.pages import templates
+from dashboard.production import ProductionTransport
 from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
@@ -39,6 +41,7 @@ def create_app(
     policy: ApprovalPolicy | None = None,
     residents_config: residents.ResidentConfig | None = None,
     broker_address: tuple[str, int] | None = None,
+    production: bool = False,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -75,6 +78,8 @@ def create_app(
         residents_config or residents.ResidentConfig()
     )  # the resident page, subscriptions, LINE
     app.state.broker_address = broker_address  # /api/health checks it is reachable
+    if production:  # https and __Host- session cookies whatever the proxy says
+        app.add_middleware(ProductionTransport, host_cookies=[SESSION_COOKIE, shelters_staff.COOKIE])
     app.include_router(health.router)
     app.include_router(stations.router)
     app.include_router(station_settings.router)

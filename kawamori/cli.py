@@ -233,9 +233,13 @@ def ingest(
     import signal
 
     from ingest.service import IngestConfig, IngestWorker
+    from kawamori.settings import MqttEndpoint
 
     settings = _settings()
     runtime = _runtime(settings)
+    if MqttEndpoint(runtime.mqtt_url).password is None:
+        console.print("[red]Ingest needs the broker user and password in KAWAMORI_MQTT_URL.[/red]")
+        raise typer.Exit(2)
     service = IngestWorker(
         IngestConfig(
             database_url=runtime.database_url,
@@ -391,6 +395,7 @@ def dashboard() -> None:
         create_app(
             runtime.database_url,
             broker_address=(broker.host, broker.port),
+            production=settings.environment == "production",
             shelter_bands=parse_bands(settings.shelter_crowding_bands),
             public_url=settings.public_url,
             cap_sender_name=settings.cap_sender_name,
@@ -401,6 +406,9 @@ def dashboard() -> None:
         host=settings.dashboard_host,
         port=settings.dashboard_port,
         log_level="warning",
+        # X-Forwarded-For/-Proto only from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
+        # setting; default 127.0.0.1): compose sets it to the TLS proxy's fixed address
+        proxy_headers=True,
     )
 
 
