@@ -374,7 +374,17 @@ def heartbeat(conn: psycopg.Connection, service: str) -> None:
     )
 
 
-def _serve(listener, worker, *, tick_s, stopping, clock, sender, policy, rules) -> None:
+def _serve(
+    listener: psycopg.Connection,
+    worker: psycopg.Connection,
+    *,
+    tick_s: float,
+    stopping: threading.Event,
+    clock: Clock,
+    sender: str,
+    policy: ApprovalPolicy | None,
+    rules: RuleSettings | None,
+) -> None:
     listener.execute(f"LISTEN {READINGS_CHANNEL}".encode())
     evaluator = Evaluator(worker, policy=policy, rules=rules, sender=sender)
     log.info("alerts.started", tick_s=tick_s)
