@@ -79,10 +79,10 @@ class _Refused(Exception):
 
 
 REFUSALS_BEFORE_ISOLATING = 2
-# rejections a stale device registry could cause
-_REGISTRY_REASONS = frozenset(
-    {Reason.unknown_device, Reason.unassigned_device, Reason.before_install, Reason.out_of_range}
-)
+# rejections a device just registered or re-installed gets from a stale registry (not
+# out_of_range: a faulty sensor sends those all the time, and station edits NOTIFY)
+_REGISTRY_REASONS = frozenset({Reason.unknown_device, Reason.unassigned_device, Reason.before_install})
+REGISTRY_RECHECK_S = 5.0  # at most this often for the rejections above
 
 
 def _merge(parts: list[Written]) -> Written:
@@ -185,9 +185,9 @@ class IngestWorker:
         plan = plan_batch(
             messages, self._registry(messages, force=force), max_payload_bytes=self.config.max_payload_bytes
         )
-        # a rejection that depends on the registry, from a cache older than a second: the
-        # device may just have been registered, moved or re-installed; look again once
-        if time.monotonic() - self._devices_loaded > 1.0 and any(
+        # a rejection that depends on the registry, from a cache a few seconds old: the
+        # device may just have been registered or re-installed; look again once
+        if time.monotonic() - self._devices_loaded > REGISTRY_RECHECK_S and any(
             d.reason in _REGISTRY_REASONS for d in plan.dead_letters
         ):
             fresh = self._registry(messages, force=True)
@@ -315,7 +315,7 @@ class IngestWorker:
                 """INSERT INTO ingest_workers (client_id, host, pid, broker_connected) VALUES (%s, %s, %s, %s)
                    ON CONFLICT (client_id) DO UPDATE SET last_seen = now(), host = EXCLUDED.host,
                        pid = EXCLUDED.pid, broker_connected = EXCLUDED.broker_connected""",
-                (self.config.client_id, socket.gethostname(), os.getpid(), self.mqtt.connected.is_set()),
+                (self.config.client_id, socket.gethostname(), os.getpid(), connected),
             )
             if self._database_ok_since is None:
                 self._database_ok_since = now
