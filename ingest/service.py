@@ -33,6 +33,7 @@ from ingest.metrics import IngestMetrics, serve_health
 from ingest.plan import DeadLetter, DeviceInfo, Plan, plan_batch
 from ingest.store import Written, load_devices, write_plan
 from kawamori import contract
+from kawamori.broker_auth import service_url
 from kawamori.clock import REAL, Clock
 from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason
 from kawamori.db import DEVICES_CHANNEL, connect
@@ -123,7 +124,7 @@ class IngestWorker:
         self._problem = "starting"
         self._batch_since: float | None = None  # real monotonic time the pending batch began
         self.mqtt = DirectConnection(
-            config.mqtt_url,
+            service_url(config.mqtt_url, config.client_id),  # its own account (= client id)
             config.client_id,
             subscriptions=subscriptions(),
             on_message=self.pending.append,  # nothing else per message
@@ -359,7 +360,7 @@ class IngestWorker:
         """Connect as a dead worker, store what its session holds, then end the session."""
         inbox: list[Message] = []
         other = DirectConnection(
-            self.config.mqtt_url,
+            service_url(self.config.mqtt_url, client_id),  # the dead worker's account
             client_id,
             on_message=inbox.append,
             persistent=True,

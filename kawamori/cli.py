@@ -193,18 +193,26 @@ def broker_init(
             envvar="KAWAMORI_BROKER_SECRETS",
         ),
     ] = None,
+    ingest_workers: Annotated[
+        int, typer.Option(min=1, help="Accounts for ingest workers 1…N (each named as its client id)")
+    ] = 3,
 ) -> None:
-    """Write the broker's service account, password files and ACLs (production set-up).
+    """Write the broker's service accounts, password files and ACLs (production set-up).
 
     Example: [bold]kawamori broker init --folder /broker --secrets /secrets/broker.json[/bold]
     """
-    from kawamori.broker_auth import Accounts
+    from kawamori.broker_auth import SERVICE_SECRET_USER, Accounts
 
     password = os.environ.get(password_env, "")
     if len(password) < 16:
         console.print(f"[red]{password_env} must hold a password of at least 16 characters.[/red]")
         raise typer.Exit(2)
-    Accounts(folder, secrets_file=secrets).set("kawamori-ingest", password, service=True)
+    accounts = Accounts(folder, secrets_file=secrets)
+    accounts.set(SERVICE_SECRET_USER, password, service=True)
+    prefix = Settings.model_fields["mqtt_client_prefix"].default
+    accounts.ensure_services(
+        [*(f"{prefix}-ingest-{n}" for n in range(1, ingest_workers + 1)), f"{prefix}-shelters-1"]
+    )
     console.print(f"Broker accounts written to {folder}")
 
 

@@ -355,6 +355,12 @@ class MosquittoBroker(_Child):
         port = self.service_port if self.accounts.is_service(user) else self.port
         return f"mqtt://{user}:{password}@127.0.0.1:{port}"
 
+    def allow_services(self, *client_ids: str) -> None:
+        """Service accounts named as these client ids (an ingest worker, the door-counter
+        listener), with passwords derived from the service secret; the broker reloads."""
+        self.accounts.ensure_services(list(client_ids))
+        self.reload()
+
     @property
     def devices_url(self) -> str:
         """Where devices connect (no credentials: each has its own)."""
@@ -382,9 +388,10 @@ class MosquittoBroker(_Child):
                     "use_username_as_clientid true",
                     f"password_file {self.accounts.passwd_file}",
                     f"acl_file {self.accounts.acl_file}",
-                    "# services: accounts unknown to the devices' listener",
+                    "# services: accounts unknown to the devices' listener, one per process",
                     f"listener {self.service_port} 127.0.0.1",
                     "allow_anonymous false",
+                    "use_username_as_clientid true",
                     f"password_file {self.accounts.services_passwd_file}",
                     f"acl_file {self.accounts.services_acl_file}",
                     "persistence true",

@@ -17,6 +17,7 @@ import psycopg
 import structlog
 
 from kawamori import contract
+from kawamori.broker_auth import service_url
 from kawamori.db import connect, insert_dead_letters
 from kawamori.mqtt import Connection, Message, MqttError
 from kawamori.waiting import StopWaiting, until_ready
@@ -38,7 +39,7 @@ class CounterListener:
         self.rejected = 0
         self._conn: psycopg.Connection | None = None
         self.mqtt = Connection(
-            mqtt_url,
+            service_url(mqtt_url, client_id),  # its own broker account, named as its client id
             client_id,
             subscriptions=[f"$share/{SHARE_GROUP}/{contract.subscription('count')}"],
             on_message=self.pending.append,

@@ -80,6 +80,7 @@ def test_devices_listener_binds_client_ids_to_accounts_and_services_have_their_o
     _, listeners = broker_listeners()
     devices, services = listeners["8883"], listeners["1883"]
     assert devices["use_username_as_clientid"] == "true" and "certfile" in devices
+    assert services["use_username_as_clientid"] == "true"  # each ingest worker its own account
     assert devices["password_file"] != services["password_file"]
     assert devices["acl_file"] != services["acl_file"]
 

@@ -77,3 +77,60 @@ def test_3_device_accounts_do_not_exist_on_the_services_listener(broker):
         Connection(
             f"mqtt://kawamori-ingest:{ingest_password}@127.0.0.1:{broker.port}", "x", persistent=False
         ).start(wait_s=3)
+
+
+def test_3_each_ingest_worker_is_its_own_account_on_the_services_listener(demo_db, broker):
+    """Services are bound too: a connection with the service secret's account asking for
+    the worker's client id is named after its account and kicks nobody; the worker's
+    own account is derived from that secret and named as its client id."""
+    with running_ingest(demo_db, broker, "kawamori-ingest-1") as worker:
+        other = Connection(broker.url("kawamori-ingest"), "kawamori-ingest-1", persistent=False)
+        other.start(wait_s=5)
+        try:
+            assert stays_connected(worker.mqtt.connected)
+        finally:
+            other.stop()
+    assert broker.accounts.is_service("kawamori-ingest-1")
+
+
+def test_3_broker_init_writes_one_account_per_service_and_no_plain_password(tmp_path):
+    """The production set-up (compose's broker-setup) against a real Mosquitto: workers
+    log in as their own accounts, derived from the service secret they are given."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from kawamori.broker_auth import service_url
+    from kawamori.cli import app
+    from kawamori.embedded import MosquittoBroker
+    from tests.conftest import _scratch
+
+    folder = _scratch("kawamori-broker-init-")
+    broker = MosquittoBroker(folder / "mosquitto")
+    secret = "a-service-secret-of-some-length"
+    result = CliRunner().invoke(
+        app,
+        ["broker", "init", "--folder", str(broker.accounts.folder), "--secrets", str(tmp_path / "s.json")],
+        env={"KAWAMORI_INGEST_MQTT_PASSWORD": secret},
+    )
+    assert result.exit_code == 0, result.output
+    services = broker.accounts.services_passwd_file.read_text()
+    names = sorted(line.split(":")[0] for line in services.splitlines())
+    workers = [f"kawamori-ingest-{n}" for n in (1, 2, 3)]
+    assert names == ["kawamori-ingest", *workers, "kawamori-shelters-1"]
+    assert not (broker.accounts.folder / "secrets.json").exists()  # plain passwords elsewhere
+    assert secret not in services
+    # (the broker runs as nobody here, as compose runs both as 1883: give it the files)
+    accounts = broker.accounts
+    broker.accounts = type(accounts)(
+        accounts.folder, owner_uid=accounts.owner_uid, secrets_file=tmp_path / "s.json"
+    )
+    broker.start()
+    try:
+        master = f"mqtt://kawamori-ingest:{secret}@127.0.0.1:{broker.service_port}"
+        worker = Connection(service_url(master, "kawamori-ingest-2"), "kawamori-ingest-2", persistent=False)
+        worker.start(wait_s=5)
+        worker.stop()
+    finally:
+        broker.stop()
+        shutil.rmtree(folder, ignore_errors=True)

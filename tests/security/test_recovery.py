@@ -81,6 +81,7 @@ def test_17_ingest_started_before_the_broker_waits_for_it(folder, demo_db, tmp_p
     """Originally an ingest worker starting while the broker was down exited with 1."""
     broker = MosquittoBroker(folder / "mosquitto", port=free_port(), service_port=free_port())
     broker._write_config()  # accounts exist; the broker itself is not running yet
+    broker.allow_services("kawamori-ingest-w17")
     health_port = free_port()
     log = tmp_path / "ingest.log"
     process = kawamori(
