@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.audit_texts import say
@@ -71,6 +71,7 @@ class Evidence:
     items: tuple[dict[str, Any], ...] = ()
     levels: frozenset[int] = frozenset()  # every level sound, confirmed evidence supports
     lost_level: int = 0  # the highest level the lost evidence last gave
+    hold_s: float = 0.0  # how long it must stay below a level before that level comes down
 
     @property
     def supported(self) -> int:
@@ -105,6 +106,7 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
     lost: list[tuple[str, str]] = []
     best: dict[str, int] = {OBSERVED: 0, FORECAST: 0, UNVERIFIED: 0}
     stale_level = 0
+    hold = 0.0
     for station_id in sorted(by_station):
         kinds = by_station[station_id]
         faulty, silent = Kind.sensor in kinds, Kind.offline in kinds
@@ -125,6 +127,7 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
             if counts:
                 best[basis] = max(best[basis], condition.alert_level)
                 counted = counted or basis != UNVERIFIED
+                hold = max(hold, condition.details.get("hold_s") or 0.0)
             elif kind is not Kind.unverified:
                 stale_level = max(stale_level, condition.alert_level)
         offline = kinds.get(Kind.offline)
@@ -154,6 +157,7 @@ def summarise(conditions: Iterable[Condition], cited: Iterable[str] = ()) -> Evi
         items=tuple(items),
         levels=frozenset(i["level"] for i in items if i["counts"] and i["basis"] != UNVERIFIED),
         lost_level=stale_level if lost else 0,
+        hold_s=hold,
     )
 
 
@@ -206,12 +210,14 @@ def _issued(alert: Alert | None) -> int:
 
 
 def _wanted(
-    issued: int, evidence: Evidence, policy: ApprovalPolicy, *, open_: bool = True
+    issued: int, evidence: Evidence, policy: ApprovalPolicy, *, open_: bool = True, holding: bool = False
 ) -> tuple[int | None, _Want | None]:
     """What the policy does by itself (a new issued level, or ``None``) and what is left
     to propose to staff, for an area whose issued level is ``issued`` (0: none).
     ``open_``: the area has an open issuance (a level or a proposal) that lost evidence
-    must not drop unseen; without one, lost evidence opens nothing."""
+    must not drop unseen; without one, lost evidence opens nothing. ``holding``: the
+    evidence fell below the issued level less than its hold time ago (:func:`_falling`):
+    the level stays, and nothing proposes lowering it yet."""
     supported = evidence.supported
     auto: int | None = None
     free = [
@@ -238,6 +244,8 @@ def _wanted(
         # reading does: the next reading confirms it or takes it back)
         if evidence.lost:
             return auto, _Want(Proposal.verify, supported, why_lost)
+        if holding:
+            return auto, None
         down = Proposal.lift if supported == 0 else Proposal.lower
         if policy.proposal_needs(down, supported, issued) == 0:
             return supported, None
@@ -267,11 +275,14 @@ def decide(
     status: Status,
     policy: ApprovalPolicy,
     now: datetime,
+    last_down: datetime | None = None,
 ) -> Transition:
     """Bring one area's issuance in line with its stations' conditions.
 
     ``alert`` is the area's open alert, or a closed one whose last proposal staff
-    declined (it keeps that proposal from being asked again unchanged), or ``None``."""
+    declined (it keeps that proposal from being asked again unchanged), or ``None``.
+    ``last_down``: when the area's last issuance ended, if a new one may open (a level
+    issued again soon after is held longer: :attr:`ApprovalPolicy.flap_hold`)."""
     cited = (
         () if alert is None else [i["station"] for i in alert.details.get("evidence", ()) if i.get("counts")]
     )
@@ -283,13 +294,14 @@ def decide(
         lifted = replace(alert, declined=None, suppressed_level=None)
         if auto is None and want is None:
             return Transition(None, None, lifted=lifted)
-        opened = _open_and_step(evidence, area_id, status, policy, now, declined=alert.declined)
+        down = alert.ended_at if alert.state is AlertState.resolved else last_down  # lifted, not withdrawn
+        opened = _open_and_step(evidence, area_id, status, policy, now, declined=alert.declined, down=down)
         return replace(opened, lifted=lifted)
     if alert is None:
         auto, want = _wanted(0, evidence, policy, open_=False)
         if auto is None and want is None:
             return Transition(None, None)
-        return _open_and_step(evidence, area_id, status, policy, now)
+        return _open_and_step(evidence, area_id, status, policy, now, down=last_down)
     return _step(alert, evidence, policy=policy, now=now, opened=False)
 
 
@@ -300,6 +312,7 @@ def _open_and_step(
     policy: ApprovalPolicy,
     now: datetime,
     declined: str | None = None,
+    down: datetime | None = None,
 ) -> Transition:
     new = Alert(
         id=None,
@@ -316,16 +329,49 @@ def _open_and_step(
         areas=(area_id,),
         area_id=area_id,
         declined=declined,
+        details={} if down is None else {"came_down_at": down.isoformat()},
     )
     step = _step(new, evidence, policy=policy, now=now, opened=True)
     return replace(step, before=None)
+
+
+def _falling(
+    alert: Alert, evidence: Evidence, issued: int, policy: ApprovalPolicy, now: datetime
+) -> tuple[datetime | None, float, float]:
+    """Since when the evidence has been below the issued level (``None``: it is not, or
+    it is lost — that asks staff at once), the stations' hold and the hold that applies.
+    A level comes down only once its evidence stayed below it for the longest dwell of
+    the stations behind it (their stage hysteresis, scaled to their cadence), so a gauge
+    hovering at a threshold, or a forecast that comes and goes, does not issue, lift and
+    issue again; a level that came back soon after it came down (the river hovers
+    around the threshold for hours) is held for the policy's ``flap_hold``."""
+    hold = max(evidence.hold_s, float(alert.details.get("hold_s") or 0.0))
+    if not issued or evidence.lost or evidence.supported >= issued or evidence.unconfirmed >= issued:
+        return None, hold, hold
+    since = alert.details.get("below_since")
+    applies = hold
+    came_down, raised = alert.details.get("came_down_at"), alert.details.get("raised_at")
+    if came_down and raised:
+        back = datetime.fromisoformat(raised) - datetime.fromisoformat(came_down)
+        if timedelta(0) < back <= policy.flap_hold:
+            applies = max(hold, policy.flap_hold.total_seconds())
+    return (datetime.fromisoformat(since) if since else now), hold, applies
+
+
+def lower_due(alert: Alert) -> datetime | None:
+    """When an issued level whose evidence fell below it may come down (for a clock
+    that decides only when something changes, as the replay's)."""
+    due = alert.details.get("lower_at")
+    return datetime.fromisoformat(due) if due else None
 
 
 def _step(
     alert: Alert, evidence: Evidence, *, policy: ApprovalPolicy, now: datetime, opened: bool
 ) -> Transition:
     issued = _issued(alert)
-    auto, want = _wanted(issued, evidence, policy, open_=not opened)
+    since, hold, applies = _falling(alert, evidence, issued, policy, now)
+    holding = since is not None and (now - since).total_seconds() < applies
+    auto, want = _wanted(issued, evidence, policy, open_=not opened, holding=holding)
     after = alert
     entries: list[AuditEntry] = []
     message: MsgType | None = None
@@ -400,6 +446,13 @@ def _step(
         after = replace(after, proposal_reason=want.reason)  # e.g. forecast → observed: same decision
 
     details = evidence.details()
+    details.update({k: after.details[k] for k in _HISTORY if k in after.details})
+    if hold:
+        details["hold_s"] = hold
+    if since is not None and after.alert_level == issued:
+        # kept until the level comes down
+        details["below_since"] = since.isoformat()
+        details["lower_at"] = (since + timedelta(seconds=applies)).isoformat()
     if details != after.details or (evidence.lead and evidence.lead != after.station_id):
         after = replace(after, details=details, station_id=evidence.lead or after.station_id)
     if after.stale != bool(evidence.lost):
@@ -414,6 +467,9 @@ def _step(
 
 
 _POLICY = "the written policy issues this level without approval"
+# what an issuance remembers from step to step besides its evidence: when its level
+# (or the area's last issuance) last came down, and when it last went up
+_HISTORY = ("came_down_at", "raised_at")
 
 
 def _facts(evidence: Evidence) -> list[dict[str, Any]]:
@@ -484,7 +540,12 @@ def _apply(
         after = replace(_no_proposal(alert, now), state=AlertState.resolved, ended_at=now)
         after, message = _message(after, MsgType.update)
         return after, message, AuditEntry(Action.lifted, alert.state, after.state, reason, actor, details)
-    changed = replace(alert, alert_level=level, stage_key=stage, acknowledged_by=None, acknowledged_at=None)
+    # a new level: how long the evidence stayed below the old one no longer matters
+    kept = {k: v for k, v in alert.details.items() if k not in ("below_since", "lower_at")}
+    kept["raised_at" if level > issued else "came_down_at"] = now.isoformat()
+    changed = replace(
+        alert, alert_level=level, stage_key=stage, acknowledged_by=None, acknowledged_at=None, details=kept
+    )
     if alert.state is AlertState.pending:
         after, message = _message(replace(changed, state=AlertState.active), MsgType.alert)
         return after, message, AuditEntry(Action.issued, alert.state, after.state, reason, actor, details)

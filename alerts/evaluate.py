@@ -200,7 +200,8 @@ def _advance(
     same = max(tol, settings.flat_line_high_tolerance_m) + _EPS
     needed = min(2, settings.confirm_count)
     rise_max, rises = prior.rise_max_m_h, prior.rises
-    suspect_high = prior.suspect_high
+    suspect_high, sane_since = prior.suspect_high, prior.sane_since
+    sane_for = pace.dwell
     low_m = alert_m if alert_m is not None else _INF
     danger_m = stages[-1].level_m if stages else _INF
     gap, max_rise = pace.gap, settings.max_rise_m_h
@@ -223,9 +224,14 @@ def _advance(
         f = flags[i]
         x = levels[i]
         if f & _FAULT and x >= low_m:
-            suspect_high = True
+            suspect_high, sane_since = True, None
         elif suspect_high and not f & _UNSOUND and x < low_m:
-            suspect_high = False
+            # trusted up there again only once it has read sound values below for the
+            # dwell: a gauge flipping between a stuck value and the water is no rise
+            if sane_since is None:
+                sane_since = times[i]
+            elif times[i] - sane_since >= sane_for:
+                suspect_high, sane_since = False, None
         if f & hard:
             if _alert_level(stages, current.index) and (i == 0 or flags[i - 1] & hard):
                 # two faulty readings in a row: no valid evidence holds an alerting stage any more
@@ -306,10 +312,18 @@ def _advance(
         if _alert_level(stages, jump) > _alert_level(stages, current.index):
             candidate_key, candidate_m = stages[jump].key, x
             candidate_at, reason = stamps[last], pending[last] or AWAITING
-            if reason in (AWAITING, qc.JUMP) and not suspect_high:
+            if (
+                reason in (AWAITING, qc.JUMP, qc.LONE)
+                and not suspect_high
+                and not _repeats_a_fault(levels, flags, last, same)
+            ):
                 threshold = stages[jump].level_m
+                # a lone reading (nothing within the gap to compare it with) is judged by
+                # the rise from the sound readings before it, as long as the station
+                # was not silent long enough for its evidence to count as lost
+                reach = pace.no_data_after if reason == qc.LONE else pace.gap
                 plausible, rise, points = _plausible(
-                    levels, times, flags, last, pace.gap, rise_max, rises, threshold, settings
+                    levels, times, flags, last, reach, rise_max, rises, threshold, settings
                 )
 
     recent_flags = range(max(0, n - settings.confirm_count), n)
@@ -350,6 +364,7 @@ def _advance(
         rise_max_m_h=rise_max,
         rises=rises,
         suspect_high=suspect_high,
+        sane_since=sane_since,
         no_data=False,
     )
     flagged = tuple((stamps[j], flags[j] & _QC) for j in range(max(0, start - 1), n) if flags[j] & _QC)
@@ -515,6 +530,15 @@ def _plausible(
     return step_rate <= limit, round(rise, 3), len(chain)
 
 
+def _repeats_a_fault(levels: Sequence[float], flags: Sequence[int], last: int, same: float) -> bool:
+    """Whether the newest reading repeats (within ``same``) a level the gauge gave in
+    the window while it failed quality control (a spike, a jump beyond what water does,
+    a flat line, out of range): a gauge flipping back to a value it was caught stuck at
+    or jumping to is repeating a fault, not measuring a rise."""
+    x = levels[last]
+    return any(flags[j] & _UNSOUND and abs(levels[j] - x) <= same for j in range(last))
+
+
 def _usable(
     times: Sequence[float],
     flags: Sequence[int],
@@ -583,12 +607,16 @@ def conditions(station: Station, state: StationState, settings: RuleSettings) ->
     out: list[Condition] = []
     index = index_of(stages, state.stage_key)
     stage = stages[index] if index >= 0 else None
+    # how long the station's evidence must stay below a level before the area lowers it
+    # (the stage hysteresis's dwell, scaled to the station's cadence)
+    hold = health.cadence(settings, health.typical(state.intervals)).dwell
     if stage is not None and stage.alert_level is not None:
         details = {
             "level_m": _round(state.confirmed_m),
             "observed_at": _iso(state.confirmed_at),
             "rate_m_h": _round(state.rate_m_h),
             "since": _iso(state.stage_since),
+            "hold_s": hold,
             **_names(stage),
         }
         if state.corroborated_by:
@@ -606,6 +634,7 @@ def conditions(station: Station, state: StationState, settings: RuleSettings) ->
             "level_m": _round(state.usable_m),
             "observed_at": _iso(state.usable_at),
             "threshold_m": target.level_m,
+            "hold_s": hold,
             **_names(target),
         }
         out.append(Condition(sid, Kind.forecast, target.alert_level, target.key, stale, details))

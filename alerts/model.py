@@ -102,6 +102,7 @@ class StationState:
     rise_max_m_h: float = 0.0  # the fastest rise between sound readings the station has shown
     rises: int = 0  # how many rises that learning has seen (too few: its history is too short to say)
     suspect_high: bool = False  # a stuck or out-of-range reading at an alerting stage, not yet seen below it
+    sane_since: float | None = None  # …since then, the first sound reading below it (POSIX s)
     no_data: bool = False  # silent so long after high water that its stage no longer counts
 
 

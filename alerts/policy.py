@@ -14,7 +14,10 @@ Defaults follow Japanese practice: evacuation information is a human decision.
   always a proposal to staff (one approval by the role that may approve the issued
   level); below it the written policy lowers and lifts by itself. The setting can only
   be made stricter (1–3): no configuration lets the engine lift an evacuation level;
-* a proposal to **verify** lost evidence (a faulty or silent gauge) is always for staff.
+* a proposal to **verify** lost evidence (a faulty or silent gauge) is always for staff;
+* a level comes down only once its evidence stayed below it for the stations' dwell, or
+  for ``flap_hold`` (6 h) when the level came back less than that after it last came
+  down: a river hovering at a threshold reverses the area's level once, not every hour.
 """
 
 from __future__ import annotations
@@ -39,6 +42,12 @@ class ApprovalPolicy(BaseModel):
     remind_every: timedelta = Field(default=timedelta(minutes=5), gt=timedelta(0))
     staff_lowers_from: int = Field(
         default=3, ge=1, le=3, description="lowering or lifting an issued level from this up needs staff"
+    )
+    flap_hold: timedelta = Field(
+        default=timedelta(hours=6),
+        ge=timedelta(0),
+        description="a level issued again less than this after the area's level came down is held "
+        "this long below before it comes down again (a hovering river: one reversal, not many)",
     )
 
     @model_validator(mode="after")

@@ -158,7 +158,15 @@ def silence_marks(state: StationState, settings: RuleSettings) -> tuple[float, .
     offline = pace.offline_after if state.intervals else health.offline_after(state.fast_mode, settings)
     last = state.last_time.timestamp()
     marks = sorted({offline, max(pace.no_data_after, offline)})
-    return tuple((last + m) // TICK_S * TICK_S + TICK_S for m in marks)
+    return tuple(_tick_after(last + m) for m in marks)
+
+
+_INF = float("inf")
+
+
+def _tick_after(ts: float) -> float:
+    """The first 30-s service tick after ``ts`` (the service's time tests are strict)."""
+    return ts // TICK_S * TICK_S + TICK_S
 
 
 @dataclass
@@ -167,6 +175,8 @@ class _Area:
     stations: tuple[str, ...]
     alert: Alert | None = None  # open, or closed but declined (decision.decide's input)
     issued: int = 0
+    wake: float | None = None  # the tick its held level was last scheduled to fall due
+    lifted_at: datetime | None = None  # when its last issuance was lifted
 
 
 def replay(
@@ -212,6 +222,7 @@ class _Replay:
                 members.setdefault(area, []).append(sid)
         self.areas = {a: _Area(a, tuple(sorted(m))) for a, m in members.items()}
         self.wakeups: list[tuple[float, str, float]] = []  # (when, station, its last_time)
+        self.area_wakeups: list[tuple[float, str]] = []  # (when, area): a held level falls due
 
     # -- the clock ---------------------------------------------------------------------------
 
@@ -220,8 +231,7 @@ class _Replay:
         last_ts = None
         n = 0
         for ts, sid, level, quality in readings:
-            while wake and wake[0][0] < ts:
-                self._wake(*heapq.heappop(wake))
+            self._wake_until(ts, inclusive=False)
             self._reading(ts, sid, level, quality)
             last_ts = ts
             n += 1
@@ -229,8 +239,8 @@ class _Replay:
                 progress(n)
         if until is None and last_ts is not None:
             until = max((w for w, _, _ in wake), default=last_ts)
-        while wake and until is not None and wake[0][0] <= until:
-            self._wake(*heapq.heappop(wake))
+        if until is not None:
+            self._wake_until(until, inclusive=True)
         if progress is not None:
             progress(n)
         self.summary.readings = n
@@ -252,6 +262,28 @@ class _Replay:
         if len(window) > self.summary.max_window:
             self.summary.max_window = len(window)
         self._evaluate(g, list(window), now, list(times))
+
+    def _wake_until(self, ts: float, *, inclusive: bool) -> None:
+        """Run the service's ticks before ``ts`` (or at it) that can change anything:
+        stations' silence marks and areas' held levels falling due, in time order."""
+        wake, areas = self.wakeups, self.area_wakeups
+        while True:
+            first = wake[0][0] if wake else _INF
+            area_first = areas[0][0] if areas else _INF
+            when = min(first, area_first)
+            if when > ts or (when == ts and not inclusive):
+                return
+            if first <= area_first:
+                self._wake(*heapq.heappop(wake))
+            else:
+                self._area_wake(*heapq.heappop(areas))
+
+    def _area_wake(self, when: float, area_id: str) -> None:
+        area = self.areas[area_id]
+        due = decision.lower_due(area.alert) if area.alert is not None else None
+        if due is None or _tick_after(due.timestamp()) != when:
+            return  # the evidence came back, or moved the time: another wake-up was scheduled
+        self._decide(area, datetime.fromtimestamp(when, UTC))
 
     def _wake(self, when: float, sid: str, last: float) -> None:
         state = self.states[sid]
@@ -340,9 +372,7 @@ class _Replay:
     def _decide(self, area: _Area, now: datetime) -> None:
         conditions = [c for sid in area.stations for c in self.conditions[sid]]
         self.summary.decisions += 1
-        t = decision.decide(
-            area.alert, conditions, area_id=area.id, status=Status.actual, policy=self.policy, now=now
-        )
+        t = self._decision(area, conditions, now)
         self._take(area, t, now)
         for step in range(4):  # staff approve at once; the engine may then ask for more
             alert = area.alert
@@ -357,10 +387,18 @@ class _Replay:
                 alert = area.alert
                 if alert is None or not alert.open or alert.proposal is None or alert.revision != revision:
                     break
-            t = decision.decide(
-                area.alert, conditions, area_id=area.id, status=Status.actual, policy=self.policy, now=now
-            )
-            self._take(area, t, now)
+            self._take(area, self._decision(area, conditions, now), now)
+
+    def _decision(self, area: _Area, conditions: Sequence[Condition], now: datetime) -> Transition:
+        return decision.decide(
+            area.alert,
+            conditions,
+            area_id=area.id,
+            status=Status.actual,
+            policy=self.policy,
+            now=now,
+            last_down=area.lifted_at,
+        )
 
     def _take(self, area: _Area, t: Transition, now: datetime) -> None:
         before = area.alert
@@ -375,6 +413,12 @@ class _Replay:
                 self._out(event)
         if after is not None:
             area.issued = (after.alert_level or 0) if after.state is AlertState.active else 0
+            if after.state is AlertState.resolved and after.ended_at is not None:
+                area.lifted_at = after.ended_at
+        due = decision.lower_due(area.alert) if area.alert is not None else None
+        if due is not None and due > now and area.wake != (tick := _tick_after(due.timestamp())):
+            area.wake = tick
+            heapq.heappush(self.area_wakeups, (tick, area.id))
 
     def _out(self, event: Event) -> None:
         self.summary.count(event)

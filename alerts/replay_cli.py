@@ -227,6 +227,11 @@ def measures_table(report: Report) -> Table:
             f"{m['fault_public']} ({m['fault_public_gauges']})",
             "0",
         ),
+        (
+            "…issued, or held with staff not asked, once the readings show the fault",
+            str(m["fault_public_evident"]),
+            "0",
+        ),
         ("issued ≥ 4 held > 6 h into silence, nobody asked", str(m["silent_holds"]), "0"),
         ("…held at exactly 6 h (asked at the first 30-s tick after)", str(m["silent_holds_strict"]), ""),
         (

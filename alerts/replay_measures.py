@@ -27,6 +27,8 @@ NEAR_M = 0.3  # a forecast whose water came this close to danger "nearly reached
 JUMP_FACTOR = 2.0  # a rise this many times the station's own fastest rise so far is a jump
 HISTORY_RISES = 3  # fewer rises than this in a station's history: too short to say what water can do
 HISTORY_GAP_S = 2 * 3600.0  # rises between readings further apart say nothing about speed
+SPIKE_M = 0.5  # QARTOD spike: a reading this far beyond both neighbours is no rise of water
+MAX_RISE_M_H = 6.0  # faster "rises" are beyond what water does (the engine's max_rise_m_h default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +37,7 @@ class Episode:
     first: int  # indexes into the station's readings
     last: int
     kind: str  # fault | danger | below
+    evident: int = -1  # fault-like: the reading at which the readings alone show the fault
 
 
 def episodes(times: Sequence[float], levels: Sequence[float], danger: float) -> list[Episode]:
@@ -43,18 +46,19 @@ def episodes(times: Sequence[float], levels: Sequence[float], danger: float) -> 
     start = 0
     for i in range(1, len(times) + 1):
         if i == len(times) or times[i] - times[i - 1] > GAP_S:
-            out.append(Episode("", start, i - 1, _kind(times, levels, start, i - 1, danger)))
+            out.append(Episode("", start, i - 1, *_kind(times, levels, start, i - 1, danger)))
             start = i
     return out
 
 
-def _kind(times: Sequence[float], levels: Sequence[float], a: int, b: int, danger: float) -> str:
+def _kind(times: Sequence[float], levels: Sequence[float], a: int, b: int, danger: float) -> tuple[str, int]:
+    """The episode's kind, and for a fault-like one the first reading that shows it (one
+    ≥ 3 m above danger, or the one that makes a flat run 12 h long)."""
     top = max(levels[a : b + 1])
-    if top >= danger + FAULT_ABOVE_M:
-        return "fault"
+    evident = next((i for i in range(a, b + 1) if levels[i] >= danger + FAULT_ABOVE_M), b + 1)
     run = None  # start of the current flat run above danger
     lo = hi = 0.0
-    for i in range(a, b + 1):
+    for i in range(a, min(b + 1, evident)):
         x = levels[i]
         if x < danger:
             run = None
@@ -64,8 +68,11 @@ def _kind(times: Sequence[float], levels: Sequence[float], a: int, b: int, dange
             continue
         lo, hi = min(lo, x), max(hi, x)
         if times[i] - times[run] >= FLAT_S:
-            return "fault"
-    return "danger" if top >= danger else "below"
+            evident = i
+            break
+    if evident <= b:
+        return "fault", evident
+    return ("danger" if top >= danger else "below"), -1
 
 
 @dataclass
@@ -150,6 +157,7 @@ def measure(
         "episodes": {"fault": 0, "danger": 0, "below": 0},
         "fault_public": 0,
         "fault_public_gauges": set(),
+        "fault_public_evident": 0,
         "silent_holds": 0,
         "forecasts_below": 0,
         "forecasts_below_falling": 0,
@@ -174,7 +182,19 @@ def measure(
         "reversal_areas": 0,
         "forecasts_below_kinds": {},
         # each case behind a miss, for people to look at: (station, POSIX time, ...)
-        "cases": {"silent_holds": [], "takebacks_told": [], "takebacks_open": [], "forecasts_below": []},
+        "cases": {
+            "silent_holds": [],
+            "takebacks_told": [],
+            "takebacks_open": [],
+            "forecasts_below": [],
+            "fault_public": [],
+            "fault_public_evident": [],
+            "rises_missed": [],
+            "rises_jump_proposed": [],
+            "singles_missed": [],
+            "singles_jump_proposed": [],
+            "reversals": [],
+        },
     }
     cases = m["cases"]
     for sid, (times, levels) in readings.items():
@@ -195,6 +215,18 @@ def measure(
                 if public or state(t0)[0] >= 3:
                     m["fault_public"] += 1
                     m["fault_public_gauges"].add(sid)
+                    cases["fault_public"].append((sid, t0, t1))
+                # once the readings show the fault: no level ≥ 3 goes public on it, and one
+                # already public is put to staff (verify, lower or lift) by the next reading
+                te = times[ep.evident]
+                nxt = times[ep.evident + 1] if ep.evident < ep.last else te + GAP_S
+                issued_on = seen(te + 1e-6, t1 + GAP_S, lambda e: e[1] in ("issued", "changed") and e[2] >= 3)
+                asked = seen(te, nxt, lambda e: e[1] in ("proposed", "lift_proposed")) or any(
+                    t.asking_at(nxt) for t in mine
+                )
+                if issued_on or (state(te)[0] >= 3 and state(nxt)[0] >= 3 and not asked):
+                    m["fault_public_evident"] += 1
+                    cases["fault_public_evident"].append((sid, te))
                 continue
             if ep.kind == "below":
                 for t in mine:
@@ -220,14 +252,18 @@ def measure(
                     # beyond what the station's history shows water can do: no rise of
                     # water but a jump (e.g. a gauge flipping between two stuck values)
                     m["rises_jump"] += 1
-                    m["rises_jump_proposed"] += seen(times[i], times[i + 1], _four)
+                    if seen(times[i], times[i + 1], _four):
+                        m["rises_jump_proposed"] += 1
+                        cases["rises_jump_proposed"].append((sid, times[i]))
                     continue
                 if two:
                     m["rises"] += 1
                     due = times[i + 1]
                     if seen(times[i], due, _four) or state(due)[0] >= 4 or state(due)[1] >= 4:
                         m["rises_proposed"] += 1
-                    elif i + 2 <= ep.last and seen(times[i], times[i + 2], _four):
+                        continue
+                    cases["rises_missed"].append((sid, times[i]))
+                    if i + 2 <= ep.last and seen(times[i], times[i + 2], _four):
                         m["rises_proposed_late"] += 1
                     continue
                 proposed = seen(times[i], times[i], _four) or state(times[i])[1] >= 4
@@ -236,10 +272,17 @@ def measure(
                     m["singles_short_proposed"] += proposed
                 elif jump:
                     m["singles_jump"] += 1
-                    m["singles_jump_proposed"] += proposed
+                    # proposed on this reading: a proposal already open before it (e.g. on
+                    # the plateau a flipping gauge returns to) is not the jump's
+                    before = state(times[i] - 1e-6)
+                    if seen(times[i], times[i], _four) and max(before) < 4:
+                        m["singles_jump_proposed"] += 1
+                        cases["singles_jump_proposed"].append((sid, times[i]))
                 else:
                     m["singles_plausible"] += 1
                     m["singles_plausible_proposed"] += proposed
+                    if not proposed:
+                        cases["singles_missed"].append((sid, times[i]))
         # proposals the next reading takes back
         for t in mine:
             for ts, ev, lvl, reason in t.events:
@@ -259,11 +302,12 @@ def measure(
                 # told: the proposed level (4 or more) went public; a lower level the
                 # policy issues from other evidence (level 2) is not this proposal
                 told = any(e[1] in ("issued", "changed") and e[2] >= lvl for e in t.between(ts, times[i + 1]))
-                # handled: withdrawn, or replaced by a proposal on other evidence (a
+                # handled: withdrawn, ended with the issuance it was raising (the policy
+                # lifted a level 2), or replaced by a proposal on other evidence (a
                 # forecast that still projects danger: a new question for staff)
                 after = [e for e in t.between(ts, times[i + 1]) if e[0] > ts]
                 if not told and any(
-                    e[1] == "withdrawn" or (e[1] == "proposed" and e[3] != reason) for e in after
+                    e[1] in ("withdrawn", "lifted") or (e[1] == "proposed" and e[3] != reason) for e in after
                 ):
                     m["takebacks_withdrawn"] += 1
                 else:
@@ -297,7 +341,7 @@ def measure(
             if held and not asked:
                 m["silent_holds"] += 1
                 cases["silent_holds"].append((sid, a))
-    for t in tracks.values():
+    for area, t in tracks.items():
         changes = [e[0] for e in t.events if e[1] in ("issued", "changed", "lifted")]
         worst = 0
         j = 0
@@ -310,6 +354,8 @@ def measure(
         reversals = _reversals(t.events)
         m["max_reversals_6h"] = max(m["max_reversals_6h"], reversals)
         m["reversal_areas"] += reversals > 1
+        if reversals > 1:
+            cases["reversals"].append((area, reversals))
     m["fault_public_gauges"] = len(m["fault_public_gauges"])
     return m
 
@@ -385,15 +431,27 @@ def _fastest_rises(
         if ep.kind == "fault":
             fault[ep.first : ep.last + 1] = [True] * (ep.last - ep.first + 1)
     for i in range(len(times)):
-        if i and not fault[i] and not fault[i - 1]:
+        if i and not (fault[i] or fault[i - 1] or _spike(times, levels, i) or _spike(times, levels, i - 1)):
             dt = times[i] - times[i - 1]
             if 0 < dt <= HISTORY_GAP_S and levels[i] < danger and levels[i - 1] < danger:
                 rate = (levels[i] - levels[i - 1]) / (dt / 3600)
-                if rate > 0:
+                if 0 < rate <= MAX_RISE_M_H:
                     count += 1
                     best = max(best, rate)
         out.append((best, count))
     return out
+
+
+def _spike(times: Sequence[float], levels: Sequence[float], i: int) -> bool:
+    """QARTOD's spike test on reading ``i`` (known once the next reading is in: the
+    history "as known then" lags one reading, as any observer's does): it stands
+    more than ``SPIKE_M`` beyond both neighbours, each within ``HISTORY_GAP_S``."""
+    if i == 0 or i + 1 >= len(times):
+        return False
+    if times[i] - times[i - 1] > HISTORY_GAP_S or times[i + 1] - times[i] > HISTORY_GAP_S:
+        return False
+    a, x, b = levels[i - 1], levels[i], levels[i + 1]
+    return abs(x - (a + b) / 2) - abs(b - a) / 2 > SPIKE_M
 
 
 def rate(part: int, whole: int) -> str:

@@ -105,6 +105,17 @@ def load_live_areas(
     return {alert.fingerprint: alert for alert in map(alert_from_row, rows)}
 
 
+def _last_lifts(conn: psycopg.Connection, fingerprints: list[str], *, since: datetime) -> dict[str, datetime]:
+    """When each of these issuances was last lifted, if after ``since``."""
+    rows = conn.execute(
+        """SELECT fingerprint, max(ended_at) FROM alerts
+           WHERE kind = 'area' AND state = 'resolved' AND fingerprint = ANY(%s) AND ended_at > %s
+           GROUP BY fingerprint""",
+        (fingerprints, since),
+    ).fetchall()
+    return dict(rows)
+
+
 def load_alert(conn: psycopg.Connection, alert_id: int, *, lock: bool = False) -> Alert:
     # lock first, then read: the approvals read below are then the committed ones
     if lock and conn.execute("SELECT 1 FROM alerts WHERE id = %s FOR UPDATE", (alert_id,)).fetchone() is None:
@@ -232,13 +243,28 @@ def _decide_all(
     live = load_live(conn, wanted, lock=lock)
     transitions = _reconcile_all(conn, notices, live, now=now, policy=policy)
     issuances = load_live_areas(conn, areas, lock=lock)
+    opening: list[tuple[int, _Group]] = []
     for group in groups:
         alert = issuances.pop(group.fingerprint, None)
-        transitions.append(
-            decision.decide(
-                alert, group.conditions, area_id=group.area_id, status=group.status, policy=policy, now=now
-            )
+        t = decision.decide(
+            alert, group.conditions, area_id=group.area_id, status=group.status, policy=policy, now=now
         )
+        if alert is None and t.after is not None:
+            opening.append((len(transitions), group))
+        transitions.append(t)
+    if opening:  # a new issuance: held longer if the area's level came down not long ago
+        downs = _last_lifts(conn, [g.fingerprint for _, g in opening], since=now - policy.flap_hold)
+        for i, group in opening:
+            if group.fingerprint in downs:
+                transitions[i] = decision.decide(
+                    None,
+                    group.conditions,
+                    area_id=group.area_id,
+                    status=group.status,
+                    policy=policy,
+                    now=now,
+                    last_down=downs[group.fingerprint],
+                )
     for alert in issuances.values():  # evidence gone: decided on no conditions
         assert alert.area_id is not None
         transitions.append(

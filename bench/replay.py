@@ -53,6 +53,8 @@ def main() -> None:
          f"{ma['episodes']['fault']:,} / {ma['episodes']['danger']:,} / {ma['episodes']['below']:,}"),
         ("public level ≥ 3 in fault-like episodes, auto (gauges)",
          f"{ma['fault_public']} ({ma['fault_public_gauges']})"),
+        ("…issued, or held with staff not asked, once the readings show the fault (auto)",
+         str(ma["fault_public_evident"])),
         ("issued ≥ 4 held > 6 h into silence, nobody asked by the first tick after (auto / never)",
          f"{ma['silent_holds']} / {mn['silent_holds']}"),
         ("…still held at exactly 6 h 00 m 00 s (auto)", str(ma["silent_holds_strict"])),

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kawamori import db, logs
-from kawamori.cli_support import fail
+from kawamori.cli_support import database_url, fail
 from kawamori.device_cli import device_app
 from kawamori.embedded import EmbeddedError
 from kawamori.mqtt import MqttError
@@ -138,7 +138,7 @@ def migrate() -> None:
         passwords = roles.passwords_from_env()
     except ValueError as error:
         raise fail(console, error) from None
-    with db.connect(_runtime(settings).database_url) as conn:
+    with db.connect(database_url()) as conn:  # the broker is not needed
         applied = db.migrate(conn)
         db.apply_timescale_policies(
             conn,

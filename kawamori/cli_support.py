@@ -8,9 +8,15 @@ from rich.console import Console
 
 
 def database_url() -> str:
-    from kawamori.cli import _runtime, _settings  # the parent CLI owns settings and services
+    """This deployment's database; the broker is neither needed nor asked for."""
+    from kawamori.cli import _settings  # the parent CLI owns settings and services
+    from kawamori.runtime import NotRunning
+    from kawamori.runtime import database_url as resolve
 
-    return _runtime(_settings()).database_url
+    try:
+        return resolve(_settings())
+    except NotRunning as error:
+        raise fail(Console(stderr=True), error) from None
 
 
 def fail(console: Console, error: Exception) -> typer.Exit:

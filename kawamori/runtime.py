@@ -45,6 +45,21 @@ def record(settings: Settings, runtime: Runtime) -> None:
     os.replace(path.with_suffix(".tmp"), path)
 
 
+def database_url(settings: Settings) -> str:
+    """The database alone, for commands that never touch the broker (``migrate``,
+    ``shelters import`` …): KAWAMORI_DATABASE_URL, else the running embedded one. No
+    MQTT URL is asked for."""
+    if settings.database_url:
+        return settings.database_url
+    path = services_file(settings)
+    if not path.exists():
+        raise NotRunning(
+            "No database configured and the embedded services are not running. "
+            "Start them with `kawamori up`, or set KAWAMORI_DATABASE_URL."
+        )
+    return json.loads(path.read_text())["database_url"]
+
+
 def resolve(settings: Settings) -> Runtime:
     recorded: dict = {}
     path = services_file(settings)

@@ -1,8 +1,11 @@
-"""``kawamori shelters …``: import the registry, hand out access codes, assign door
-counters, ask for the nearest shelters. A thin layer over the Python API."""
+"""``kawamori shelters …``: import municipal open data, list shelters, open and close them
+in bulk, load official head counts, hand out access codes, assign staff and door
+counters, ask for the nearest shelters. A thin layer over the Python API; what people
+read comes from the text catalogue (``shelters.texts``) in their language."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -12,58 +15,371 @@ from rich.table import Table
 
 from kawamori import db
 from kawamori.cli_support import database_url, fail
-from kawamori.model import Hazard
+from kawamori.model import Hazard, ShelterStatus
 from shelters.errors import ShelterError
 
 app = typer.Typer(help="Shelter registry, access codes and crowding (避難所).", no_args_is_help=True)
 console = Console(stderr=True)
 
 
-@app.command("import")
-def import_file(
-    path: Annotated[Path, typer.Argument(help="National-format CSV (UTF-8 or Shift_JIS) or GeoJSON")],
-    check: Annotated[bool, typer.Option("--check", help="Validate only; do not touch the database")] = False,
-) -> None:
-    """Import designated shelters; importing the same file again changes nothing.
+Lang = Annotated[
+    str | None,
+    typer.Option("--lang", help="ja, en or ja-easy (やさしい日本語); default: from LANG / LC_ALL"),
+]
 
-    Every bad row is reported with its line number and nothing is imported.
-    Example: [bold]kawamori shelters import shelters/samples/tsuruoka-shelters.csv[/bold]
-    """
-    from shelters.opendata import parse_file
-    from shelters.registry import import_shelters
+
+def _lang(lang: str | None) -> str:
+    from shelters.texts import from_environment, pick
+
+    return pick(lang) if lang else from_environment()
+
+
+def _who() -> str:
+    """Who runs a bulk command, for the audit trail: the operating-system user."""
+    import getpass
 
     try:
-        shelters = parse_file(path.name, path.read_bytes())
-    except OSError as error:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _time(text: str | None) -> datetime:
+    from shelters.opendata import JST, snapshot_time
+
+    now = datetime.now(UTC)
+    if not text:
+        return now
+    when = snapshot_time(text, now=now)
+    if when is None:
+        raise typer.BadParameter(f"{text!r} is not a time like '2024-01-01 21:00' (JST) or 1月1日21時")
+    return when.astimezone(JST)
+
+
+def _say(key: str, lang: str, **params) -> None:
+    from shelters.texts import say
+
+    _print(say(key, lang, **params))
+
+
+def _print(line: str) -> None:
+    """One line of a report as it is (no markup, no wrapping: it may be copied or grepped)."""
+    console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("import")
+def import_file(
+    path: Annotated[Path, typer.Argument(help="National-layout CSV (UTF-8 or Shift_JIS) or GeoJSON")],
+    check: Annotated[
+        bool, typer.Option("--check", help="Preview only: what would change; nothing is written")
+    ] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="All or nothing: import nothing if any row has an error")
+    ] = False,
+    open_all: Annotated[
+        bool,
+        typer.Option(
+            "--open",
+            help="Open every shelter in the file (a list of opened shelters), at its head-count time",
+        ),
+    ] = False,
+    counts: Annotated[
+        bool,
+        typer.Option(
+            "--counts/--no-counts", help="Load the head-count columns (人数_…時点) as official counts"
+        ),
+    ] = True,
+    extent: Annotated[
+        str | None,
+        typer.Option(
+            help="The municipality's extent min_lon,min_lat,max_lon,max_lat; rows outside are errors"
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="List every problem and every shelter changed")
+    ] = False,
+    lang: Lang = None,
+) -> None:
+    """Import shelters from a municipality's open-data file; a bad row never blocks the others.
+
+    Rows with errors are skipped and listed with their line; warnings are imported as
+    described; a summary by kind comes first. Importing the same file again changes
+    nothing. Example: [bold]kawamori shelters import --check --lang ja opened.csv[/bold]
+    """
+    from shelters import bulk, report
+    from shelters.geocheck import Extent
+    from shelters.opendata import parse_file
+    from shelters.registry import import_records, plan
+
+    language = _lang(lang)
+    now = datetime.now(UTC)
+    try:
+        box = Extent.parse(extent) if extent else None
+        parsed = parse_file(path.name, path.read_bytes(), now=now, extent=box)
+    except (OSError, ValueError) as error:
         raise fail(console, error) from None
     except ShelterError as error:
-        raise fail(console, error) from None
-    if check:
-        console.print(f"OK: {len(shelters)} shelters")
-        return
+        problems = getattr(error, "problems", [])
+        for p in problems:
+            _print(f"{path.name}: {p.render(language)}")
+        _say("report.nothing", language)
+        raise typer.Exit(2) from None
+    for line in report.summary(parsed, path.name, language, show_all=show_all):
+        _print(line)
+    if strict and parsed.errors:
+        _say("report.strict_refused", language, count=len(parsed.skipped_lines))
+        raise typer.Exit(1)
     with db.connect(database_url()) as conn:
-        summary = import_shelters(conn, shelters)
-    console.print(f"{len(shelters)} shelters: {summary}")
+        if check:
+            for line in report.changes(plan(conn, parsed.records), language, preview=True, show_all=show_all):
+                _print(line)
+            raise typer.Exit(1 if parsed.errors else 0)
+        try:
+            done = import_records(conn, parsed.records)
+        except ShelterError as error:
+            raise fail(console, error) from None
+        for line in report.changes(done, language, preview=False, show_all=show_all):
+            _print(line)
+        if open_all:
+            times = [s.at for s in parsed.snapshots]
+            changed, _ = bulk.set_status(
+                conn,
+                [r.id for r in parsed.records],
+                ShelterStatus.open,
+                at=max(times) if times else now,
+                now=now,
+                entered_by=_who(),
+                origin=path.name,
+            )
+            _say("report.opened", language, count=changed)
+        if counts and parsed.snapshots:
+            loaded = bulk.load_snapshots(conn, parsed.snapshots, now=now, entered_by=_who(), source=path.name)
+            _say("report.counts_loaded", language, stored=loaded.stored, duplicates=loaded.duplicates)
+    raise typer.Exit(1 if parsed.errors else 0)
+
+
+@app.command("list")
+def list_shelters(
+    as_csv: Annotated[
+        bool, typer.Option("--csv", help="CSV on standard output (UTF-8 with BOM, opens in Excel)")
+    ] = False,
+    lang: Lang = None,
+) -> None:
+    """Every shelter: id, name, state, head count, capacity, crowding, when last counted.
+
+    Example: [bold]kawamori shelters list --lang ja[/bold]; as a spreadsheet:
+    [bold]kawamori shelters list --csv > shelters.csv[/bold]
+    """
+    import csv
+    import sys
+
+    from kawamori.cli import _settings
+    from shelters.bulk import listing
+    from shelters.crowding import describe, parse_bands
+    from shelters.opendata import JST
+    from shelters.texts import say
+
+    language = _lang(lang)
+    bands = parse_bands(_settings().shelter_crowding_bands)  # as the dashboard shows them
+    with db.connect(database_url()) as conn:
+        rows = listing(conn)
+    keys = (
+        "col_id",
+        "col_name",
+        "col_kind",
+        "col_state",
+        "col_count",
+        "col_capacity",
+        "col_crowding",
+        "col_counted",
+    )
+    head = [say(f"cli.{k}", language) for k in keys]
+    body = []
+    for r in rows:
+        look = describe(r["occupancy"], r["capacity"], bands)
+        label = look["label_en"] if language == "en" else look["label_ja"]
+        counted = r["counted_at"].astimezone(JST).strftime("%Y-%m-%d %H:%M") if r["counted_at"] else ""
+        body.append(
+            [
+                r["id"],
+                r["name_en"] if language == "en" else r["name_ja"],
+                say("cli.temporary" if r["temporary"] else "cli.designated", language),
+                say(f"cli.state_{r['status']}", language),
+                str(r["occupancy"]),
+                str(r["capacity"]) if r["capacity"] else say("cli.unknown", language),
+                f"{look['icon']} {label}",
+                counted,
+            ]
+        )
+    if as_csv:
+        sys.stdout.write("\ufeff")
+        writer = csv.writer(sys.stdout, lineterminator="\r\n")
+        writer.writerow(head)
+        writer.writerows(body)
+        return
+    table = Table(title=say("cli.list_title", language))
+    for column in head:
+        table.add_column(column)
+    for row in body:
+        table.add_row(*row)
+    Console(width=200).print(table)
+
+
+def _status_command(status: ShelterStatus):
+    def command(
+        ids: Annotated[list[str] | None, typer.Argument(help="Shelter ids")] = None,
+        hazard: Annotated[
+            Hazard | None, typer.Option(help="Every shelter designated for this hazard")
+        ] = None,
+        file: Annotated[
+            Path | None, typer.Option("--file", help="Every shelter in this registry file")
+        ] = None,
+        everything: Annotated[bool, typer.Option("--all", help="Every shelter")] = False,
+        at: Annotated[
+            str | None, typer.Option(help="When it happened (JST), e.g. '2024-01-01 16:30'; default now")
+        ] = None,
+        lang: Lang = None,
+    ) -> None:
+        from shelters.bulk import select, set_status
+        from shelters.opendata import parse_file
+        from shelters.texts import say
+
+        language = _lang(lang)
+        chosen = list(ids or [])
+        if file is not None:
+            try:
+                parsed = parse_file(file.name, file.read_bytes(), now=datetime.now(UTC))
+            except (OSError, ShelterError) as error:
+                raise fail(console, error) from None
+            chosen += [r.id for r in parsed.records]
+        with db.connect(database_url()) as conn:
+            try:
+                picked = select(conn, ids=chosen, hazard=hazard, everything=everything)
+            except ShelterError as error:
+                _say("cli.unknown_ids", language, ids=str(error).removeprefix("unknown shelter: "))
+                raise typer.Exit(2) from None
+            if not picked:
+                _say("cli.none_selected", language)
+                raise typer.Exit(2)
+            changed, unchanged = set_status(
+                conn,
+                picked,
+                status,
+                at=_time(at),
+                now=datetime.now(UTC),
+                entered_by=_who(),
+                origin=str(file.name) if file else "cli",
+            )
+        _say(
+            "cli.status_changed",
+            language,
+            count=changed,
+            unchanged=unchanged,
+            status=say(f"cli.state_{status.value}", language),
+        )
+
+    return command
+
+
+app.command(
+    "open",
+    help="Open shelters by id, by hazard, from a file or all (at an official time if given).\n\n"
+    "A temporary shelter (臨時避難所) is opened the same way once imported. "
+    "Example: [bold]kawamori shelters open --hazard tsunami --at '2024-01-01 16:30'[/bold]",
+)(_status_command(ShelterStatus.open))
+app.command(
+    "close",
+    help="Close shelters by id, by hazard, from a file or all.\n\n"
+    "Example: [bold]kawamori shelters close --all[/bold]",
+)(_status_command(ShelterStatus.closed))
+
+
+@app.command("counts")
+def load_counts(
+    path: Annotated[
+        Path, typer.Argument(help="CSV: ID,人数,時点 rows, or the national layout with 人数_…時点 columns")
+    ],
+    lang: Lang = None,
+) -> None:
+    """Load head counts for many shelters with their official time, whatever its age.
+
+    Each count is stored as an exact count at its own time, with who loaded it and from
+    which file; loading the same file again stores nothing.
+    Example: [bold]kawamori shelters counts counts-0101-2100.csv[/bold]
+    """
+    from shelters.bulk import load_snapshots, read_counts
+
+    language = _lang(lang)
+    now = datetime.now(UTC)
+    try:
+        snapshots, problems = read_counts(path.read_bytes(), now=now)
+    except (OSError, ShelterError) as error:
+        raise fail(console, error) from None
+    _say("cli.counts_head", language, source=path.name, rows=len(snapshots))
+    for p in problems:
+        _print(f"  {p.render(language)}")
+    with db.connect(database_url()) as conn:
+        loaded = load_snapshots(conn, snapshots, now=now, entered_by=_who(), source=path.name)
+    _say(
+        "cli.counts_done",
+        language,
+        stored=loaded.stored,
+        duplicates=loaded.duplicates,
+        shelters=len(loaded.shelters),
+    )
+    if loaded.unknown:
+        _say("cli.unknown_ids", language, ids=", ".join(loaded.unknown))
+    if loaded.unknown or loaded.conflicts or problems:
+        raise typer.Exit(1)
 
 
 @app.command("code")
 def code(
     shelter_id: Annotated[str, typer.Argument(help="The shelter's id")],
+    revoke: Annotated[
+        bool, typer.Option("--revoke", help="Also sign out every tablet signed in at this shelter")
+    ] = False,
+    lang: Lang = None,
 ) -> None:
     """Give a shelter a new access code for its staff page and print it.
 
-    Only its hash is kept, so write it down; tablets signed in with the old code are
-    signed out. Example: [bold]kawamori shelters code 062031-0001[/bold]
+    Only its hash is kept, so write it down. Tablets already counting stay signed in
+    unless --revoke. Example: [bold]kawamori shelters code 062031-0001[/bold]
     """
     from shelters.sessions import set_access_code
 
+    language = _lang(lang)
     with db.connect(database_url()) as conn:
         try:
-            new = set_access_code(conn, shelter_id=shelter_id)
+            new = set_access_code(conn, shelter_id=shelter_id, revoke=revoke)
         except ShelterError as error:
             raise fail(console, error) from None
-    console.print(f"Access code for {shelter_id} / アクセスコード:")
+    _say("cli.code_head", language, id=shelter_id)
     print(new)
+    _say("cli.code_revoked" if revoke else "cli.code_kept", language)
+
+
+@app.command("assign")
+def assign(
+    username: Annotated[str, typer.Argument(help="A staff account (kawamori staff add)")],
+    shelter_ids: Annotated[list[str], typer.Argument(help="Shelter ids")],
+    remove: Annotated[bool, typer.Option("--remove", help="Stop counting for these shelters")] = False,
+    lang: Lang = None,
+) -> None:
+    """Let a staff account (operator or above) count for shelters on the staff page.
+
+    A district lead signs in once (/staff/login) and switches between their shelters.
+    Example: [bold]kawamori shelters assign sato 062031-0001 062031-0002[/bold]
+    """
+    from shelters.sessions import assign as assign_shelters
+
+    language = _lang(lang)
+    with db.connect(database_url()) as conn:
+        try:
+            shelters = assign_shelters(conn, username=username, shelter_ids=shelter_ids, remove=remove)
+        except ShelterError as error:
+            raise fail(console, error) from None
+    _say("cli.assigned", language, user=username, ids=", ".join(shelters) or "-")
 
 
 @app.command("listen")

@@ -35,6 +35,7 @@ class Kind(StrEnum):
 class Source(StrEnum):
     staff = "staff"
     door_counter = "door_counter"
+    official = "official"  # a published head count (「1月1日21時時点」), loaded with its time
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,8 @@ class CountEvent:
     value: int
     recorded_at: datetime
     source: Source = Source.staff
+    entered_by: str | None = None
+    origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,9 @@ class StatusEvent:
     id: uuid.UUID
     status: ShelterStatus
     recorded_at: datetime
+    entered_by: str | None = None
+    origin: str | None = None
+    source: str = "staff"  # or "cli" (bulk open / close by an operator)
 
 
 def _event_id(value: object) -> uuid.UUID:
@@ -72,6 +78,38 @@ def checked_time(recorded_at: datetime, now: datetime) -> datetime:
     if recorded_at < now - MAX_AGE:
         raise InvalidEvent(f"recorded_at {recorded_at.isoformat()} is more than 7 days old")
     return min(recorded_at, now)
+
+
+def official_time(recorded_at: datetime, now: datetime) -> datetime:
+    """The time of an official figure: any age is accepted (a snapshot of the 9th loaded
+    on the 20th keeps its time); it still needs a time zone and must not be ahead."""
+    if recorded_at.tzinfo is None:
+        raise InvalidEvent("recorded_at needs a time zone (e.g. 2026-09-01T10:00:00+09:00)")
+    if recorded_at > now + MAX_FUTURE:
+        raise InvalidEvent(f"recorded_at {recorded_at.isoformat()} is ahead of the server clock")
+    return min(recorded_at, now)
+
+
+def official_count(
+    *, shelter_id: str, count: int, recorded_at: datetime, now: datetime, entered_by: str, origin: str
+) -> CountEvent:
+    """An official head count (``set``), whatever its age. Its id is derived from the
+    shelter and the time, so loading the same snapshot twice stores it once."""
+    if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_COUNT:
+        raise InvalidEvent(f"a head count is a whole number from 0 to {MAX_COUNT} (got {count!r})")
+    at = official_time(recorded_at, now)
+    return CountEvent(
+        id=uuid.uuid5(_OFFICIAL, f"{shelter_id}|{at.isoformat()}"),
+        kind=Kind.set,
+        value=count,
+        recorded_at=at,
+        source=Source.official,
+        entered_by=entered_by,
+        origin=origin,
+    )
+
+
+_OFFICIAL = uuid.UUID("6f1c0f5e-4b8e-5d2a-9a57-2c0ffee17a17")
 
 
 def count_event(

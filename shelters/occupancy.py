@@ -38,8 +38,9 @@ def _events(conn: psycopg.Connection, shelter_id: str, *, since_last_set: bool) 
 
 def _append(conn: psycopg.Connection, shelter_id: str, event: CountEvent, device_id: str | None) -> bool:
     row = conn.execute(
-        """INSERT INTO shelter_count_events (id, shelter_id, kind, value, source, device_id, recorded_at)
-           VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id""",
+        """INSERT INTO shelter_count_events (id, shelter_id, kind, value, source, device_id, recorded_at,
+                                             entered_by, origin)
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id""",
         (
             event.id,
             shelter_id,
@@ -48,6 +49,8 @@ def _append(conn: psycopg.Connection, shelter_id: str, event: CountEvent, device
             event.source.value,
             device_id,
             event.recorded_at,
+            event.entered_by,
+            event.origin,
         ),
     ).fetchone()
     if row is not None:
@@ -94,9 +97,18 @@ def record_status(conn: psycopg.Connection, *, shelter_id: str, events: Sequence
         stored = 0
         for event in events:
             row = conn.execute(
-                """INSERT INTO shelter_status_events (id, shelter_id, status, recorded_at)
-                   VALUES (%s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id""",
-                (event.id, shelter_id, event.status.value, event.recorded_at),
+                """INSERT INTO shelter_status_events (id, shelter_id, status, recorded_at, source,
+                                                      entered_by, origin)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING RETURNING id""",
+                (
+                    event.id,
+                    shelter_id,
+                    event.status.value,
+                    event.recorded_at,
+                    event.source,
+                    event.entered_by,
+                    event.origin,
+                ),
             ).fetchone()
             if row is None:
                 existing = conn.execute(

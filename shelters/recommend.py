@@ -25,6 +25,7 @@ from shapely.geometry import Point, box, shape
 from kawamori.model import Hazard, ShelterStatus
 from shelters.crowding import DEFAULT_BANDS, Bands, crowding, describe
 from shelters.crowding import Crowding as CrowdingLevel
+from shelters.texts import say
 
 EARTH_RADIUS_M = 6_371_008.8
 FIRST_RADIUS_M = 2_000.0
@@ -46,6 +47,12 @@ class ShelterState:
     status: ShelterStatus
     hazards: frozenset[Hazard]
     address: str = ""
+    temporary: bool = False  # 臨時避難所: opened by the city although not designated
+
+    def designated_for(self, hazard: Hazard) -> bool:
+        """Whether people may be sent here for ``hazard``: designated for it, or a
+        temporary shelter the city opened (its opening is the city's judgement)."""
+        return self.temporary or hazard in self.hazards
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +131,11 @@ class Recommendation:
                 "status": s.status.value,
                 "capacity": s.capacity,
                 "occupancy": s.occupancy,
+                "temporary": s.temporary,
                 **describe(s.occupancy, s.capacity, bands),
             }
+            if s.temporary:
+                out["kind_ja"], out["kind_en"] = (say("labels.temporary", lang) for lang in ("ja", "en"))
             if r.reasons:
                 out["reasons"] = [w.as_dict() for w in r.reasons]
             return out
@@ -174,7 +184,7 @@ def reasons(
                 f"full ({shelter.occupancy}/{shelter.capacity} people)",
             )
         )
-    if hazard not in shelter.hazards:
+    if not shelter.designated_for(hazard):
         ja, en = HAZARD_NAMES[hazard]
         out.append(
             Why(Reason.unsafe_for_hazard, f"{ja}の避難先に指定されていない", f"not designated for {en}")
@@ -313,7 +323,7 @@ class ShelterIndex:
                     cut = position  # beyond the radius something nearer may lie outside the box
                     break
                 shelter = self.shelters[int(indices[j])]
-                if self._open_with_room[indices[j]] and hazard in shelter.hazards:
+                if self._open_with_room[indices[j]] and shelter.designated_for(hazard):
                     found += 1
                     if found == k:
                         cut = position + 1

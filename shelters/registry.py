@@ -1,80 +1,129 @@
-"""The shelter registry in PostgreSQL: import (idempotent upsert, all or nothing) and
-reads. Status and occupancy are never touched by an import."""
+"""The shelter registry in PostgreSQL: a preview of an import (added / changed /
+unchanged / not in the file), the import itself (idempotent upsert in one transaction)
+and reads. Status and occupancy are never touched by an import."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg.rows import dict_row
 
-from kawamori.model import Hazard, Shelter, ShelterStatus
+from kawamori.model import Hazard, ShelterStatus
 from shelters.errors import ImportFailed, Problem, UnknownShelter
+from shelters.opendata import Record
 from shelters.recommend import ShelterState
 
 _COLUMNS = """id, name_ja, name_en, address, latitude, longitude, capacity, hazards, status, occupancy,
-              status_changed_at, count_changed_at, updated_at"""
+              status_changed_at, count_changed_at, updated_at, capacity_text, capacity_indoor,
+              capacity_outdoor, area_m2, capacity_basis, designated_shelter, temporary"""
+# what an import may change, in the order a preview names them
+_FIELDS = (
+    "name_ja",
+    "name_en",
+    "address",
+    "latitude",
+    "longitude",
+    "hazards",
+    "capacity",
+    "capacity_text",
+    "capacity_indoor",
+    "capacity_outdoor",
+    "area_m2",
+    "capacity_basis",
+    "designated_shelter",
+    "temporary",
+)
+
+
+def values(record: Record) -> dict:
+    """A record as the registry stores it."""
+    capacity, basis = record.crowding_capacity
+    return {
+        "id": record.id,
+        "name_ja": record.name_ja,
+        "name_en": record.name_en,
+        "address": record.address,
+        "latitude": record.latitude,
+        "longitude": record.longitude,
+        "hazards": sorted(h.value for h in record.hazards),
+        "capacity": capacity or 0,
+        "capacity_text": record.capacity.text,
+        "capacity_indoor": record.capacity.indoor,
+        "capacity_outdoor": record.capacity.outdoor,
+        "area_m2": record.capacity.area_m2,
+        "capacity_basis": basis,
+        "designated_shelter": record.designated_shelter,
+        "temporary": record.temporary,
+    }
 
 
 @dataclass(frozen=True, slots=True)
-class ImportSummary:
-    added: int
-    updated: int
-    unchanged: int
+class Plan:
+    """What importing a file does to the registry. ``removed`` are shelters the registry
+    has and the file does not: they are kept (a list of opened shelters is not the whole
+    registry), only named."""
+
+    added: list[dict] = field(default_factory=list)
+    changed: list[tuple[dict, list[str]]] = field(default_factory=list)
+    unchanged: list[dict] = field(default_factory=list)
+    removed: list[dict] = field(default_factory=list)
 
     def __str__(self) -> str:
-        return f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged"
+        return (
+            f"{len(self.added)} added, {len(self.changed)} changed, {len(self.unchanged)} unchanged, "
+            f"{len(self.removed)} not in the file"
+        )
 
 
-def import_shelters(conn: psycopg.Connection, shelters: Sequence[Shelter]) -> ImportSummary:
-    """Upsert ``shelters`` in one transaction. Importing the same file again changes
-    nothing (and says so); status and occupancy are kept."""
-    added = updated = 0
+def _same(a: object, b: object) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) < 1e-9
+    return a == b
+
+
+def plan(conn: psycopg.Connection, records: Sequence[Record]) -> Plan:
+    """What :func:`import_records` would do, without doing it."""
+    current = {row["id"]: row for row in all_shelters(conn)}
+    out = Plan()
+    for record in records:
+        new = values(record)
+        old = current.pop(record.id, None)
+        if old is None:
+            out.added.append(new)
+            continue
+        old = {**old, "hazards": sorted(old["hazards"])}
+        fields_ = [f for f in _FIELDS if not _same(old[f], new[f])]
+        (out.changed.append((new, fields_)) if fields_ else out.unchanged.append(new))
+    out.removed.extend(current.values())
+    return out
+
+
+def import_records(conn: psycopg.Connection, records: Sequence[Record]) -> Plan:
+    """Add and update ``records`` in one transaction; status and head counts are kept.
+    Importing the same file again changes nothing (and says so)."""
     current = ""
     try:
-        with conn.transaction(), conn.cursor() as cur:
-            for s in shelters:
-                current = s.id
-                row = _upsert(cur, s)
-                if row is not None:
-                    if row[0]:
-                        added += 1
-                    else:
-                        updated += 1
+        with conn.transaction():
+            done = plan(conn, records)
+            for row in [*done.added, *(new for new, _ in done.changed)]:
+                current = row["id"]
+                _upsert(conn, row)
     except psycopg.DataError as error:
         message = error.diag.message_primary or str(error)
-        raise ImportFailed([Problem(0, current, message)]) from None
-    return ImportSummary(added, updated, len(shelters) - added - updated)
+        raise ImportFailed([Problem(0, current, "field_bad", {"detail": message})]) from None
+    return done
 
 
-def _upsert(cur: psycopg.Cursor, s: Shelter) -> tuple | None:
-    return cur.execute(
-        """INSERT INTO shelters (id, name_ja, name_en, address, latitude, longitude, capacity,
-                                 hazards)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s)
-           ON CONFLICT (id) DO UPDATE SET
-               name_ja = EXCLUDED.name_ja, name_en = EXCLUDED.name_en,
-               address = EXCLUDED.address, latitude = EXCLUDED.latitude,
-               longitude = EXCLUDED.longitude, capacity = EXCLUDED.capacity,
-               hazards = EXCLUDED.hazards, updated_at = now()
-           WHERE (shelters.name_ja, shelters.name_en, shelters.address, shelters.latitude,
-                  shelters.longitude, shelters.capacity, shelters.hazards)
-                 IS DISTINCT FROM
-                 (EXCLUDED.name_ja, EXCLUDED.name_en, EXCLUDED.address, EXCLUDED.latitude,
-                  EXCLUDED.longitude, EXCLUDED.capacity, EXCLUDED.hazards)
-           RETURNING (xmax = 0) AS inserted""",
-        (
-            s.id,
-            s.name_ja,
-            s.name_en,
-            s.address,
-            s.latitude,
-            s.longitude,
-            s.capacity,
-            sorted(h.value for h in s.hazards),
-        ),
-    ).fetchone()
+def _upsert(conn: psycopg.Connection, row: dict) -> None:
+    names = list(row)
+    conn.execute(
+        f"""INSERT INTO shelters ({", ".join(names)}) VALUES ({", ".join(f"%({n})s" for n in names)})
+            ON CONFLICT (id) DO UPDATE SET
+            {", ".join(f"{n} = EXCLUDED.{n}" for n in names if n != "id")}, updated_at = now()""",
+        row,
+    )
 
 
 def all_shelters(conn: psycopg.Connection) -> list[dict]:
@@ -102,6 +151,7 @@ def state(row: dict) -> ShelterState:
         status=ShelterStatus(row["status"]),
         hazards=frozenset(Hazard(h) for h in row["hazards"] if h in Hazard.__members__),
         address=row["address"],
+        temporary=row.get("temporary", False),
     )
 
 
@@ -113,7 +163,8 @@ def fingerprints(conn: psycopg.Connection) -> tuple[tuple, tuple]:
     row = conn.execute(
         """SELECT count(*),
                   coalesce(sum(hashtextextended(concat_ws('|', id, name_ja, name_en, address, latitude,
-                                                          longitude, array_to_string(hazards, ',')), 0)), 0),
+                                                          longitude, array_to_string(hazards, ','),
+                                                          temporary), 0)), 0),
                   coalesce(sum(hashtextextended(concat_ws('|', id, status, occupancy, capacity), 0)), 0)
            FROM shelters"""
     ).fetchone()

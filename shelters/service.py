@@ -14,6 +14,7 @@ from shelters import registry
 from shelters.areas import danger_areas
 from shelters.crowding import DEFAULT_BANDS, Bands, describe
 from shelters.recommend import Recommendation, ShelterIndex
+from shelters.texts import say
 
 MAX_K = 20
 
@@ -83,7 +84,13 @@ def message_block(recommendation: Recommendation, *, lang: str = "ja", bands: Ba
         km = r.distance_m / 1000
         look = describe(s.occupancy, s.capacity, bands)
         if lang == "ja":
-            lines.append(f"{number}. {s.name_ja}（約{km:.1f}km、{look['icon']}{look['label_ja']}）")
+            kind = (
+                f"{say('labels.temporary_short', 'ja')}・" if s.temporary and "臨時" not in s.name_ja else ""
+            )
+            lines.append(f"{number}. {s.name_ja}（{kind}約{km:.1f}km、{look['icon']}{look['label_ja']}）")
         else:
-            lines.append(f"{number}. {s.name_en} (about {km:.1f} km, {look['icon']} {look['label_en']})")
+            kind = f"{say('labels.temporary_short', 'en')}, " if s.temporary else ""
+            lines.append(
+                f"{number}. {s.name_en} ({kind}about {km:.1f} km, {look['icon']} {look['label_en']})"
+            )
     return "\n".join(lines)

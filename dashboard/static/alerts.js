@@ -64,6 +64,7 @@ const TEXT = {
     reasons: { observed: "観測", forecast: "予測", unverified: "未確認", sensor_fault: "センサー異常", no_data: "欠測" },
     toLevel: (level) => `警戒レベル${level}へ`, toLift: "解除へ",
     evidence: "根拠（観測所ごと）", notCounted: "判断に含めていません", eta: "到達予想", threshold: "基準水位",
+    lowerAt: "根拠は発令中のレベルを下回っています。下げる判断ができるのは",
     lowers: (from, what, area) => `承認すると、警戒レベル${from}から引き下げ、${area}の住民に「${what}」を送信します。`,
     lifts: (from, area) => `承認すると、${area}の警戒レベル${from}を解除し、住民に解除（安全確認）を送信します。`,
     verifies: (from, to, area) =>
@@ -133,6 +134,7 @@ const TEXT = {
       no_data: "no data" },
     toLevel: (level) => `to level ${level}`, toLift: "to all clear",
     evidence: "Evidence (by station)", notCounted: "not counted", eta: "expected at", threshold: "threshold",
+    lowerAt: "The evidence is below the issued level; it may come down from",
     lowers: (from, what, area) => `Approving lowers the level from ${from} and sends "${what}" to residents of ${area}.`,
     lifts: (from, area) => `Approving lifts level ${from} in ${area} and sends residents the all clear.`,
     verifies: (from, to, area) =>
@@ -236,6 +238,7 @@ function figures(a) {
   const parts = [];
   if (a.details && typeof a.details.level_m === "number") parts.push(`${t("waterLevel")} ${a.details.level_m.toFixed(2)} m`);
   if (a.stale) parts.push(`<span class="warn">⚠ ${esc(t("stale"))}</span>`);
+  if (a.details && a.details.lower_at) parts.push(`<span class="hold">↘ ${esc(t("lowerAt"))} ${esc(clock(a.details.lower_at))}</span>`);
   return parts.join(" · ");
 }
 // the approvals that count for what awaits: an area's, those given for this proposal revision

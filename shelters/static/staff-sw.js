@@ -2,7 +2,7 @@
 // from the cache when the network is down, so a reload or a tablet restart during an
 // outage still shows the page and its queue. API calls are never cached.
 "use strict";
-const CACHE = "kawamori-staff-v1";
+const CACHE = "kawamori-staff-v2";
 const PAGE = ["/staff", "/shelters/static/staff.js", "/shelters/static/staff.css"];
 
 self.addEventListener("install", (event) => {

@@ -2,33 +2,14 @@
 // (crypto.randomUUID()), queued in localStorage first and sent from there, so taps made
 // while the network is down are sent once it is back, and a retry after a lost answer
 // stores nothing twice. The count shown is the server's count plus the taps not yet sent.
+// One browser may count for several shelters (codes added one by one, or a staff
+// account's assigned shelters): each shelter has its own queue; the switcher picks one.
 "use strict";
 
-const TEXT = {
-  ja: {
-    title: "避難所スタッフ", lang: "English", signinTitle: "避難所にサインイン", shelterId: "避難所ID",
-    code: "アクセスコード", signin: "サインイン", headcount: "現在の避難者数", setExact: "人数を直接入力",
-    set: "設定", statusTitle: "開設状況", open: "開設", preparing: "開設準備中", closed: "閉鎖",
-    signout: "サインアウト", people: "人", synced: "最終同期", never: "未同期", offline: "オフライン",
-    pending: "件が未送信（接続が戻ると送信します）", allSent: "すべて送信済み", badSignin: "避難所IDまたはアクセスコードが違います",
-    expired: "セッションが終了しました。もう一度サインインしてください（未送信の記録は保持されています）",
-    rejected: "送信できない記録を取り除きました", capacity: "収容", overCapacity: "定員超過",
-    vacant: "空いています", somewhat_crowded: "やや混雑", crowded: "混雑", full: "満員", unknown: "不明",
-    statusNow: "状況",
-  },
-  en: {
-    title: "Shelter staff", lang: "日本語", signinTitle: "Sign in to a shelter", shelterId: "Shelter ID",
-    code: "Access code", signin: "Sign in", headcount: "People in the shelter now", setExact: "Set the exact count",
-    set: "Set", statusTitle: "Shelter status", open: "Open", preparing: "Preparing", closed: "Closed",
-    signout: "Sign out", people: "people", synced: "Last synced", never: "not synced yet", offline: "Offline",
-    pending: "not sent yet (will be sent when the connection is back)", allSent: "all sent",
-    badSignin: "Wrong shelter ID or access code",
-    expired: "Your session has ended. Please sign in again (unsent taps are kept).",
-    rejected: "An entry the server refused was removed", capacity: "capacity", overCapacity: "over capacity",
-    vacant: "Vacant", somewhat_crowded: "Somewhat crowded", crowded: "Crowded", full: "Full", unknown: "Unknown",
-    statusNow: "Status",
-  },
-};
+// the page's words come from the shelters text catalogue (shelters/texts/<language>.yaml),
+// put into the page by the server so that they work offline too
+const TEXT = JSON.parse(document.getElementById("texts").textContent);
+const NEXT = { ja: "en", en: "ja-easy", "ja-easy": "ja" };
 const LOOK = {  // colour + icon + words, never colour alone
   vacant: ["#1b7f3b", "#fff", "○"], somewhat_crowded: ["#f2e700", "#111", "△"],
   crowded: ["#e05a00", "#111", "▲"], full: ["#b00020", "#fff", "×"], unknown: ["#fff", "#333", "?"],
@@ -44,14 +25,20 @@ const store = {
   get(key, fallback) { try { return JSON.parse(localStorage.getItem(key)) ?? fallback; } catch { return fallback; } },
   set(key, value) { localStorage.setItem(key, JSON.stringify(value)); },
 };
-let session = store.get("kawamori-staff-session", null);  // {shelter, csrf_token}
+// {shelters: [...], current: id, csrf_token, bands, account}; one browser may count for
+// several shelters (a district lead), each with its own queue
+let session = store.get("kawamori-staff-session", null);
+if (session && !session.shelters && session.shelter) session = { ...session, shelters: [session.shelter], current: session.shelter.id };
+let adding = false;
 let lastSynced = store.get("kawamori-staff-synced", null);
 let online = navigator.onLine;
 let syncing = false;
 
-const queueKey = () => `kawamori-staff-queue-${session ? session.shelter.id : "none"}`;
-const queue = () => store.get(queueKey(), []);
-const setQueue = (items) => store.set(queueKey(), items);
+const current = () => session && (session.shelters.find((s) => s.id === session.current) || session.shelters[0]);
+const queueKey = (id) => `kawamori-staff-queue-${id}`;
+const queue = (id = current() && current().id) => (id ? store.get(queueKey(id), []) : []);
+const setQueue = (items, id = current().id) => store.set(queueKey(id), items);
+const allWaiting = () => (session ? session.shelters.reduce((n, s) => n + queue(s.id).length, 0) : 0);
 
 function showError(message) {
   const box = $("error");
@@ -61,8 +48,8 @@ function showError(message) {
 
 function projected() {
   // the server's state with the taps not yet sent applied in order
-  let count = session.shelter.occupancy;
-  let status = session.shelter.status;
+  let count = current().occupancy;
+  let status = current().status;
   for (const e of queue()) {
     if (e.type === "delta") count = Math.max(0, count + e.value);
     else if (e.type === "set") count = e.value;
@@ -82,16 +69,29 @@ function render() {
   document.documentElement.lang = lang;
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   $("lang").textContent = t("lang");
-  $("signin").hidden = !!session;
+  $("signin").hidden = !!session && !adding;
+  $("cancel-add").hidden = !adding;
   $("panel").hidden = !session;
   renderSync();
   if (!session) return;
-  const s = session.shelter;
+  const s = current();
+  const pick = $("switch");
+  $("switcher").hidden = session.shelters.length < 2;
+  pick.replaceChildren(...session.shelters.map((x) => {
+    const option = document.createElement("option");
+    const waiting = queue(x.id).length;
+    option.value = x.id;
+    option.textContent = `${lang === "en" ? x.name_en : x.name_ja} (${x.id})${waiting ? ` · ${waiting}` : ""}`;
+    option.selected = x.id === s.id;
+    return option;
+  }));
+  $("who").hidden = !session.account;
+  $("who").textContent = session.account ? `${t("signedInAs")}: ${session.account.display_name}` : "";
   const { count, status } = projected();
-  $("shelter-name").textContent = lang === "ja" ? s.name_ja : s.name_en;
+  $("shelter-name").textContent = lang === "en" ? s.name_en : s.name_ja;
   $("status-line").textContent = `${t("statusNow")}: ${STATUS_ICON[status] || ""} ${t(status)}`;
   $("count").textContent = String(count);
-  $("capacity").textContent = `/ ${s.capacity} ${t("people")}`;
+  $("capacity").textContent = s.capacity ? `/ ${s.capacity} ${t("people")}` : `/ ${t("unknown")}`;
   const level = crowdingOf(count, s.capacity);
   const [bg, fg, icon] = LOOK[level];
   const crowd = $("crowding");
@@ -104,9 +104,9 @@ function render() {
 
 function renderSync() {
   const el = $("sync");
-  const waiting = session ? queue().length : 0;
+  const waiting = allWaiting();
   const when = lastSynced
-    ? new Date(lastSynced).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB") : t("never");
+    ? new Date(lastSynced).toLocaleTimeString(lang === "en" ? "en-GB" : "ja-JP") : t("never");
   const parts = [`${t("synced")}: ${when}`];
   if (!online) parts.unshift(`⚠ ${t("offline")}`);
   parts.push(waiting ? `${waiting} ${t("pending")}` : t("allSent"));
@@ -115,8 +115,13 @@ function renderSync() {
   el.dataset.pending = String(waiting);
 }
 
-function adopt(answer) {
-  session = { shelter: answer.shelter, csrf_token: answer.csrf_token, bands: answer.bands };
+function adopt(answer, chosen) {
+  const keep = chosen || (session && session.current);
+  const ids = answer.shelters.map((s) => s.id);
+  session = {
+    shelters: answer.shelters, csrf_token: answer.csrf_token, bands: answer.bands, account: answer.account,
+    current: ids.includes(keep) ? keep : answer.shelter.id,
+  };
   store.set("kawamori-staff-session", session);
   lastSynced = new Date().toISOString();
   store.set("kawamori-staff-synced", lastSynced);
@@ -124,7 +129,8 @@ function adopt(answer) {
 }
 
 function enqueue(event) {
-  setQueue([...queue(), { id: crypto.randomUUID(), recorded_at: new Date().toISOString(), ...event }]);
+  const shelter_id = current().id;
+  setQueue([...queue(), { id: crypto.randomUUID(), recorded_at: new Date().toISOString(), shelter_id, ...event }]);
   render();
   sync();
 }
@@ -133,13 +139,15 @@ async function sync() {
   if (!session || syncing) return;
   syncing = true;
   try {
-    const batch = queue().slice(0, 500);
+    // the current shelter's taps first, then any other shelter's still waiting
+    const target = [current(), ...session.shelters].find((s) => queue(s.id).length) || current();
+    const batch = queue(target.id).slice(0, 500);
     let response;
     if (batch.length) {
       response = await fetch("/api/staff/events", {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRF-Token": session.csrf_token },
-        body: JSON.stringify({ events: batch }),
+        body: JSON.stringify({ shelter_id: target.id, events: batch }),
       });
     } else {
       response = await fetch("/api/staff/session", { credentials: "same-origin" });
@@ -156,12 +164,12 @@ async function sync() {
     } else if (response.status === 422 && batch.length) {
       const detail = (await response.json()).detail || {};
       const bad = typeof detail.index === "number" ? batch[detail.index].id : batch[0].id;
-      setQueue(queue().filter((e) => e.id !== bad));
+      setQueue(queue(target.id).filter((e) => e.id !== bad), target.id);
       showError(`${t("rejected")}: ${detail.message || ""}`);
     } else if (response.ok) {
       const answer = await response.json();
       const sent = new Set(batch.map((e) => e.id));
-      setQueue(queue().filter((e) => !sent.has(e.id)));
+      setQueue(queue(target.id).filter((e) => !sent.has(e.id)), target.id);
       adopt(answer);
     } else {
       throw new Error(`HTTP ${response.status}`);
@@ -172,7 +180,7 @@ async function sync() {
     syncing = false;
     render();
   }
-  if (session && online && queue().length) setTimeout(sync, 0);
+  if (session && online && allWaiting()) setTimeout(sync, 0);
 }
 
 $("signin").addEventListener("submit", async (e) => {
@@ -184,7 +192,8 @@ $("signin").addEventListener("submit", async (e) => {
       body: JSON.stringify({ shelter_id: $("shelter-id").value.trim(), code: $("code").value }),
     });
     if (!response.ok) { showError(t("badSignin")); return; }
-    adopt(await response.json());
+    adopt(await response.json(), $("shelter-id").value.trim());
+    adding = false;
     $("code").value = "";
     render();
     sync();
@@ -204,8 +213,15 @@ $("exact").addEventListener("submit", (e) => {
 });
 document.querySelectorAll("[data-status]").forEach((b) =>
   b.addEventListener("click", () => enqueue({ type: "status", status: b.dataset.status })));
+$("switch").addEventListener("change", (e) => {
+  session.current = e.target.value;
+  store.set("kawamori-staff-session", session);
+  render();
+});
+$("add").addEventListener("click", () => { adding = true; $("shelter-id").value = ""; render(); $("shelter-id").focus(); });
+$("cancel-add").addEventListener("click", () => { adding = false; render(); });
 $("signout").addEventListener("click", async () => {
-  if (queue().length) await sync();
+  if (allWaiting()) await sync();
   try {
     await fetch("/api/staff/session", { method: "DELETE", credentials: "same-origin",
       headers: { "X-CSRF-Token": session.csrf_token } });
@@ -215,7 +231,7 @@ $("signout").addEventListener("click", async () => {
   render();
 });
 $("lang").addEventListener("click", () => {
-  lang = lang === "ja" ? "en" : "ja";
+  lang = NEXT[lang] || "ja";
   localStorage.setItem("kawamori-lang", lang);
   render();
 });
@@ -225,6 +241,14 @@ window.addEventListener("offline", () => { online = false; render(); });
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/staff-sw.js", { scope: "/staff" }).catch(() => {});
 }
+async function probe() {
+  // no shelter on this device yet: a staff account signed in at /staff/login may count here
+  try {
+    const response = await fetch("/api/staff/session", { credentials: "same-origin" });
+    if (response.ok && !session) { adopt(await response.json()); render(); }
+  } catch (error) { /* offline: the sign-in form stays */ }
+}
+
 render();
-sync();
+if (session) sync(); else probe();
 setInterval(sync, 3000);

@@ -159,3 +159,37 @@ def test_two_approvers_at_the_same_moment_issue_level_5_without_waiting(demo_db)
     with db.connect(demo_db) as conn:  # both approvals counted; issued before any tick
         assert issuance(conn)[1:3] == ("active", 5)
         assert outbox(conn)[0][:3] == ("Alert", 1, "5")
+
+
+def test_a_level_issued_again_soon_after_its_lift_is_held_for_the_flap_hold(demo_db):
+    """The store tells a new issuance when the area's last one was lifted (from the
+    alerts table), so the policy's flap hold applies across issuances as in the replay."""
+    from alerts.model import Condition, Kind
+    from alerts.policy import ApprovalPolicy
+    from alerts.store import apply_many
+
+    policy = ApprovalPolicy()
+    caution = Condition(TOMIZAWA, Kind.stage, 2, "caution", details={"level_m": 13.8, "hold_s": 600.0})
+    with db.connect(demo_db) as conn:
+
+        def tick(minutes: float, *conditions: Condition) -> tuple:
+            apply_many(
+                conn,
+                conditions={TOMIZAWA: list(conditions)},
+                now=T0 + timedelta(minutes=minutes),
+                policy=policy,
+            )
+            return issuance(conn)
+
+        assert tick(0, caution)[1:3] == ("active", 2)
+        assert tick(5)[1:3] == ("active", 2)  # below for 5 of the 10 minutes' hold
+        first, state, *_ = tick(15)
+        assert state == "resolved"  # lifted by the policy after the hold
+        second, state, level, *_ = tick(45, caution)  # back 30 min later: a new issuance
+        assert (state, level) == ("active", 2) and second != first
+        tick(50)  # the evidence falls again
+        assert tick(65)[1] == "active"  # the stations' 10 minutes are not enough now
+        assert tick(50 + 6 * 60 - 1)[1] == "active"
+        assert tick(50 + 6 * 60)[1] == "resolved"
+        details = conn.execute("SELECT details FROM alerts WHERE id = %s", (second,)).fetchone()[0]
+        assert details["came_down_at"] == (T0 + timedelta(minutes=15)).isoformat()

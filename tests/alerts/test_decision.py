@@ -93,9 +93,17 @@ class Area:
 
     def see(self, *conditions: Condition, minutes: float = 1):
         self.now += timedelta(minutes=minutes)
+        a = self.alert
+        last_down = a.ended_at if a is not None and a.state is AlertState.resolved else None
         return self._take(
             decision.decide(
-                self.live, conditions, area_id=AREA, status=self.status, policy=self.policy, now=self.now
+                self.live,
+                conditions,
+                area_id=AREA,
+                status=self.status,
+                policy=self.policy,
+                now=self.now,
+                last_down=last_down,
             )
         )
 
@@ -153,6 +161,88 @@ def test_level_2_information_goes_out_and_ends_by_policy():
     area.see()
     assert area.alert.state is AlertState.resolved and Action.lifted in area.actions
     assert [m[1] for m in area.messages] == [MsgType.alert, MsgType.update]
+
+
+def test_a_level_comes_down_only_after_its_evidence_stayed_below_for_the_hold():
+    """A gauge hovering at a threshold, or a forecast that comes and goes, must not
+    issue, lift and issue again: the hold is the longest dwell of the stations behind
+    the level (3 readings of an hourly gauge), counted from when the evidence fell."""
+    area = Area()
+    area.see(forecast(2, hold_s=3 * 3600))
+    assert area.issued == 2
+    area.see(minutes=60)  # the forecast went: the level stays, and says since when
+    fell = area.now
+    assert area.issued == 2 and area.alert.details["below_since"] == fell.isoformat()
+    assert area.alert.details["hold_s"] == 3 * 3600  # remembered: no condition carries it now
+    assert decision.lower_due(area.alert) == fell + timedelta(hours=3)
+    area.see(forecast(2, hold_s=3 * 3600), minutes=60)  # back within the hold: nothing changed
+    assert area.issued == 2 and "below_since" not in area.alert.details
+    assert [m[1] for m in area.messages] == [MsgType.alert]
+    area.see(minutes=60)
+    area.see(minutes=179)
+    assert area.issued == 2 and area.alert.proposal is None
+    area.see(minutes=1)  # three hours below
+    assert area.alert.state is AlertState.resolved
+    assert [m[1] for m in area.messages] == [MsgType.alert, MsgType.update]
+
+
+def test_the_hold_delays_a_lowering_proposal_but_never_lost_evidence():
+    area = Area()
+    area.see(obs(4, hold_s=1800))
+    area.approve()
+    area.see(obs(2, hold_s=1800), minutes=10)
+    assert area.issued == 4 and area.alert.proposal is None  # not yet asked to lower
+    area.see(obs(2, hold_s=1800), minutes=29)
+    assert area.alert.proposal is None
+    area.see(obs(2, hold_s=1800), minutes=1)
+    assert (area.alert.proposal, area.alert.pending_level) == (Proposal.lower, 2)
+    area.see(obs(2, hold_s=1800), minutes=5)  # still below: the proposal stays as it is
+    assert area.alert.proposal is Proposal.lower and "below_since" in area.alert.details
+    area.approve()
+    assert area.issued == 2 and "below_since" not in area.alert.details
+    # a gauge falling silent at high water asks staff at once, whatever the hold
+    other = Area()
+    other.see(obs(4, hold_s=3 * 3600))
+    other.approve()
+    other.see(replace(obs(4, hold_s=3 * 3600), stale=True), offline(), minutes=1)
+    assert other.alert.proposal is Proposal.verify
+
+
+def test_a_level_back_soon_after_it_came_down_is_held_for_the_flap_hold():
+    """A river hovering around a threshold for hours: the first lift comes after the
+    stations' hold, but a level issued again within the policy's flap hold (6 h) of
+    coming down is held that long — one reversal, not one every hour."""
+    area = Area()
+    area.see(obs(2, hold_s=3600))
+    area.see(minutes=10)
+    area.see(minutes=60)
+    assert area.alert.state is AlertState.resolved  # the first time: after the hold
+    lifted_at = area.now
+    area.see(obs(2, hold_s=3600), minutes=60)  # back an hour later: a new issuance
+    assert area.issued == 2 and area.alert.details["came_down_at"] == lifted_at.isoformat()
+    area.see(minutes=10)
+    fell = area.now
+    assert decision.lower_due(area.alert) == fell + timedelta(hours=6)
+    area.see(minutes=6 * 60 - 1)
+    assert area.issued == 2
+    area.see(minutes=1)
+    assert area.alert.state is AlertState.resolved
+    # a level that comes back after the flap hold is held only for the stations' dwell
+    area.see(obs(2, hold_s=3600), minutes=6 * 60 + 1)
+    area.see(minutes=1)
+    area.see(minutes=60)
+    assert area.alert.state is AlertState.resolved
+    # the same within one issuance: a level lowered and raised again is held longer
+    area = Area(policy=ApprovalPolicy(staff_lowers_from=3))
+    area.see(obs(2, hold_s=600), obs(1, "b", hold_s=600))
+    area.see(obs(1, "b", hold_s=600), minutes=10)
+    area.see(obs(1, "b", hold_s=600), minutes=10)
+    assert area.issued == 1
+    area.see(obs(2, hold_s=600), obs(1, "b", hold_s=600), minutes=30)
+    assert area.issued == 2
+    area.see(obs(1, "b", hold_s=600), minutes=10)
+    area.see(obs(1, "b", hold_s=600), minutes=60)
+    assert area.issued == 2  # held: it came back 30 min after coming down
 
 
 def test_one_proposal_per_area_updated_in_place():
@@ -433,6 +523,9 @@ def test_an_issuance_lives_from_its_first_level_to_its_lift():
             area.approve(APPROVER)
         else:
             area.see(*step)
+    # the level came back a minute after it came down: the lift waits for the flap hold
+    assert area.alert.proposal is None
+    area.see(minutes=6 * 60)
     area.approve(APPROVER)
     # the first issuance: 2 by policy, 4 and back to 2 by staff, lifted by policy below 3;
     # the second: 4 by staff, lifted by staff

@@ -54,3 +54,27 @@ def test_forecasts_below_danger_are_classified():
     assert _forecast_kind(times, [0.2, 0.5, 0.8, 0.3], 1.0, 1, 3) == "near"
     assert _forecast_kind(times, [0.2, 0.3, 0.5, 0.3], 1.0, 1, 3) == "stalled"
     assert _forecast_kind(times, [0.2, 0.5, 0.4, 0.3], 1.0, 1, 3) == "peak"
+
+
+def test_a_fault_counts_as_evident_from_the_reading_that_shows_it():
+    # danger 1.0: a plausible rise issued (before the fault shows), then 4.5 m (≥ 3 m above)
+    times, levels = [0.0, H, 2 * H, 3 * H, 4 * H], [0.6, 1.2, 1.3, 4.5, 4.4]
+    issued = [ev(2 * H, "proposed", 4, proposal="raise"), ev(2 * H, "issued", 4, decided_by="staff")]
+    m = run(times, levels, issued)
+    assert (m["fault_public"], m["fault_public_evident"]) == (1, 1)  # held, nobody asked
+    asked = [*issued, ev(3 * H, "proposed", None, "sensor_fault", proposal="verify")]
+    m = run(times, levels, asked)
+    assert (m["fault_public"], m["fault_public_evident"]) == (1, 0)
+    late = [ev(4 * H, "proposed", 4, proposal="raise"), ev(4 * H, "issued", 4, decided_by="staff")]
+    assert run(times, levels, late)["fault_public_evident"] == 1  # issued on the fault
+
+
+def test_a_jump_is_proposed_only_by_a_proposal_made_at_it():
+    # a steady history (rises of 0.1 m/h), then 0.5 → 1.5 in an hour: a jump
+    times = [float(i * H) for i in range(8)]
+    levels = [0.1, 0.2, 0.3, 0.4, 0.5, 1.5, 0.5, 0.5]
+    at_it = [ev(5 * H, "proposed", 4, "unverified", proposal="raise")]
+    m = run(times, levels, at_it)
+    assert (m["singles_jump"], m["singles_jump_proposed"]) == (1, 1)
+    before = [ev(4 * H, "proposed", 4, "forecast", proposal="raise")]  # open before the jump
+    assert run(times, levels, before)["singles_jump_proposed"] == 0

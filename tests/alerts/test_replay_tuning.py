@@ -98,3 +98,41 @@ def test_a_forecast_after_a_spike_follows_the_water_not_the_spike(tmp_path):
     at = [e for e in events if e["time"] == "2025-11-23T05:50:00Z" and e["event"] == "proposed"]
     assert [(e["reason"], e["level"]) for e in at] == [("forecast", 4)]
     assert not any(e["public"] for e in events)  # nobody acted: nothing reached residents
+
+
+def test_a_forecast_that_comes_and_goes_does_not_issue_lift_and_issue_again(tmp_path):
+    # 165.27 m (a forecast of 警戒レベル2 at 165.32 m), 165.48, 165.17, 165.52, 165.34,
+    # 165.17, 165.05, 165.52 m…, hourly, then up to 166.11 m: the level was lifted at
+    # 165.17 m and issued again an hour later, twice (four reversals in 6 h)
+    events = replay("1000000107", "never", tmp_path)
+    assert [(e["time"], e["event"], e["level"]) for e in events if e["public"]] == [
+        ("2025-09-22T20:50:00Z", "issued", 2)
+    ]
+
+
+def test_a_lone_reading_after_a_plausible_rise_is_proposed_and_taken_back_untold(tmp_path):
+    # 53.08 m, 4 h 50 min of silence, 56.52 m (danger 56.08 m): a rise water can make in
+    # that time; the next reading, 53.09 m, takes it back
+    events = replay("0300000223", "never", tmp_path)
+    proposed = [e for e in events if e["event"] == "proposed"]
+    assert [(e["time"], e["level"], e["reason"]) for e in proposed] == [
+        ("2025-11-03T17:50:00Z", 4, "unverified")
+    ]
+    withdrawn = [e for e in events if e["event"] == "withdrawn"]
+    assert [e["time"] for e in withdrawn] == ["2025-11-03T18:50:00Z"]
+    assert not [e for e in events if e["public"]]
+
+
+@pytest.mark.parametrize(
+    "station",
+    [
+        "1900000278",  # back at the value it was stuck at (flagged flat line) for a day
+        "2000000129",  # two hours after reading 6 m above danger (out of range) twice
+    ],
+)
+def test_a_gauge_caught_faulting_up_there_is_not_trusted_by_one_reading(station, tmp_path):
+    # staff approving everything made each a public level 4 on one reading
+    for approve in ("auto", "never"):
+        events = replay(station, approve, tmp_path)
+        assert not [e for e in events if e["event"] == "proposed" and (e["level"] or 0) >= 4], approve
+        assert not [lvl for _, lvl in public_levels(events) if (lvl or 0) >= 3], approve

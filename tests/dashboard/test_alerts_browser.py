@@ -190,8 +190,25 @@ def test_sign_in_approve_and_watch_live(console):
     page.keyboard.press("Enter")
     expect(active.locator(f"li[data-id='{first}']")).to_contain_text("確認済み: 佐藤 花子")
 
+    # the water falls to level 2: the level is held, and the card says from when it may come down
+    with db.connect(database_url) as conn:
+        fallen = Condition(
+            "kyoden-jumonji", Kind.stage, 2, "caution", details={"level_m": 7.2, "hold_s": 3600.0}
+        )
+        store.apply(
+            conn,
+            station_id="kyoden-jumonji",
+            conditions=[fallen],
+            now=datetime.now(UTC),
+            policy=ApprovalPolicy(),
+        )
+    held = active.locator(f"li[data-id='{first}']")
+    expect(held).to_contain_text("根拠は発令中のレベルを下回っています。下げる判断ができるのは", timeout=5000)
+    expect(held.locator("h3")).to_contain_text("発令中のレベル: 警戒レベル4")
+
     page.click("#lang")
     expect(page.locator("#active-title")).to_contain_text("Active alerts")
+    expect(held).to_contain_text("it may come down from")
     expect(active.locator(f"li[data-id='{first}']")).to_contain_text("Acknowledged by 佐藤 花子")
 
     page.get_by_role("button", name="Sign out").click()

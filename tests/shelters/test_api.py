@@ -66,6 +66,19 @@ def test_registry_as_json_and_geojson(base):
         assert http.get(f"/api/shelters/{SHELTER}").json()["name_en"] == "Fujishima Elementary School"
         assert http.get("/api/shelters/nowhere").status_code == 404
         assert http.get("/api/shelters/nowhere/history").status_code == 404
+        assert (one["capacity_text"], one["capacity_basis"], one["temporary"]) == ("450", "stated", False)
+
+
+def test_an_export_imports_again_unchanged(base, shelter_db):
+    from shelters.opendata import parse_geojson
+    from shelters.registry import plan
+
+    with httpx.Client(base_url=base, timeout=10) as http:
+        exported = http.get("/api/shelters.geojson").content
+    parsed = parse_geojson(exported)
+    with db.connect(shelter_db) as conn:
+        again = plan(conn, [r for r in parsed.records if r.id.startswith("062031-")])
+    assert (len(again.unchanged), len(again.changed), len(again.added)) == (20, 0, 0)
 
 
 def test_nearest_explains_and_validates(base, code):
@@ -214,3 +227,68 @@ def test_staff_page_is_served_without_third_party_code(base):
         script = http.get("/shelters/static/staff.js")
         assert script.status_code == 200 and "crypto.randomUUID()" in script.text
         assert http.get("/shelters/static/staff.css").status_code == 200
+
+
+def test_one_browser_counts_for_two_shelters_each_event_where_it_belongs(base, shelter_db, code):
+    other = "062031-0001"
+    with db.connect(shelter_db) as conn:
+        other_code = set_access_code(conn, shelter_id=other)
+    client, csrf = signed_in(base, code)
+    with closing(client):
+        both = client.post("/api/staff/session", json={"shelter_id": other, "code": other_code}).json()
+        assert [s["id"] for s in both["shelters"]] == [SHELTER, other] and both["csrf_token"] == csrf
+        headers = {"X-CSRF-Token": csrf}
+        ambiguous = client.post("/api/staff/events", json={"events": [tap()]}, headers=headers)
+        assert ambiguous.status_code == 422  # which shelter? with two, it must be said
+        batch = {"shelter_id": other, "events": [tap(), tap(), tap(shelter_id=SHELTER)]}
+        done = client.post("/api/staff/events", json=batch, headers=headers).json()
+        occupancy = {s["id"]: s["occupancy"] for s in done["shelters"]}
+        assert occupancy == {SHELTER: 1, other: 2} and done["shelter"]["id"] == other
+        foreign = client.post(
+            "/api/staff/events", json={"shelter_id": "062031-0002", "events": [tap()]}, headers=headers
+        )
+        assert foreign.status_code == 403
+        # a new code for one shelter signs nobody out; --revoke signs out of that shelter only
+        with db.connect(shelter_db) as conn:
+            set_access_code(conn, shelter_id=other)
+        assert len(client.get("/api/staff/session").json()["shelters"]) == 2
+        with db.connect(shelter_db) as conn:
+            set_access_code(conn, shelter_id=other, revoke=True)
+        assert [s["id"] for s in client.get("/api/staff/session").json()["shelters"]] == [SHELTER]
+
+
+def test_a_staff_account_counts_for_its_assigned_shelters(base, shelter_db):
+    from alerts.model import Role
+    from kawamori import staff
+    from shelters.sessions import assign
+
+    now = datetime.now(UTC)
+    with db.connect(shelter_db) as conn:
+        for name, role in (("lead", Role.operator), ("watcher", Role.viewer)):
+            staff.create_user(
+                conn, username=name, display_name=name, role=role, password="kawasemi-riverbank-42", now=now
+            )
+            assign(conn, username=name, shelter_ids=[SHELTER, "062031-0002"])
+        token, session = staff.sign_in(
+            conn, username="lead", password="kawasemi-riverbank-42", client="t", now=now
+        )
+        watcher, _ = staff.sign_in(
+            conn, username="watcher", password="kawasemi-riverbank-42", client="t", now=now
+        )
+    with httpx.Client(base_url=base, timeout=10, cookies={"kawamori_session": token}) as lead:
+        mine = lead.get("/api/staff/session").json()
+        assert [s["id"] for s in mine["shelters"]] == ["062031-0002", SHELTER] and mine["account"][
+            "username"
+        ] == "lead"
+        headers = {"X-CSRF-Token": session.csrf_token}
+        ok = lead.post(
+            "/api/staff/events", json={"shelter_id": SHELTER, "events": [tap("set", 30)]}, headers=headers
+        )
+        assert ok.status_code == 200
+        assert (
+            lead.post("/api/staff/events", json={"shelter_id": SHELTER, "events": [tap()]}).status_code == 403
+        )
+    with db.connect(shelter_db) as conn:
+        assert conn.execute("SELECT entered_by FROM shelter_count_events").fetchall() == [("lead",)]
+    with httpx.Client(base_url=base, timeout=10, cookies={"kawamori_session": watcher}) as viewer:
+        assert viewer.get("/api/staff/session").status_code == 401  # a viewer sees, never counts

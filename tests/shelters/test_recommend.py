@@ -98,6 +98,24 @@ def test_the_hazard_decides_which_shelters_are_safe():
     assert ids(index.recommend(latitude=lat, longitude=lon, hazard=Hazard.flood, k=1)) == ["flood"]
 
 
+def test_a_temporary_shelter_is_offered_and_labelled_a_closer_undesignated_one_is_not():
+    lat, lon = HERE
+    shelters = [
+        make_state("quake-only", latitude=lat + 0.001, longitude=lon, hazards=frozenset({Hazard.earthquake})),
+        replace(make_state("hall", latitude=lat + 0.002, longitude=lon, hazards=frozenset()), temporary=True),
+        make_state("unknown", latitude=lat + 0.0005, longitude=lon, capacity=0),
+    ]
+    for answer in (
+        ShelterIndex(shelters).recommend(latitude=lat, longitude=lon, hazard=Hazard.flood, k=1),
+        recommend_linear(shelters, [], latitude=lat, longitude=lon, hazard=Hazard.flood, k=1),
+    ):
+        assert ids(answer) == ["hall"]
+        out = answer.as_dict()
+        assert out["shelters"][0]["temporary"] and out["shelters"][0]["kind_ja"].startswith("臨時避難所")
+        why = {item["id"]: [r["code"] for r in item["reasons"]] for item in out["excluded"]}
+        assert why == {"unknown": ["no_capacity"], "quake-only": ["unsafe_for_hazard"]}
+
+
 coordinate = st.tuples(st.floats(38.0, 39.5), st.floats(139.0, 140.5))
 states = st.builds(
     lambda i, where, capacity, occupancy, status, hazards: make_state(

@@ -56,3 +56,14 @@ def test_message_block_in_both_languages(shelter_db):
     assert ja.startswith("近くの避難所:") and "km" in ja and "空いています" in ja
     assert en.startswith("Nearest shelters:") and answer.chosen[0].shelter.name_en in en and "Vacant" in en
     assert len(ja.splitlines()) == 3
+
+
+def test_a_temporary_shelter_is_labelled_in_alert_messages(shelter_db):
+    with db.connect(shelter_db) as conn:
+        open_all(conn)
+        nearest(conn, latitude=HOME[0], longitude=HOME[1], hazard=Hazard.flood, k=1)  # the index is cached
+        conn.execute("UPDATE shelters SET temporary = true WHERE status = 'open'")
+        answer = nearest(conn, latitude=HOME[0], longitude=HOME[1], hazard=Hazard.flood, k=1)
+    assert answer.chosen and answer.chosen[0].shelter.temporary
+    assert "（臨時避難所・約" in message_block(answer, lang="ja")
+    assert "(temporary shelter, about" in message_block(answer, lang="en")

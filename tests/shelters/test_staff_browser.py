@@ -93,6 +93,9 @@ def test_taps_made_offline_are_synced_exactly_once(page_at):
     page.click("#exact button[type=submit]")
     expect(page.locator("#crowding")).to_contain_text("× Full")
     assert wait_for(lambda: stored(database_url)[2] == 400)
+    page.click("#lang")  # やさしい日本語, from the same text catalogue as the CLI
+    expect(page.locator("#crowding")).to_contain_text("× いっぱい です")
+    expect(page.locator("#count-title")).to_have_text("いま いる ひと の かず")
 
 
 def test_wrong_code_is_refused_in_words(page_at):
