@@ -23,7 +23,10 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import socket
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +45,7 @@ from alerts.rules import RuleSettings, RuleSettingsError
 from kawamori.clock import REAL, Clock
 from kawamori.db import READINGS_CHANNEL, connect
 from kawamori.model import Station
+from kawamori.waiting import StopWaiting, until_ready
 
 log = structlog.get_logger(__name__)
 
@@ -321,32 +325,88 @@ def run(
     rules: RuleSettings | None = None,
 ) -> None:
     """Evaluate on every notification from ingest (at once) and everything every
-    ``tick_s`` seconds, until ``stopping`` is set."""
+    ``tick_s`` seconds, until ``stopping`` is set. While the database is unavailable
+    (at start or later) wait for it and start over: the first evaluation after it
+    judges whatever arrived meanwhile."""
     stopping = stopping or threading.Event()
-    listener = connect(database_url, application_name="kawamori-alerts")
-    worker = connect(database_url, application_name="kawamori-alerts")
+    while not stopping.is_set():
+        try:
+            listener, worker = until_ready(
+                lambda: (
+                    connect(database_url, application_name="kawamori-alerts"),
+                    connect(database_url, application_name="kawamori-alerts"),
+                ),
+                what="database",
+                errors=(psycopg.OperationalError,),
+                stopping=stopping,
+            )
+        except StopWaiting:
+            return
+        try:
+            _serve(
+                listener,
+                worker,
+                tick_s=tick_s,
+                stopping=stopping,
+                clock=clock,
+                sender=sender,
+                policy=policy,
+                rules=rules,
+            )
+        except psycopg.OperationalError as error:
+            log.warning("alerts.database_lost", error=str(error).strip()[:200])
+            stopping.wait(0.5)
+        finally:
+            listener.close()
+            worker.close()
+    log.info("alerts.stopped")
+
+
+HEARTBEAT_S = 5.0
+
+
+def heartbeat(conn: psycopg.Connection, service: str) -> None:
+    """Say this service is alive (``service_heartbeats``, read by ``/api/health``)."""
+    conn.execute(
+        """INSERT INTO service_heartbeats (service, host, pid) VALUES (%s, %s, %s)
+           ON CONFLICT (service) DO UPDATE SET last_seen = now(), host = EXCLUDED.host, pid = EXCLUDED.pid""",
+        (service, socket.gethostname(), os.getpid()),
+    )
+
+
+def _serve(
+    listener: psycopg.Connection,
+    worker: psycopg.Connection,
+    *,
+    tick_s: float,
+    stopping: threading.Event,
+    clock: Clock,
+    sender: str,
+    policy: ApprovalPolicy | None,
+    rules: RuleSettings | None,
+) -> None:
     listener.execute(f"LISTEN {READINGS_CHANNEL}".encode())
     evaluator = Evaluator(worker, policy=policy, rules=rules, sender=sender)
     log.info("alerts.started", tick_s=tick_s)
-    try:
-        evaluator.evaluate(now=clock.now())
-        last_tick = clock.now()
-        while not stopping.is_set():
-            woken: set[str] = set()
-            # wake on the first notification, then take whatever else has arrived
-            for note in listener.notifies(timeout=min(1.0, tick_s), stop_after=1):
+    heartbeat(worker, "alerts")
+    last_beat = time.monotonic()
+    evaluator.evaluate(now=clock.now())
+    last_tick = clock.now()
+    while not stopping.is_set():
+        woken: set[str] = set()
+        # wake on the first notification, then take whatever else has arrived
+        for note in listener.notifies(timeout=min(1.0, tick_s), stop_after=1):
+            woken.update(filter(None, note.payload.split(",")))
+        if woken:
+            for note in listener.notifies(timeout=0.005):
                 woken.update(filter(None, note.payload.split(",")))
-            if woken:
-                for note in listener.notifies(timeout=0.005):
-                    woken.update(filter(None, note.payload.split(",")))
-            now = clock.now()
-            if (now - last_tick).total_seconds() >= tick_s:
-                evaluator.evaluate(now=now)
-                evaluator.remind(now=now)
-                last_tick = now
-            elif woken:
-                evaluator.evaluate(now=now, station_ids=woken)
-    finally:
-        listener.close()
-        worker.close()
-        log.info("alerts.stopped")
+        now = clock.now()
+        if (now - last_tick).total_seconds() >= tick_s:
+            evaluator.evaluate(now=now)
+            evaluator.remind(now=now)
+            last_tick = now
+        elif woken:
+            evaluator.evaluate(now=now, station_ids=woken)
+        if time.monotonic() - last_beat >= HEARTBEAT_S:
+            heartbeat(worker, "alerts")
+            last_beat = time.monotonic()

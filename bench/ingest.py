@@ -49,6 +49,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench import loadgen  # noqa: E402
 from kawamori import db, logs  # noqa: E402
+from kawamori.broker_auth import service_url  # noqa: E402
 from kawamori.embedded import MosquittoBroker, PostgresServer, free_port  # noqa: E402
 from kawamori.model import Device, Stage, Station  # noqa: E402
 from kawamori.mqtt import Connection  # noqa: E402
@@ -231,8 +232,9 @@ def mean_batch(port: int) -> float:
 
 
 def end_session(url: str, client_id: str) -> None:
-    """Remove a persistent session so it no longer takes a share of the group."""
-    connection = Connection(url, client_id, persistent=False)
+    """Remove a persistent session so it no longer takes a share of the group (as the
+    service account named as that client: the broker binds client ids to accounts)."""
+    connection = Connection(service_url(url, client_id), client_id, persistent=False)
     connection.start()
     connection.stop()
 
@@ -392,6 +394,7 @@ class Bench:
         reset(self.db_url)
         self.round += 1
         worker_name = f"bench{self.round}"
+        self.broker.allow_services(f"kawamori-ingest-{worker_name}")
         port = free_port()
         worker = spawn(
             [

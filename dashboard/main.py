@@ -21,11 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alerts.cap import DEFAULT_SENDER_NAME
 from alerts.policy import ApprovalPolicy
 from alerts.store import DEFAULT_SENDER
-from dashboard import openapi, queries
+from dashboard import health, openapi
+from dashboard.deps import SESSION_COOKIE
 from dashboard.live import AlertFeed
 from dashboard.pages import secure_headers, templates
+from dashboard.production import ProductionTransport
 from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
-from dashboard.schemas import Health
 from dashboard.security import SecurityConfig, SecurityMiddleware
 from notify.channels.http import Http
 from shelters import api as shelters_api
@@ -49,6 +50,8 @@ def create_app(
     policy: ApprovalPolicy | None = None,
     residents_config: residents.ResidentConfig | None = None,
     security: SecurityConfig | None = None,
+    broker_address: tuple[str, int] | None = None,
+    production: bool = False,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -112,6 +115,10 @@ def create_app(
     app.state.residents = (
         residents_config or residents.ResidentConfig()
     )  # the resident page, subscriptions, LINE
+    app.state.broker_address = broker_address  # /api/health checks it is reachable
+    if production:  # https and __Host- session cookies whatever the proxy says
+        app.add_middleware(ProductionTransport, host_cookies=[SESSION_COOKIE, shelters_staff.COOKIE])
+    app.include_router(health.router)
     app.include_router(stations.router)
     app.include_router(station_settings.router)
     app.include_router(places.router)
@@ -127,15 +134,6 @@ def create_app(
     app.mount("/vendor/swagger-ui", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
     if LEAFLET.exists():
         app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")
-
-    @app.get("/api/health", response_model=Health, tags=["operations"])
-    def health() -> dict:
-        try:
-            with app.state.pool.connection(timeout=2) as conn:
-                numbers = queries.counts(conn)
-        except Exception:
-            return {"status": "degraded", "database": False, "stations": 0, "devices": 0, "dead_letters": 0}
-        return {"status": "ok", "database": True, **numbers}
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request, lang: str | None = None) -> HTMLResponse:

@@ -108,15 +108,6 @@ def areas(conn: psycopg.Connection) -> list[dict]:
         ).fetchall()
 
 
-def counts(conn: psycopg.Connection) -> dict[str, int]:
-    row = conn.execute(
-        """SELECT (SELECT count(*) FROM stations), (SELECT count(*) FROM devices),
-                  (SELECT count(*) FROM dead_letters)"""
-    ).fetchone()
-    assert row is not None
-    return {"stations": row[0], "devices": row[1], "dead_letters": row[2]}
-
-
 @dataclass(frozen=True, slots=True)
 class AlertNames:
     """Names the alert console shows next to alerts: rivers by station, alert areas,

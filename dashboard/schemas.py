@@ -50,14 +50,6 @@ class ReadingPoint(BaseModel):
     n: int | None = None
 
 
-class Health(BaseModel):
-    status: str
-    database: bool
-    stations: int
-    devices: int
-    dead_letters: int
-
-
 class IssuedPublic(BaseModel):
     alert_id: int = Field(description="the area's issuance (an alert of kind area)")
     level: int = Field(description="the issued 警戒レベル: what residents were told")

@@ -70,6 +70,9 @@ class Plan:
     statuses: list[StatusUpdate] = field(default_factory=list)
     # highest sequence number handled per device (stored, duplicate or dead-lettered)
     watermarks: dict[str, int] = field(default_factory=dict)
+    # the message each row of ``readings`` came from (for a dead letter the database finds)
+    sources: list[Message] = field(default_factory=list)
+    duplicates: int = 0  # readings repeated within the batch itself (same device, seq and time)
 
 
 def _dead(message: Message, device_id: str | None, rejection: Rejection) -> DeadLetter:
@@ -102,10 +105,15 @@ def check_reading(device: DeviceInfo, reading: contract.WireReading) -> Rejectio
     return None
 
 
+def _reused(seq: int, first: datetime) -> str:
+    return f"seq {seq} was already sent with time {first.isoformat()}"
+
+
 def plan_batch(
     messages: Sequence[Message], devices: Mapping[str, DeviceInfo], *, max_payload_bytes: int
 ) -> Plan:
     plan = Plan()
+    seen: dict[tuple[str, int], datetime] = {}  # (device, seq) → time, within this batch
     for message in messages:
         parsed = contract.parse_topic(message.topic)
         if parsed is None:
@@ -158,6 +166,17 @@ def plan_batch(
                     )
                 )
                 continue
+            key = (device_id, reading.seq)
+            first = seen.get(key)
+            if first is not None:  # the seq again within this batch
+                if first == reading.time:
+                    plan.duplicates += 1
+                else:
+                    plan.dead_letters.append(
+                        _dead(message, device_id, Rejection(Reason.seq_reused, _reused(reading.seq, first)))
+                    )
+                continue
+            seen[key] = reading.time
             quality = reading.quality
             if reading.clock_unset:
                 quality |= Quality.CLOCK_UNSET
@@ -175,6 +194,7 @@ def plan_batch(
                     message.received_at,
                 )
             )
+            plan.sources.append(message)
         if watermark >= 0:
             plan.watermarks[device_id] = watermark
     return plan

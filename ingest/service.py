@@ -23,19 +23,23 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
 import structlog
 
 from ingest.metrics import IngestMetrics, serve_health
-from ingest.plan import DeviceInfo, plan_batch
+from ingest.plan import DeadLetter, DeviceInfo, Plan, plan_batch
 from ingest.store import Written, load_devices, write_plan
 from kawamori import contract
+from kawamori.broker_auth import service_url
 from kawamori.clock import REAL, Clock
-from kawamori.db import connect
+from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason
+from kawamori.db import DEVICES_CHANNEL, connect
 from kawamori.mqtt import Message, MqttError
 from kawamori.mqtt_direct import DirectConnection
+from kawamori.waiting import StopWaiting, until_ready
 
 log = structlog.get_logger(__name__)
 
@@ -67,6 +71,36 @@ class Stopped(Exception):
     """The worker was asked to stop while waiting for the database."""
 
 
+class _Refused(Exception):
+    """The database refused a batch's data (not its availability) more than once."""
+
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+REFUSALS_BEFORE_ISOLATING = 2
+# rejections a device just registered or re-installed gets from a stale registry (not
+# out_of_range: a faulty sensor sends those all the time, and station edits NOTIFY)
+_REGISTRY_REASONS = frozenset({Reason.unknown_device, Reason.unassigned_device, Reason.before_install})
+REGISTRY_RECHECK_S = 5.0  # at most this often for the rejections above
+
+
+def _merge(parts: list[Written]) -> Written:
+    watermarks: dict[str, int] = {}
+    for part in parts:
+        for device_id, seq in part.watermarks.items():
+            watermarks[device_id] = max(seq, watermarks.get(device_id, seq))
+    return Written(
+        stored=sum(p.stored for p in parts),
+        duplicates=sum(p.duplicates for p in parts),
+        dead_letters=sum(p.dead_letters for p in parts),
+        stations=tuple(sorted({s for p in parts for s in p.stations})),
+        watermarks=watermarks,
+        rejected=tuple(d for p in parts for d in p.rejected),
+    )
+
+
 class IngestWorker:
     """``clock`` stamps each message's receive time, which decides whether a reading's
     time stamp is plausible (not too far in the future) and is stored as ``received_at``;
@@ -83,12 +117,14 @@ class IngestWorker:
         self._conn: psycopg.Connection | None = None
         self._devices: dict[str, DeviceInfo] = {}
         self._devices_loaded = 0.0
+        self._devices_changed = True
         self._database_ok_since: float | None = None
         self._last_heartbeat = 0.0
+        self._reported_connected = False
         self._problem = "starting"
         self._batch_since: float | None = None  # real monotonic time the pending batch began
         self.mqtt = DirectConnection(
-            config.mqtt_url,
+            service_url(config.mqtt_url, config.client_id),  # its own account (= client id)
             config.client_id,
             subscriptions=subscriptions(),
             on_message=self.pending.append,  # nothing else per message
@@ -109,7 +145,20 @@ class IngestWorker:
     def _db(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.config.database_url, application_name=self.config.client_id)
+            self._conn.add_notify_handler(self._on_devices_changed)
+            self._conn.execute(f"LISTEN {DEVICES_CHANNEL}".encode())
+            self._devices_changed = True  # whatever changed while we were away
         return self._conn
+
+    def _on_devices_changed(self, _notify: psycopg.Notify) -> None:
+        self._devices_changed = True
+
+    def _poll_notifications(self, conn: psycopg.Connection) -> None:
+        """Read notifications that arrived since the last statement, without a round trip."""
+        pgconn = conn.pgconn
+        pgconn.consume_input()
+        while pgconn.notifies() is not None:
+            self._devices_changed = True
 
     def _drop_db(self) -> None:
         if self._conn is not None:
@@ -123,20 +172,50 @@ class IngestWorker:
         unknown = any(
             (parsed := contract.parse_topic(m.topic)) and parsed[0] not in self._devices for m in messages
         )
+        conn = self._db()
+        self._poll_notifications(conn)
+        if self._devices_changed:  # NOTIFY from the devices/stations trigger (migration 0012)
+            self._devices_changed = False
+            force = True
         if force or stale or unknown:
-            self._devices = load_devices(self._db())
+            self._devices = load_devices(conn)
             self._devices_loaded = time.monotonic()
         return self._devices
 
+    def _plan(self, messages: list[Message], *, force: bool) -> Plan:
+        plan = plan_batch(
+            messages, self._registry(messages, force=force), max_payload_bytes=self.config.max_payload_bytes
+        )
+        # a rejection that depends on the registry, from a cache a few seconds old: the
+        # device may just have been registered or re-installed; look again once
+        if time.monotonic() - self._devices_loaded > REGISTRY_RECHECK_S and any(
+            d.reason in _REGISTRY_REASONS for d in plan.dead_letters
+        ):
+            fresh = self._registry(messages, force=True)
+            plan = plan_batch(messages, fresh, max_payload_bytes=self.config.max_payload_bytes)
+        return plan
+
     def _write(self, messages: list[Message], network: DirectConnection) -> Written:
-        """Plan and write, retrying with capped exponential backoff until it commits;
-        the network is serviced while waiting (keep-alive), nothing is acknowledged."""
+        """Plan and write, retrying until it commits; a batch the database keeps refusing
+        is split until the messages it refuses are found and dead-lettered."""
+        try:
+            return self._attempt(network, lambda force: self._plan(messages, force=force))
+        except _Refused as refused:
+            log.error("ingest.batch_refused", messages=len(messages), error=refused.error)
+            return self._isolate(messages, network, refused.error)
+
+    def _attempt(self, network: DirectConnection, make_plan: Callable[[bool], Plan]) -> Written:
+        """Plan (``make_plan(force_registry_reload)``) and write one transaction. While the
+        database is unavailable: retry with capped exponential backoff, keeping the network
+        alive, acknowledging nothing.
+        When it refuses the data (a constraint, a value out of range) it is re-planned
+        with a fresh registry (a device deleted meanwhile) and, refused again, given up
+        (:class:`_Refused`): retrying the same data at once would never end."""
         delay = 0.2
-        force = False
+        refusals = 0
         while True:
             try:
-                devices = self._registry(messages, force=force)
-                plan = plan_batch(messages, devices, max_payload_bytes=self.config.max_payload_bytes)
+                plan = make_plan(refusals > 0)
                 started = time.perf_counter()
                 written = write_plan(self._db(), plan)
                 self.metrics.commit_seconds.observe(time.perf_counter() - started)
@@ -144,12 +223,14 @@ class IngestWorker:
                     self._database_ok_since = time.monotonic()
                 self.metrics.database_up.set(1)
                 self._problem = ""
-                for dead in plan.dead_letters:
+                for dead in written.rejected:
                     self.metrics.dead_letters.labels(dead.reason.value).inc()
                 return written
-            except psycopg.errors.IntegrityError:
-                log.warning("ingest.registry_changed")  # e.g. a device deleted meanwhile: re-plan
-                force = True
+            except (psycopg.IntegrityError, psycopg.DataError) as error:
+                refusals += 1
+                log.warning("ingest.refused", error=str(error).strip()[:200], attempt=refusals)
+                if refusals >= REFUSALS_BEFORE_ISOLATING:
+                    raise _Refused(str(error).strip()[:400]) from error
             except psycopg.OperationalError as error:
                 self._problem = "database unavailable"
                 self._drop_db()
@@ -160,6 +241,41 @@ class IngestWorker:
                         raise Stopped from None
                     network.poll(min(0.2, max(0.0, deadline - time.monotonic())))
                 delay = min(delay * 2, 10.0)
+
+    def _isolate(self, messages: list[Message], network: DirectConnection, error: str) -> Written:
+        """Write halves of a refused batch apart, down to the single messages the database
+        refuses, which go to ``dead_letters`` (reason ``rejected_by_database``)."""
+        if len(messages) == 1:
+            return self._reject(messages[0], network, error)
+        half = len(messages) // 2
+        parts = []
+        for part in (messages[:half], messages[half:]):
+            try:
+                parts.append(self._attempt(network, lambda force, part=part: self._plan(part, force=force)))
+            except _Refused as refused:
+                parts.append(self._isolate(part, network, refused.error))
+        return _merge(parts)
+
+    def _reject(self, message: Message, network: DirectConnection, error: str) -> Written:
+        parsed = contract.parse_topic(message.topic)
+        device_id = parsed[0] if parsed else None
+        dead = DeadLetter(
+            topic=message.topic[:256],
+            device_id=device_id,
+            reason=Reason.rejected_by_database,
+            detail=error.replace("\x00", "")[:500],
+            payload=message.payload[:DEAD_LETTER_PAYLOAD_LIMIT],
+            payload_size=len(message.payload),
+            received_at=message.received_at,
+        )
+        # the device's watermark moves past it, so its buffer does not resend it forever
+        watermarks = plan_batch(
+            [message], self._devices, max_payload_bytes=self.config.max_payload_bytes
+        ).watermarks
+        try:
+            return self._attempt(network, lambda _: Plan(dead_letters=[dead], watermarks=watermarks))
+        except _Refused:  # e.g. the device was deleted: the dead letter alone
+            return self._attempt(network, lambda _: Plan(dead_letters=[dead]))
 
     # -- one batch ---------------------------------------------------------------------
     def commit(self, messages: list[Message], network: DirectConnection) -> Written:
@@ -188,16 +304,19 @@ class IngestWorker:
     # -- liveness of workers and takeover of dead ones' sessions -----------------------------
     def _heartbeat(self) -> None:
         now = time.monotonic()
-        if now - self._last_heartbeat < self.config.heartbeat_s:
+        connected = self.mqtt.connected.is_set()
+        # at once when the broker connection changed: /api/health reads it from here
+        if now - self._last_heartbeat < self.config.heartbeat_s and connected == self._reported_connected:
             return
         self._last_heartbeat = now
+        self._reported_connected = connected
         try:
             conn = self._db()
             conn.execute(
-                """INSERT INTO ingest_workers (client_id, host, pid) VALUES (%s, %s, %s)
+                """INSERT INTO ingest_workers (client_id, host, pid, broker_connected) VALUES (%s, %s, %s, %s)
                    ON CONFLICT (client_id) DO UPDATE SET last_seen = now(), host = EXCLUDED.host,
-                       pid = EXCLUDED.pid""",
-                (self.config.client_id, socket.gethostname(), os.getpid()),
+                       pid = EXCLUDED.pid, broker_connected = EXCLUDED.broker_connected""",
+                (self.config.client_id, socket.gethostname(), os.getpid(), connected),
             )
             if self._database_ok_since is None:
                 self._database_ok_since = now
@@ -241,7 +360,7 @@ class IngestWorker:
         """Connect as a dead worker, store what its session holds, then end the session."""
         inbox: list[Message] = []
         other = DirectConnection(
-            self.config.mqtt_url,
+            service_url(self.config.mqtt_url, client_id),  # the dead worker's account
             client_id,
             on_message=inbox.append,
             persistent=True,
@@ -276,7 +395,16 @@ class IngestWorker:
                 server = serve_health(self.config.metrics_port, self.metrics, self.health)
             except OSError as error:  # metrics are not worth losing readings over
                 log.warning("ingest.metrics_unavailable", port=self.config.metrics_port, error=str(error))
-        self.mqtt.open(wait_s=30)
+        try:
+            # a worker that starts while the broker is down waits for it (its /health says so)
+            until_ready(
+                lambda: self.mqtt.open(wait_s=10), what="broker", errors=(MqttError,), stopping=self.stopping
+            )
+        except StopWaiting:
+            self.mqtt.close()
+            if server is not None:
+                server.shutdown()
+            return
         self.metrics.broker_up.set(1)
         log.info("ingest.started", client_id=self.config.client_id)
         try:

@@ -127,8 +127,17 @@ def up(
 
 @app.command()
 def migrate() -> None:
-    """Apply database migrations (idempotent). Example: [bold]kawamori migrate[/bold]"""
+    """Apply database migrations (idempotent), as the migration role (the schema's owner),
+    and set the services' role passwords given in KAWAMORI_DB_PASSWORD_<SERVICE>.
+
+    Example: [bold]kawamori migrate[/bold]"""
+    from kawamori import roles
+
     settings = _settings()
+    try:
+        passwords = roles.passwords_from_env()
+    except ValueError as error:
+        raise fail(console, error) from None
     with db.connect(database_url()) as conn:  # the broker is not needed
         applied = db.migrate(conn)
         db.apply_timescale_policies(
@@ -136,7 +145,10 @@ def migrate() -> None:
             compress_after_days=settings.timescale_compress_after_days,
             retain_years=settings.timescale_retain_years,
         )
+        roles.set_passwords(conn, passwords)
     console.print(f"Applied: {applied or 'nothing (up to date)'}")
+    if passwords:
+        console.print(f"Role passwords set: {', '.join(roles.role(s) for s in sorted(passwords))}")
 
 
 @network_app.command("load")
@@ -173,18 +185,34 @@ def broker_init(
     password_env: Annotated[
         str, typer.Option(help="Environment variable holding the ingest service's password")
     ] = "KAWAMORI_INGEST_MQTT_PASSWORD",
+    secrets: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of the plain passwords, kept apart from the folder the broker reads "
+            "(default: secrets.json in --folder)",
+            envvar="KAWAMORI_BROKER_SECRETS",
+        ),
+    ] = None,
+    ingest_workers: Annotated[
+        int, typer.Option(min=1, help="Accounts for ingest workers 1…N (each named as its client id)")
+    ] = 3,
 ) -> None:
-    """Write the broker's service account, password file and ACL (production set-up).
+    """Write the broker's service accounts, password files and ACLs (production set-up).
 
-    Example: [bold]kawamori broker init --folder /broker[/bold]
+    Example: [bold]kawamori broker init --folder /broker --secrets /secrets/broker.json[/bold]
     """
-    from kawamori.broker_auth import Accounts
+    from kawamori.broker_auth import SERVICE_SECRET_USER, Accounts
 
     password = os.environ.get(password_env, "")
     if len(password) < 16:
         console.print(f"[red]{password_env} must hold a password of at least 16 characters.[/red]")
         raise typer.Exit(2)
-    Accounts(folder).set("kawamori-ingest", password, service=True)
+    accounts = Accounts(folder, secrets_file=secrets)
+    accounts.set(SERVICE_SECRET_USER, password, service=True)
+    prefix = Settings.model_fields["mqtt_client_prefix"].default
+    accounts.ensure_services(
+        [*(f"{prefix}-ingest-{n}" for n in range(1, ingest_workers + 1)), f"{prefix}-shelters-1"]
+    )
     console.print(f"Broker accounts written to {folder}")
 
 
@@ -213,9 +241,13 @@ def ingest(
     import signal
 
     from ingest.service import IngestConfig, IngestWorker
+    from kawamori.settings import MqttEndpoint
 
     settings = _settings()
     runtime = _runtime(settings)
+    if MqttEndpoint(runtime.mqtt_url).password is None:
+        console.print("[red]Ingest needs the broker user and password in KAWAMORI_MQTT_URL.[/red]")
+        raise typer.Exit(2)
     service = IngestWorker(
         IngestConfig(
             database_url=runtime.database_url,
@@ -356,6 +388,7 @@ def dashboard() -> None:
     from dashboard.main import create_app
     from dashboard.routers.residents import ResidentConfig
     from dashboard.security import SecurityConfig
+    from kawamori.settings import MqttEndpoint
     from notify.errors import SubscriberKeyError
     from shelters.crowding import parse_bands
 
@@ -365,9 +398,13 @@ def dashboard() -> None:
         policy = _policy(settings)
     except (SubscriberKeyError, PolicyError) as error:
         raise fail(console, error) from None
+    runtime = _runtime(settings)
+    broker = MqttEndpoint(runtime.mqtt_url)  # its address only, for /api/health
     uvicorn.run(
         create_app(
-            _runtime(settings).database_url,
+            runtime.database_url,
+            broker_address=(broker.host, broker.port),
+            production=settings.environment == "production",
             shelter_bands=parse_bands(settings.shelter_crowding_bands),
             public_url=settings.public_url,
             cap_sender_name=settings.cap_sender_name,
@@ -379,6 +416,9 @@ def dashboard() -> None:
         host=settings.dashboard_host,
         port=settings.dashboard_port,
         log_level="warning",
+        # X-Forwarded-For/-Proto only from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
+        # setting; default 127.0.0.1): compose sets it to the TLS proxy's fixed address
+        proxy_headers=True,
     )
 
 
@@ -450,7 +490,7 @@ def simulate(
             stats = run_fleet(
                 list(network.stations),
                 list(network.devices),
-                broker_url=runtime.mqtt_url,
+                broker_url=runtime.devices_url,
                 password_for=password,
                 interval_s=interval,
                 events=control.events,
@@ -504,7 +544,7 @@ def simulate_fleet(
         console.print("[red]A fleet needs the embedded broker's accounts (run `kawamori up`).[/red]")
         raise typer.Exit(2)
     accounts = accounts_at(Path(runtime.accounts_dir))
-    endpoint = MqttEndpoint(runtime.mqtt_url)
+    endpoint = MqttEndpoint(runtime.devices_url)
     if endpoint.tls:
         console.print("[red]The firmware fleet speaks plain MQTT only.[/red]")
         raise typer.Exit(2)

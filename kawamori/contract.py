@@ -79,6 +79,12 @@ class Reason(StrEnum):
     unassigned_device = "unassigned_device"
     out_of_range = "out_of_range"
     before_install = "before_install"
+    # the device already sent this seq with another time (a resend with a re-estimated
+    # clock, or a device that reuses numbers): the first one stays stored
+    seq_reused = "seq_reused"
+    # PostgreSQL refused the message however often it was retried (a poison message):
+    # kept here so the rest of its batch is stored and acknowledged
+    rejected_by_database = "rejected_by_database"
 
 
 @dataclass(frozen=True, slots=True)

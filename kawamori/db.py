@@ -20,6 +20,7 @@ from kawamori import contract
 
 READINGS_CHANNEL = "kawamori_readings"
 ALERTS_CHANNEL = "kawamori_alerts"  # payload: the id of an alert that changed
+DEVICES_CHANNEL = "kawamori_devices"  # a device or station changed (ingest's registry)
 _MIGRATION_LOCK = 0x6B61_7761  # "kawa"
 _FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)\.sql$")
 

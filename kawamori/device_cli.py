@@ -31,6 +31,14 @@ def add(
     accounts: Annotated[
         Path | None, typer.Option(help="The broker's accounts folder (production; default: embedded broker)")
     ] = None,
+    secrets: Annotated[
+        Path | None,
+        typer.Option(
+            help="File of the devices' plain passwords, kept apart from the folder the broker reads "
+            "(default: secrets.json in the accounts folder)",
+            envvar="KAWAMORI_BROKER_SECRETS",
+        ),
+    ] = None,
     rotate: Annotated[bool, typer.Option(help="Give an existing device a new password")] = False,
     note: Annotated[str, typer.Option(help="A note, e.g. the board's label")] = "",
 ) -> None:
@@ -53,7 +61,7 @@ def add(
         with db.connect(runtime.database_url) as conn:
             registered = devices.register(
                 conn,
-                devices.accounts_at(folder),
+                devices.accounts_at(folder, secrets),
                 station_id=station,
                 device_id=device,
                 note=note,

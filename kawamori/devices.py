@@ -135,11 +135,12 @@ def write_secret(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def accounts_at(folder: Path) -> Accounts:
+def accounts_at(folder: Path, secrets_file: Path | None = None) -> Accounts:
     """The accounts in ``folder``, written for whoever owns it (the embedded broker
-    runs as ``nobody`` when started by root)."""
+    runs as ``nobody`` when started by root); plain passwords in ``secrets_file``
+    (default: in the folder)."""
     owner = folder.stat().st_uid if folder.exists() and os.geteuid() == 0 else None
-    return Accounts(folder, owner_uid=owner)
+    return Accounts(folder, owner_uid=owner, secrets_file=secrets_file)
 
 
 def reload_embedded_broker(accounts_dir: Path) -> bool:

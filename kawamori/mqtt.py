@@ -166,6 +166,7 @@ class Connection:
         reads one packet per ``select``."""
         self._next_attempt = 0.0
         self._delay = 0.5
+        self.last_refusal = None
         try:
             self._client.connect(
                 self.endpoint.host,

@@ -148,6 +148,7 @@ class DirectConnection:
 
     def open(self, *, wait_s: float = 10) -> None:
         """Connect and wait for the broker's CONNACK (and send the subscriptions)."""
+        self.last_refusal = None
         try:
             self._dial()
         except OSError as error:

@@ -19,8 +19,14 @@ class NotRunning(RuntimeError):
 @dataclass(frozen=True, slots=True)
 class Runtime:
     database_url: str
-    mqtt_url: str  # the ingest service's account
+    mqtt_url: str  # the ingest service's account, on the services' listener
     accounts_dir: str | None = None  # embedded broker: the accounts (device passwords)
+    device_url: str | None = None  # embedded broker: the devices' listener (no credentials)
+
+    @property
+    def devices_url(self) -> str:
+        """Where gauges connect: the devices' listener when recorded, else the broker's host."""
+        return self.device_url or self.mqtt_url
 
     def accounts(self) -> Accounts | None:
         return Accounts(Path(self.accounts_dir)) if self.accounts_dir else None
@@ -68,4 +74,5 @@ def resolve(settings: Settings) -> Runtime:
         database_url=settings.database_url or recorded["database_url"],
         mqtt_url=settings.mqtt_url or recorded["mqtt_url"],
         accounts_dir=recorded.get("accounts_dir") if settings.mqtt_url is None else None,
+        device_url=recorded.get("device_url") if settings.mqtt_url is None else None,
     )

@@ -232,8 +232,10 @@ class Settings(BaseSettings):
                     + ", ".join(f"KAWAMORI_{m.upper()}" for m in missing)
                     + " (the embedded services are for development and demos)"
                 )
+            # a service that connects needs both; one that only checks the broker (the
+            # dashboard's health) gets its address alone, not the ingest password
             mqtt = urlsplit(self.mqtt_url or "")
-            if not mqtt.username or not mqtt.password:
+            if mqtt.username and not mqtt.password:
                 raise ValueError("production MQTT needs a user and password in KAWAMORI_MQTT_URL")
             if "cap_sender" not in self.model_fields_set:
                 raise ValueError(

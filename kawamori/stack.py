@@ -2,12 +2,22 @@
 
 Starts the embedded PostgreSQL and Mosquitto (unless URLs are configured),
 applies migrations, loads the demo network, then runs ingest, the alert
-evaluator, the dashboard and the simulator as child processes, restarting any
-that dies. Ctrl-C stops everything.
+evaluator, the dashboard and the simulator as child processes. Ctrl-C stops
+everything.
+
+The supervisor restarts any child that dies — the embedded PostgreSQL and Mosquitto
+too — each on its own schedule: a child that keeps crashing waits out its own
+back-off (0.5 s doubling to 10 s, back to 0.5 s after 10 s of uptime) and never delays
+another's restart. The embedded services keep the ports they were first given
+(``<data dir>/ports.json``), across their restarts and across runs, so clients started
+against the stack (a fleet of gauges, a second terminal's simulator) reconnect by
+themselves. The children die with the supervisor (``PR_SET_PDEATHSIG``); whoever runs
+``kawamori up`` (a terminal, systemd) restarts it on the same data folder.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -21,8 +31,8 @@ from pathlib import Path
 import structlog
 
 from alerts.model import Role
-from kawamori import db, staff
-from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent, services_home
+from kawamori import db, roles, staff
+from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent, free_port, services_home
 from kawamori.network import DEMO_RULES, Network, apply_network
 from kawamori.runtime import Runtime, record
 from kawamori.settings import Settings
@@ -30,21 +40,73 @@ from notify.config import enabled
 
 log = structlog.get_logger(__name__)
 
+MIN_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 10.0
+STABLE_AFTER_S = 10.0  # uptime after which a child's back-off starts again from the minimum
 
-@dataclass
-class Child:
+
+@dataclass(kw_only=True)
+class Supervised:
+    """What the supervisor keeps running, with its own restart schedule."""
+
     name: str
-    argv: list[str]
-    process: subprocess.Popen | None = None
     restarts: int = 0
     started: float = 0.0
-    backoff: float = 1.0
+    backoff: float = MIN_BACKOFF_S
+    due: float | None = None  # while down: when to start it again (monotonic)
 
-    def start(self, env: dict[str, str]) -> None:
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def exit_code(self) -> int | None:
+        """None while running."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def check(self, now: float) -> bool:
+        """Restart this one if it is down and its time has come; True if it was started."""
+        code = self.exit_code()
+        if code is None:
+            if now - self.started > STABLE_AFTER_S:
+                self.backoff = MIN_BACKOFF_S
+            return False
+        if self.due is None:
+            self.due = now + self.backoff
+            log.warning("stack.child_exited", child=self.name, code=code, restart_in_s=self.backoff)
+            return False
+        if now < self.due:
+            return False
+        self.backoff = min(self.backoff * 2, MAX_BACKOFF_S)
+        self.restarts += 1
+        try:
+            self.start()
+        except Exception as error:  # e.g. a service's folder briefly busy: try again later
+            log.error("stack.restart_failed", child=self.name, error=str(error)[:300])
+            self.due = now + self.backoff
+            return False
+        self.due = None
+        log.info("stack.child_restarted", child=self.name, restarts=self.restarts)
+        return True
+
+
+@dataclass(kw_only=True)
+class Child(Supervised):
+    """A Kawamori process (ingest, the evaluator, the dashboard, …)."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen | None = None
+
+    def start(self) -> None:
         self.process = subprocess.Popen(
-            self.argv, env=env, start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM)
+            self.argv, env=self.env, start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM)
         )
         self.started = time.monotonic()
+
+    def exit_code(self) -> int | None:
+        return None if self.process is None else self.process.poll()
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -56,6 +118,41 @@ class Child:
                 self.process.wait()
 
 
+@dataclass(kw_only=True)
+class Service(Supervised):
+    """An embedded PostgreSQL or Mosquitto: restarted without waiting for it to answer
+    (its clients wait for it), on the same port and folder."""
+
+    server: PostgresServer | MosquittoBroker
+
+    def start(self) -> None:
+        self.server.start(wait=False)
+        self.started = time.monotonic()
+
+    def exit_code(self) -> int | None:
+        process = self.server.process
+        return None if process is None else process.poll()
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def fixed_ports(data_dir: Path) -> dict[str, int]:
+    """The embedded services' ports: chosen once, kept in ``<data dir>/ports.json``."""
+    path = data_dir.resolve() / "ports.json"
+    try:
+        ports = {k: int(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        ports = {}
+    wanted = ("postgres", "mosquitto", "mosquitto_services")
+    if not all(name in ports for name in wanted):
+        for name in wanted:
+            ports.setdefault(name, free_port())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(ports, indent=1) + "\n")
+    return ports
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -65,16 +162,20 @@ class Stack:
     postgres: PostgresServer | None = None
     broker: MosquittoBroker | None = None
     children: list[Child] = field(default_factory=list)
+    services: list[Service] = field(default_factory=list)
     stopping: threading.Event = field(default_factory=threading.Event)
     first_admin: tuple[str, str, Path] | None = None  # (user, password, file) when just created
+    service_urls: dict[str, str] = field(default_factory=dict)  # each service's own database role
 
     def start_services(self) -> Runtime:
         data = services_home(self.settings.data_dir)
+        ports = fixed_ports(self.settings.data_dir)
         database_url = self.settings.database_url
         if database_url is None:
-            self.postgres = PostgresServer(data / "postgres")
+            self.postgres = PostgresServer(data / "postgres", port=ports["postgres"])
             self.postgres.start()
             database_url = self.postgres.create_database("kawamori")
+            self.services.append(Service(name="postgres", server=self.postgres, started=time.monotonic()))
             log.info("stack.postgres", port=self.postgres.port, folder=str(self.postgres.folder))
         with db.connect(database_url) as conn:
             applied = db.migrate(conn)
@@ -88,6 +189,12 @@ class Stack:
                 log.info("stack.network", name=self.network.name, **counts)
             if self.postgres is not None:
                 self.first_admin = create_first_admin(conn, self.settings.data_dir)
+                passwords = service_passwords(self.postgres.folder)
+                roles.set_passwords(conn, passwords)
+                self.service_urls = {
+                    service: roles.url_as(database_url, service, password)
+                    for service, password in passwords.items()
+                }
         if self.settings.subscriber_key is None and self.settings.environment != "production":
             from notify.sealing import ensure_key_file
 
@@ -96,29 +203,56 @@ class Stack:
         accounts_dir = None
         mqtt_url = self.settings.mqtt_url
         if mqtt_url is None:
-            self.broker = MosquittoBroker(data / "mosquitto")
+            self.broker = MosquittoBroker(
+                data / "mosquitto", port=ports["mosquitto"], service_port=ports["mosquitto_services"]
+            )
             if self.network is not None:
-                for device in self.network.devices:
-                    self.broker.accounts.ensure(device.id)
+                self.broker.accounts.ensure_many([device.id for device in self.network.devices])
             self.broker.start()
+            prefix = self.settings.mqtt_client_prefix
+            self.broker.allow_services(f"{prefix}-ingest-1", f"{prefix}-shelters-1")  # the children's
+            self.services.append(Service(name="mosquitto", server=self.broker, started=time.monotonic()))
             mqtt_url = self.broker.url("kawamori-ingest")
             accounts_dir = str(self.broker.accounts.folder)
             log.info("stack.mosquitto", port=self.broker.port, folder=str(self.broker.folder))
-        runtime = Runtime(database_url=database_url, mqtt_url=mqtt_url, accounts_dir=accounts_dir)
+        runtime = Runtime(
+            database_url=database_url,
+            mqtt_url=mqtt_url,
+            accounts_dir=accounts_dir,
+            device_url=self.broker.devices_url if self.broker else None,
+        )
         record(self.settings, runtime)
         return runtime
 
+    def _env(self, service: str | None = None) -> dict[str, str]:
+        """A child's environment: the data folder and, for a service, its own database role."""
+        env = {**os.environ, "KAWAMORI_DATA_DIR": str(self.settings.data_dir.resolve())}
+        if service is not None and service in self.service_urls:
+            env["KAWAMORI_DATABASE_URL"] = self.service_urls[service]
+        return env
+
     def start_children(self) -> None:
         me = [sys.executable, "-m", "kawamori"]
+        env = self._env()
         self.children = [
-            Child("ingest", [*me, "ingest", "--metrics-port", str(self.settings.dashboard_port + 10)]),
-            Child("alerts", [*me, "alerts", *(["--rules", str(DEMO_RULES)] if self.simulate else [])]),
-            Child("shelters", [*me, "shelters", "listen"]),
-            Child("dashboard", [*me, "dashboard"]),
+            Child(
+                name="ingest",
+                argv=[*me, "ingest", "--metrics-port", str(self.settings.dashboard_port + 10)],
+                env=self._env("ingest"),
+            ),
+            Child(
+                name="alerts",
+                argv=[*me, "alerts", *(["--rules", str(DEMO_RULES)] if self.simulate else [])],
+                env=self._env("alerts"),
+            ),
+            Child(name="shelters", argv=[*me, "shelters", "listen"], env=self._env("shelters")),
+            Child(name="dashboard", argv=[*me, "dashboard"], env=self._env("dashboard")),
         ]
         channels = enabled(self.settings)
         if channels:
-            self.children.append(Child("deliver", [*me, "notify", "deliver"]))
+            self.children.append(
+                Child(name="deliver", argv=[*me, "notify", "deliver"], env=self._env("notify"))
+            )
             log.info("stack.notifications", channels=channels)
         else:
             log.info(
@@ -126,28 +260,22 @@ class Stack:
             )
         if self.simulate:
             self.children.append(
-                Child("simulator", [*me, "simulate", "--interval", str(self.simulate_interval_s)])
+                Child(
+                    name="simulator",
+                    argv=[*me, "simulate", "--interval", str(self.simulate_interval_s)],
+                    env=env,
+                )
             )
-        env = {**os.environ, "KAWAMORI_DATA_DIR": str(self.settings.data_dir.resolve())}
         for child in self.children:
-            child.start(env)
+            child.start()
 
-    def supervise(self) -> None:
-        env = {**os.environ, "KAWAMORI_DATA_DIR": str(self.settings.data_dir.resolve())}
-        while not self.stopping.wait(0.5):
-            for child in self.children:
-                assert child.process is not None
-                code = child.process.poll()
-                if code is None:
-                    if time.monotonic() - child.started > 60:
-                        child.backoff = 1.0
-                    continue
-                log.warning("stack.child_exited", child=child.name, code=code, restart_in_s=child.backoff)
-                if self.stopping.wait(child.backoff):
-                    return
-                child.backoff = min(child.backoff * 2, 30)
-                child.restarts += 1
-                child.start(env)
+    def supervise(self, *, interval_s: float = 0.2) -> None:
+        """Until stopped: look at every child and service each ``interval_s`` and start
+        again those whose restart is due; nobody waits for anybody else's back-off."""
+        while not self.stopping.wait(interval_s):
+            now = time.monotonic()
+            for unit in [*self.services, *self.children]:
+                unit.check(now)
 
     def stop(self) -> None:
         self.stopping.set()
@@ -160,6 +288,22 @@ class Stack:
         services = self.settings.data_dir.resolve() / "services.json"
         if self.settings.embedded and services.exists():
             services.unlink()
+
+
+def service_passwords(folder: Path) -> dict[str, str]:
+    """Random passwords for the services' database roles, kept (0600) in ``folder``."""
+    path = folder / "service-passwords.json"
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, ValueError):
+        stored = {}
+    if set(stored) != set(roles.SERVICES):
+        stored = {service: stored.get(service) or os.urandom(18).hex() for service in roles.SERVICES}
+        fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stored, handle)
+        os.replace(path.with_suffix(".tmp"), path)
+    return stored
 
 
 def create_first_admin(conn, data_dir: Path) -> tuple[str, str, Path] | None:

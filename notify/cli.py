@@ -187,10 +187,12 @@ def deliver(
     import threading
     from datetime import timedelta
 
+    import psycopg
     import structlog
 
     from kawamori import db
     from kawamori.cli import _runtime, _settings
+    from kawamori.waiting import StopWaiting, until_ready
     from notify.config import notifiers
     from notify.sealing import load_key
     from notify.worker import DEFAULT_CONCURRENCY, Policy, SealedDirectory, Worker
@@ -216,7 +218,16 @@ def deliver(
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     database_url = settings.database_url or _runtime(settings).database_url
-    with db.connect(database_url, application_name="kawamori-deliver") as conn:
+    try:  # started while the database is down: wait for it
+        conn = until_ready(
+            lambda: db.connect(database_url, application_name="kawamori-deliver"),
+            what="database",
+            errors=(psycopg.OperationalError,),
+            stopping=stopping,
+        )
+    except StopWaiting:
+        return
+    with conn:
         worker = Worker(
             conn,
             notifiers=channels,

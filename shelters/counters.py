@@ -17,8 +17,10 @@ import psycopg
 import structlog
 
 from kawamori import contract
+from kawamori.broker_auth import service_url
 from kawamori.db import connect, insert_dead_letters
-from kawamori.mqtt import Connection, Message
+from kawamori.mqtt import Connection, Message, MqttError
+from kawamori.waiting import StopWaiting, until_ready
 from shelters.doorcounter import decode
 from shelters.errors import UnassignedCounter
 from shelters.occupancy import apply_door_count
@@ -37,7 +39,7 @@ class CounterListener:
         self.rejected = 0
         self._conn: psycopg.Connection | None = None
         self.mqtt = Connection(
-            mqtt_url,
+            service_url(mqtt_url, client_id),  # its own broker account, named as its client id
             client_id,
             subscriptions=[f"$share/{SHARE_GROUP}/{contract.subscription('count')}"],
             on_message=self.pending.append,
@@ -104,7 +106,12 @@ class CounterListener:
             self.rejected += 1
 
     def run(self) -> None:
-        self.mqtt.open(wait_s=30)
+        try:  # started while the broker is down: wait for it
+            until_ready(
+                lambda: self.mqtt.open(wait_s=10), what="broker", errors=(MqttError,), stopping=self.stopping
+            )
+        except StopWaiting:
+            return
         log.info("shelters.listen.started", client_id=self.mqtt.client_id)
         try:
             while not self.stopping.is_set():

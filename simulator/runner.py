@@ -479,7 +479,7 @@ def run_scenario(
         _load(database_url, scenario, boards)
         for device_id in boards:
             broker.accounts.ensure(device_id)
-        broker.reload()
+        broker.allow_services("kawamori-sim-ingest")  # reloads the broker
         worker = _CountingWorker(
             IngestConfig(
                 database_url=database_url,

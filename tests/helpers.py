@@ -65,6 +65,7 @@ def running_ingest(database_url: str, broker, client_id: str) -> Iterator:
     """The real ingest worker in a thread, connected to the test's broker; stopped after."""
     from ingest.service import IngestConfig, IngestWorker
 
+    broker.allow_services(client_id)
     worker = IngestWorker(
         IngestConfig(database_url=database_url, mqtt_url=broker.url("kawamori-ingest"), client_id=client_id)
     )

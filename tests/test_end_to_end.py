@@ -53,7 +53,7 @@ def test_simulator_to_api(demo_network, demo_db, broker, ingest_worker):
     stats = run_fleet(
         list(demo_network.stations),
         list(demo_network.devices),
-        broker_url=broker.url("kawamori-ingest"),
+        broker_url=broker.devices_url,
         password_for=broker.accounts.password,
         interval_s=1.0,
         events=(flood,),

@@ -4,6 +4,7 @@ outright and started again on the same data folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -72,6 +73,7 @@ def test_up_runs_the_platform_survives_a_kill_and_stops_cleanly():
         assert httpx.get(base + "/r/").status_code == 200
         services = service_pids(data)
         assert len(services) == 2
+        recorded = json.loads((data / "services.json").read_text())
 
         # power cut: the supervisor dies at once; its services must not linger as orphans
         os.killpg(process.pid, signal.SIGKILL)
@@ -80,6 +82,11 @@ def test_up_runs_the_platform_survives_a_kill_and_stops_cleanly():
 
         process = start_up(data, port)
         wait_for(lambda: all_stations_live(base), timeout=60, interval=0.5)
+        # the same ports as before (kept in ports.json): clients of the old run reconnect
+        again = json.loads((data / "services.json").read_text())
+        assert {k: again[k] for k in ("database_url", "mqtt_url", "device_url")} == {
+            k: recorded[k] for k in ("database_url", "mqtt_url", "device_url")
+        }
         readings = httpx.get(f"{base}/api/stations/kyoden-chiwara/readings", params={"hours": 1}).json()
         assert len(readings) >= 2  # history from the first run is still there
 

@@ -48,8 +48,9 @@ def test_map_page_and_health(client):
     page = client.get("/", params={"lang": "en"})
     assert page.status_code == 200 and '<html lang="en">' in page.text
     assert "https://unpkg.com" not in page.text and "cdn" not in page.text
-    health = client.get("/api/health").json()
-    assert health == {"status": "ok", "database": True, "stations": 5, "devices": 5, "dead_letters": 0}
+    health = client.get("/api/health")  # no ingest or evaluator runs here: the truth is 503
+    assert health.status_code == 503
+    assert health.json()["database"] is True and health.json()["stations"] == 5
     assert client.get("/openapi.json").json()["info"]["title"].startswith("Kawamori")
 
 

@@ -76,6 +76,7 @@ def test_worker_killed_repeatedly_during_a_100k_replay_loses_and_duplicates_noth
 ):
     per_device = 20_000  # 5 devices → 100,000 readings in 20,000 QoS 1 messages
     url = broker.url("kawamori-ingest")
+    broker.allow_services("kawamori-ingest-k")
     worker = start_worker(demo_db, url, "k", tmp_path / "worker.log")
     senders = publishers(broker, per_device, per_message=5)
     rng = random.Random(7)
@@ -133,6 +134,7 @@ def test_postgres_killed_mid_batch_loses_no_acknowledged_reading(own_postgres, b
         on_message=acks.put,
     )
     device.start()
+    broker.allow_services("kawamori-ingest-pg")
     worker = start_worker(url, broker.url("kawamori-ingest"), "pg", tmp_path / "worker.log")
     try:
         base = datetime.now(UTC) - timedelta(minutes=1)
@@ -184,6 +186,7 @@ def test_a_worker_killed_for_good_delays_its_share_by_a_bounded_time(demo_db, br
     in its session until a live worker notices the silence (--dead-after) and drains it."""
     url = broker.url("kawamori-ingest")
     options = ("--dead-after", "3", "--heartbeat", "0.5")
+    broker.allow_services(*(f"kawamori-ingest-s{i}" for i in range(3)))
     workers = [start_worker(demo_db, url, f"s{i}", tmp_path / f"w{i}.log", *options) for i in range(3)]
     try:
         time.sleep(4)  # all three subscribed and heartbeating for longer than --dead-after

@@ -14,6 +14,7 @@ from tests.helpers import wait_for
 
 
 def start_worker(database_url: str, broker) -> tuple[IngestWorker, threading.Thread]:
+    broker.allow_services("ingest-w1")
     worker = IngestWorker(
         IngestConfig(database_url=database_url, mqtt_url=broker.url("kawamori-ingest"), client_id="ingest-w1")
     )
@@ -115,6 +116,7 @@ def test_the_injected_clock_is_the_receive_time(demo_db, broker, board):
     clock = ManualClock(simulated)
     with db.connect(demo_db) as conn:
         conn.execute("UPDATE devices SET installed_at = %s", (simulated - timedelta(days=1),))
+    broker.allow_services("ingest-w1")
     worker = IngestWorker(
         IngestConfig(database_url=demo_db, mqtt_url=broker.url("kawamori-ingest"), client_id="ingest-w1"),
         clock=clock,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from kawamori import contract
-from kawamori.broker_auth import hash_password, render_acl, verify_password
+from kawamori.broker_auth import hash_password, render_device_acl, render_service_acl, verify_password
 from kawamori.mqtt import Connection, Inbox, MqttError
 from tests.helpers import wait_for
 
@@ -19,10 +19,12 @@ def test_hash_round_trip_and_salt():
 
 
 def test_acl_confines_devices_to_their_own_topics():
-    acl = render_acl(["kawamori-ingest"])
+    acl = render_device_acl()
     assert "pattern write kawamori/v1/%u/reading" in acl
     assert "pattern read kawamori/v1/%u/config" in acl
     assert "pattern write kawamori/v1/%u/config" not in acl
+    assert "user " not in acl  # no service account on the devices' listener
+    assert "user kawamori-ingest" in render_service_acl(["kawamori-ingest"])
 
 
 @pytest.fixture

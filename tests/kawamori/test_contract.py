@@ -47,6 +47,8 @@ SERVICE_REASONS = {
     Reason.unassigned_device,
     Reason.out_of_range,
     Reason.before_install,
+    Reason.seq_reused,
+    Reason.rejected_by_database,
 }
 CODEC_REASONS = set(Reason) - SERVICE_REASONS
 

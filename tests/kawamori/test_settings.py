@@ -30,7 +30,11 @@ def test_environment_variables_with_prefix(monkeypatch):
         ({"mqtt_url": "http://x"}, "mqtt://"),
         ({"environment": "production"}, "production needs explicit"),
         (
-            {"environment": "production", "database_url": "postgresql://db/k", "mqtt_url": "mqtt://broker"},
+            {
+                "environment": "production",
+                "database_url": "postgresql://db/k",
+                "mqtt_url": "mqtt://ingest@broker",
+            },
             "user and password",
         ),
         ({"dashboard_port": 70000}, "less than or equal"),

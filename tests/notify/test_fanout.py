@@ -6,6 +6,7 @@ from alerts.message import Response
 from alerts.model import MsgType, Status
 from kawamori import db
 from notify.fanout import Audience, audience, fan_out_next, fan_out_pending
+from tests.helpers import wait_for
 from tests.notify.queue import NOW, add_alert, add_outbox, add_subscription, alert_message
 
 
@@ -165,6 +166,9 @@ def test_a_row_between_its_two_waves_is_left_to_the_worker_fanning_it_out(conn, 
         other.execute("SELECT pg_advisory_lock(%s, %s)", (FANOUT_LOCK, outbox))
         assert fan_out_next(conn, now=NOW, first_wave=2) is None
         assert queued_for(conn, outbox) == set()
-    result = fan_out_next(conn, now=NOW, first_wave=2)  # its session ended: the lock with it
+    # its session ended: the lock with it (the server lets go once that backend has exited,
+    # a moment after the client closed)
+    wait_for(lambda: not conn.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory'").fetchone())
+    result = fan_out_next(conn, now=NOW, first_wave=2)
     assert result is not None and result.queued == 5
     assert conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'").fetchone()[0] == 0

@@ -24,6 +24,7 @@ def test_counts_arrive_once_and_bad_messages_are_dead_lettered(shelter_db, broke
     password = broker.accounts.ensure("kw-door-01")
     stranger = broker.accounts.ensure("kw-demo-01")  # a gauge, not a counter
     broker.reload()
+    broker.allow_services("shelters-test")
     listener = CounterListener(shelter_db, broker.url("kawamori-ingest"), "shelters-test")
     thread = threading.Thread(target=listener.run, daemon=True)
     thread.start()

@@ -117,6 +117,7 @@ def test_the_fleet_command_registers_runs_and_reports(tmp_path, fleet_db, broker
                 "database_url": database_url,
                 "mqtt_url": broker.url("kawamori-ingest"),
                 "accounts_dir": str(broker.accounts.folder),
+                "device_url": broker.devices_url,
             }
         )
     )
