@@ -97,6 +97,13 @@ def _is_staff(operation: dict) -> bool:
     return bool(operation.get("security"))
 
 
+def _own_model(response: dict) -> bool:
+    """Whether a route declared its own body for an error status (e.g. /api/health's
+    report with its 503), which the common error shape must not replace."""
+    ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref", "")
+    return bool(ref) and not ref.endswith(("/HTTPValidationError", "/Error"))
+
+
 def document(schema: dict) -> dict:
     """Add the error responses every operation can give (see the module docstring)."""
     components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -133,7 +140,7 @@ def document(schema: dict) -> dict:
                 responses.setdefault(str(code), _error(code))
             html = "text/html" in responses.get("200", {}).get("content", {})
             for code, response in responses.items():
-                if code.startswith(("4", "5")):
+                if code.startswith(("4", "5")) and not _own_model(response):
                     response["content"] = dict(_error(int(code))["content"])
                     if html:  # a form page answers its own errors as the page again
                         response["content"]["text/html"] = {"schema": {"type": "string"}}

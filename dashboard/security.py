@@ -20,6 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts.model import Role
@@ -51,11 +52,14 @@ class SecurityConfig:
         )
 
 
-class Refused(Exception):
+class Refused(HTTPException):
+    """A request refused while its body is read. An HTTPException, so that FastAPI's
+    body parsing passes it on (any other exception there becomes its own 400 "There was
+    an error parsing the body") and the route answers with this status and reason."""
+
     def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
+        super().__init__(status_code=status, detail=detail)
         self.status = status
-        self.detail = detail
 
 
 # a NUL byte: raw, escaped in JSON (an odd number of backslashes before u0000), or in a form
