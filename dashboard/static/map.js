@@ -6,7 +6,7 @@ const TEXT = {
   ja: {
     subtitle: "河川水位モニタ", stations: "観測所（観測）", legend: "凡例", updated: "更新",
     lang: "English", normal: "平常", stale: "データ途絶", level: "警戒レベル",
-    noData: "データなし", shelter: "避難所", capacity: "収容", open: "開設", closed: "閉鎖",
+    noData: "データなし", shelter: "避難所", capacity: "収容", unknown: "不明", open: "開設", closed: "閉鎖",
     preparing: "開設準備中", hydrograph: "過去24時間の水位", failed: "更新できません",
     watch: "観測中", console: "警報コンソール（職員）",
     areas: "発令地区（発令・提案）", observed: "観測", issued: "発令", proposed: "提案",
@@ -28,7 +28,7 @@ const TEXT = {
   en: {
     subtitle: "River level monitor", stations: "Stations (observed)", legend: "Legend", updated: "Updated",
     lang: "日本語", normal: "Normal", stale: "No recent data", level: "Alert level",
-    noData: "No data", shelter: "Shelter", capacity: "Capacity", open: "Open", closed: "Closed",
+    noData: "No data", shelter: "Shelter", capacity: "Capacity", unknown: "unknown", open: "Open", closed: "Closed",
     preparing: "Preparing", hydrograph: "Water level, last 24 hours", failed: "Cannot update",
     watch: "Watching", console: "Alert console (staff)",
     areas: "Areas (issued, proposed)", observed: "Observed", issued: "Issued", proposed: "Proposed",
@@ -178,9 +178,17 @@ function renderShelters(collection) {
     const over = p.over_capacity ? (lang === "ja" ? "（定員超過）" : " (over capacity)") : "";
     L.marker([lat, lon], { icon, title: `${t("shelter")}: ${name(p, "name")} — ${words}` })
       .bindPopup(`<strong>${esc(name(p, "name"))}</strong><br>${esc(t(p.status))} · ${esc(p.icon)} ${esc(crowd)}${esc(over)}`
-        + `<br>${t("capacity")} ${p.occupancy}/${p.capacity}`)
+        + `<br>${t("capacity")} ${capacityText(p)}`)
       .addTo(shelterLayer);
   }
+}
+
+// head count against capacity; a capacity the registry could not read is "unknown" (with
+// the municipality's own wording), never "/0"
+function capacityText(p) {
+  const count = p.occupancy ?? "–";
+  if (p.capacity) return `${count}/${p.capacity}`;
+  return `${count}/${t("unknown")}${p.capacity_text ? ` (${esc(p.capacity_text)})` : ""}`;
 }
 
 // what was issued, what is proposed and what is a drill, in words (never colour alone)

@@ -186,3 +186,22 @@ def test_resident_page_without_an_area_names_each_area(browser_on, lang, line, q
         {"ja": "警戒レベル4「避難指示」", "en": "Alert level 4", "ja-easy": "レベル4"}[lang]
     )
     no_injection(page)
+
+
+def test_a_shelter_whose_capacity_is_unknown_says_so(browser_on):
+    """Imported open data may give a capacity no one can read: the popup says "不明" with
+    the municipality's own wording (as text), never "0/0" or "/null"."""
+    open_page, base, _, database_url = browser_on
+    with db.connect(database_url) as conn:
+        conn.execute(
+            """UPDATE shelters SET capacity = 0, capacity_basis = 'unknown', capacity_text = %s,
+                                   status = 'open', occupancy = 12
+               WHERE id = 'demo-haguro-gym'""",
+            ("屋内<img src=x onerror=alert(1)>人",),
+        )
+    page = open_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{base}/")
+    page.get_by_title(re.compile("羽黒体育館")).click()
+    popup = page.locator(".leaflet-popup-content")
+    expect(popup).to_contain_text("収容 12/不明 (屋内<img src=x onerror=alert(1)>人)")
+    expect(popup.locator("img")).to_have_count(0)
