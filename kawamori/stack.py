@@ -24,6 +24,7 @@ import subprocess
 import sys
 import threading
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -46,8 +47,10 @@ STABLE_AFTER_S = 10.0  # uptime after which a child's back-off starts again from
 
 
 @dataclass(kw_only=True)
-class Supervised:
-    """What the supervisor keeps running, with its own restart schedule."""
+class Supervised(ABC):
+    """What the supervisor keeps running, with its own restart schedule: a child
+    process (:class:`Child`) or an embedded service (:class:`Service`) say how to start,
+    watch and stop it."""
 
     name: str
     restarts: int = 0
@@ -55,15 +58,15 @@ class Supervised:
     backoff: float = MIN_BACKOFF_S
     due: float | None = None  # while down: when to start it again (monotonic)
 
-    def start(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> None: ...
 
+    @abstractmethod
     def exit_code(self) -> int | None:
         """None while running."""
-        raise NotImplementedError
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None: ...
 
     def check(self, now: float) -> bool:
         """Restart this one if it is down and its time has come; True if it was started."""
