@@ -30,7 +30,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from alerts.model import PUBLIC_KINDS, Approval, Kind, Proposal, Role
+from alerts.model import PUBLIC_KINDS, Approval, Kind, Proposal
+from kawamori.model import Role
 
 
 class ApprovalPolicy(BaseModel):

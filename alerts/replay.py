@@ -35,20 +35,10 @@ from typing import Any, Literal
 from alerts import decision, health, lifecycle
 from alerts.evaluate import evaluate_columns
 from alerts.lifecycle import Action, Transition
-from alerts.model import (
-    Actor,
-    Alert,
-    AlertState,
-    Condition,
-    Kind,
-    Proposal,
-    Role,
-    StationState,
-    Status,
-)
+from alerts.model import Alert, AlertState, Condition, Kind, Proposal, StationState, Status
 from alerts.policy import ApprovalPolicy
 from alerts.rules import DEFAULT, RuleSettings
-from kawamori.model import AlertArea, Station
+from kawamori.model import Actor, AlertArea, Role, Station
 
 _NONE: Mapping[str, int | None] = {}
 TICK_S = 30.0  # the service's periodic evaluation (alerts.service.run)

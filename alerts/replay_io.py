@@ -32,6 +32,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from alerts.rules import RuleSettings
 from kawamori.model import AlertArea, Station, crisis_gauge_stages
 from kawamori.network import NetworkError, read_network
 
@@ -56,7 +57,7 @@ def read_stations(path: Path) -> Network:
     """Stations from a crisis-gauge ``stations.csv`` or a network YAML file."""
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
-            network = read_network(path)
+            network = read_network(path, check_rules=RuleSettings.for_station)
         except NetworkError as error:
             raise ReplayInputError(str(error)) from None
         if not network.stations:

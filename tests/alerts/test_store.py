@@ -11,9 +11,10 @@ import pytest
 
 from alerts import actions, store
 from alerts.errors import NotAllowed
-from alerts.model import AlertState, Condition, Kind, Proposal, Role
+from alerts.model import AlertState, Condition, Kind, Proposal
 from alerts.policy import ApprovalPolicy
 from kawamori import db
+from kawamori.model import Role
 from tests.alerts.alert_factories import STATION, T0, add_staff, stage
 
 POLICY = ApprovalPolicy()

@@ -1,5 +1,5 @@
 """``kawamori device``: provision and flash sensor boards (a thin layer over
-:mod:`kawamori.devices`)."""
+:mod:`kawamori_app.devices`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
-from kawamori import db, devices
+from kawamori import db
+from kawamori_app import devices
 
 device_app = typer.Typer(help="Sensor boards: register, provision and flash them.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -47,7 +48,8 @@ def add(
     The password is random (never derived from a serial number); config.py is mode 0600.
     Example: [bold]kawamori device add kyoden-chiwara --broker-host mqtt.example --wifi-ssid gauges[/bold]
     """
-    from kawamori.cli import _runtime, _settings
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
 
     if sensor not in ("a02yyuw", "jsn-sr04t", "pressure"):
         raise typer.BadParameter("sensor must be a02yyuw, jsn-sr04t or pressure", param_hint="--sensor")

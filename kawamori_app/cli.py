@@ -13,19 +13,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from kawamori import db, logs
 from kawamori.cli_support import database_url, fail
-from kawamori.device_cli import device_app
-from kawamori.embedded import EmbeddedError
-from kawamori.mqtt import MqttError
-from kawamori.network import DEMO_NETWORK, NetworkError, read_network
-from kawamori.runtime import NotRunning, Runtime, resolve
+from kawamori.cli_support import services as _runtime
+from kawamori.cli_support import settings as _settings
 from kawamori.settings import Settings
-from kawamori.staff_cli import staff_app
+from kawamori_app.device_cli import device_app
+from kawamori_app.staff_cli import staff_app
 from notify.cli import app as notify_app
 from shelters.cli import app as shelters_app
 
@@ -60,23 +56,6 @@ def _policy(settings: Settings):
     return load_policy(settings.alert_policy) if settings.alert_policy else ApprovalPolicy()
 
 
-def _settings() -> Settings:
-    try:
-        settings = Settings()
-    except ValidationError as error:
-        console.print(f"[red]Invalid settings:[/red]\n{error}")
-        raise typer.Exit(2) from None
-    logs.configure(settings.log_format)
-    return settings
-
-
-def _runtime(settings: Settings) -> Runtime:
-    try:
-        return resolve(settings)
-    except NotRunning as error:
-        raise fail(console, error) from None
-
-
 @app.command()
 def up(
     demo: Annotated[bool, typer.Option(help="Load the demo network (Tsuruoka, 2 rivers)")] = True,
@@ -89,10 +68,13 @@ def up(
     Uses an embedded PostgreSQL and Mosquitto unless KAWAMORI_DATABASE_URL /
     KAWAMORI_MQTT_URL are set. Example: [bold]kawamori up --no-browser[/bold]
     """
-    from kawamori.stack import Stack, dashboard_url, run_stack
+    from alerts.rules import RuleSettings
+    from kawamori.embedded import EmbeddedError
+    from kawamori.network import DEMO_NETWORK, read_network
+    from kawamori_app.stack import Stack, dashboard_url, run_stack
 
     settings = _settings()
-    network = read_network(DEMO_NETWORK) if demo else None
+    network = read_network(DEMO_NETWORK, check_rules=RuleSettings.for_station) if demo else None
     with socket.socket() as probe:
         if probe.connect_ex((settings.dashboard_host, settings.dashboard_port)) == 0:
             console.print(
@@ -131,7 +113,7 @@ def migrate() -> None:
     and set the services' role passwords given in KAWAMORI_DB_PASSWORD_<SERVICE>.
 
     Example: [bold]kawamori migrate[/bold]"""
-    from kawamori import roles
+    from kawamori import db, roles
 
     settings = _settings()
     try:
@@ -154,11 +136,13 @@ def migrate() -> None:
 @network_app.command("load")
 def network_load(path: Annotated[Path, typer.Argument(help="A network YAML file")]) -> None:
     """Apply a network file to the database. Example: [bold]kawamori network load river.yaml[/bold]"""
-    from kawamori.network import apply_network
+    from alerts.rules import RuleSettings
+    from kawamori import db
+    from kawamori.network import NetworkError, apply_network, read_network
 
     settings = _settings()
     try:
-        network = read_network(path)
+        network = read_network(path, check_rules=RuleSettings.for_station)
     except NetworkError as error:
         raise fail(console, error) from None
     with db.connect(_runtime(settings).database_url) as conn:
@@ -172,8 +156,11 @@ def network_check(path: Annotated[Path, typer.Argument(help="A network YAML file
 
     Example: [bold]kawamori network check river.yaml[/bold]
     """
+    from alerts.rules import RuleSettings
+    from kawamori.network import NetworkError, read_network
+
     try:
-        network = read_network(path)
+        network = read_network(path, check_rules=RuleSettings.for_station)
     except NetworkError as error:
         raise fail(console, error) from None
     console.print(f"OK: {len(network.stations)} stations, {len(network.devices)} devices")
@@ -241,6 +228,7 @@ def ingest(
     import signal
 
     from ingest.service import IngestConfig, IngestWorker
+    from kawamori.mqtt import MqttError
     from kawamori.settings import MqttEndpoint
 
     settings = _settings()
@@ -433,13 +421,18 @@ def simulate(
     rounds: Annotated[int | None, typer.Option(help="Stop after this many rounds")] = None,
     typhoon: Annotated[bool, typer.Option(help="Start a typhoon flood event now")] = False,
     peak_minutes: Annotated[float, typer.Option(help="Minutes from start to the upstream peak")] = 20.0,
-    network_file: Annotated[Path, typer.Option("--network", help="Network file")] = DEMO_NETWORK,
+    network_file: Annotated[
+        Path | None, typer.Option("--network", help="Network file (default: the demo network)")
+    ] = None,
 ) -> None:
     """Publish readings from virtual gauges over MQTT, each with its own credentials.
 
     With [bold]--typhoon[/bold] while the demo's simulator is running, the typhoon is
     handed to it. Example: [bold]kawamori simulate --typhoon --peak-minutes 15[/bold]
     """
+    from alerts.rules import RuleSettings
+    from kawamori.network import DEMO_NETWORK, read_network
+
     if ctx.invoked_subcommand is not None:
         return
     from rich.progress import Progress
@@ -472,7 +465,7 @@ def simulate(
     if accounts is None:
         console.print("[red]Simulating against an external broker needs the devices' credentials.[/red]")
         raise typer.Exit(2)
-    network = read_network(network_file)
+    network = read_network(network_file or DEMO_NETWORK, check_rules=RuleSettings.for_station)
 
     def password(device_id: str) -> str:
         secret = accounts.password(device_id)
@@ -533,8 +526,9 @@ def simulate_fleet(
 
     from rich.progress import Progress, TimeElapsedColumn
 
-    from kawamori.devices import accounts_at, reload_embedded_broker
+    from kawamori import db
     from kawamori.settings import MqttEndpoint
+    from kawamori_app.devices import accounts_at, reload_embedded_broker
     from simulator.firmware_fleet import FirmwareFleet, start_for
     from simulator.fleet_setup import register_fleet
 
@@ -661,6 +655,8 @@ def simulate_check(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from kawamori import logs
+    from kawamori.embedded import EmbeddedError
     from simulator.check import check
     from simulator.check import timeline as produced_timeline
     from simulator.runner import RunnerError, embedded_stack, run_scenario
