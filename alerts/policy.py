@@ -112,6 +112,12 @@ class PolicyError(ValueError):
     """A municipality's approval policy file is not valid (the message says why)."""
 
 
+def configured_policy(path: Path | None) -> ApprovalPolicy:
+    """The municipality's approval policy (``KAWAMORI_ALERT_POLICY``'s file), or the
+    defaults when none is set."""
+    return load_policy(path) if path else ApprovalPolicy()
+
+
 def load_policy(path: Path) -> ApprovalPolicy:
     """The municipality's approval policy from a YAML file of ``setting: value`` lines
     (what differs from the defaults; docs/alerts.md). The evaluator and the dashboard

@@ -42,8 +42,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kawamori import db  # noqa: E402
+from kawamori.broker_auth import accounts_at, reload_embedded_broker  # noqa: E402
 from kawamori.embedded import free_port, services_home  # noqa: E402
-from kawamori_app.devices import accounts_at, reload_embedded_broker  # noqa: E402
 from simulator.firmware_fleet import FirmwareFleet, start_for  # noqa: E402
 from simulator.fleet_setup import register_fleet  # noqa: E402
 

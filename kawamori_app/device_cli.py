@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 
 from kawamori import db
+from kawamori.broker_auth import accounts_at, reload_embedded_broker
 from kawamori_app import devices
 
 device_app = typer.Typer(help="Sensor boards: register, provision and flash them.", no_args_is_help=True)
@@ -63,7 +64,7 @@ def add(
         with db.connect(runtime.database_url) as conn:
             registered = devices.register(
                 conn,
-                devices.accounts_at(folder, secrets),
+                accounts_at(folder, secrets),
                 station_id=station,
                 device_id=device,
                 note=note,
@@ -83,7 +84,7 @@ def add(
         sensor=sensor,
     )
     devices.write_secret(out, text)
-    if accounts is None and devices.reload_embedded_broker(folder):
+    if accounts is None and reload_embedded_broker(folder):
         console.print("Embedded broker reloaded.")
     else:
         console.print(
