@@ -15,8 +15,8 @@ from typing import NamedTuple
 
 from kawamori import contract
 from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason, Rejection
+from kawamori.messages import Message
 from kawamori.model import Quality
-from kawamori.mqtt import Message
 
 INSTALL_GRACE = timedelta(minutes=5)
 

@@ -37,7 +37,7 @@ from kawamori.broker_auth import service_url
 from kawamori.clock import REAL, Clock
 from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason
 from kawamori.db import DEVICES_CHANNEL, connect
-from kawamori.mqtt import Message, MqttError
+from kawamori.messages import Message, MqttError
 from kawamori.mqtt_direct import DirectConnection
 from kawamori.waiting import StopWaiting, until_ready
 

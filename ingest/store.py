@@ -78,7 +78,7 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
                 """WITH checked AS MATERIALIZED (
                        -- a per-row index probe, never an anti join: the planner knows
                        -- nothing of the staging table and chose to hash all of `readings`
-                       -- for every batch (6 ms per 1,000 rows at first, 41 ms at 140,000)
+                       -- for every batch, slower as the table grew (bench/README.md, ingest)
                        SELECT i.*, (SELECT r.time FROM readings r
                                     WHERE r.device_id = i.device_id AND r.seq = i.seq LIMIT 1) AS stored
                        FROM incoming i),

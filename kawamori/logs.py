@@ -21,16 +21,19 @@ class _Stderr:
 
 
 def configure(fmt: str = "console", level: int = logging.INFO) -> None:
-    renderer = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
-    )
+    """``json``: one JSON object a line, ISO 8601 UTC times (for machines, production);
+    ``console``: readable lines with the machine's local time (for people)."""
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer(ensure_ascii=False)
+        stamper = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        stamper = structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S %z", utc=False)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamper,
             structlog.processors.format_exc_info,
             renderer,
         ],

@@ -18,7 +18,6 @@ import select
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import paho.mqtt.client as paho
@@ -26,30 +25,12 @@ import structlog
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from kawamori.messages import Message, MqttError, Will
 from kawamori.settings import MqttEndpoint
 
+__all__ = ["Connection", "Message", "MqttError", "Will"]
+
 log = structlog.get_logger(__name__)
-
-
-class MqttError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    topic: str
-    payload: bytes
-    qos: int
-    retain: bool
-    mid: int
-    received_at: datetime = field(compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class Will:
-    topic: str
-    payload: bytes
-    retain: bool = True
 
 
 class Connection:

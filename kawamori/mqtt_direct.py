@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 import structlog
 
 from kawamori.clock import REAL, Clock
-from kawamori.mqtt import Message, MqttError
+from kawamori.messages import Message, MqttError
 from kawamori.settings import MqttEndpoint
 
 log = structlog.get_logger(__name__)

@@ -85,6 +85,11 @@ def up(
                 f"(shown once; also in {path}, readable only by you. Create personal accounts with "
                 "kawamori staff add. / この表示は一度だけです)"
             )
+        else:
+            console.print(
+                f"Staff sign-in / 職員ログイン: {url}staff/login (new accounts: kawamori staff add; "
+                "a forgotten password: kawamori staff password / パスワードを忘れたとき)"
+            )
         console.print("Stop with Ctrl-C / 停止: Ctrl-C")
         if browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
             threading.Timer(2.0, webbrowser.open, (url,)).start()

@@ -24,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -336,18 +338,44 @@ def create_first_admin(conn, data_dir: Path) -> tuple[str, str, Path] | None:
 
 
 def run_stack(stack: Stack, *, on_ready) -> None:
+    """Run the stack until a signal; ``on_ready`` is called once the dashboard answers
+    (not before: the banner's address must work when someone opens it)."""
+
     def _signal(signum, frame):
         stack.stopping.set()
+
+    def announce() -> None:
+        if answering(dashboard_url(stack.settings), stack.stopping):
+            on_ready()
+        else:
+            log.warning(
+                "stack.dashboard_silent", note="the dashboard did not answer; see its log lines above"
+            )
 
     signal.signal(signal.SIGTERM, _signal)
     signal.signal(signal.SIGINT, _signal)
     try:
         stack.start_services()
         stack.start_children()
-        on_ready()
+        threading.Thread(target=announce, name="announce", daemon=True).start()
         stack.supervise()
     finally:
         stack.stop()
+
+
+def answering(url: str, stopping: threading.Event, *, timeout_s: float = 180.0) -> bool:
+    """Whether ``url`` answers HTTP (any status) before ``timeout_s`` or a stop."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "api/health", timeout=2):
+                return True
+        except urllib.error.HTTPError:
+            return True  # it answers (a 503 while a dependency is still starting is an answer)
+        except OSError:
+            if stopping.wait(0.2):
+                return False
+    return False
 
 
 def dashboard_url(settings: Settings) -> str:

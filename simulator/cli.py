@@ -80,7 +80,7 @@ def simulate(
         return secret
 
     stopping = threading.Event()
-    control.claim()
+    control.claim(datetime.now(UTC))
     if typhoon:
         control.add(event)
     try:

@@ -9,7 +9,7 @@ import os
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from simulator.hydrograph import Event
+from simulator.hydrograph import Event, response
 
 
 class Control:
@@ -29,11 +29,20 @@ class Control:
             return None
         return pid
 
-    def claim(self) -> None:
-        """Mark this process as the running fleet; a new fleet starts in fair weather."""
+    def claim(self, now: datetime) -> None:
+        """Mark this process as the running fleet. A flood still going on at ``now`` goes
+        on (a restarted fleet picks up the typhoon it was running, rather than dropping the
+        rivers to fair weather at once); events that are over are forgotten."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self.pid_file.write_text(str(os.getpid()))
+        try:
+            going_on = [e for e in self.events() if not over(e, now)]
+        except (ValueError, KeyError, TypeError):  # a file from another version: start afresh
+            going_on = []
         self.events_file.unlink(missing_ok=True)
+        self._seen = None
+        for event in going_on:
+            self.add(event)
 
     def release(self) -> None:
         if self.pid_file.exists() and self.pid_file.read_text() == str(os.getpid()):
@@ -56,6 +65,19 @@ class Control:
             self._events = tuple(decode(item) for item in json.loads(self.events_file.read_text()))
             self._seen = stamp
         return self._events
+
+
+# the flood wave has passed every reach once its response is below this share of the peak
+_OVER = 1e-3
+_REACHES = 10  # more reaches than any network the simulator runs has on one river
+
+
+def over(event: Event, now: datetime) -> bool:
+    """Whether ``event`` no longer raises any river at ``now``: its peak has passed the
+    last reach and what is left of it is below a thousandth of the peak."""
+    elapsed = (now - event.start - _REACHES * event.lag_per_reach).total_seconds()
+    peak = event.time_to_peak.total_seconds()
+    return elapsed > peak and response(elapsed, peak, event.shape) < _OVER
 
 
 def encode(event: Event) -> dict:

@@ -4,6 +4,7 @@ Nothing depends on services already running on the machine."""
 
 from __future__ import annotations
 
+import fnmatch
 import shutil
 import tempfile
 import uuid
@@ -91,3 +92,33 @@ def _patient_browser_assertions() -> None:
     from playwright.sync_api import expect
 
     expect.set_options(timeout=20_000)
+
+
+# The quick loop (./kw test -m "not slow", under a minute) is the pure decisions: rules,
+# QC, lifecycle, codecs, rendering, hydrology. It leaves out every test that needs a real
+# service (PostgreSQL, Mosquitto: started per run, then a database per test), drives
+# Chromium, kills or starts whole processes, runs the firmware under MicroPython, or works
+# at scale. The full run (./kw test, CI) runs everything.
+SERVICES = {"pg_server", "broker"}
+SLOW = (
+    "*_browser.py",
+    "test_chaos.py",
+    "test_stack.py",
+    "test_end_to_end.py",
+    "firmware/*",
+    "security/*",
+    "notify/test_deliver_faults.py",
+    "ingest/test_faults.py",
+    "simulator/test_gate.py",
+    "simulator/test_firmware_fleet.py",
+    "simulator/test_hydrology.py",
+    "alerts/test_replay_command.py",
+    "test_layers.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = item.path.relative_to(Path(__file__).parent).as_posix()
+        if SERVICES & set(item.fixturenames) or any(fnmatch.fnmatch(path, p) for p in SLOW):
+            item.add_marker(pytest.mark.slow)
