@@ -59,8 +59,8 @@ from kawamori import contract, db, logs  # noqa: E402
 from kawamori.clock import REAL, Clock  # noqa: E402
 from kawamori.db import READINGS_CHANNEL, connect  # noqa: E402
 from kawamori.embedded import PostgresServer  # noqa: E402
+from kawamori.messages import Message  # noqa: E402
 from kawamori.model import Station, crisis_gauge_stages  # noqa: E402
-from kawamori.mqtt import Message  # noqa: E402
 from kawamori.network import Network, apply_network  # noqa: E402
 
 console = Console(width=150)

@@ -52,8 +52,8 @@ from kawamori import db, logs  # noqa: E402
 from kawamori.broker_auth import service_url  # noqa: E402
 from kawamori.embedded import MosquittoBroker, PostgresServer, free_port  # noqa: E402
 from kawamori.model import Device, Stage, Station  # noqa: E402
-from kawamori.mqtt import Connection  # noqa: E402
 from kawamori.network import Network, apply_network  # noqa: E402
+from simulator.mqtt import Connection  # noqa: E402
 
 console = Console(width=150)
 DEVICES = 40

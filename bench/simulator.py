@@ -42,7 +42,7 @@ ACKER = r"""
 import json, sys, time
 sys.path.insert(0, sys.argv[2])
 from kawamori import contract, logs
-from kawamori.mqtt import Connection
+from simulator.mqtt import Connection
 logs.configure(level=30)
 high = {}
 def on(m):

@@ -1,6 +1,6 @@
-"""What an MQTT client hands over, whichever client it is (the paho one in
-:mod:`kawamori.mqtt`, ingest's own in :mod:`kawamori.mqtt_direct`): no MQTT library
-here, so that pure code (``ingest.plan``) can take messages without importing one."""
+"""What an MQTT client hands over, whichever client it is (the services' own in
+:mod:`kawamori.mqtt_direct`, the virtual gauges' paho one in :mod:`simulator.mqtt`): no
+MQTT library here, so that pure code (``ingest.plan``) can take messages without one."""
 
 from __future__ import annotations
 

@@ -3,9 +3,9 @@
 paho's network loop costs tens of microseconds of Python per incoming message: it reads
 each packet with three or more ``recv()`` calls, decodes MQTT 5 properties into
 objects, matches every topic against its callback filters and sends each PUBACK with
-its own ``send()``. Profiled in the ingest worker at 13,000 messages/s that was 78 % of
-its CPU. :class:`DirectConnection` speaks only what a consumer needs — CONNECT with a
-persistent session, SUBSCRIBE at QoS 1, receiving PUBLISH (QoS 0/1), PUBACK, PUBLISH
+its own ``send()``. Profiled in the ingest worker, that was most of its CPU
+(bench/README.md, ingest). :class:`DirectConnection` speaks only what a consumer needs —
+CONNECT with a persistent session, SUBSCRIBE at QoS 1, receiving PUBLISH (QoS 0/1), PUBACK, PUBLISH
 at QoS 1 (acknowledgement watermarks), PINGREQ, DISCONNECT — reads the socket in large
 chunks, cuts packets out with slicing, stamps one ``received_at`` per chunk and writes
 every acknowledgement queued since the last write in one ``send()``.
@@ -104,6 +104,8 @@ class DirectConnection:
         self.keepalive_s = keepalive_s
         self.receive_maximum = receive_maximum
         self.connected = threading.Event()
+        # set once the broker granted the subscriptions of the newest connection
+        self.subscribed = threading.Event()
         self.last_refusal: str | None = None
         self._sock: socket.socket | None = None
         self._out: list[bytes] = []
@@ -300,6 +302,7 @@ class DirectConnection:
             return
         self.last_refusal = None
         self._delay = 0.5
+        self.subscribed.clear()
         if self.subscriptions:
             options = b"".join(_string(topic) + b"\x01" for topic in self.subscriptions)  # QoS 1
             self._out.append(_packet(0x82, _U16.pack(self._packet_id()) + b"\x00" + options))
@@ -316,6 +319,8 @@ class DirectConnection:
         refused = [code for code in body[i + properties :] if code >= 0x80]
         if refused:
             log.warning("mqtt.subscription_refused", client_id=self.client_id, reasons=refused)
+        else:
+            self.subscribed.set()
 
     # -- what the consumer calls ---------------------------------------------------------
     def ack(self, message: Message) -> None:

@@ -222,7 +222,7 @@ def ingest(
     import signal
 
     from ingest.service import IngestConfig, IngestWorker
-    from kawamori.mqtt import MqttError
+    from kawamori.messages import MqttError
     from kawamori.settings import MqttEndpoint
 
     settings = _settings()

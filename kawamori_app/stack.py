@@ -20,12 +20,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -345,7 +344,8 @@ def run_stack(stack: Stack, *, on_ready) -> None:
         stack.stopping.set()
 
     def announce() -> None:
-        if answering(dashboard_url(stack.settings), stack.stopping):
+        host = "127.0.0.1" if stack.settings.dashboard_host == "0.0.0.0" else stack.settings.dashboard_host
+        if answering(host, stack.settings.dashboard_port, stack.stopping):
             on_ready()
         else:
             log.warning(
@@ -363,18 +363,18 @@ def run_stack(stack: Stack, *, on_ready) -> None:
         stack.stop()
 
 
-def answering(url: str, stopping: threading.Event, *, timeout_s: float = 180.0) -> bool:
-    """Whether ``url`` answers HTTP (any status) before ``timeout_s`` or a stop."""
+def answering(host: str, port: int, stopping: threading.Event, *, timeout_s: float = 180.0) -> bool:
+    """Whether the dashboard accepts connections before ``timeout_s`` or a stop (uvicorn
+    listens only once the app has started)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url + "api/health", timeout=2):
+            with socket.create_connection((host, port), timeout=2):
                 return True
-        except urllib.error.HTTPError:
-            return True  # it answers (a 503 while a dependency is still starting is an answer)
         except OSError:
             if stopping.wait(0.2):
                 return False
+    return False
     return False
 
 

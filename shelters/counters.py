@@ -19,7 +19,8 @@ import structlog
 from kawamori import contract
 from kawamori.broker_auth import service_url
 from kawamori.db import connect, insert_dead_letters
-from kawamori.mqtt import Connection, Message, MqttError
+from kawamori.messages import Message, MqttError
+from kawamori.mqtt_direct import DirectConnection
 from kawamori.waiting import StopWaiting, until_ready
 from shelters.doorcounter import decode
 from shelters.errors import UnassignedCounter
@@ -38,12 +39,11 @@ class CounterListener:
         self.stored = 0
         self.rejected = 0
         self._conn: psycopg.Connection | None = None
-        self.mqtt = Connection(
+        self.mqtt = DirectConnection(
             service_url(mqtt_url, client_id),  # its own broker account, named as its client id
             client_id,
             subscriptions=[f"$share/{SHARE_GROUP}/{contract.subscription('count')}"],
             on_message=self.pending.append,
-            manual_ack=True,
             persistent=True,
         )
 

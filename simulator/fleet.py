@@ -14,9 +14,9 @@ import structlog
 
 from kawamori import contract
 from kawamori.model import Device, Station
-from kawamori.mqtt import Connection, MqttError, Will
 from kawamori.settings import MqttEndpoint
 from simulator.hydrograph import Event, distance_for, level_at
+from simulator.mqtt import Connection, MqttError, Will
 from simulator.typhoon import TyphoonRiver
 
 log = structlog.get_logger(__name__)

@@ -53,10 +53,10 @@ from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db
 from kawamori.embedded import MosquittoBroker, PostgresServer
 from kawamori.model import Actor, Role
-from kawamori.mqtt import Connection, Message, MqttError, Will
 from kawamori.network import apply_network
 from simulator import faults
 from simulator.clock import ManualClock
+from simulator.mqtt import Connection, Message, MqttError, Will
 from simulator.plan import Plan, plan
 from simulator.scenario import Replace, Scenario, StaffStep
 

@@ -38,7 +38,7 @@ def test_the_contracts_catch_an_upward_import(tmp_path):
         for key in ("source_modules", "forbidden_modules")
         for m in c.get(key, ())
     }
-    for module in named - set(PACKAGES):  # e.g. kawamori.mqtt
+    for module in named - set(PACKAGES):  # e.g. a module inside a package
         (tmp_path / (module.replace(".", "/") + ".py")).write_text("")
     (tmp_path / "kawamori" / "bad.py").write_text("import alerts\n")
     (tmp_path / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text(encoding="utf-8"))

@@ -46,7 +46,7 @@ from alerts.service import Evaluator
 from alerts.station_settings import update_settings
 from kawamori import contract, db, staff
 from kawamori.model import Actor, Role, crisis_gauge_stages
-from kawamori.mqtt import Connection
+from simulator.mqtt import Connection
 from tests.helpers import running_ingest, wait_for
 
 START = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=205)

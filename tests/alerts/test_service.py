@@ -11,8 +11,8 @@ from alerts.service import Evaluator, evaluate, run
 from ingest.plan import plan_batch
 from ingest.store import load_devices, write_plan
 from kawamori import contract, db
+from kawamori.messages import Message
 from kawamori.model import Quality
-from kawamori.mqtt import Message
 from tests.helpers import wait_for
 
 NOW = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)

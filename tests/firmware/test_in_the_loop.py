@@ -18,7 +18,7 @@ import pytest
 
 from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db
-from kawamori.mqtt import Connection, Inbox
+from simulator.mqtt import Connection, Inbox
 from simulator.firmware import FIRMWARE, firmware, virtual_gauge
 from tests.helpers import running_ingest, wait_for
 

@@ -17,8 +17,8 @@ import pytest
 
 from kawamori import contract, db
 from kawamori.embedded import PostgresServer
-from kawamori.mqtt import Connection, Inbox
 from kawamori.network import DEMO_NETWORK, apply_network, read_network
+from simulator.mqtt import Connection, Inbox
 from tests.helpers import wait_for
 from tests.ingest.workers import kill, start_worker, stop
 

@@ -32,8 +32,8 @@ from kawamori.contract import (
     encode_status,
     topic,
 )
+from kawamori.messages import Message
 from kawamori.model import Quality
-from kawamori.mqtt import Message
 
 NOW = datetime(2025, 9, 1, 3, 0, tzinfo=UTC)
 INSTALLED = NOW - timedelta(days=30)

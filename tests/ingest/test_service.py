@@ -9,7 +9,7 @@ import pytest
 
 from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db
-from kawamori.mqtt import Connection, Inbox
+from simulator.mqtt import Connection, Inbox
 from tests.helpers import wait_for
 
 

@@ -10,7 +10,7 @@ import pytest
 from ingest.plan import plan_batch
 from ingest.store import load_devices, write_plan
 from kawamori import contract, db
-from kawamori.mqtt import Message
+from kawamori.messages import Message
 
 
 def message(device: str, payload: bytes, kind: str = "reading", mid: int = 1) -> Message:

@@ -6,7 +6,7 @@ import pytest
 
 from kawamori import contract
 from kawamori.broker_auth import hash_password, render_device_acl, render_service_acl, verify_password
-from kawamori.mqtt import Connection, Inbox, MqttError
+from simulator.mqtt import Connection, Inbox, MqttError
 from tests.helpers import wait_for
 
 

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from kawamori.mqtt import Connection, Message, MqttError
 from kawamori.mqtt_direct import _U16, DirectConnection, _packet, _string
+from simulator.mqtt import Connection, Message, MqttError
 
 
 def drive(connection: DirectConnection, inbox: list[Message], count: int, timeout: float = 5) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from kawamori import contract, db
-from kawamori.mqtt import Connection, MqttError
+from simulator.mqtt import Connection, MqttError
 from tests.helpers import running_ingest, wait_for
 
 GAUGE = "kw-demo-01"

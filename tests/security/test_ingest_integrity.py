@@ -14,7 +14,7 @@ import pytest
 from ingest.plan import plan_batch
 from ingest.store import load_devices, write_plan
 from kawamori import contract, db
-from kawamori.mqtt import Connection, Message
+from simulator.mqtt import Connection, Message
 from tests.helpers import running_ingest, wait_for
 
 DEVICE = "kw-demo-01"

@@ -11,7 +11,7 @@ import pytest
 
 from alerts.service import evaluate
 from kawamori import contract, db, roles
-from kawamori.mqtt import Connection
+from simulator.mqtt import Connection
 from tests.helpers import running_ingest, wait_for
 
 

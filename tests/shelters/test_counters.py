@@ -9,9 +9,9 @@ import threading
 import time
 
 from kawamori import contract, db
-from kawamori.mqtt import Connection
 from shelters.counters import CounterListener
 from shelters.occupancy import assign_counter
+from simulator.mqtt import Connection
 from tests.helpers import wait_for
 
 SHELTER = "062031-0013"

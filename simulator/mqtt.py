@@ -1,7 +1,12 @@
-"""The only module that imports the MQTT library (paho-mqtt 2).
+"""The virtual gauges' MQTT client: the only module that imports paho-mqtt 2.
+
+The services all use :mod:`kawamori.mqtt_direct` (a consumer written on the socket, far
+cheaper per message); the simulator's gauges publish like devices — QoS 1 with a network
+thread, last wills, TLS with the system's or a given CA, reconnects — which paho does
+well and the services never need. Tests and benches use it as a device too.
 
 It turns broker messages into a small frozen :class:`Message` and owns connecting,
-reconnecting and re-subscribing. Services use :class:`Connection`:
+reconnecting and re-subscribing. :class:`Connection` has:
 
 * persistent sessions (MQTT 5 ``clean_start=False`` with a session expiry), so a
   restarted service gets what was queued for it while it was away — paho's own
