@@ -14,6 +14,7 @@ STALE_AFTER = timedelta(minutes=30)
 # a level changing slower than this is "steady" on the map (the arrow →)
 STEADY_M_H = 0.05
 TREND_WINDOW = timedelta(hours=1)  # readings behind the trend when the evaluator has no rate
+ROLLUP = timedelta(hours=1)  # reading_rollups: one row per station and hour
 
 
 def trend(rate_m_h: float | None) -> str | None:
@@ -38,12 +39,13 @@ def stations(conn: psycopg.Connection, *, now: datetime) -> list[dict]:
                       latest.quality AS latest_quality, recent.rate_m_h AS recent_rate_m_h
                FROM stations s
                LEFT JOIN station_status st ON st.station_id = s.id
-               LEFT JOIN LATERAL (SELECT time, level_m, quality FROM readings
-                                  WHERE station_id = s.id ORDER BY time DESC LIMIT 1) latest ON true
-               -- the least-squares slope of the last hour's readings, for a station the
-               -- evaluator has given no rate yet
+               -- the newest reading, kept current as readings are stored (migration 0018)
+               LEFT JOIN station_latest latest ON latest.station_id = s.id
+               -- the least-squares slope of the last hour's readings, only for a station
+               -- the evaluator has given no rate yet (a one-time filter skips the others)
                LEFT JOIN LATERAL (SELECT regr_slope(level_m, extract(epoch FROM time)) * 3600 AS rate_m_h
-                                  FROM readings WHERE station_id = s.id AND time > latest.time - %s
+                                  FROM readings WHERE (st.state ->> 'rate_m_h') IS NULL
+                                                  AND station_id = s.id AND time > latest.time - %s
                                                   AND time <= latest.time) recent ON true
                ORDER BY s.river_en, s.id""",
             (TREND_WINDOW,),
@@ -71,11 +73,24 @@ def station_readings(
 ) -> list[dict]:
     """Readings of one station, oldest first; with ``bucket``, the mean, minimum and
     maximum per time bucket (``date_bin``, which works on PostgreSQL and TimescaleDB
-    alike). With ``limit``, only the newest ``limit`` (readings or buckets) before
-    ``until``: a caller asks for ``limit + 1`` to know whether older ones remain."""
+    alike); buckets of whole hours come from the hourly rollups (migration 0018). With
+    ``limit``, only the newest ``limit`` (readings or buckets) before ``until``: a
+    caller asks for ``limit + 1`` to know whether older ones remain."""
     newest = "DESC" if limit is not None else ""
     with conn.cursor(row_factory=dict_row) as cur:
-        if bucket is None:
+        if bucket is not None and bucket % ROLLUP == timedelta(0):
+            # whole hours: from the hourly rollups (a year is 8,760 rows, not 52,560
+            # readings); buckets start at the bucket boundary at or before ``since``
+            rows = cur.execute(
+                f"""SELECT date_bin(%s, hour, TIMESTAMPTZ '2000-01-01') AS time,
+                          sum(sum_m) / sum(n) AS level_m, min(min_m) AS min_m, max(max_m) AS max_m,
+                          sum(n)::bigint AS n
+                   FROM reading_rollups
+                   WHERE station_id = %s AND hour >= date_bin(%s, %s, TIMESTAMPTZ '2000-01-01') AND hour < %s
+                   GROUP BY 1 ORDER BY 1 {newest} LIMIT %s""",
+                (bucket, station_id, bucket, since, until, limit),
+            ).fetchall()
+        elif bucket is None:
             rows = cur.execute(
                 f"""SELECT time, level_m, quality FROM readings
                    WHERE station_id = %s AND time >= %s AND time < %s ORDER BY time {newest} LIMIT %s""",
