@@ -15,6 +15,11 @@ STALE_AFTER = timedelta(minutes=30)
 STEADY_M_H = 0.05
 TREND_WINDOW = timedelta(hours=1)  # readings behind the trend when the evaluator has no rate
 ROLLUP = timedelta(hours=1)  # reading_rollups: one row per station and hour
+ROLLUP_BUCKETS = """SELECT date_bin(%s, hour, TIMESTAMPTZ '2000-01-01') AS time,
+           sum(sum_m) / sum(n) AS level_m, min(min_m) AS min_m, max(max_m) AS max_m, sum(n)::bigint AS n
+    FROM reading_rollups
+    WHERE station_id = %s AND hour >= date_bin(%s, %s, TIMESTAMPTZ '2000-01-01') AND hour < %s
+    GROUP BY 1 ORDER BY 1 {order} LIMIT %s"""
 
 
 def trend(rate_m_h: float | None) -> str | None:
@@ -82,13 +87,7 @@ def station_readings(
             # whole hours: from the hourly rollups (a year is 8,760 rows, not 52,560
             # readings); buckets start at the bucket boundary at or before ``since``
             rows = cur.execute(
-                f"""SELECT date_bin(%s, hour, TIMESTAMPTZ '2000-01-01') AS time,
-                          sum(sum_m) / sum(n) AS level_m, min(min_m) AS min_m, max(max_m) AS max_m,
-                          sum(n)::bigint AS n
-                   FROM reading_rollups
-                   WHERE station_id = %s AND hour >= date_bin(%s, %s, TIMESTAMPTZ '2000-01-01') AND hour < %s
-                   GROUP BY 1 ORDER BY 1 {newest} LIMIT %s""",
-                (bucket, station_id, bucket, since, until, limit),
+                ROLLUP_BUCKETS.format(order=newest), (bucket, station_id, bucket, since, until, limit)
             ).fetchall()
         elif bucket is None:
             rows = cur.execute(
