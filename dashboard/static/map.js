@@ -30,6 +30,7 @@ const TEXT = {
     legendProposed: "提案（破線の枠と「提案」）: 職員の判断待ち。住民にはまだ届いていません。",
     legendObserved: "観測（観測所の印）: 確認済みの水位の段階と傾向。発令ではありません。",
     legendDrill: "訓練: 住民には届きません。地区の色は変わりません。",
+    tilesFailed: "背景地図（タイル）を読み込めません。川（観測所を結ぶ線）と地区の境界だけで表示しています。水位と発令の表示には影響ありません。",
   },
   en: {
     subtitle: "River level monitor", stations: "Stations (observed)", legend: "Legend", updated: "Updated",
@@ -58,6 +59,7 @@ const TEXT = {
     legendProposed: "Proposed (dashed outline and “proposed”): awaiting a staff decision; residents have not been told.",
     legendObserved: "Observed (station markers): the confirmed stage and trend of the water; not an issued level.",
     legendDrill: "Drill: never sent to residents; does not shade the area.",
+    tilesFailed: "The background map (tiles) cannot be loaded. Showing the rivers (lines between stations) and the area borders only; water levels and issued levels are not affected.",
   },
 };
 let lang = localStorage.getItem("kawamori-lang") || document.documentElement.lang || "ja";
@@ -96,11 +98,32 @@ const fmtTime = (iso) => iso ? new Date(iso).toLocaleString(lang === "ja" ? "ja-
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 let map = null, stationLayer = null, shelterLayer = null, areaLayer = null, selected = null;
+// the basemap the settings chose (dashboard/basemap.py): 地理院タイル, the city's tile
+// server, the dashboard's own offline tiles, or none; when a view's tiles all fail (no
+// internet on the city's LAN, the tile server down) a notice says so and the map goes on
+// with the rivers and areas drawn from the data
+const BASEMAP = JSON.parse(document.getElementById("map").dataset.basemap || "{}");
+let tileLayer = null, tilesFailed = false;
+function tilesNotice() {
+  const notice = document.getElementById("tiles-notice");
+  notice.hidden = !tilesFailed;
+  notice.textContent = tilesFailed ? t("tilesFailed") : "";
+}
 if (window.L) {
   map = L.map("map", { zoomControl: true }).setView([38.78, 139.89], 12);
-  L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-    maxZoom: 18, attribution: "© OpenStreetMap contributors",
-  }).addTo(map);
+  if (BASEMAP.url) {
+    tileLayer = L.tileLayer(BASEMAP.url, {
+      // an offline file may stop at a low zoom: its tiles are enlarged beyond it
+      minZoom: BASEMAP.minZoom, maxZoom: Math.max(BASEMAP.maxZoom, 18), maxNativeZoom: BASEMAP.maxZoom,
+      attribution: BASEMAP.attribution[lang] || BASEMAP.attribution.ja,
+    }).addTo(map);
+    let loaded = 0, failed = 0;
+    tileLayer.on("loading", () => { loaded = 0; failed = 0; });
+    tileLayer.on("tileload", () => { loaded += 1; });
+    tileLayer.on("tileerror", () => { failed += 1; });
+    tileLayer.on("load", () => { tilesFailed = failed > 0 && loaded === 0; tilesNotice(); });
+  }
+  map.setMaxZoom(18);
   areaLayer = L.layerGroup().addTo(map);
   shelterLayer = L.layerGroup().addTo(map);
   stationLayer = L.layerGroup().addTo(map);
@@ -365,6 +388,12 @@ document.getElementById("lang").addEventListener("click", () => {
   localStorage.setItem("kawamori-lang", lang);
   document.cookie = `kawamori_lang=${lang}; path=/; SameSite=Lax; max-age=31536000`;
   renderStatic();
+  if (tileLayer) {
+    map.attributionControl.removeAttribution(tileLayer.getAttribution());
+    tileLayer.options.attribution = BASEMAP.attribution[lang] || BASEMAP.attribution.ja;
+    map.attributionControl.addAttribution(tileLayer.options.attribution);
+  }
+  tilesNotice();
   if (lastStations) renderStations(lastStations);
   if (lastAreas) renderAreas(...lastAreas);
   refresh();
