@@ -28,7 +28,17 @@ from dashboard.deps import SESSION_COOKIE
 from dashboard.live import AlertFeed
 from dashboard.pages import secure_headers, templates
 from dashboard.production import ProductionTransport
-from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
+from dashboard.routers import (
+    alerts,
+    auth,
+    cap,
+    line_webhook,
+    places,
+    residents,
+    sensors,
+    station_settings,
+    stations,
+)
 from dashboard.security import SecurityConfig, SecurityMiddleware
 from notify.channels.http import Http
 from shelters import api as shelters_api
@@ -132,6 +142,7 @@ def create_app(
     app.include_router(cap.router)
     app.include_router(auth.router)
     app.include_router(alerts.router)
+    app.include_router(sensors.router)
     app.include_router(shelters_api.router)
     app.include_router(shelters_staff.router)
     app.include_router(residents.router)

@@ -234,3 +234,31 @@ def area_levels(conn: psycopg.Connection, *, staff: bool) -> list[dict]:
         )
     )
     return rows
+
+
+def device_health(conn: psycopg.Connection, *, now: datetime) -> list[dict]:
+    """Every device with its status row and its last 24 hours of readings at its station
+    (count, flagged count, the union of quality bits) and the newest reading's lag from
+    measurement to storage. Read through each station's primary key, never all readings."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            """SELECT d.id AS device_id, d.station_id, s.name_ja AS station_name_ja,
+                      s.name_en AS station_name_en, d.retired_at IS NOT NULL AS retired,
+                      ds.online, ds.last_seen, ds.firmware, ds.battery_v::float8 AS battery_v, ds.rssi_dbm,
+                      ds.buffered, ds.dropped, newest.time AS last_reading, newest.level_m AS last_level_m,
+                      extract(epoch FROM newest.received_at - newest.time)::float8 AS lag_s,
+                      coalesce(day.n, 0) AS readings_24h, coalesce(day.flagged, 0) AS flagged_24h,
+                      coalesce(day.flags, 0) AS flags_24h
+               FROM devices d
+               LEFT JOIN stations s ON s.id = d.station_id
+               LEFT JOIN device_status ds ON ds.device_id = d.id
+               LEFT JOIN LATERAL (SELECT time, level_m, received_at FROM readings
+                                  WHERE station_id = d.station_id AND device_id = d.id
+                                  ORDER BY time DESC LIMIT 1) newest ON true
+               LEFT JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE quality <> 0) AS flagged,
+                                         bit_or(quality) AS flags
+                                  FROM readings WHERE station_id = d.station_id AND device_id = d.id
+                                                  AND time > %s AND time <= %s) day ON true
+               ORDER BY d.id""",
+            (now - timedelta(hours=24), now),
+        ).fetchall()
