@@ -373,6 +373,7 @@ async function refresh() {
     lastStations = stations; lastAreas = [areas, levels];
     renderAreas(areas, levels); renderShelters(shelters); renderStations(stations);
     if (map && stations.features.length && !refresh.fitted) {
+      map.invalidateSize();  // the layout may have changed the map's size since it was made (a phone)
       map.fitBounds(L.latLngBounds(stations.features.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0]])).pad(0.3));
       refresh.fitted = true;
     }
@@ -383,6 +384,7 @@ async function refresh() {
   }
 }
 
+window.addEventListener("resize", () => map && map.invalidateSize());
 document.getElementById("lang").addEventListener("click", () => {
   lang = lang === "ja" ? "en" : "ja";
   localStorage.setItem("kawamori-lang", lang);
