@@ -35,6 +35,7 @@ from dashboard.routers import (
     line_webhook,
     places,
     residents,
+    review,
     sensors,
     station_settings,
     stations,
@@ -143,6 +144,7 @@ def create_app(
     app.include_router(auth.router)
     app.include_router(alerts.router)
     app.include_router(sensors.router)
+    app.include_router(review.router)
     app.include_router(shelters_api.router)
     app.include_router(shelters_staff.router)
     app.include_router(residents.router)

@@ -50,7 +50,7 @@ const Hydrograph = (() => {
   // `t`: the page's texts (t.now, t.current, t.peak, t.eta(stage, minutes, at), t.crossed(stage))
   function draw(box, data, t) {
     const { points, stages, now, rate, issued } = data;
-    const t0 = data.since, t1 = Math.max(data.until, now);
+    const t0 = data.since, t1 = Math.max(data.until, now ?? data.until);  // now: null in a review
     const summary = [];
     if (!points.length) { box.innerHTML = `<p>${esc(t.noData)}</p>`; return summary; }
     // the newest reading itself (not its bucket's mean), when the station gave it
@@ -92,7 +92,7 @@ const Hydrograph = (() => {
       font-size="11" text-anchor="end">${v.toFixed(v % 1 ? 1 : 0)}</text>
       <line x1="${LEFT - 3}" x2="${LEFT}" y1="${f(y(v))}" y2="${f(y(v))}" stroke="#666"/>`).join("");
     const nowX = x(now);
-    const nowMark = now <= t1 ? `<g class="now"><line x1="${f(nowX)}" x2="${f(nowX)}" y1="${TOP}" y2="${H - BOTTOM}"
+    const nowMark = now != null && now <= t1 ? `<g class="now"><line x1="${f(nowX)}" x2="${f(nowX)}" y1="${TOP}" y2="${H - BOTTOM}"
       stroke="#c00" stroke-width="1.5"/><text x="${f(nowX - 3)}" y="${H - BOTTOM - 4}" font-size="11"
       text-anchor="end" fill="#c00">${esc(t.now)}</text></g>` : "";
     const lastX = x(Date.parse(last.time));
