@@ -20,10 +20,13 @@ from rollups; baselines: the newest reading per station by a LATERAL scan, and
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,7 +34,7 @@ from pathlib import Path
 # this file is named like the package it measures: put the repository first on the path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard import queries
+from dashboard import queries, review
 from kawamori import db
 from kawamori.embedded import PostgresServer
 
@@ -86,6 +89,119 @@ def generate(conn, *, stations: int, year_stations: int, days: int, end: datetim
     conn.execute("VACUUM ANALYZE")
 
 
+REVIEW_AREA = "bench-area"
+
+
+def review_event(conn, *, end: datetime, subscribers: int) -> None:
+    """A 3-day event in one area of five stations (b00000–b00004, which must have readings
+    for those days): 60 audit entries (the engine's and a person's), 10 messages each
+    delivered to ``subscribers`` subscriptions over three channels (with failures and
+    duplicates in the log), 20 shelters nearby counted every 10 minutes."""
+    start = end - timedelta(days=3)
+    ring = [[134.98, 34.98], [135.02, 34.98], [135.02, 35.06], [134.98, 35.06], [134.98, 34.98]]
+    conn.execute(
+        "INSERT INTO alert_areas (id, name_ja, name_en, geometry) "
+        "VALUES (%s, 'ベンチ地区', 'Bench area', %s)",
+        (REVIEW_AREA, json.dumps({"type": "Polygon", "coordinates": [ring]})),
+    )
+    conn.execute(
+        "INSERT INTO alert_area_stations SELECT %s, 'b' || lpad(i::text, 5, '0') "
+        "FROM generate_series(0, 4) i",
+        (REVIEW_AREA,),
+    )
+    user = conn.execute(
+        """INSERT INTO staff_users (username, display_name, role, password_hash)
+           VALUES ('bench', 'ベンチ 職員', 'approver', 'x') RETURNING id"""
+    ).fetchone()[0]
+    alert = conn.execute(
+        """INSERT INTO alerts (fingerprint, station_id, kind, area_id, status, state, public, alert_level,
+                               areas, details, version, revision, opened_at, updated_at, ended_at)
+           VALUES (%s, 'b00000', 'area', %s, 'Actual', 'resolved', true, 4, %s, %s, 10, 5, %s, %s, %s)
+           RETURNING id""",
+        (
+            f"area:{REVIEW_AREA}",
+            REVIEW_AREA,
+            [REVIEW_AREA],
+            json.dumps({"basis": "observed"}),
+            start,
+            end,
+            end,
+        ),
+    ).fetchone()[0]
+    actions = ["proposed", "approved", "issued", "raised", "lowered", "lifted"]
+    for k in range(60):
+        action = actions[k % len(actions)]
+        details = {"evidence": [{"station": "b00000", "basis": "observed", "level": 4, "level_m": 5.1}]}
+        conn.execute(
+            """INSERT INTO alert_audit (alert_id, at, actor_id, action, from_state, to_state, reason, details)
+               VALUES (%s, %s, %s, %s, 'pending', 'active', 'bench', %s)""",
+            (
+                alert,
+                start + timedelta(minutes=70 * k),
+                user if action == "approved" else None,
+                action,
+                json.dumps(details),
+            ),
+        )
+    channels = ["line", "email", "webpush"]
+    subscriptions = [uuid.uuid4() for _ in range(subscribers)]
+    with conn.cursor() as cur:
+        cur.executemany(
+            """INSERT INTO subscriptions (id, channel, language, address_sealed, address_digest, areas,
+                                          unsubscribe_digest) VALUES (%s, %s, 'ja', %s, %s, %s, %s)""",
+            [
+                (sid, channels[n % 3], os.urandom(16), uuid.uuid4().hex, [REVIEW_AREA], uuid.uuid4().hex)
+                for n, sid in enumerate(subscriptions)
+            ],
+        )
+        for version in range(1, 11):
+            at = start + timedelta(hours=6 * version)
+            outbox = cur.execute(
+                """INSERT INTO alert_outbox (alert_id, version, msg_type, status, public, payload, created_at)
+                   VALUES (%s, %s, 'Update', 'Actual', true, '{"alert_level": 4}', %s) RETURNING id""",
+                (alert, version, at),
+            ).fetchone()[0]
+            cur.execute(
+                """WITH made AS (
+                       INSERT INTO deliveries (outbox_id, subscription_id, alert_id, version, channel, state,
+                                               not_before, deadline, done_at, created_at)
+                       SELECT %s, s.id, %s, %s, s.channel,
+                              CASE WHEN random() < 0.02 THEN 'failed' ELSE 'delivered' END, %s, %s, %s, %s
+                       FROM subscriptions s WHERE %s = ANY(s.areas)
+                       RETURNING id, subscription_id, channel, state)
+                   INSERT INTO notification_log (delivery_id, alert_id, version, subscription_id, channel,
+                                                 attempt, outcome, at)
+                   SELECT id, %s, %s, subscription_id, channel, a, state, %s
+                   FROM made, generate_series(1, CASE WHEN random() < 0.005 THEN 2 ELSE 1 END) a""",
+                (
+                    outbox,
+                    alert,
+                    version,
+                    at,
+                    at + timedelta(hours=1),
+                    at + timedelta(minutes=2),
+                    at,
+                    REVIEW_AREA,
+                    alert,
+                    version,
+                    at + timedelta(minutes=2),
+                ),
+            )
+    for k in range(20):
+        conn.execute(
+            """INSERT INTO shelters (id, name_ja, name_en, latitude, longitude, capacity, status)
+               VALUES (%s, %s, %s, %s, %s, 300, 'open')""",
+            (f"bench-shelter-{k}", f"避難所{k}", f"Shelter {k}", 34.99 + k * 0.003, 135.0 + (k % 3) * 0.005),
+        )
+        conn.execute(
+            """INSERT INTO shelter_count_events (id, shelter_id, kind, value, source, recorded_at)
+               SELECT gen_random_uuid(), %s, 'delta', 1 + (random() * 3)::int, 'door_counter', t
+               FROM generate_series(%s::timestamptz, %s::timestamptz, INTERVAL '10 minutes') t""",
+            (f"bench-shelter-{k}", start, end),
+        )
+    conn.execute("ANALYZE")
+
+
 def server_ms(conn, sql: str, params: tuple, repeat: int) -> float:
     """The server's execution time (EXPLAIN ANALYZE), without the answer's transfer."""
     samples = []
@@ -133,6 +249,7 @@ def main() -> None:
     parser.add_argument("--year-stations", type=int, default=None, help="stations with the whole period")
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--subscribers", type=int, default=10_000, help="of the review's area")
     args = parser.parse_args()
     year_stations = args.stations if args.year_stations is None else min(args.year_stations, args.stations)
     end = datetime(2026, 10, 1, tzinfo=UTC)
@@ -193,6 +310,12 @@ def main() -> None:
                     on_server = f"{server_ms(conn, *server, args.repeat):9.2f}" if server else " " * 9
                     print(f"| {label:<48} | {on_server} | {median_ms(run, args.repeat):9.2f} |")
                 with_trigger, without = batch_cost(conn, stations=args.stations, end=end, repeat=args.repeat)
+                review_event(conn, end=end, subscribers=args.subscribers)
+                three_days = {"area_ids": [REVIEW_AREA], "since": end - timedelta(days=3), "until": end}
+                event = review.load(conn, **three_days)
+                what = f"after-action review, one area, 3 days ({len(event.entries)} lines)"
+                ms = median_ms(lambda: review.load(conn, **three_days), args.repeat)
+                print(f"| {what:<48} | {'':9} | {ms:9.2f} |")
                 for label, ms in (("on", with_trigger), ("off", without)):
                     what = f"ingest statement of 1,000 readings, trigger {label}"
                     print(f"| {what:<48} | {'':9} | {ms:9.2f} |")

@@ -141,6 +141,47 @@ def occupancy_curve(
     return curve or [(since, count)], max(len(curve) - 1, 0)
 
 
+FILL_MARKS = (0.5, 0.8, 1.0)  # a shelter half full, 80 % full, full: when, in the timeline
+
+
+def occupancy_marks(shelter: ShelterCurve) -> list[Entry]:
+    """What the timeline says of a shelter's count (the plot has every count): the first
+    count in the range, when it first passed half, 80 % and all of its capacity, and its
+    highest count."""
+    changes = shelter.curve[1:]
+    if not changes:
+        return []
+    names = (shelter.name_ja, shelter.name_en)
+    out = [
+        Entry(
+            changes[0][0], "shelter", f"{names[0]}: {changes[0][1]} 人", f"{names[1]}: {changes[0][1]} people"
+        )
+    ]
+    if shelter.capacity:
+        start = shelter.curve[0][1]
+        for mark in FILL_MARKS:
+            limit = mark * shelter.capacity
+            if start >= limit:
+                continue
+            crossed = next(((at, n) for at, n in changes if n >= limit), None)
+            if crossed:
+                percent = round(mark * 100)
+                out.append(
+                    Entry(
+                        crossed[0],
+                        "shelter",
+                        f"{names[0]}: 収容の{percent}%に達した（{crossed[1]}/{shelter.capacity} 人）",
+                        f"{names[1]}: reached {percent} % of capacity ({crossed[1]}/{shelter.capacity})",
+                    )
+                )
+    top_at, top = max(changes, key=lambda c: c[1])
+    if (top_at, top) != changes[0]:
+        out.append(
+            Entry(top_at, "shelter", f"{names[0]}: 最大 {top} 人", f"{names[1]}: highest, {top} people")
+        )
+    return out
+
+
 def timeline(*parts: Iterable[Entry]) -> list[Entry]:
     """All entries, oldest first; at the same time, in the order of the kinds above."""
     order = list(KINDS)
@@ -253,11 +294,7 @@ def load(conn: psycopg.Connection, *, area_ids: Sequence[str], since: datetime, 
                 shelter["id"], shelter["name_ja"], shelter["name_en"], shelter["capacity"], curve, checkins
             )
         )
-    shelter_lines = [
-        Entry(at, "shelter", f"{sh.name_ja}: {n} 人", f"{sh.name_en}: {n} people")
-        for sh in review.shelters
-        for at, n in sh.curve[1:]
-    ]
+    shelter_lines = [e for sh in review.shelters for e in occupancy_marks(sh)]
     words = {"open": ("開設", "opened"), "preparing": ("開設準備", "preparing"), "closed": ("閉鎖", "closed")}
     names = {sh.id: (sh.name_ja, sh.name_en) for sh in review.shelters}
     shelter_lines += [

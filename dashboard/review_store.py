@@ -11,8 +11,6 @@ import shapely
 from psycopg.rows import dict_row
 from shapely.geometry import Point, shape
 
-from dashboard import queries
-
 NEAR_DEG = 0.02  # shelters within about 2 km of an area serve it (where its people go)
 
 
@@ -22,25 +20,23 @@ def _rows(conn: psycopg.Connection, sql: str, params: tuple) -> list[dict]:
 
 
 def areas(conn: psycopg.Connection, ids: Sequence[str]) -> list[dict]:
-    """The areas asked for, as :func:`dashboard.queries.area_levels` names them: alert
-    areas and stations in no area (an area of their own)."""
-    wanted = set(ids)
-    shapes = {a["id"]: a for a in queries.areas(conn)}
-    out = []
-    for place in queries.area_levels(conn, staff=True):
-        if place["id"] not in wanted:
-            continue
-        known = shapes.get(place["id"])
-        out.append(
-            {
-                "id": place["id"],
-                "name_ja": place["name_ja"],
-                "name_en": place["name_en"],
-                "geometry": known["geometry"] if known else None,
-                "station_ids": known["station_ids"] if known else [place["id"]],
-            }
-        )
-    return out
+    """The areas asked for, named as :func:`dashboard.queries.area_levels` names them:
+    alert areas with their stations, and stations in no area (an area of their own)."""
+    return _rows(
+        conn,
+        """SELECT a.id, a.name_ja, a.name_en, a.geometry,
+                  coalesce(array_agg(x.station_id ORDER BY x.station_id)
+                           FILTER (WHERE x.station_id IS NOT NULL), '{}') AS station_ids
+           FROM alert_areas a LEFT JOIN alert_area_stations x ON x.area_id = a.id
+           WHERE a.id = ANY(%s) GROUP BY a.id
+           UNION ALL
+           SELECT s.id, s.river_ja || '（' || s.name_ja || '）', s.river_en || ' (' || s.name_en || ')',
+                  NULL, ARRAY[s.id]
+           FROM stations s
+           WHERE s.id = ANY(%s) AND NOT EXISTS (SELECT 1 FROM alert_area_stations x WHERE x.station_id = s.id)
+           ORDER BY 1""",
+        (list(ids), list(ids)),
+    )
 
 
 def stations(conn: psycopg.Connection, ids: Sequence[str]) -> list[dict]:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from dashboard.review import Entry, occupancy_curve, stage_crossings, timeline
+from dashboard.review import Entry, ShelterCurve, occupancy_curve, occupancy_marks, stage_crossings, timeline
 from kawamori import db
 from tests.dashboard.test_alerts_api import AREA, STATION, raise_alert, server, sign_in  # noqa: F401
 
@@ -66,6 +66,22 @@ def test_stage_crossings_count_a_one_reading_peak():
 )
 def test_occupancy_curve(events, curve, changes):
     assert occupancy_curve(events, since=T0) == (curve, changes)
+
+
+def test_occupancy_marks_say_when_a_shelter_filled():
+    at = [T0 + timedelta(minutes=m) for m in range(5)]
+    shelter = ShelterCurve(
+        "s", "体育館", "Gym", 100, [(T0, 60), *zip(at[1:], (70, 85, 100, 90), strict=True)], 4
+    )
+    assert [e.ja for e in occupancy_marks(shelter)] == [
+        "体育館: 70 人",  # the first count; half was passed before the range: not again
+        "体育館: 収容の80%に達した（85/100 人）",
+        "体育館: 収容の100%に達した（100/100 人）",
+        "体育館: 最大 100 人",
+    ]
+    unknown = ShelterCurve("u", "公民館", "Hall", None, [(T0, 0), (at[1], 5), (at[2], 3)], 2)
+    assert [e.en for e in occupancy_marks(unknown)] == ["Hall: 5 people"]  # its first count is its highest
+    assert occupancy_marks(ShelterCurve("n", "n", "n", 10, [(T0, 0)], 0)) == []
 
 
 def test_timeline_orders_by_time_then_kind():
@@ -142,6 +158,7 @@ def event(server):  # noqa: F811
         shelter = conn.execute(
             """SELECT id FROM shelters ORDER BY (latitude - 38.80)^2 + (longitude - 139.88)^2 LIMIT 1"""
         ).fetchone()[0]
+        conn.execute("UPDATE shelters SET capacity = 50 WHERE id = %s", (shelter,))
         conn.execute(
             "INSERT INTO shelter_status_events (id, shelter_id, status, recorded_at) "
             "VALUES (%s, %s, 'open', %s)",
@@ -185,11 +202,12 @@ def test_the_review_as_csv(event):
             "version 1 line: sent 3, failed 1, duplicates 1, superseded 0, pending 0",
             "version 1 email: sent 1, failed 1, duplicates 0, superseded 0, pending 0",
         }
-        assert [r["what_en"].rsplit(": ", 1)[1] for r in rows if r["kind"] == "shelter"] == [
+        assert [r["what_en"].split(": ", 1)[1] for r in rows if r["kind"] == "shelter"] == [
             "opened",
             "10 people",
-            "35 people",
-            "42 people",
+            "reached 50 % of capacity (35/50)",
+            "reached 80 % of capacity (42/50)",
+            "highest, 42 people",
         ]
         assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
         # bad requests say why
