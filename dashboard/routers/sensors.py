@@ -25,25 +25,10 @@ Sort = Literal["device", "station", "battery", "rssi", "backlog", "last", "firmw
 
 
 class SensorPublic(BaseModel):
-    device_id: str
-    station_id: str | None
-    station_name_ja: str | None
-    station_name_en: str | None
+    device: DeviceHealth  # what is stored and measured of it (device_status, 24 h of readings)
     status: Status
-    online: bool | None
-    last_seen: datetime | None
-    last_reading: datetime | None
-    last_level_m: float | None
-    firmware: str | None
-    battery_v: float | None
-    rssi_dbm: int | None
-    buffered: int | None
-    dropped: int | None
-    readings_24h: int
-    flagged_24h: int
     qc_flags_24h: list[str]
-    lag_s: float | None
-    needs_visit: list[Reason]
+    needs_visit: list[Reason]  # most urgent first; empty: nothing to do
 
 
 def _devices(conn, now: datetime, sort: str) -> list[tuple[DeviceHealth, Status, tuple[Reason, ...]]]:
@@ -53,8 +38,9 @@ def _devices(conn, now: datetime, sort: str) -> list[tuple[DeviceHealth, Status,
 
 
 def _public(device: DeviceHealth, state: Status, reasons: tuple[Reason, ...]) -> SensorPublic:
-    fields = {f: getattr(device, f) for f in SensorPublic.model_fields if hasattr(device, f)}
-    return SensorPublic(**fields, status=state, qc_flags_24h=device.flag_names(), needs_visit=list(reasons))
+    return SensorPublic(
+        device=device, status=state, qc_flags_24h=device.flag_names(), needs_visit=list(reasons)
+    )
 
 
 @router.get("/api/sensors", response_model=list[SensorPublic], summary="Every device's health (staff)")

@@ -168,10 +168,13 @@ def test_the_api_lists_every_device_with_its_reasons(fleet):
         page = anonymous.get("/sensors")
         assert page.status_code == 303 and page.headers["location"].startswith("/staff/login")
     with sign_in(fleet, "op") as http:
-        devices = {d["device_id"]: d for d in http.get("/api/sensors").json()}
+        devices = {d["device"]["device_id"]: d for d in http.get("/api/sensors").json()}
         assert list(devices) == [f"kw-demo-0{i}" for i in range(1, 6)]
         assert devices["kw-demo-01"]["needs_visit"] == [] and devices["kw-demo-01"]["status"] == "reporting"
-        assert devices["kw-demo-01"]["readings_24h"] == 6 and devices["kw-demo-01"]["lag_s"] == 3
+        assert (
+            devices["kw-demo-01"]["device"]["readings_24h"] == 6
+            and devices["kw-demo-01"]["device"]["lag_s"] == 3
+        )
         assert devices["kw-demo-02"]["needs_visit"] == ["silent", "battery", "signal"]
         assert devices["kw-demo-03"]["needs_visit"] == ["backlog", "dropped", "qc", "late"]
         assert devices["kw-demo-03"]["qc_flags_24h"] == ["flat_line"]
@@ -179,7 +182,9 @@ def test_the_api_lists_every_device_with_its_reasons(fleet):
             "silent"
         ]
         assert devices["kw-demo-05"]["status"] == "retired"
-        by_battery = [d["device_id"] for d in http.get("/api/sensors", params={"sort": "battery"}).json()]
+        by_battery = [
+            d["device"]["device_id"] for d in http.get("/api/sensors", params={"sort": "battery"}).json()
+        ]
         assert (
             by_battery[:2] == ["kw-demo-02", "kw-demo-03"] and by_battery[-1] == "kw-demo-04"
         )  # unknown last
