@@ -192,7 +192,9 @@ def _who(name: str | None) -> tuple[str, str]:
     return (name, name) if name else ENGINE
 
 
-def _decisions(rows: Iterable[dict]) -> list[Entry]:
+def _decisions(rows: Iterable[dict], stations: dict[str, tuple[str, str]]) -> list[Entry]:
+    """The audit entries in words, each followed by the evidence it rested on (the
+    stations by name, the basis in the console's words: alerts.audit_texts.TERMS)."""
     out = []
     for r in rows:
         if r["action"] not in ACTIONS:
@@ -219,13 +221,17 @@ def _decisions(rows: Iterable[dict]) -> list[Entry]:
             )
         )
         for e in details.get("evidence") or []:
-            level = f"{e['level_m']:.2f} m" if isinstance(e.get("level_m"), int | float) else ""
+            level = f" {e['level_m']:.2f} m" if isinstance(e.get("level_m"), int | float) else ""
+            station = stations.get(e.get("station"), (e.get("station"), e.get("station")))
+            basis = audit_texts.TERMS.get(e.get("basis"), {})
             out.append(
                 Entry(
                     r["at"],
                     "evidence",
-                    f"{r['area_ja']}: {e.get('station')} {level}（{e.get('basis')}、レベル{e.get('level')}）",
-                    f"{r['area_en']}: {e.get('station')} {level} ({e.get('basis')}, level {e.get('level')})",
+                    f"{r['area_ja']}: {station[0]}{level}（{basis.get('ja', e.get('basis'))}、"
+                    f"警戒レベル{e.get('level')}相当）",
+                    f"{r['area_en']}: {station[1]}{level} ({basis.get('en', e.get('basis'))}, "
+                    f"level {e.get('level')} equivalent)",
                     r["area_id"],
                     *ENGINE,
                 )
@@ -280,7 +286,9 @@ def load(conn: psycopg.Connection, *, area_ids: Sequence[str], since: datetime, 
     bucket = FINE_BUCKET if until - since <= timedelta(days=3) else COARSE_BUCKET
     station_ids = sorted({s for a in areas for s in a["station_ids"]})
     crossings = []
+    station_names = {}
     for s in review_store.stations(conn, station_ids):
+        station_names[s["id"]] = (s["name_ja"], s["name_en"])
         points = queries.station_readings(conn, station_id=s["id"], since=since, until=until, bucket=bucket)
         review.stations.append(StationSeries(s["id"], s["name_ja"], s["name_en"], s["stages"], points))
         crossings += stage_crossings(s["id"], (s["name_ja"], s["name_en"]), points, s["stages"])
@@ -301,7 +309,6 @@ def load(conn: psycopg.Connection, *, area_ids: Sequence[str], since: datetime, 
         Entry(at, "shelter", f"{names[sid][0]}: {words[status][0]}", f"{names[sid][1]}: {words[status][1]}")
         for sid, at, status in review_store.statuses(conn, list(names), since, until)
     ]
-    review.entries = timeline(
-        crossings, _decisions(decisions), _messages(messages), _deliveries(review.deliveries), shelter_lines
-    )
+    said, sent = _decisions(decisions, station_names), _messages(messages)
+    review.entries = timeline(crossings, said, sent, _deliveries(review.deliveries), shelter_lines)
     return review

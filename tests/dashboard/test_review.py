@@ -196,7 +196,8 @@ def test_the_review_as_csv(event):
         assert any(
             r["kind"] == "decision" and r["who_en"] == "engine" and "提案" in r["what_ja"] for r in rows
         )
-        assert any(r["kind"] == "evidence" and STATION in r["what_ja"] for r in rows)
+        evidence = [r["what_ja"].split(": ", 1)[1] for r in rows if r["kind"] == "evidence"]
+        assert evidence[0] == "十文字橋 7.40 m（観測、警戒レベル4相当）"
         deliveries = {r["what_en"].split(": ", 1)[1] for r in rows if r["kind"] == "delivery"}
         assert deliveries == {
             "version 1 line: sent 3, failed 1, duplicates 1, superseded 0, pending 0",
