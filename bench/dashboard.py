@@ -86,6 +86,11 @@ def generate(conn, *, stations: int, year_stations: int, days: int, end: datetim
            TIMESTAMPTZ '2000-01-01'), min(level_m), max(level_m), sum(level_m), count(*)
            FROM readings GROUP BY 1, 2"""
     )
+    # the evaluator's judgement of every station, with its rate (as after its first tick)
+    conn.execute(
+        """INSERT INTO station_status (station_id, reading_time, level_m, evaluated_at, state)
+           SELECT station_id, time, level_m, time, '{"rate_m_h": 0.01}' FROM station_latest"""
+    )
     conn.execute("VACUUM ANALYZE")
 
 
