@@ -11,13 +11,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from alerts.model import Role
-from dashboard.main import create_app
 from dashboard.sensor_health import DeviceHealth, Reason, Status, needs_visit, reason_text, status
-from kawamori import db, staff
+from kawamori import db
 from kawamori.model import Quality
-from tests.dashboard.test_alerts_api import PASSWORD, sign_in
-from tests.helpers import serve
+from tests.dashboard.test_alerts_api import server, sign_in  # noqa: F401  (the fixture)
 
 NOW = datetime(2026, 9, 20, 3, 0, tzinfo=UTC)
 FINE = DeviceHealth(
@@ -108,14 +105,12 @@ def test_visits_are_ordered_unique_and_explained(device):
 
 
 @pytest.fixture
-def fleet(demo_db):
+def fleet(server):  # noqa: F811
     """The demo network's five boards: one fine, one silent with a low battery, one with a
-    backlog and a stuck sensor, one never heard, one retired."""
+    backlog and a stuck sensor, one never heard, one retired (the staff: the alert API's)."""
+    base, demo_db = server
     now = datetime.now(UTC).replace(microsecond=0)
     with db.connect(demo_db) as conn:
-        staff.create_user(
-            conn, username="op", display_name="OP 職員", role=Role.operator, password=PASSWORD, now=now
-        )
         status_rows = [
             ("kw-demo-01", True, now - timedelta(minutes=2), "1.4.0", 3.95, -68, 0, 0),
             ("kw-demo-02", True, now - timedelta(hours=3), "1.3.2", 3.30, -104, 0, 0),
@@ -158,8 +153,7 @@ def fleet(demo_db):
                     for i in range(6)
                 ],
             )
-    with serve(create_app(demo_db)) as base:
-        yield base
+    return base
 
 
 def test_the_api_lists_every_device_with_its_reasons(fleet):
