@@ -170,11 +170,11 @@ def event(server):  # noqa: F811
                    VALUES (%s, %s, %s, %s, 'staff', %s)""",
                 (uuid.uuid4(), shelter, kind, value, now - timedelta(minutes=minutes)),
             )
-    return base, now, shelter
+    return base, now, shelter, database_url
 
 
 def test_the_review_as_csv(event):
-    base, now, _ = event
+    base, now, _, database = event
     params = {
         "area": AREA,
         "since": (now - timedelta(hours=2)).isoformat(),
@@ -211,6 +211,11 @@ def test_the_review_as_csv(event):
             "highest, 42 people",
         ]
         assert [r["time"] for r in rows] == sorted(r["time"] for r in rows)
+        # a station in no area is an area of its own (as on the map): its readings and shelters
+        with db.connect(database) as conn:
+            conn.execute("DELETE FROM alert_area_stations WHERE station_id = 'kyoden-chiwara'")
+        alone = http.get("/review.csv", params={**params, "area": "kyoden-chiwara"})
+        assert alone.status_code == 200 and "time,area,kind" in alone.text
         # bad requests say why
         wrong = http.get("/review.csv", params={**params, "until": params["since"]})
         assert wrong.status_code == 400 and "after its start" in wrong.json()["detail"]
@@ -221,7 +226,7 @@ def test_the_review_as_csv(event):
 
 
 def test_the_review_page_in_chromium(event):
-    base, now, _ = event
+    base, now, *_ = event
     since = (now - timedelta(hours=2)).astimezone().replace(tzinfo=None)
     with sync_playwright() as p:
         browser = p.chromium.launch(
