@@ -22,6 +22,8 @@ from alerts.cap import DEFAULT_SENDER_NAME
 from alerts.policy import ApprovalPolicy
 from alerts.store import DEFAULT_SENDER
 from dashboard import health, openapi
+from dashboard.basemap import TILE_PATH, Basemap, BasemapError, PmtilesArchive, basemap
+from dashboard.basemap import from_settings as basemap_from_settings
 from dashboard.deps import SESSION_COOKIE
 from dashboard.live import AlertFeed
 from dashboard.pages import secure_headers, templates
@@ -33,6 +35,8 @@ from dashboard.routers import (
     line_webhook,
     places,
     residents,
+    review,
+    sensors,
     station_settings,
     stations,
 )
@@ -45,7 +49,10 @@ from shelters.crowding import DEFAULT_BANDS, Bands
 HERE = Path(__file__).parent
 LEAFLET = HERE / "node_modules" / "leaflet" / "dist"
 SWAGGER_UI = Path(swagger_ui_bundle.swagger_ui_path)  # from a package, served from here: no CDN
-MAP_TILES = "https://tile.openstreetmap.org"
+__all__ = ["BasemapError", "basemap_from_settings", "create_app"]  # what the CLI uses
+
+
+none_basemap = basemap("none")  # tests and apps that choose none: rivers and areas only
 
 
 def create_app(
@@ -61,6 +68,7 @@ def create_app(
     security: SecurityConfig | None = None,
     broker_address: tuple[str, int] | None = None,
     production: bool = False,
+    basemap: Basemap | None = None,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -125,6 +133,7 @@ def create_app(
         residents_config or residents.ResidentConfig()
     )  # the resident page, subscriptions, LINE
     app.state.broker_address = broker_address  # /api/health checks it is reachable
+    app.state.basemap = basemap or none_basemap
     if production:  # https and __Host- session cookies whatever the proxy says
         app.add_middleware(ProductionTransport, host_cookies=[SESSION_COOKIE, shelters_staff.COOKIE])
     app.include_router(health.router)
@@ -134,6 +143,8 @@ def create_app(
     app.include_router(cap.router)
     app.include_router(auth.router)
     app.include_router(alerts.router)
+    app.include_router(sensors.router)
+    app.include_router(review.router)
     app.include_router(shelters_api.router)
     app.include_router(shelters_staff.router)
     app.include_router(residents.router)
@@ -144,14 +155,27 @@ def create_app(
     if LEAFLET.exists():
         app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")
 
+    chosen = app.state.basemap
+    if chosen.pmtiles is not None:
+        archive = PmtilesArchive(chosen.pmtiles)
+
+        @app.get(TILE_PATH, include_in_schema=False)
+        def tile(z: int, x: int, y: int) -> Response:
+            """The offline basemap's raster tiles, from the PMTiles file."""
+            data = archive.tile(z, x, y)
+            if data is None:
+                raise StarletteHTTPException(404, f"no tile {z}/{x}/{y} in the map file")
+            cache = {"Cache-Control": "public, max-age=86400"}
+            return Response(data, media_type=archive.media_type, headers=cache)
+
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def map_page(request: Request, lang: str | None = None) -> HTMLResponse:
         language = lang if lang in {"ja", "en"} else "ja"
-        headers = secure_headers(images=MAP_TILES, styles="'unsafe-inline'")  # Leaflet, badges
+        # the tiles' origin only (none for this site's own tiles); Leaflet and badges style inline
+        headers = secure_headers(images=chosen.image_origin, styles="'unsafe-inline'")
         headers["Cache-Control"] = "no-cache"
-        return templates.TemplateResponse(
-            request, "map.html", {"lang": language, "leaflet": LEAFLET.exists()}, headers=headers
-        )
+        context = {"lang": language, "leaflet": LEAFLET.exists(), "basemap": chosen.page()}
+        return templates.TemplateResponse(request, "map.html", context, headers=headers)
 
     @app.get("/docs", include_in_schema=False)
     def api_docs() -> Response:

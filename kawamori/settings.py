@@ -129,6 +129,21 @@ class Settings(BaseSettings):
         "production)",
     )
 
+    # the staff map's basemap (docs/staff.md, "The basemap"); checked at start-up
+    map_basemap: str = Field(
+        default="gsi-pale",
+        description="gsi-std, gsi-pale, gsi-photo (地理院タイル), xyz (KAWAMORI_MAP_TILE_URL), pmtiles "
+        "(KAWAMORI_MAP_PMTILES, served by the dashboard) or none",
+    )
+    map_tile_url: str | None = Field(
+        default=None, description="https://tiles.city.example.lg.jp/{z}/{x}/{y}.png : the city's tile server"
+    )
+    map_tile_attribution: str | None = Field(
+        default=None, description="Whose map the tiles are (plain text), for xyz and pmtiles"
+    )
+    map_pmtiles: Path | None = Field(default=None, description="A raster .pmtiles file for offline maps")
+    map_max_zoom: int | None = Field(default=None, ge=0, le=24, description="The xyz server's highest zoom")
+
     @field_validator("database_url")
     @classmethod
     def _postgres_only(cls, value: str | None) -> str | None:

@@ -260,7 +260,7 @@ def dashboard() -> None:
     import uvicorn
 
     from alerts.policy import PolicyError, configured_policy
-    from dashboard.main import create_app
+    from dashboard.main import BasemapError, basemap_from_settings, create_app
     from dashboard.routers.residents import ResidentConfig
     from dashboard.security import SecurityConfig
     from kawamori.settings import MqttEndpoint
@@ -271,7 +271,8 @@ def dashboard() -> None:
     try:
         residents_config = ResidentConfig.from_settings(settings)
         policy = configured_policy(settings.alert_policy)
-    except (SubscriberKeyError, PolicyError) as error:
+        basemap = basemap_from_settings(settings)
+    except (SubscriberKeyError, PolicyError, BasemapError) as error:
         raise fail(console, error) from None
     runtime = _runtime(settings)
     broker = MqttEndpoint(runtime.mqtt_url)  # its address only, for /api/health
@@ -287,6 +288,7 @@ def dashboard() -> None:
             policy=policy,
             residents_config=residents_config,
             security=SecurityConfig.from_settings(settings),
+            basemap=basemap,
         ),
         host=settings.dashboard_host,
         port=settings.dashboard_port,

@@ -7,8 +7,14 @@ const TEXT = {
     subtitle: "河川水位モニタ", stations: "観測所（観測）", legend: "凡例", updated: "更新",
     lang: "English", normal: "平常", stale: "データ途絶", level: "警戒レベル",
     noData: "データなし", shelter: "避難所", capacity: "収容", unknown: "不明", open: "開設", closed: "閉鎖",
-    preparing: "開設準備中", hydrograph: "過去24時間の水位", failed: "更新できません",
-    watch: "観測中", console: "警報コンソール（職員）",
+    preparing: "開設準備中", hydrograph: "水位", failed: "更新できません",
+    ranges: { "6h": "6時間", "24h": "24時間", "7d": "7日", "30d": "30日", "1y": "1年" },
+    earlier: "← 前へ", later: "次へ →", latest: "現在へ", range: "表示期間",
+    now: "現在", current: "現在の水位", peak: "表示期間の最高",
+    crossed: (s) => `${s.name_ja}（${s.level_m.toFixed(2)} m）に達しました`,
+    eta: (s, m, at) => `${s.name_ja}まで約${m}分（${fmtTime(at)}ごろ）: 今の上昇が続いた場合`,
+    issuedBand: (n) => `発令中: ${TEXT.ja.levels[n] || `警戒レベル${n}`}`,
+    watch: "観測中", console: "警報コンソール（職員）", sensors: "水位計の状態",
     areas: "発令地区（発令・提案）", observed: "観測", issued: "発令", proposed: "提案",
     stationsNote: "観測所の印は水位の観測です。発令ではありません。発令は地区の色で示します。",
     issuedNone: "発令なし", waiting: "承認待ち", drill: "訓練", test: "テスト",
@@ -24,13 +30,20 @@ const TEXT = {
     legendProposed: "提案（破線の枠と「提案」）: 職員の判断待ち。住民にはまだ届いていません。",
     legendObserved: "観測（観測所の印）: 確認済みの水位の段階と傾向。発令ではありません。",
     legendDrill: "訓練: 住民には届きません。地区の色は変わりません。",
+    tilesFailed: "背景地図（タイル）を読み込めません。川（観測所を結ぶ線）と地区の境界だけで表示しています。水位と発令の表示には影響ありません。",
   },
   en: {
     subtitle: "River level monitor", stations: "Stations (observed)", legend: "Legend", updated: "Updated",
     lang: "日本語", normal: "Normal", stale: "No recent data", level: "Alert level",
     noData: "No data", shelter: "Shelter", capacity: "Capacity", unknown: "unknown", open: "Open", closed: "Closed",
-    preparing: "Preparing", hydrograph: "Water level, last 24 hours", failed: "Cannot update",
-    watch: "Watching", console: "Alert console (staff)",
+    preparing: "Preparing", hydrograph: "Water level", failed: "Cannot update",
+    ranges: { "6h": "6 hours", "24h": "24 hours", "7d": "7 days", "30d": "30 days", "1y": "1 year" },
+    earlier: "← Earlier", later: "Later →", latest: "Now", range: "Period shown",
+    now: "now", current: "Current level", peak: "Highest in this period",
+    crossed: (s) => `Reached ${s.name_en} (${s.level_m.toFixed(2)} m)`,
+    eta: (s, m, at) => `${s.name_en} in about ${m} min (around ${fmtTime(at)}) if the rise continues`,
+    issuedBand: (n) => `Issued: ${TEXT.en.levels[n] || `alert level ${n}`}`,
+    watch: "Watching", console: "Alert console (staff)", sensors: "Sensor health",
     areas: "Areas (issued, proposed)", observed: "Observed", issued: "Issued", proposed: "Proposed",
     stationsNote: "A station marker is the observed water level, not an issued level. Issued levels are the areas' shading.",
     issuedNone: "Nothing issued", waiting: "awaiting approval", drill: "Drill", test: "Test",
@@ -46,6 +59,7 @@ const TEXT = {
     legendProposed: "Proposed (dashed outline and “proposed”): awaiting a staff decision; residents have not been told.",
     legendObserved: "Observed (station markers): the confirmed stage and trend of the water; not an issued level.",
     legendDrill: "Drill: never sent to residents; does not shade the area.",
+    tilesFailed: "The background map (tiles) cannot be loaded. Showing the rivers (lines between stations) and the area borders only; water levels and issued levels are not affected.",
   },
 };
 let lang = localStorage.getItem("kawamori-lang") || document.documentElement.lang || "ja";
@@ -84,11 +98,32 @@ const fmtTime = (iso) => iso ? new Date(iso).toLocaleString(lang === "ja" ? "ja-
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 let map = null, stationLayer = null, shelterLayer = null, areaLayer = null, selected = null;
+// the basemap the settings chose (dashboard/basemap.py): 地理院タイル, the city's tile
+// server, the dashboard's own offline tiles, or none; when a view's tiles all fail (no
+// internet on the city's LAN, the tile server down) a notice says so and the map goes on
+// with the rivers and areas drawn from the data
+const BASEMAP = JSON.parse(document.getElementById("map").dataset.basemap || "{}");
+let tileLayer = null, tilesFailed = false;
+function tilesNotice() {
+  const notice = document.getElementById("tiles-notice");
+  notice.hidden = !tilesFailed;
+  notice.textContent = tilesFailed ? t("tilesFailed") : "";
+}
 if (window.L) {
   map = L.map("map", { zoomControl: true }).setView([38.78, 139.89], 12);
-  L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-    maxZoom: 18, attribution: "© OpenStreetMap contributors",
-  }).addTo(map);
+  if (BASEMAP.url) {
+    tileLayer = L.tileLayer(BASEMAP.url, {
+      // an offline file may stop at a low zoom: its tiles are enlarged beyond it
+      minZoom: BASEMAP.minZoom, maxZoom: Math.max(BASEMAP.maxZoom, 18), maxNativeZoom: BASEMAP.maxZoom,
+      attribution: BASEMAP.attribution[lang] || BASEMAP.attribution.ja,
+    }).addTo(map);
+    let loaded = 0, failed = 0;
+    tileLayer.on("loading", () => { loaded = 0; failed = 0; });
+    tileLayer.on("tileload", () => { loaded += 1; });
+    tileLayer.on("tileerror", () => { failed += 1; });
+    tileLayer.on("load", () => { tilesFailed = failed > 0 && loaded === 0; tilesNotice(); });
+  }
+  map.setMaxZoom(18);
   areaLayer = L.layerGroup().addTo(map);
   shelterLayer = L.layerGroup().addTo(map);
   stationLayer = L.layerGroup().addTo(map);
@@ -263,45 +298,68 @@ function renderAreas(collection, levels) {
   }).addTo(areaLayer);
 }
 
+// the hydrograph's periods: a bucket small enough to show a rise, whole hours (the
+// rollups) from a week on; ← / → move by half the period, up to a year back
+const RANGES = [
+  { key: "6h", hours: 6, bucket: 300 }, { key: "24h", hours: 24, bucket: 600 },
+  { key: "7d", hours: 168, bucket: 3600 }, { key: "30d", hours: 720, bucket: 21600 },
+  { key: "1y", hours: 8760, bucket: 86400 },
+];
+const MAX_BACK_H = 24 * 366;
+let range = RANGES[1], offsetH = 0;
+
+function issuedFor(stationId) {
+  if (!lastAreas) return null;
+  const [collection, levels] = lastAreas;
+  const stations = Object.fromEntries(collection.features.map((f) => [f.id, f.properties.station_ids || []]));
+  const issued = levels.areas.filter((a) => a.issued && (a.id === stationId || (stations[a.id] || []).includes(stationId)))
+    .map((a) => a.issued).sort((a, b) => b.level - a.level)[0];
+  return issued ? { level: issued.level, since: issued.since, text: t("issuedBand")(issued.level) } : null;
+}
+
+function renderRangeTools() {
+  const tools = document.getElementById("hydrograph-tools");
+  const periods = RANGES.map((r) => `<button type="button" data-range="${r.key}" aria-pressed="${r === range}">${esc(t("ranges")[r.key])}</button>`).join("");
+  tools.innerHTML = `<span role="group" aria-label="${esc(t("range"))}">${periods}</span>
+    <span role="group"><button type="button" data-pan="-1" ${offsetH + range.hours * 1.5 > MAX_BACK_H ? "disabled" : ""}>${esc(t("earlier"))}</button>
+    <button type="button" data-pan="1" ${offsetH ? "" : "disabled"}>${esc(t("later"))}</button>
+    <button type="button" data-pan="0" ${offsetH ? "" : "disabled"}>${esc(t("latest"))}</button></span>`;
+  tools.querySelectorAll("[data-range]").forEach((b) => b.addEventListener("click", () => {
+    range = RANGES.find((r) => r.key === b.dataset.range); offsetH = Math.min(offsetH, MAX_BACK_H - range.hours);
+    redrawSelected();
+  }));
+  tools.querySelectorAll("[data-pan]").forEach((b) => b.addEventListener("click", () => {
+    const step = Number(b.dataset.pan);
+    offsetH = step === 0 ? 0 : Math.min(Math.max(offsetH - step * range.hours / 2, 0), MAX_BACK_H - range.hours);
+    redrawSelected();
+  }));
+}
+const redrawSelected = () => lastStations && select(lastStations.features.find((f) => f.id === selected));
+
 async function select(feature) {
   if (!feature) return;
   selected = feature.id;
   const p = feature.properties;
   document.getElementById("detail").hidden = false;
-  document.getElementById("detail-title").textContent = `${name(p, "name")} — ${t("hydrograph")}`;
-  const response = await fetch(`/api/stations/${encodeURIComponent(feature.id)}/readings?hours=24&bucket_s=300`);
+  document.getElementById("detail-title").textContent = `${name(p, "name")} — ${t("hydrograph")} (${t("ranges")[range.key]})`;
+  renderRangeTools();
+  const now = Date.now(), until = now - offsetH * 3600e3;
+  const query = new URLSearchParams({ hours: offsetH + range.hours, bucket_s: range.bucket });
+  if (offsetH) query.set("until", new Date(until).toISOString());
+  const response = await fetch(`/api/stations/${encodeURIComponent(feature.id)}/readings?${query}`);
   const points = response.ok ? await response.json() : [];
-  drawHydrograph(points, p);
-}
-
-function drawHydrograph(points, p) {
   const box = document.getElementById("hydrograph");
   box.setAttribute("aria-label", `${t("hydrograph")}: ${name(p, "name")}`);
-  if (!points.length) { box.textContent = t("noData"); return; }
-  const W = 360, H = 200, L0 = 44, R0 = 8, T0 = 8, B0 = 22;
-  const times = points.map((d) => Date.parse(d.time));
-  const levels = points.map((d) => d.level_m);
-  const stages = p.stages || [];
-  const lo = Math.min(...levels, ...stages.map((s) => s.level_m)) - 0.2;
-  const hi = Math.max(...levels, ...stages.map((s) => s.level_m)) + 0.2;
-  const t0 = Math.min(...times), t1 = Math.max(...times, t0 + 1);
-  const x = (v) => L0 + (v - t0) / (t1 - t0) * (W - L0 - R0);
-  const y = (v) => T0 + (hi - v) / (hi - lo) * (H - T0 - B0);
-  const path = points.map((d, i) => `${i ? "L" : "M"}${x(times[i]).toFixed(1)},${y(d.level_m).toFixed(1)}`).join("");
-  const lines = stages.map((s) => {
-    const cls = s.alert_level ? `s-${s.alert_level}` : "s-watch";
-    return `<line x1="${L0}" x2="${W - R0}" y1="${y(s.level_m)}" y2="${y(s.level_m)}" class="${cls}"
-      stroke="#333" stroke-dasharray="4 3"/><text x="${W - R0 - 2}" y="${y(s.level_m) - 3}" text-anchor="end"
-      font-size="11">${esc(s[`name_${lang}`])} ${s.level_m.toFixed(2)} m</text>`;
-  }).join("");
-  box.innerHTML = `<svg viewBox="0 0 ${W} ${H}" xmlns="http://www.w3.org/2000/svg">
-    <rect x="${L0}" y="${T0}" width="${W - L0 - R0}" height="${H - T0 - B0}" fill="#f7fbff" stroke="#999"/>
-    ${lines}<path d="${path}" fill="none" stroke="#0b3d5c" stroke-width="2.5"/>
-    <text x="4" y="${y(hi - 0.2) + 4}" font-size="11">${(hi - 0.2).toFixed(1)} m</text>
-    <text x="4" y="${y(lo + 0.2) + 4}" font-size="11">${(lo + 0.2).toFixed(1)} m</text>
-    <text x="${L0}" y="${H - 6}" font-size="11">${esc(fmtTime(points[0].time))}</text>
-    <text x="${W - R0}" y="${H - 6}" font-size="11" text-anchor="end">${esc(fmtTime(points[points.length - 1].time))}</text>
-  </svg>`;
+  Hydrograph.draw(box, {
+    points, stages: p.stages || [], now, rate: offsetH ? null : p.rate_m_h,
+    latest: offsetH ? null : { time: p.latest_time, level_m: p.latest_level_m },
+    since: until - range.hours * 3600e3,
+    until: offsetH ? until : now + range.hours * 3600e3 * 0.15,  // room for the projection
+    issued: issuedFor(feature.id),
+  }, {
+    noData: t("noData"), now: t("now"), current: t("current"), peak: t("peak"), time: fmtTime,
+    stageName: (s) => s[`name_${lang}`] || s.name_ja, crossed: t("crossed"), eta: t("eta"),
+  });
 }
 
 let lastStations = null, lastAreas = null;
@@ -315,6 +373,7 @@ async function refresh() {
     lastStations = stations; lastAreas = [areas, levels];
     renderAreas(areas, levels); renderShelters(shelters); renderStations(stations);
     if (map && stations.features.length && !refresh.fitted) {
+      map.invalidateSize();  // the layout may have changed the map's size since it was made (a phone)
       map.fitBounds(L.latLngBounds(stations.features.map((f) => [f.geometry.coordinates[1], f.geometry.coordinates[0]])).pad(0.3));
       refresh.fitted = true;
     }
@@ -325,11 +384,18 @@ async function refresh() {
   }
 }
 
+window.addEventListener("resize", () => map && map.invalidateSize());
 document.getElementById("lang").addEventListener("click", () => {
   lang = lang === "ja" ? "en" : "ja";
   localStorage.setItem("kawamori-lang", lang);
   document.cookie = `kawamori_lang=${lang}; path=/; SameSite=Lax; max-age=31536000`;
   renderStatic();
+  if (tileLayer) {
+    map.attributionControl.removeAttribution(tileLayer.getAttribution());
+    tileLayer.options.attribution = BASEMAP.attribution[lang] || BASEMAP.attribution.ja;
+    map.attributionControl.addAttribution(tileLayer.options.attribution);
+  }
+  tilesNotice();
   if (lastStations) renderStations(lastStations);
   if (lastAreas) renderAreas(...lastAreas);
   refresh();

@@ -1,0 +1,166 @@
+"""Which gauges need a visit, and why: pure decisions over each device's health (from
+``device_status`` and its last 24 hours of readings) with ``now`` passed in.
+
+A device needs a visit for every reason that holds, most urgent first: it has gone
+silent, its battery is low, its signal is weak, it holds a backlog of readings it could
+not send, it has dropped readings, its readings are often flagged by quality control
+(a stuck, spiking or out-of-range sensor), its clock is wrong, or its readings arrive
+late. The limits are plain data (:class:`VisitLimits`), so a city can tune them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from kawamori.model import Quality
+
+QC_FLAGS = {
+    Quality.OUT_OF_RANGE: "out_of_range",
+    Quality.FEW_SAMPLES: "few_samples",
+    Quality.SENSOR_ERROR: "sensor_error",
+    Quality.CLOCK_UNSET: "clock_unset",
+    Quality.CLOCK_SKEW: "clock_skew",
+    Quality.SPIKE: "spike",
+    Quality.RATE: "rate",
+    Quality.FLAT_LINE: "flat_line",
+    Quality.SUSPECT_RANGE: "suspect_range",
+}
+CLOCK_FLAGS = Quality.CLOCK_UNSET | Quality.CLOCK_SKEW
+
+
+class Status(StrEnum):
+    reporting = "reporting"
+    silent = "silent"  # no reading or status for longer than the limit
+    offline = "offline"  # its last will: the broker saw it go
+    never = "never"  # registered, nothing received yet
+    retired = "retired"
+
+
+class Reason(StrEnum):
+    """Why a gauge needs a visit, most urgent first."""
+
+    silent = "silent"
+    battery = "battery"
+    signal = "signal"
+    backlog = "backlog"
+    dropped = "dropped"
+    qc = "qc"
+    clock = "clock"
+    late = "late"
+
+
+@dataclass(frozen=True, slots=True)
+class VisitLimits:
+    silent_after: timedelta = timedelta(hours=1)
+    battery_v: float = 3.5  # below: low (a 1-cell Li-ion under load)
+    rssi_dbm: int = -100  # below: weak (Wi-Fi / LTE; LoRa gateways hear far weaker)
+    backlog: int = 20  # readings held on the device, not yet acknowledged
+    qc_share: float = 0.1  # flagged share of the last 24 hours' readings
+    late: timedelta = timedelta(minutes=15)  # from measurement to storage, the newest reading
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    device_id: str
+    station_id: str | None
+    station_name_ja: str | None
+    station_name_en: str | None
+    retired: bool
+    online: bool | None
+    last_seen: datetime | None
+    last_reading: datetime | None
+    last_level_m: float | None
+    firmware: str | None
+    battery_v: float | None
+    rssi_dbm: int | None
+    buffered: int | None
+    dropped: int | None
+    readings_24h: int
+    flagged_24h: int
+    flags_24h: int  # the union of the Quality bits seen in the last 24 hours
+    lag_s: float | None  # received − measured, the newest reading
+
+    def flag_names(self) -> list[str]:
+        return [name for bit, name in QC_FLAGS.items() if self.flags_24h & bit]
+
+
+def status(device: DeviceHealth, *, now: datetime, limits: VisitLimits = VisitLimits()) -> Status:
+    if device.retired:
+        return Status.retired
+    if device.last_seen is None:
+        return Status.never
+    if device.online is False:
+        return Status.offline
+    if now - device.last_seen > limits.silent_after:
+        return Status.silent
+    return Status.reporting
+
+
+def needs_visit(
+    device: DeviceHealth, *, now: datetime, limits: VisitLimits = VisitLimits()
+) -> tuple[Reason, ...]:
+    """Every reason that holds, most urgent first; () when the gauge is fine (or retired)."""
+    if device.retired:
+        return ()
+    reasons = []
+    if status(device, now=now, limits=limits) in (Status.silent, Status.offline, Status.never):
+        reasons.append(Reason.silent)
+    if device.battery_v is not None and device.battery_v < limits.battery_v:
+        reasons.append(Reason.battery)
+    if device.rssi_dbm is not None and device.rssi_dbm < limits.rssi_dbm:
+        reasons.append(Reason.signal)
+    if device.buffered is not None and device.buffered > limits.backlog:
+        reasons.append(Reason.backlog)
+    if device.dropped:
+        reasons.append(Reason.dropped)
+    non_clock = device.flags_24h & ~CLOCK_FLAGS
+    if device.readings_24h and (
+        device.flagged_24h / device.readings_24h >= limits.qc_share or non_clock & Quality.SENSOR_ERROR
+    ):
+        reasons.append(Reason.qc)
+    if device.flags_24h & CLOCK_FLAGS:
+        reasons.append(Reason.clock)
+    if device.lag_s is not None and device.lag_s > limits.late.total_seconds():
+        reasons.append(Reason.late)
+    return tuple(reasons)
+
+
+def reason_text(reason: Reason, device: DeviceHealth, lang: str) -> str:
+    """The reason in words, with the value that made it (ja / en)."""
+    ja = lang == "ja"
+    match reason:
+        case Reason.silent:
+            if device.last_seen is None:
+                return "一度も受信していません" if ja else "never heard from"
+            return "受信が途絶えています" if ja else "has gone silent"
+        case Reason.battery:
+            return f"電池低下 {device.battery_v:.2f} V" if ja else f"battery low: {device.battery_v:.2f} V"
+        case Reason.signal:
+            return f"電波が弱い {device.rssi_dbm} dBm" if ja else f"weak signal: {device.rssi_dbm} dBm"
+        case Reason.backlog:
+            return f"未送信 {device.buffered} 件" if ja else f"{device.buffered} readings not yet sent"
+        case Reason.dropped:
+            return f"欠測 {device.dropped} 件" if ja else f"{device.dropped} readings dropped"
+        case Reason.qc:
+            share = f"{device.flagged_24h}/{device.readings_24h}"
+            return f"品質フラグ 24時間で {share}" if ja else f"quality flags: {share} in 24 h"
+        case Reason.clock:
+            return "時計のずれ・未設定" if ja else "clock wrong or unset"
+        case Reason.late:
+            minutes = round((device.lag_s or 0) / 60)
+            return f"到着の遅れ {minutes} 分" if ja else f"readings arrive {minutes} min late"
+
+
+SORTS = {
+    "device": lambda d: d.device_id,
+    "station": lambda d: (d.station_id or "", d.device_id),
+    "battery": lambda d: (d.battery_v is None, d.battery_v or 0.0),
+    "rssi": lambda d: (d.rssi_dbm is None, d.rssi_dbm or 0),
+    "backlog": lambda d: (-(d.buffered or 0), d.device_id),
+    "last": lambda d: (d.last_reading is not None, d.last_reading or datetime.min),
+    "firmware": lambda d: (d.firmware or "", d.device_id),
+    "qc": lambda d: (-d.flagged_24h, d.device_id),
+    "lag": lambda d: (-(d.lag_s or 0.0), d.device_id),
+}
