@@ -54,6 +54,17 @@ def mem_free():
     return gc.mem_free()
 
 
+def random_permille() -> int:
+    """A random number 0–1000 (the board's hardware RNG through os.urandom)."""
+    import os
+
+    try:
+        data = os.urandom(2)
+    except (AttributeError, OSError, NotImplementedError):  # a port without a RNG: no jitter
+        return 1000
+    return (data[0] << 8 | data[1]) % 1001
+
+
 def loads(data):
     return json.loads(data)
 
@@ -156,12 +167,27 @@ def open_stream(host: str, port: int, tls: bool, ca_file: str, timeout_s: float)
         if tls:
             import ssl
 
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate
-            context.load_verify_locations(cafile=ca_file)
-            sock = context.wrap_socket(sock, server_hostname=host)
+            sock = tls_context(ssl, ca_file).wrap_socket(sock, server_hostname=host)
         return sock if MICROPYTHON else Stream(sock)
+    except NetError:
+        raise
     except Exception as error:  # DNS, refused, TLS: one kind of error
         raise NetError("connect %s:%d: %r" % (host, port, error)) from None
+
+
+def tls_context(ssl, ca_file: str):
+    """A client context that checks the server's certificate chain against ``ca_file``
+    and its name against the host, or NetError: never an unchecked connection.
+    MicroPython 1.22 and 1.23 make client contexts that check nothing unless told
+    (``verify_mode`` CERT_NONE, unlike CPython); older ones have no SSLContext."""
+    if not hasattr(ssl, "SSLContext") or not hasattr(ssl, "CERT_REQUIRED"):
+        raise NetError("TLS: this MicroPython cannot check certificates (1.22 or newer needed)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.verify_mode = ssl.CERT_REQUIRED
+    if getattr(context, "verify_mode", None) != ssl.CERT_REQUIRED:
+        raise NetError("TLS: certificate checks could not be switched on; refusing to connect")
+    context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 class Clock:
@@ -202,6 +228,7 @@ _RESET_NAMES = (
     ("WDT_RESET", "watchdog"),
     ("DEEPSLEEP_RESET", "deepsleep"),
     ("SOFT_RESET", "soft"),
+    ("BROWN_OUT_RESET", "brownout"),  # not on an ESP32: there a brown-out reads as power-on
 )
 WDT_MAX_MS = 8300 if sys.platform == "rp2" else 600000  # the RP2040's watchdog tops out at 8.3 s
 

@@ -282,8 +282,9 @@ class IngestWorker:
         written = self._write(messages, network)
         for message in messages:  # arrival order, only after commit
             network.ack(message)
+        now = self.clock.now()
         for device_id, seq in written.watermarks.items():
-            network.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq), retain=True)
+            network.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq, now), retain=True)
         self.metrics.received.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
         self.metrics.stored.inc(written.stored)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -79,6 +80,7 @@ def add(
         wifi_ssid=wifi_ssid,
         wifi_key=wifi_key,
         sensor=sensor,
+        not_before=int(time.time()),
     )
     devices.write_secret(out, text)
     if accounts is None and devices.reload_embedded_broker(folder):

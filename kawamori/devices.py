@@ -97,8 +97,11 @@ def board_config(
     wifi_ssid: str,
     wifi_key: str,
     sensor: str = "a02yyuw",
+    not_before: int = 0,
 ) -> str:
-    """The board's ``config.py`` (it holds the device's password: keep it 0600)."""
+    """The board's ``config.py`` (it holds the device's password: keep it 0600).
+    ``not_before`` (Unix seconds, the time of provisioning) is the earliest its clock
+    may be set to when NTP is unreachable after a power cut."""
     values: dict[str, object] = {
         "device": registered.device_id,
         "password": registered.password,
@@ -110,6 +113,8 @@ def board_config(
         "sensor": sensor,
         "mount_m": round(registered.mount_m, 3),
     }
+    if not_before:
+        values["not_before"] = not_before
     if registered.fast_on_m is not None:  # the first stage (observation start) switches to fast mode
         values["fast_on_m"] = round(registered.fast_on_m, 3)
         values["fast_off_m"] = round(registered.fast_on_m - 0.1, 3)

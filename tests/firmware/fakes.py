@@ -67,15 +67,17 @@ class Board:
         self.wifi = True
         self.log = []
         self.sleeps = []
+        self.battery = 3910
+        self.cause = "power"
 
     def feed(self) -> None:
         pass
 
     def reset_cause(self) -> str:
-        return "power"
+        return self.cause
 
     def battery_mv(self) -> int:
-        return 3910
+        return self.battery
 
     def rssi(self) -> int:
         return -71
@@ -116,6 +118,7 @@ class Broker:
         self.published = []  # (topic, payload, retain) from the device
         self.ingest = True
         self.refuse = 0
+        self.now = None  # the server's clock (Unix seconds) for the acks' "t", if set
 
     def stream(self, host, port, tls, timeout_s):
         return Stream(self)
@@ -126,7 +129,7 @@ class Stream:
         self.broker = broker
         self.written = b""
         self.inbox = b""
-        self.pending = b""
+        self.pending = bytearray()  # grows in place: the fake's own copies stay out of heap figures
 
     def readable(self, wait_ms: int) -> bool:
         return bool(self.inbox)
@@ -155,7 +158,7 @@ class Stream:
     def write(self, data) -> int:
         data = bytes(data)
         self.written += data
-        self.pending += data
+        self.pending.extend(data)
         while len(self.pending) >= 2:
             size = 0
             shift = 0
@@ -169,7 +172,7 @@ class Stream:
                     break
             if len(self.pending) < at + size:
                 break
-            kind, body = self.pending[0], self.pending[at : at + size]
+            kind, body = self.pending[0], bytes(self.pending[at : at + size])
             self.pending = self.pending[at + size :]
             self._handle(kind, body)
         return len(data)
@@ -199,6 +202,8 @@ class Stream:
                 seq = _highest_seq(payload)
                 ack_topic = name[: -len("reading")] + "ack"
                 ack = b'{"v":1,"seq":%d}' % seq
+                if broker.now is not None:
+                    ack = b'{"v":1,"seq":%d,"t":%d}' % (seq, broker.now())
                 broker.retained[ack_topic] = ack
                 self._publish_to_device(ack_topic, ack, False)
         elif kind == 0x40:
@@ -217,3 +222,44 @@ def _highest_seq(payload: bytes) -> int:
     document = hw.loads(payload)
     items = document.get("r", [document])
     return max(item["seq"] for item in items)
+
+
+class UART:
+    """An A02YYUW on a UART: ``frames`` gives the distance (mm) of each frame or None
+    for silence; a read with nothing to read waits the UART time-out on the clock."""
+
+    def __init__(self, clock, distance_at=None, timeout_ms: int = 200) -> None:
+        self.clock = clock
+        self.distance_at = distance_at
+        self.timeout_ms = timeout_ms
+
+    def any(self) -> int:
+        return 0
+
+    def read(self, n: int = -1):
+        if self.distance_at is None:
+            self.clock.sleep_ms(self.timeout_ms)
+            return None
+        self.clock.sleep_ms(4)  # 4 bytes at 9600 baud
+        mm = self.distance_at(self.clock.time())
+        return bytes((0xFF, mm >> 8, mm & 0xFF, (0xFF + (mm >> 8) + (mm & 0xFF)) & 0xFF))
+
+
+class Pin:
+    """A GPIO that records every level and pad hold set on it."""
+
+    def __init__(self) -> None:
+        self.level = None
+        self.held = False
+        self.log = []
+
+    def value(self, level=None):
+        if level is None:
+            return self.level
+        assert not self.held, "a held pad ignores writes"
+        self.level = level
+        self.log.append(level)
+
+    def init(self, hold=False) -> None:
+        self.held = hold
+        self.log.append("hold" if hold else "free")
