@@ -131,30 +131,27 @@ def status(online: bool, values: dict) -> bytes:
 OFFLINE = b'{"v":1,"online":false}'
 
 
-def ack_time(payload: bytes):
-    """The server's clock (Unix seconds) in an acknowledgement ``{"v":1,"seq":N,"t":T}``,
-    or None (an older server, or not an acknowledgement)."""
+def _ack_field(payload: bytes, key: str, least: int):
+    """One integer of an acknowledgement ``{"v":1,"seq":N,"t":T}`` if it is at least
+    ``least``, else None."""
     try:
         document = hw.loads(payload)
     except (ValueError, UnicodeError):
         return None
     if not isinstance(document, dict) or document.get("v") != 1:
         return None
-    t = document.get("t")
-    if isinstance(t, bool) or not isinstance(t, int) or t <= 0:
+    value = document.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
         return None
-    return t
+    return value
+
+
+def ack_time(payload: bytes):
+    """The server's clock (Unix seconds) in an acknowledgement, or None (an older
+    server, or not an acknowledgement)."""
+    return _ack_field(payload, "t", 1)
 
 
 def ack(payload: bytes):
     """The server's acknowledgement watermark ``{"v":1,"seq":N}``, or None."""
-    try:
-        document = hw.loads(payload)
-    except (ValueError, UnicodeError):
-        return None
-    if not isinstance(document, dict) or document.get("v") != 1:
-        return None
-    seq = document.get("seq")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        return None
-    return seq
+    return _ack_field(payload, "seq", 0)

@@ -36,6 +36,11 @@ def load_devices(conn: psycopg.Connection) -> dict[str, DeviceInfo]:
     return {row[0]: DeviceInfo(*row[1:]) for row in rows}
 
 
+def load_dev_euis(conn: psycopg.Connection) -> dict[str, str]:
+    """LoRaWAN DevEUI → device id (migration 0019)."""
+    return dict(conn.execute("SELECT dev_eui, device_id FROM lorawan_devices").fetchall())
+
+
 @dataclass(frozen=True, slots=True)
 class Written:
     stored: int

@@ -29,7 +29,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from kawamori import contract
+from kawamori import contract, lorawan
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for the $7$ (PBKDF2-SHA512) format
 
@@ -40,6 +40,11 @@ SERVICE_TOPICS = [
     ("readwrite", contract.subscription("ack")),
     ("readwrite", contract.subscription("config")),
     ("read", contract.subscription("count")),
+    # LoRaWAN: a network server's MQTT integration (ChirpStack) or a bridge from its MQTT
+    # server (The Things Stack) publishes uplinks here; downlinks are queued back
+    *(("readwrite", topic) for topic in lorawan.UP_FILTERS),
+    ("readwrite", lorawan.CHIRPSTACK_DOWN.format(application="+", dev_eui="+")),
+    ("readwrite", lorawan.TTS_DOWN.format(application="+", device="+")),
 ]
 SERVICE_SECRET_USER = "kawamori-ingest"  # its password is the service secret
 

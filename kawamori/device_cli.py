@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -16,6 +18,16 @@ from kawamori import db, devices
 device_app = typer.Typer(help="Sensor boards: register, provision and flash them.", no_args_is_help=True)
 console = Console(stderr=True)
 BOARD_CONFIG = Path("firmware/config.py")
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    """A refused registration is a clean message and exit code 2."""
+    try:
+        yield
+    except devices.DeviceError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
 
 
 @device_app.command("add")
@@ -58,19 +70,15 @@ def add(
     if folder is None:
         console.print("[red]Give the broker's accounts folder with --accounts DIR.[/red]")
         raise typer.Exit(2)
-    try:
-        with db.connect(runtime.database_url) as conn:
-            registered = devices.register(
-                conn,
-                devices.accounts_at(folder, secrets),
-                station_id=station,
-                device_id=device,
-                note=note,
-                rotate=rotate,
-            )
-    except devices.DeviceError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(2) from None
+    with _refusals(), db.connect(runtime.database_url) as conn:
+        registered = devices.register(
+            conn,
+            devices.accounts_at(folder, secrets),
+            station_id=station,
+            device_id=device,
+            note=note,
+            rotate=rotate,
+        )
     host = broker_host or urlsplit(runtime.mqtt_url).hostname or "localhost"
     text = devices.board_config(
         registered,
@@ -92,6 +100,43 @@ def add(
         )
     console.print(f"Device [bold]{registered.device_id}[/bold] at {station}; board config in {out}")
     print(registered.device_id)
+
+
+@device_app.command("lorawan")
+def lorawan_add(
+    station: Annotated[str, typer.Argument(help="The station the gauge measures for")],
+    dev_eui: Annotated[str, typer.Option(help="The gauge's DevEUI (16 hex digits, from its label)")],
+    server: Annotated[str, typer.Option(help="chirpstack | tts (The Things Stack)")],
+    application: Annotated[
+        str, typer.Option(help="The network server's application id (TTS: app@tenant as in its topics)")
+    ],
+    ns_device: Annotated[str | None, typer.Option(help="The Things Stack's device id for the gauge")] = None,
+    device: Annotated[str | None, typer.Option(help="Device id (default: <station>-<random hex>)")] = None,
+    note: Annotated[str, typer.Option(help="A note, e.g. the board's label")] = "",
+) -> None:
+    """Register a LoRaWAN gauge for a station: map its DevEUI to a device id.
+
+    Its readings arrive through the network server's MQTT integration (see
+    firmware/HARDWARE.md); firmware/lorawan/codec.js is the payload formatter to install there.
+    Example: [bold]kawamori device lorawan kyoden-chiwara --dev-eui 70B3D57ED0052C1A --server chirpstack
+    --application 3f0b6c0e-8a4d-4a53-9c8e-6b1f0c2d7e51[/bold]
+    """
+    from kawamori.cli import _runtime, _settings
+
+    runtime = _runtime(_settings())
+    with _refusals(), db.connect(runtime.database_url) as conn:
+        device_id = devices.register_lorawan(
+            conn,
+            station_id=station,
+            dev_eui=dev_eui,
+            server=server,
+            application=application,
+            ns_device=ns_device,
+            device_id=device,
+            note=note,
+        )
+    console.print(f"LoRaWAN gauge [bold]{device_id}[/bold] at {station} on {server}")
+    print(device_id)
 
 
 @device_app.command("flash")

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import psycopg
 
+from kawamori import lorawan
 from kawamori.broker_auth import Accounts, new_password
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
@@ -61,6 +62,21 @@ def register(
 ) -> Registered:
     """Register (or move) a device for ``station_id`` and make sure it has a broker
     account; ``rotate`` gives an existing account a new password."""
+    device_id, station = _register_row(conn, station_id=station_id, device_id=device_id, note=note)
+    if rotate or accounts.password(device_id) is None:
+        accounts.set(device_id, new_password())
+    password = accounts.password(device_id)
+    assert password is not None
+    mount_m, stages = station
+    levels = [stage["level_m"] for stage in stages]
+    return Registered(device_id, station_id, mount_m, levels[0] if levels else None, password)
+
+
+def _register_row(
+    conn: psycopg.Connection, *, station_id: str, device_id: str | None, note: str
+) -> tuple[str, tuple]:
+    """The ``devices`` row (registered, or moved to ``station_id``); ``(device id, the
+    station's (mount height, stages))``."""
     device_id = device_id or new_device_id(station_id)
     if not DEVICE_ID.fullmatch(device_id):
         raise DeviceError(f"{device_id!r} is not a device id (1–64 of A–Z a–z 0–9 _ . -)")
@@ -79,13 +95,44 @@ def register(
                    note = CASE WHEN EXCLUDED.note = '' THEN devices.note ELSE EXCLUDED.note END""",
             (device_id, station_id, note),
         )
-    if rotate or accounts.password(device_id) is None:
-        accounts.set(device_id, new_password())
-    password = accounts.password(device_id)
-    assert password is not None
-    mount_m, stages = station
-    levels = [stage["level_m"] for stage in stages]
-    return Registered(device_id, station_id, mount_m, levels[0] if levels else None, password)
+    return device_id, station
+
+
+def register_lorawan(
+    conn: psycopg.Connection,
+    *,
+    station_id: str,
+    dev_eui: str,
+    server: str,
+    application: str,
+    ns_device: str | None = None,
+    device_id: str | None = None,
+    note: str = "",
+) -> str:
+    """Register a LoRaWAN gauge: its ``devices`` row (no broker account: it never
+    connects to the broker itself) and its DevEUI, under which the network server's
+    events name it. A DevEUI moved to another device leaves the old one unmapped."""
+    eui = dev_eui.replace("-", "").replace(":", "").upper()
+    if not re.fullmatch(r"[0-9A-F]{16}", eui):
+        raise DeviceError(f"{dev_eui!r} is not a DevEUI (16 hex digits)")
+    if server not in lorawan.SERVERS:
+        raise DeviceError(f"network server must be one of {', '.join(lorawan.SERVERS)}")
+    if not application or "/" in application or "+" in application or "#" in application:
+        raise DeviceError("give the network server's application id (no / + #)")
+    if server == "tts" and not ns_device:
+        raise DeviceError("The Things Stack names its devices: give --ns-device (its device id)")
+    device_id, _ = _register_row(conn, station_id=station_id, device_id=device_id, note=note)
+    with conn.transaction():
+        conn.execute("DELETE FROM lorawan_devices WHERE device_id = %s AND dev_eui <> %s", (device_id, eui))
+        conn.execute(
+            """INSERT INTO lorawan_devices (dev_eui, device_id, network_server, application, ns_device)
+               VALUES (%s, %s, %s, %s, %s)
+               ON CONFLICT (dev_eui) DO UPDATE SET device_id = EXCLUDED.device_id,
+                   network_server = EXCLUDED.network_server, application = EXCLUDED.application,
+                   ns_device = EXCLUDED.ns_device""",
+            (eui, device_id, server, application, ns_device),
+        )
+    return device_id
 
 
 def board_config(

@@ -4,7 +4,21 @@ MicroPython: the MicroPython tests load this file into the interpreter too."""
 
 # ruff: noqa: UP031  (MicroPython runs this file too; %-formatting is its idiom)
 
+import sys
+
 import hw
+
+MICRO = sys.implementation.name == "micropython"
+
+
+def data_dir() -> str:
+    """Where scenarios keep their flash: the interpreter's own on MicroPython, a fresh
+    temporary folder under CPython."""
+    if MICRO:
+        return "/data"
+    import tempfile
+
+    return tempfile.mkdtemp()
 
 
 class Clock:

@@ -6,8 +6,6 @@ that keeps talking while the gauge waits for its acknowledgement."""
 
 # ruff: noqa: UP031  (MicroPython runs this file too; %-formatting is its idiom)
 
-import sys
-
 import app
 import fakes
 import hw
@@ -15,13 +13,7 @@ import measure
 import sensors
 import settings
 
-MICRO = sys.implementation.name == "micropython"
-if MICRO:
-    DATA = "/data"
-else:
-    import tempfile
-
-    DATA = tempfile.mkdtemp()
+DATA = fakes.data_dir()
 
 T0 = 1763880000
 UNSET = 946684800  # an RTC after a power loss: 2000-01-01
@@ -224,7 +216,7 @@ for scenario in (
     scenario_babbling_broker,
 ):
     scenario()
-if not MICRO:
+if not fakes.MICRO:
     import shutil
 
     shutil.rmtree(DATA)

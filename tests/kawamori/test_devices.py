@@ -145,3 +145,23 @@ def test_flash_compiles_and_runs_mpremote(tmp_path, monkeypatch):
     assert ":app.mpy" in command and ":config.py" in command
     sources = [p for p in devices.FIRMWARE.glob("*.py") if p.name not in ("config_example.py", "config.py")]
     assert len(copies) == len(sources) + 1  # and the board's config.py
+
+
+def test_lorawan_maps_a_dev_eui_to_a_device_without_a_broker_account(env, demo_db, broker):
+    args = ["device", "lorawan", "kyoden-jumonji", "--server", "chirpstack", "--application", "app-1"]
+    result = runner.invoke(app, [*args, "--dev-eui", "70-b3-d5-7e-d0-05-2c-1a"], env=env)
+    assert result.exit_code == 0, result.output
+    device_id = result.stdout.strip().splitlines()[-1]
+    assert device_id.startswith("kyoden-jumonji-") and broker.accounts.password(device_id) is None
+    again = runner.invoke(app, [*args, "--dev-eui", "70B3D57ED0052C1B", "--device", device_id], env=env)
+    assert again.exit_code == 0, again.output  # a new board for the same gauge: the old DevEUI goes
+    with db.connect(demo_db) as conn:
+        rows = conn.execute("SELECT dev_eui, device_id, network_server FROM lorawan_devices").fetchall()
+    assert rows == [("70B3D57ED0052C1B", device_id, "chirpstack")]
+    for bad, why in [
+        (["--dev-eui", "70B3"], "not a DevEUI"),
+        (["--dev-eui", "70B3D57ED0052C1A", "--server", "tts"], "--ns-device"),
+        (["--dev-eui", "70B3D57ED0052C1A", "--server", "loriot"], "must be one of"),
+    ]:
+        refused = runner.invoke(app, [*args, *bad], env=env)
+        assert refused.exit_code == 2 and why in refused.output, refused.output
