@@ -139,6 +139,47 @@ def lorawan_add(
     print(device_id)
 
 
+@device_app.command("config")
+def config(
+    device: Annotated[str, typer.Argument(help="The device to configure")],
+    cfg: Annotated[int, typer.Option(help="Configuration version: must grow with every change")],
+    settings: Annotated[list[str], typer.Argument(help="KEY=VALUE remote settings, e.g. slow_s=900")],
+) -> None:
+    """Change a gauge's remote configuration: a retained config message on MQTT, or a
+    downlink through its LoRaWAN network server (at most two settings per downlink).
+
+    Example: [bold]kawamori device config kyoden-chiwara-3fa2c1 --cfg 4 slow_s=900 fast_on_m=10.75[/bold]
+    """
+    from kawamori.broker_auth import service_url
+    from kawamori.cli import _runtime, _settings
+    from kawamori.mqtt import Connection, MqttError
+
+    values: dict[str, float] = {}
+    for item in settings:
+        key, sep, text = item.partition("=")
+        try:
+            values[key] = int(text) if text.lstrip("-").isdigit() else float(text)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise typer.BadParameter(f"{item!r} is not KEY=NUMBER", param_hint="SETTINGS")
+    app_settings = _settings()
+    runtime = _runtime(app_settings)
+    with _refusals(), db.connect(runtime.database_url) as conn:
+        topic, payload, retain = devices.config_message(conn, device, cfg, values)
+    client_id = f"{app_settings.mqtt_client_prefix}-config"
+    connection = Connection(service_url(runtime.mqtt_url, client_id), client_id, persistent=False)
+    try:
+        connection.start()
+        connection.publish(topic, payload, retain=retain, wait_s=10)
+    except MqttError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        connection.stop()
+    console.print(f"Configuration {cfg} for {device} published on {topic}")
+
+
 @device_app.command("flash")
 def flash(
     config: Annotated[Path, typer.Option(help="The board's config.py")] = BOARD_CONFIG,

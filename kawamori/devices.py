@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psycopg
 
-from kawamori import lorawan
+from kawamori import contract, lorawan
 from kawamori.broker_auth import Accounts, new_password
 
 FIRMWARE = Path(__file__).resolve().parent.parent / "firmware"
@@ -133,6 +133,45 @@ def register_lorawan(
             (eui, device_id, server, application, ns_device),
         )
     return device_id
+
+
+def config_message(
+    conn: psycopg.Connection, device_id: str, cfg: int, values: dict[str, float]
+) -> tuple[str, bytes, bool]:
+    """``(topic, payload, retain)`` that changes a gauge's remote configuration: a retained
+    ``config`` document for a gauge on MQTT, a downlink through its network server for
+    one on LoRaWAN (it changes only the settings it names). Each value is checked here
+    against the firmware's own bounds (``firmware/settings.py``) so a typo fails at the
+    desk; the gauge checks again, with the combinations of its own settings."""
+    import runpy
+
+    firmware = runpy.run_path(str(FIRMWARE / "settings.py"))
+    unknown = sorted(set(values) - set(firmware["REMOTE"]))
+    if unknown:
+        raise DeviceError(f"not a remote setting: {', '.join(unknown)} (see firmware/README.md)")
+    for key, value in values.items():  # each within its bounds (combinations: the gauge knows its own)
+        kind, low, high = firmware["REMOTE"][key]
+        if kind is int and not isinstance(value, int):
+            raise DeviceError(f"{key} must be an integer")
+        if not low <= value <= high:
+            raise DeviceError(f"{key}={value} is outside {low}..{high}")
+    if conn.execute("SELECT 1 FROM devices WHERE id = %s", (device_id,)).fetchone() is None:
+        raise DeviceError(f"no device {device_id!r}")
+    lora = conn.execute(
+        "SELECT network_server, application, dev_eui, ns_device FROM lorawan_devices WHERE device_id = %s",
+        (device_id,),
+    ).fetchone()
+    if lora is None:
+        return contract.topic(device_id, "config"), contract.encode_config(cfg, values), True
+    server, application, dev_eui, ns_device = lora
+    try:
+        data = lorawan.encode_config(cfg, values)
+    except ValueError as error:
+        raise DeviceError(str(error)) from None
+    topic, payload = lorawan.downlink(
+        server, application=application, dev_eui=dev_eui, device=ns_device, data=data
+    )
+    return topic, payload, False
 
 
 def board_config(
