@@ -24,11 +24,14 @@ import mqtt
 import policy
 import settings
 import store
+import update
 import wire
 
 
 class Gauge:
-    def __init__(self, site: dict, board, clock, sensor, folder: str) -> None:
+    def __init__(self, site: dict, board, clock, sensor, folder: str, root: str = "") -> None:
+        """``folder`` holds the state and the buffer; ``root`` the firmware's own files
+        (the board's root on a board), which updates replace."""
         self.site = site
         self.board = board
         self.clock = clock
@@ -60,6 +63,8 @@ class Gauge:
             s["uplink_at"] = None
         elif board.reset_cause() != "deepsleep":  # started by hand or by a reset: connect now
             s["net_next"] = 0
+        self.updater = update.Updater(root, s, site["update_key"], settings.FIRMWARE)
+        self.restart = self.updater.boot() == "rollback"  # the old files are back: load them
         self.pending_cfg: bytes | None = None
         self.rssi: int | None = None
         self.reset: str | None = None
@@ -176,6 +181,9 @@ class Gauge:
         start = self.clock.ticks_ms()
         s, site = self.state, self.site
         self.board.feed()
+        if self.restart:
+            self.save()
+            self.board.reset()
         self._tick()
         if self.cut_short:
             self.cut_short = False
@@ -193,6 +201,10 @@ class Gauge:
             s["err"] = "battery %s V: radio off" % wire.fixed(battery // 10, 2)
         elif policy.connect_due(s["mode"], self.dt, s, self.cfg, self.buffer.depth()):
             self.uplink()
+            if self.updater.ready():  # verified and staged: install and start it on trial
+                self.updater.install(s["seq"])
+                self.save()
+                self.board.reset()
         return self.sleep_s(start)
 
     def sleep_s(self, start: int) -> int:
@@ -230,6 +242,7 @@ class Gauge:
                 return
             if seq < self.state["seq"]:
                 self.buffer.ack(seq)
+                self.updater.acked(seq)
                 return
             # The server has stored numbers this gauge never gave (its flash was wiped
             # and the device id reused): renumber what waits here above the watermark,
@@ -242,6 +255,14 @@ class Gauge:
                 self.state["seq"] += 1
         elif topic.endswith("/config"):
             self.pending_cfg = payload
+        elif topic.endswith("/update"):
+            self._update_error(self.updater.offer(payload))
+        elif "/update/" in topic:
+            self._update_error(self.updater.file(topic.rsplit("/", 1)[1], payload))
+
+    def _update_error(self, error) -> None:
+        if error is not None:
+            self.state["err"] = error[:120]
 
     def _apply_config(self) -> None:
         payload, self.pending_cfg = self.pending_cfg, None
@@ -306,8 +327,15 @@ class Gauge:
             try:
                 client.subscribe(wire.topic(self.device, "config"))
                 client.subscribe(wire.topic(self.device, "ack"))
-                while client.wait(300):  # the retained config and ack arrive now
+                if site["update_key"]:
+                    client.subscribe(wire.topic(self.device, "update"))
+                while client.wait(300):  # the retained config, ack (and update) arrive now
                     pass
+                if self.updater.wanted():  # a signed update offered: take its files
+                    client.subscribe(wire.topic(self.device, "update/+"))
+                    for _ in range(64):
+                        if not client.wait(1000):
+                            break
                 self._apply_config()
                 client.publish(wire.topic(self.device, "status"), self.status(), retain=True)
                 s["last_status"] = self.dt

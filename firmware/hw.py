@@ -310,6 +310,10 @@ class Board:
     def connect(self, host: str, port: int, tls: bool, timeout_s: float):
         return open_stream(host, port, tls, self.site["ca_file"], timeout_s)
 
+    def reset(self) -> None:
+        """Start again from main.py (after an update is installed or rolled back)."""
+        self.machine.reset()
+
     def sleep(self, seconds: int) -> None:
         """Deep sleep on battery (the board restarts from main.py), else wait awake."""
         self.feed()

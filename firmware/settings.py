@@ -44,6 +44,7 @@ DEFAULTS = {
     "low_battery_mv": 3300,  # below this at rest: measure and buffer, but no radio (it browns out)
     "empty_battery_mv": 3100,  # below this: not even a measurement, sleep low_battery_sleep_s
     "low_battery_sleep_s": 3600,
+    "update_key": None,  # hex P-256 public key that signs firmware updates (`kawamori device update`)
     "not_before": 0,  # Unix time the gauge was provisioned: the clock is never earlier
     "deep_sleep": True,  # battery: deep sleep between cycles, light sleep between samples
     "watchdog_s": 120,

@@ -45,6 +45,9 @@ SERVICE_TOPICS = [
     *(("readwrite", topic) for topic in lorawan.UP_FILTERS),
     ("readwrite", lorawan.CHIRPSTACK_DOWN.format(application="+", dev_eui="+")),
     ("readwrite", lorawan.TTS_DOWN.format(application="+", device="+")),
+    # signed firmware updates offered to each gauge (kawamori.updates)
+    ("readwrite", f"{contract.PREFIX}/+/update"),
+    ("readwrite", f"{contract.PREFIX}/+/update/+"),
 ]
 SERVICE_SECRET_USER = "kawamori-ingest"  # its password is the service secret
 
@@ -54,6 +57,8 @@ DEVICE_PATTERNS = [
     ("read", f"{contract.PREFIX}/%u/config"),
     ("read", f"{contract.PREFIX}/%u/ack"),
     ("write", f"{contract.PREFIX}/%u/count"),
+    ("read", f"{contract.PREFIX}/%u/update"),
+    ("read", f"{contract.PREFIX}/%u/update/+"),
 ]
 
 

@@ -53,6 +53,12 @@ def add(
         ),
     ] = None,
     rotate: Annotated[bool, typer.Option(help="Give an existing device a new password")] = False,
+    update_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Public key (hex) that signs its firmware updates: from `kawamori device update-key`"
+        ),
+    ] = None,
     note: Annotated[str, typer.Option(help="A note, e.g. the board's label")] = "",
 ) -> None:
     """Register a board for a station with its own broker account; write its config.py.
@@ -89,6 +95,7 @@ def add(
         wifi_key=wifi_key,
         sensor=sensor,
         not_before=int(time.time()),
+        update_key=update_key,
     )
     devices.write_secret(out, text)
     if accounts is None and devices.reload_embedded_broker(folder):
@@ -178,6 +185,79 @@ def config(
     finally:
         connection.stop()
     console.print(f"Configuration {cfg} for {device} published on {topic}")
+
+
+@device_app.command("update-key")
+def update_key_command(
+    out: Annotated[
+        Path, typer.Option(help="Where to write the private key (mode 0600; keep it off the server)")
+    ],
+) -> None:
+    """Make the key that signs firmware updates; prints the public key for config.py.
+
+    Give the public key to `kawamori device add --update-key` (or as update_key in config.py).
+    Example: [bold]kawamori device update-key --out ~/kawamori-update-key.pem[/bold]
+    """
+    from kawamori import updates
+
+    if out.exists():
+        console.print(f"[red]{out} exists; refusing to replace a signing key.[/red]")
+        raise typer.Exit(2)
+    pem, public = updates.new_key()
+    devices.write_secret(out, pem.decode())
+    console.print(f"Private key written to {out}; the gauges' update_key:")
+    print(public)
+
+
+@device_app.command("update")
+def update_command(
+    device: Annotated[str, typer.Argument(help="The gauge to update")],
+    key: Annotated[Path, typer.Option(help="The update key's private PEM file")],
+    board: Annotated[str, typer.Option(help="esp32 | picow (bytecode architecture)")] = "esp32",
+    compile_: Annotated[
+        bool, typer.Option("--compile/--no-compile", help="Send .mpy (as flash does) or sources")
+    ] = True,
+) -> None:
+    """Offer a gauge the firmware in firmware/, signed: it checks the signature and every
+    file's SHA-256 before installing, and rolls back if the new version does not get a
+    reading confirmed.
+
+    Bump FIRMWARE in firmware/settings.py first: a gauge takes only a version it is not running.
+    Example: [bold]kawamori device update kyoden-chiwara-3fa2c1 --key ~/kawamori-update-key.pem[/bold]
+    """
+    import tempfile
+
+    from kawamori import updates
+    from kawamori.broker_auth import service_url
+    from kawamori.cli import _runtime, _settings
+    from kawamori.mqtt import Connection, MqttError
+
+    if board not in devices.BOARDS:
+        raise typer.BadParameter("board must be esp32 or picow", param_hint="--board")
+    app_settings = _settings()
+    runtime = _runtime(app_settings)
+    with _refusals():
+        signing = updates.load_key(key.read_bytes())
+        with tempfile.TemporaryDirectory() as build:
+            files = updates.firmware_files(build_dir=Path(build), compile_=compile_, board=board)
+        version = updates.firmware_version()
+        with db.connect(runtime.database_url) as conn:
+            if conn.execute("SELECT 1 FROM devices WHERE id = %s", (device,)).fetchone() is None:
+                raise devices.DeviceError(f"no device {device!r}")
+    client_id = f"{app_settings.mqtt_client_prefix}-config"
+    connection = Connection(service_url(runtime.mqtt_url, client_id), client_id, persistent=False)
+    try:
+        connection.start()
+        for topic, payload in updates.messages(device, signing, version, files):
+            connection.publish(topic, payload, retain=True, wait_s=10)
+    except MqttError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        connection.stop()
+    console.print(
+        f"Firmware {version} ({len(files)} files) offered to {device}; it installs at its next uplink."
+    )
 
 
 @device_app.command("flash")

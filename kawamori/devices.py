@@ -184,6 +184,7 @@ def board_config(
     wifi_key: str,
     sensor: str = "a02yyuw",
     not_before: int = 0,
+    update_key: str | None = None,
 ) -> str:
     """The board's ``config.py`` (it holds the device's password: keep it 0600).
     ``not_before`` (Unix seconds, the time of provisioning) is the earliest its clock
@@ -201,6 +202,8 @@ def board_config(
     }
     if not_before:
         values["not_before"] = not_before
+    if update_key:  # the public key that signs its updates (kawamori device update-key)
+        values["update_key"] = update_key
     if registered.fast_on_m is not None:  # the first stage (observation start) switches to fast mode
         values["fast_on_m"] = round(registered.fast_on_m, 3)
         values["fast_off_m"] = round(registered.fast_on_m - 0.1, 3)

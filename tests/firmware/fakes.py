@@ -117,6 +117,14 @@ class Board:
         self.sleeps.append(seconds)
         self.clock.sleep_ms(seconds * 1000)
 
+    def reset(self) -> None:
+        self.log.append("reset")
+        raise Reset()
+
+
+class Reset(BaseException):
+    """The board restarted: nothing after this runs."""
+
 
 def _string(data: bytes, at: int):
     size = data[at] << 8 | data[at + 1]
@@ -198,9 +206,11 @@ class Stream:
         elif kind == 0x82:
             topic, _ = _string(body, 2)
             self._send(0x90, body[:2] + b"\x01")
-            name = topic.decode()
-            if name in broker.retained:
-                self._publish_to_device(name, broker.retained[name], True)
+            pattern = topic.decode().split("/")
+            for name in sorted(broker.retained):
+                parts = name.split("/")
+                if len(parts) == len(pattern) and all(p in ("+", n) for p, n in zip(pattern, parts)):
+                    self._publish_to_device(name, broker.retained[name], True)
         elif kind & 0xF0 == 0x30:
             topic, at = _string(body, 0)
             qos = (kind >> 1) & 3
