@@ -248,6 +248,19 @@ class Board:
         self.wdt = machine.WDT(timeout=timeout) if site["watchdog_s"] else None
         pin = site["battery_pin"]
         self.adc = machine.ADC(machine.Pin(pin)) if pin is not None else None
+        self.cellular = None
+        if site["uplink"] == "ppp":  # a modem instead of Wi-Fi; the same TLS/MQTT above it
+            import cellular
+
+            uart = machine.UART(site["ppp_uart"], 115200, tx=site["ppp_tx_pin"], rx=site["ppp_rx_pin"], timeout=0)
+            power = site["modem_power_pin"]
+            self.cellular = cellular.Cellular(
+                site,
+                uart,
+                network.PPP,
+                Clock(feed=self.feed),
+                machine.Pin(power, machine.Pin.OUT, value=0) if power is not None else None,
+            )
         if self.adc is not None and self.esp32:
             self.adc.atten(machine.ADC.ATTN_11DB)
 
@@ -271,6 +284,9 @@ class Board:
         return int(total / 8 / 1000 * self.site["battery_divider"])
 
     def wifi_up(self, timeout_s: int) -> None:
+        if self.cellular is not None:
+            self.cellular.up(self.site["ppp_timeout_s"])
+            return
         if not self.wlan.active():
             self.wlan.active(True)
         if self.wlan.isconnected():
@@ -285,6 +301,9 @@ class Board:
             sleep_ms(100)
 
     def wifi_down(self) -> None:
+        if self.cellular is not None:
+            self.cellular.down()
+            return
         try:
             self.wlan.disconnect()
         except OSError:
@@ -292,6 +311,8 @@ class Board:
         self.wlan.active(False)
 
     def rssi(self):
+        if self.cellular is not None:
+            return self.cellular.rssi()
         try:
             return int(self.wlan.status("rssi"))
         except (OSError, ValueError, TypeError):

@@ -23,6 +23,14 @@ DEFAULTS = {
     "wifi_key": "",
     "ntp_host": "pool.ntp.org",
     "wifi_timeout_s": 20,
+    # cellular instead of Wi-Fi: a modem on a UART, PPP (cellular.py)
+    "uplink": "wifi",  # wifi | ppp
+    "ppp_apn": "",
+    "ppp_uart": 1,
+    "ppp_tx_pin": 26,
+    "ppp_rx_pin": 27,
+    "modem_power_pin": None,  # a GPIO switching the modem's supply (it draws tens of mA idle)
+    "ppp_timeout_s": 90,
     # hardware (site only)
     "sensor": "a02yyuw",  # a02yyuw | jsn-sr04t | pressure
     "uart_id": 2,

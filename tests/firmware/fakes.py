@@ -287,3 +287,68 @@ class Pin:
     def init(self, hold=False) -> None:
         self.held = hold
         self.log.append("hold" if hold else "free")
+
+
+class Modem:
+    """A cellular modem on a UART: answers AT commands from ``replies`` (command →
+    lines), boots for ``boot_ms`` (no answer), registers after ``register_polls``."""
+
+    def __init__(self, clock, boot_ms: int = 3000, register_polls: int = 2, csq: int = 18) -> None:
+        self.clock = clock
+        self.boot_ms = boot_ms
+        self.register_polls = register_polls
+        self.csq = csq
+        self.out = b""
+        self.sent = []
+        self.refuse = set()
+
+    def any(self) -> int:
+        return len(self.out)
+
+    def write(self, data) -> int:
+        command = bytes(data).decode().strip()
+        self.sent.append(command)
+        if self.clock.ms < self.boot_ms:
+            return len(data)
+        if command in self.refuse:
+            lines = ["ERROR"]
+        elif command == "AT+CEREG?":
+            self.register_polls -= 1
+            lines = ["+CEREG: 0,%d" % (1 if self.register_polls < 0 else 2), "OK"]
+        elif command == "AT+CSQ":
+            lines = ["+CSQ: %d,99" % self.csq, "OK"]
+        elif command == "ATD*99#":
+            lines = ["CONNECT 150000000"]
+        else:
+            lines = ["OK"]
+        self.out += ("\r\n" + "\r\n".join(lines) + "\r\n").encode()
+        return len(data)
+
+    def read(self, n: int = -1):
+        self.clock.sleep_ms(5)
+        if not self.out:
+            return None
+        data, self.out = self.out[:n], self.out[n:]
+        return data
+
+
+class PPP:
+    """network.PPP's surface: the link comes up ``after`` polls of isconnected()."""
+
+    def __init__(self, stream, after: int = 3) -> None:
+        self.stream = stream
+        self.after = after
+        self.log = []
+
+    def active(self, on=None):
+        self.log.append("active %s" % on)
+
+    def connect(self):
+        self.log.append("connect")
+
+    def isconnected(self) -> bool:
+        self.after -= 1
+        return self.after < 0
+
+    def disconnect(self):
+        self.log.append("disconnect")

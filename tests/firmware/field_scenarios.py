@@ -7,6 +7,7 @@ that keeps talking while the gauge waits for its acknowledgement."""
 # ruff: noqa: UP031  (MicroPython runs this file too; %-formatting is its idiom)
 
 import app
+import cellular
 import fakes
 import hw
 import measure
@@ -207,6 +208,44 @@ def scenario_babbling_broker() -> None:
     show("babble", (sent[0], gauge.state["err"], gauge.buffer.depth()))
 
 
+def scenario_cellular() -> None:
+    """A modem that boots for 3 s and registers on the third poll, then PPP: the same
+    path as Wi-Fi above it; a SIM that refuses the APN is one NetError."""
+    clock = fakes.Clock(T0)
+    modem = fakes.Modem(clock)
+    links = []
+
+    def make_ppp(stream):
+        link = fakes.PPP(stream)
+        links.append(link)
+        return link
+
+    pin = fakes.Pin()
+    site = dict(SITE)
+    site["uplink"] = "ppp"
+    site["ppp_apn"] = "iot.example.jp"
+    link = cellular.Cellular(site, modem, make_ppp, clock, pin)
+    link.up(site["ppp_timeout_s"])
+    show("cellular_up", (modem.sent[-6:], link.rssi(), links[0].log, pin.level, clock.ms // 1000))
+    link.down()
+    show("cellular_down", (links[0].log[-2:], pin.level))
+    clock = fakes.Clock(T0)
+    modem = fakes.Modem(clock, boot_ms=0)
+    modem.refuse.add('AT+CGDCONT=1,"IP","iot.example.jp"')
+    link = cellular.Cellular(site, modem, make_ppp, clock)
+    try:
+        link.up(30)
+        show("cellular_refused", None)
+    except hw.NetError as error:
+        show("cellular_refused", str(error))
+    clock = fakes.Clock(T0)
+    link = cellular.Cellular(site, fakes.Modem(clock, boot_ms=10**9), make_ppp, clock, fakes.Pin())
+    try:
+        link.up(30)
+    except hw.NetError as error:
+        show("cellular_dead", (str(error), clock.ms // 1000))
+
+
 for scenario in (
     scenario_dead_sensor,
     scenario_switch,
@@ -214,6 +253,7 @@ for scenario in (
     scenario_brownout,
     scenario_no_ntp,
     scenario_babbling_broker,
+    scenario_cellular,
 ):
     scenario()
 if not fakes.MICRO:

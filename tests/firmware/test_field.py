@@ -278,3 +278,20 @@ def test_a_flush_sends_within_a_fixed_memory_budget(count):
     print(f"{count} readings: whole message peak {whole_peak} B, streamed peak {stream_peak} B")
     assert stream_sent == whole_sent  # the same bytes on the wire
     assert stream_peak < 4096 < whole_peak and stream_peak * 4 < whole_peak
+
+
+def test_a_cellular_modem_comes_up_with_at_commands_then_ppp(values):
+    sent, rssi, ppp, power, seconds = values["cellular_up"]
+    assert sent == [
+        'AT+CGDCONT=1,"IP","iot.example.jp"',
+        "AT+CEREG?",
+        "AT+CEREG?",
+        "AT+CEREG?",  # registered on the third poll
+        "AT+CSQ",
+        "ATD*99#",
+    ]
+    assert rssi == -113 + 2 * 18 and ppp == ["active True", "connect"] and power == 1 and seconds < 30
+    assert values["cellular_down"] == (["disconnect", "active False"], 0)  # modem powered off
+    assert values["cellular_refused"].endswith("refused: ERROR")  # one NetError, with the reason
+    error, seconds = values["cellular_dead"]
+    assert error == "modem: no answer in 30 s" and seconds <= 32
