@@ -13,3 +13,9 @@ CREATE TABLE lorawan_devices (
 -- a new or moved DevEUI wakes ingest to reload its map at once (as devices do, 0012)
 CREATE TRIGGER lorawan_devices_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON lorawan_devices
     FOR EACH STATEMENT EXECUTE FUNCTION notify_devices_changed();
+
+-- What a gauge says about itself beyond the fixed columns (issue 22): its status
+-- message's other keys (reset cause, last error, `fault`, `brown`, `lowbat`, …), so a
+-- dying battery, a dead sensor or a rolled-back update is visible, not only sent.
+-- Scalars only, bounded by ingest; an offline will (no keys) keeps the last ones.
+ALTER TABLE device_status ADD COLUMN extra jsonb NOT NULL DEFAULT '{}';
