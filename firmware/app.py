@@ -24,7 +24,6 @@ import mqtt
 import policy
 import settings
 import store
-import update
 import wire
 
 
@@ -63,8 +62,16 @@ class Gauge:
             s["uplink_at"] = None
         elif board.reset_cause() != "deepsleep":  # started by hand or by a reset: connect now
             s["net_next"] = 0
-        self.updater = update.Updater(root, s, site["update_key"], settings.FIRMWARE)
-        self.restart = self.updater.boot() == "rollback"  # the old files are back: load them
+        if s.get("cred"):  # credentials rotated in the field replace config.py's (and the board's)
+            site.update({key: value for key, value in s["cred"].items() if key != "n"})
+        self.password = site["password"]
+        self.promoted = False
+        self.updater = None  # updates (update.py, ecdsa.py) loaded only where they can happen: RAM
+        if site["update_key"] or s.get("trial") or s.get("upd"):
+            import update
+
+            self.updater = update.Updater(root, s, site["update_key"], settings.FIRMWARE)
+        self.restart = self.updater is not None and self.updater.boot() == "rollback"  # load the old files
         self.pending_cfg: bytes | None = None
         self.rssi: int | None = None
         self.reset: str | None = None
@@ -201,7 +208,7 @@ class Gauge:
             s["err"] = "battery %s V: radio off" % wire.fixed(battery // 10, 2)
         elif policy.connect_due(s["mode"], self.dt, s, self.cfg, self.buffer.depth()):
             self.uplink()
-            if self.updater.ready():  # verified and staged: install and start it on trial
+            if self.updater is not None and self.updater.ready():  # verified and staged: install, start on trial
                 self.updater.install(s["seq"])
                 self.save()
                 self.board.reset()
@@ -242,7 +249,8 @@ class Gauge:
                 return
             if seq < self.state["seq"]:
                 self.buffer.ack(seq)
-                self.updater.acked(seq)
+                if self.updater is not None:
+                    self.updater.acked(seq)
                 return
             # The server has stored numbers this gauge never gave (its flash was wiped
             # and the device id reused): renumber what waits here above the watermark,
@@ -255,10 +263,25 @@ class Gauge:
                 self.state["seq"] += 1
         elif topic.endswith("/config"):
             self.pending_cfg = payload
+        elif topic.endswith("/secret"):
+            self._secret(payload)
+        elif self.updater is None:
+            return
         elif topic.endswith("/update"):
             self._update_error(self.updater.offer(payload))
         elif "/update/" in topic:
             self._update_error(self.updater.file(topic.rsplit("/", 1)[1], payload))
+
+    def _secret(self, payload: bytes) -> None:
+        import secret
+
+        s = self.state
+        applied = max(s.get("rot_ok") or 0, (s.get("rotate") or {}).get("n", 0))
+        offered = secret.offered(self.password, payload, applied)
+        if isinstance(offered, dict):
+            s["rotate"] = offered  # announced in this session's status; tried from the next
+        elif offered is not None and not s.get("rot_ok"):  # (after a rotation: the stale one)
+            s["err"] = offered
 
     def _update_error(self, error) -> None:
         if error is not None:
@@ -302,14 +325,54 @@ class Gauge:
                 "fault": s.get("fault"),
                 "brown": s.get("brown"),
                 "lowbat": s.get("lowbat"),
+                "rot": (s.get("rotate") or {}).get("n"),
+                "rot_ok": s.get("rot_ok"),
             },
         )
 
     def uplink(self) -> None:
+        """Connect and send; with new credentials pending (secret.py) those first, then
+        at once the old ones: a rotation never locks the gauge out."""
+        s = self.state
+        pending = s.get("rotate")
+        if pending:
+            self.promoted = False
+            try:
+                self._session(pending)
+                return
+            except hw.NetError:
+                if self.promoted:  # the new ones work; what failed was later
+                    raise
+                import secret
+
+                pending["tries"] = pending.get("tries", 0) + 1
+                if pending["tries"] >= secret.MAX_TRIES:
+                    s["rotate"] = None
+                    s["err"] = "credentials %d never worked: dropped" % pending["n"]
+        self._session(None)
+
+    def _promote(self, creds: dict) -> None:
+        s = self.state
+        s["cred"] = {key: creds[key] for key in ("n", "password", "wifi_ssid", "wifi_key") if key in creds}
+        self.site.update({key: value for key, value in s["cred"].items() if key != "n"})  # the board's too
+        s["rot_ok"] = creds["n"]
+        s["rotate"] = None
+        self.promoted = True
+
+    def _session(self, creds) -> None:
         site, s = self.site, self.state
         s["uplink_at"] = self.dt  # still there at the next start: this uplink reset the board
         self.save()
-        self.board.wifi_up(site["wifi_timeout_s"])
+        kept = {key: site[key] for key in ("wifi_ssid", "wifi_key")}
+        if creds and "wifi_ssid" in creds:  # try the new network (the board reads site)
+            site.update({key: creds[key] for key in ("wifi_ssid", "wifi_key") if key in creds})
+        try:
+            self.board.wifi_up(site["wifi_timeout_s"])
+        except hw.NetError:
+            site.update(kept)
+            s["uplink_at"] = None
+            raise
+        self.password = creds["password"] if creds else site["password"]
         try:
             self.rssi = self.board.rssi()
             if not self.clock_set() or self.dt - s.get("last_ntp", -(10**9)) >= self.cfg["ntp_s"]:
@@ -318,20 +381,27 @@ class Gauge:
             client = mqtt.Client(
                 self.device,
                 user=self.device,
-                password=site["password"],
+                password=self.password,
                 keepalive=60,
                 will=(wire.topic(self.device, "status"), wire.OFFLINE, True),
             )
             client.on_message = self._on_message
-            client.connect(self.board.connect(site["broker_host"], site["broker_port"], site["tls"], 10))
+            try:
+                client.connect(self.board.connect(site["broker_host"], site["broker_port"], site["tls"], 10))
+            except hw.NetError:
+                site.update(kept)
+                raise
+            if creds:
+                self._promote(creds)
             try:
                 client.subscribe(wire.topic(self.device, "config"))
                 client.subscribe(wire.topic(self.device, "ack"))
+                client.subscribe(wire.topic(self.device, "secret"))
                 if site["update_key"]:
                     client.subscribe(wire.topic(self.device, "update"))
                 while client.wait(300):  # the retained config, ack (and update) arrive now
                     pass
-                if self.updater.wanted():  # a signed update offered: take its files
+                if self.updater is not None and self.updater.wanted():  # a signed update offered: its files
                     client.subscribe(wire.topic(self.device, "update/+"))
                     for _ in range(64):
                         if not client.wait(1000):

@@ -108,6 +108,8 @@ STATUS_KEYS = (
     "fault",
     "brown",
     "lowbat",
+    "rot",
+    "rot_ok",
 )
 
 

@@ -48,6 +48,7 @@ SERVICE_TOPICS = [
     # signed firmware updates offered to each gauge (kawamori.updates)
     ("readwrite", f"{contract.PREFIX}/+/update"),
     ("readwrite", f"{contract.PREFIX}/+/update/+"),
+    ("readwrite", f"{contract.PREFIX}/+/secret"),  # new credentials, sealed (kawamori device rotate)
 ]
 SERVICE_SECRET_USER = "kawamori-ingest"  # its password is the service secret
 
@@ -59,6 +60,7 @@ DEVICE_PATTERNS = [
     ("write", f"{contract.PREFIX}/%u/count"),
     ("read", f"{contract.PREFIX}/%u/update"),
     ("read", f"{contract.PREFIX}/%u/update/+"),
+    ("read", f"{contract.PREFIX}/%u/secret"),
 ]
 
 

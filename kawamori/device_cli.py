@@ -260,6 +260,71 @@ def update_command(
     )
 
 
+@device_app.command("rotate")
+def rotate(
+    device: Annotated[str, typer.Argument(help="The gauge whose credentials change")],
+    accounts: Annotated[
+        Path | None, typer.Option(help="The broker's accounts folder (production; default: embedded broker)")
+    ] = None,
+    secrets: Annotated[
+        Path | None,
+        typer.Option(help="File of the devices' plain passwords", envvar="KAWAMORI_BROKER_SECRETS"),
+    ] = None,
+    wifi_ssid: Annotated[str | None, typer.Option(help="A new Wi-Fi network for the gauge")] = None,
+    wifi_key: Annotated[str | None, typer.Option(help="Its password", envvar="KAWAMORI_WIFI_KEY")] = None,
+    finish: Annotated[bool, typer.Option(help="Switch the broker to the new password")] = False,
+    force: Annotated[bool, typer.Option(help="With --finish: even if the gauge has not confirmed")] = False,
+) -> None:
+    """Give a gauge a new broker password (and Wi-Fi) in the field, in two steps.
+
+    First the new credentials go to the gauge, sealed with its current password; its
+    status then reports rot=N. Then --finish switches the broker. The gauge tries the new
+    ones first and the old ones right after, so it is never locked out.
+    Example: [bold]kawamori device rotate kyoden-chiwara-3fa2c1[/bold], later with [bold]--finish[/bold]
+    """
+    from kawamori.broker_auth import service_url
+    from kawamori.cli import _runtime, _settings
+    from kawamori.mqtt import Connection, MqttError
+
+    app_settings = _settings()
+    runtime = _runtime(app_settings)
+    folder = accounts or (Path(runtime.accounts_dir) if runtime.accounts_dir else None)
+    if folder is None:
+        console.print("[red]Give the broker's accounts folder with --accounts DIR.[/red]")
+        raise typer.Exit(2)
+    store = devices.accounts_at(folder, secrets)
+    topic = f"kawamori/v1/{device}/secret"
+    with _refusals():
+        if finish:
+            with db.connect(runtime.database_url) as conn:
+                row = conn.execute(
+                    "SELECT (extra->>'rot')::int FROM device_status WHERE device_id = %s", (device,)
+                ).fetchone()
+            number = devices.finish_rotation(store, device, row[0] if row else None, force=force)
+            payload = b""  # the sealed secret is no longer needed: clear the retained message
+        else:
+            number, payload = devices.start_rotation(store, device, wifi_ssid=wifi_ssid, wifi_key=wifi_key)
+    client_id = f"{app_settings.mqtt_client_prefix}-config"
+    connection = Connection(service_url(runtime.mqtt_url, client_id), client_id, persistent=False)
+    try:
+        connection.start()
+        connection.publish(topic, payload, retain=True, wait_s=10)
+    except MqttError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        connection.stop()
+    if finish:
+        if accounts is None and devices.reload_embedded_broker(folder):
+            console.print(f"Rotation {number} of {device} done; embedded broker reloaded.")
+        else:
+            console.print(f"Rotation {number} of {device} done: send Mosquitto SIGHUP to load it.")
+    else:
+        console.print(
+            f"Rotation {number} sent to {device}; when its status shows rot={number}, run --finish."
+        )
+
+
 @device_app.command("flash")
 def flash(
     config: Annotated[Path, typer.Option(help="The board's config.py")] = BOARD_CONFIG,

@@ -10,6 +10,9 @@ broker picks them up on SIGHUP (:func:`reload_embedded_broker` for the embedded 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import secrets
@@ -172,6 +175,64 @@ def config_message(
         server, application=application, dev_eui=dev_eui, device=ns_device, data=data
     )
     return topic, payload, False
+
+
+def seal_secret(password: str, plaintext: bytes, nonce: bytes | None = None) -> bytes:
+    """New credentials sealed for a gauge with the password it uses now: the format
+    ``firmware/secret.py`` opens (SHA-256 counter-mode keystream, HMAC-SHA-256 over
+    nonce and ciphertext). The tests open it with the firmware's own code."""
+    nonce = nonce or secrets.token_bytes(16)
+    base = hashlib.sha256(b"kawamori-secret-v1" + password.encode()).digest()
+    enc = hashlib.sha256(base + b"enc").digest()
+    mac = hashlib.sha256(base + b"mac").digest()
+    blocks = range(len(plaintext) // 32 + 1)
+    stream = b"".join(hashlib.sha256(enc + nonce + n.to_bytes(4, "big")).digest() for n in blocks)
+    body = bytes(a ^ b for a, b in zip(plaintext, stream, strict=False))
+    return b"\x01" + nonce + hmac.new(mac, nonce + body, hashlib.sha256).digest() + body
+
+
+def rotation_file(folder: Path) -> Path:
+    return folder / "rotations.json"
+
+
+def start_rotation(
+    accounts: Accounts, device_id: str, *, wifi_ssid: str | None = None, wifi_key: str | None = None
+) -> tuple[int, bytes]:
+    """New credentials for ``device_id``: ``(rotation number, sealed secret)``. They wait
+    in ``rotations.json`` (0600, next to the accounts) until :func:`finish_rotation`;
+    the broker keeps the old password until then."""
+    current = accounts.password(device_id)
+    if current is None:
+        raise DeviceError(f"{device_id!r} has no broker account")
+    path = rotation_file(accounts.folder)
+    pending = json.loads(path.read_text()) if path.exists() else {}
+    previous = pending.get(device_id, {})
+    number = max(previous.get("n", 0), previous.get("done", 0)) + 1
+    document: dict[str, object] = {"n": number, "password": new_password()}
+    if wifi_ssid is not None:
+        document.update(wifi_ssid=wifi_ssid, wifi_key=wifi_key or "")
+    pending[device_id] = {**document, "done": previous.get("done", 0)}
+    write_secret(path, json.dumps(pending))
+    return number, seal_secret(current, json.dumps(document).encode())
+
+
+def finish_rotation(accounts: Accounts, device_id: str, reported: int | None, *, force: bool = False) -> int:
+    """Switch the broker to the pending password once the gauge said it has it
+    (``reported``: the ``rot`` of its last status); returns the rotation number."""
+    path = rotation_file(accounts.folder)
+    pending = json.loads(path.read_text()) if path.exists() else {}
+    entry = pending.get(device_id)
+    if not entry or "password" not in entry:
+        raise DeviceError(f"no rotation under way for {device_id!r}")
+    if reported != entry["n"] and not force:
+        raise DeviceError(
+            f"{device_id} has not reported rotation {entry['n']} yet (its status says {reported}); "
+            "switching now could lock it out (--force to do it anyway)"
+        )
+    accounts.set(device_id, entry["password"])
+    pending[device_id] = {"done": entry["n"]}
+    write_secret(path, json.dumps(pending))
+    return int(entry["n"])
 
 
 def board_config(
