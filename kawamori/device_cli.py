@@ -30,6 +30,25 @@ def _refusals() -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
+def _publish(prefix: str, mqtt_url: str, messages: list[tuple[str, bytes, bool]]) -> None:
+    """Publish ``(topic, payload, retain)`` as the ``<prefix>-config`` service account,
+    each acknowledged by the broker; a broker problem is a clean message, exit 1."""
+    from kawamori.broker_auth import service_url
+    from kawamori.mqtt import Connection, MqttError
+
+    client_id = f"{prefix}-config"
+    connection = Connection(service_url(mqtt_url, client_id), client_id, persistent=False)
+    try:
+        connection.start()
+        for topic, payload, retain in messages:
+            connection.publish(topic, payload, retain=retain, wait_s=10)
+    except MqttError as error:
+        console.print(f"[red]{error}[/red]")
+        raise typer.Exit(1) from None
+    finally:
+        connection.stop()
+
+
 @device_app.command("add")
 def add(
     station: Annotated[str, typer.Argument(help="The station the board measures for")],
@@ -157,9 +176,7 @@ def config(
 
     Example: [bold]kawamori device config kyoden-chiwara-3fa2c1 --cfg 4 slow_s=900 fast_on_m=10.75[/bold]
     """
-    from kawamori.broker_auth import service_url
     from kawamori.cli import _runtime, _settings
-    from kawamori.mqtt import Connection, MqttError
 
     values: dict[str, float] = {}
     for item in settings:
@@ -174,16 +191,7 @@ def config(
     runtime = _runtime(app_settings)
     with _refusals(), db.connect(runtime.database_url) as conn:
         topic, payload, retain = devices.config_message(conn, device, cfg, values)
-    client_id = f"{app_settings.mqtt_client_prefix}-config"
-    connection = Connection(service_url(runtime.mqtt_url, client_id), client_id, persistent=False)
-    try:
-        connection.start()
-        connection.publish(topic, payload, retain=retain, wait_s=10)
-    except MqttError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
-    finally:
-        connection.stop()
+    _publish(app_settings.mqtt_client_prefix, runtime.mqtt_url, [(topic, payload, retain)])
     console.print(f"Configuration {cfg} for {device} published on {topic}")
 
 
@@ -228,9 +236,7 @@ def update_command(
     import tempfile
 
     from kawamori import updates
-    from kawamori.broker_auth import service_url
     from kawamori.cli import _runtime, _settings
-    from kawamori.mqtt import Connection, MqttError
 
     if board not in devices.BOARDS:
         raise typer.BadParameter("board must be esp32 or picow", param_hint="--board")
@@ -244,17 +250,8 @@ def update_command(
         with db.connect(runtime.database_url) as conn:
             if conn.execute("SELECT 1 FROM devices WHERE id = %s", (device,)).fetchone() is None:
                 raise devices.DeviceError(f"no device {device!r}")
-    client_id = f"{app_settings.mqtt_client_prefix}-config"
-    connection = Connection(service_url(runtime.mqtt_url, client_id), client_id, persistent=False)
-    try:
-        connection.start()
-        for topic, payload in updates.messages(device, signing, version, files):
-            connection.publish(topic, payload, retain=True, wait_s=10)
-    except MqttError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
-    finally:
-        connection.stop()
+    offer = [(topic, payload, True) for topic, payload in updates.messages(device, signing, version, files)]
+    _publish(app_settings.mqtt_client_prefix, runtime.mqtt_url, offer)
     console.print(
         f"Firmware {version} ({len(files)} files) offered to {device}; it installs at its next uplink."
     )
@@ -282,9 +279,7 @@ def rotate(
     ones first and the old ones right after, so it is never locked out.
     Example: [bold]kawamori device rotate kyoden-chiwara-3fa2c1[/bold], later with [bold]--finish[/bold]
     """
-    from kawamori.broker_auth import service_url
     from kawamori.cli import _runtime, _settings
-    from kawamori.mqtt import Connection, MqttError
 
     app_settings = _settings()
     runtime = _runtime(app_settings)
@@ -304,16 +299,7 @@ def rotate(
             payload = b""  # the sealed secret is no longer needed: clear the retained message
         else:
             number, payload = devices.start_rotation(store, device, wifi_ssid=wifi_ssid, wifi_key=wifi_key)
-    client_id = f"{app_settings.mqtt_client_prefix}-config"
-    connection = Connection(service_url(runtime.mqtt_url, client_id), client_id, persistent=False)
-    try:
-        connection.start()
-        connection.publish(topic, payload, retain=True, wait_s=10)
-    except MqttError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
-    finally:
-        connection.stop()
+    _publish(app_settings.mqtt_client_prefix, runtime.mqtt_url, [(topic, payload, True)])
     if finish:
         if accounts is None and devices.reload_embedded_broker(folder):
             console.print(f"Rotation {number} of {device} done; embedded broker reloaded.")

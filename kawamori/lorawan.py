@@ -189,6 +189,8 @@ def _payload(text: object, key: str) -> bytes | Rejection:
 def parse_event(topic: str, payload: bytes) -> Uplink | Rejection | None:
     """An uplink event of ChirpStack v4 or The Things Stack v3; None when ``topic`` is
     neither's uplink topic (not a LoRaWAN message at all)."""
+    if not topic.startswith(("application/", "v3/")):  # the common case: a gauge's own topic
+        return None
     chirpstack = _CHIRPSTACK_TOPIC.fullmatch(topic)
     if chirpstack is None and _TTS_TOPIC.fullmatch(topic) is None:
         return None
