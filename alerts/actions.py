@@ -19,8 +19,9 @@ import psycopg
 
 from alerts import decision, lifecycle, store
 from alerts.errors import Conflict, NotFound
-from alerts.model import Actor, Alert, AlertState, Kind, Role
+from alerts.model import Alert, AlertState, Kind
 from alerts.policy import ApprovalPolicy
+from kawamori.model import Actor, Role
 
 DEFAULT_POLICY = ApprovalPolicy()
 

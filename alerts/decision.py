@@ -34,8 +34,9 @@ from typing import Any
 from alerts.audit_texts import say
 from alerts.errors import Conflict, NotAllowed
 from alerts.lifecycle import Action, AuditEntry, Transition, _message, remind, reminder_due
-from alerts.model import Actor, Alert, AlertState, Approval, Condition, Kind, MsgType, Proposal, Status
+from alerts.model import Alert, AlertState, Approval, Condition, Kind, MsgType, Proposal, Status
 from alerts.policy import ApprovalPolicy
+from kawamori.model import Actor
 
 # why a proposal was made (the timeline's ``reason``)
 OBSERVED, FORECAST, UNVERIFIED, SENSOR_FAULT, NO_DATA = (

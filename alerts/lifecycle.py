@@ -38,8 +38,9 @@ from typing import Any
 
 from alerts.audit_texts import say
 from alerts.errors import Conflict, NotAllowed
-from alerts.model import Actor, Alert, AlertState, Approval, Condition, MsgType, Role, Status
+from alerts.model import Alert, AlertState, Approval, Condition, MsgType, Status
 from alerts.policy import ApprovalPolicy
+from kawamori.model import Actor, Role
 
 
 class Action(StrEnum):

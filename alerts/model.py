@@ -157,32 +157,6 @@ class MsgType(StrEnum):
     cancel = "Cancel"
 
 
-class Role(StrEnum):
-    """Staff roles, each including the ones before it."""
-
-    viewer = "viewer"  # sees everything, changes nothing
-    operator = "operator"  # acknowledges, approves evacuation levels, cancels, rejects
-    approver = "approver"  # may give one of the two approvals the highest level needs
-    admin = "admin"  # also manages accounts and station alert settings
-
-    @property
-    def rank(self) -> int:
-        return list(Role).index(self)
-
-    def at_least(self, other: Role) -> bool:
-        return self.rank >= other.rank
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """A signed-in staff member acting on an alert (``None`` actor = the evaluator)."""
-
-    id: int
-    username: str
-    display_name: str
-    role: Role
-
-
 @dataclass(frozen=True, slots=True)
 class Approval:
     """One staff member's approval of an alert at a level (a row of ``alert_approvals``).

@@ -30,7 +30,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from alerts.model import PUBLIC_KINDS, Approval, Kind, Proposal, Role
+from alerts.model import PUBLIC_KINDS, Approval, Kind, Proposal
+from kawamori.model import Role
 
 
 class ApprovalPolicy(BaseModel):
@@ -109,6 +110,12 @@ class ApprovalPolicy(BaseModel):
 
 class PolicyError(ValueError):
     """A municipality's approval policy file is not valid (the message says why)."""
+
+
+def configured_policy(path: Path | None) -> ApprovalPolicy:
+    """The municipality's approval policy (``KAWAMORI_ALERT_POLICY``'s file), or the
+    defaults when none is set."""
+    return load_policy(path) if path else ApprovalPolicy()
 
 
 def load_policy(path: Path) -> ApprovalPolicy:

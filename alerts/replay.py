@@ -29,27 +29,16 @@ import heapq
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from alerts import decision, health, lifecycle
-from alerts.evaluate import evaluate
+from alerts.evaluate import evaluate_columns
 from alerts.lifecycle import Action, Transition
-from alerts.model import (
-    Actor,
-    Alert,
-    AlertState,
-    Condition,
-    Kind,
-    Proposal,
-    Role,
-    Sample,
-    StationState,
-    Status,
-)
+from alerts.model import Alert, AlertState, Condition, Kind, Proposal, StationState, Status
 from alerts.policy import ApprovalPolicy
 from alerts.rules import DEFAULT, RuleSettings
-from kawamori.model import AlertArea, Station
+from kawamori.model import Actor, AlertArea, Role, Station
 
 _NONE: Mapping[str, int | None] = {}
 TICK_S = 30.0  # the service's periodic evaluation (alerts.service.run)
@@ -117,7 +106,7 @@ class _Gauge:
     neighbours: tuple[str, ...]
     areas: tuple[str, ...]
     levels: Mapping[str, int | None]  # stage key → 警戒レベル
-    window: timedelta  # rules.window, computed once
+    window_s: float  # rules.window in seconds, computed once
 
 
 def gauges(
@@ -136,13 +125,14 @@ def gauges(
     out = {}
     for s in stations:
         neighbours = {*upstream.get(s.id, ()), *filter(None, [s.downstream_id])}
+        own = RuleSettings.for_station(s.alert_rules, rules)
         out[s.id] = _Gauge(
             station=s,
-            rules=RuleSettings.for_station(s.alert_rules, rules),
+            rules=own,
             neighbours=tuple(sorted(neighbours)),
             areas=tuple(sorted(area_of.get(s.id, ()))) or (s.id,),
             levels={stage.key: stage.alert_level for stage in s.stages},
-            window=RuleSettings.for_station(s.alert_rules, rules).window,
+            window_s=own.window.total_seconds(),
         )
     return out
 
@@ -167,6 +157,16 @@ _INF = float("inf")
 def _tick_after(ts: float) -> float:
     """The first 30-s service tick after ``ts`` (the service's time tests are strict)."""
     return ts // TICK_S * TICK_S + TICK_S
+
+
+@dataclass(slots=True)
+class _Window:
+    """A station's readings within its rule window, oldest first, as columns."""
+
+    stamps: deque[datetime] = field(default_factory=deque)
+    levels: deque[float] = field(default_factory=deque)
+    qualities: deque[int] = field(default_factory=deque)
+    times: deque[float] = field(default_factory=deque)  # the stamps as POSIX seconds
 
 
 @dataclass
@@ -211,8 +211,9 @@ class _Replay:
     ) -> None:
         self.stations, self.approve, self.policy, self.emit = stations, approve, policy, emit
         self.summary = Summary()
-        self.windows: dict[str, deque[Sample]] = {sid: deque() for sid in stations}
-        self.times: dict[str, deque[float]] = {sid: deque() for sid in stations}  # the windows' POSIX times
+        # each station's window as columns (times, levels, quality bits, POSIX times),
+        # as evaluate_columns takes them: no object per reading
+        self.windows: dict[str, _Window] = {sid: _Window() for sid in stations}
         self.states: dict[str, StationState] = {sid: StationState() for sid in stations}
         self.conditions: dict[str, tuple[Condition, ...]] = {sid: () for sid in stations}
         self.notices: dict[str, dict[Kind, Alert]] = {}  # station → its open staff notices
@@ -255,16 +256,20 @@ class _Replay:
         now = datetime.fromtimestamp(ts, UTC)
         if self.summary.start is None:
             self.summary.start = now
-        window, times = self.windows[sid], self.times[sid]
-        window.append(Sample(now, level, quality))
-        times.append(now.timestamp())
-        cutoff = now - g.window
-        while window[0].time < cutoff:
-            window.popleft()
-            times.popleft()
-        if len(window) > self.summary.max_window:
-            self.summary.max_window = len(window)
-        self._evaluate(g, list(window), now, list(times))
+        w = self.windows[sid]
+        w.stamps.append(now)
+        w.levels.append(level)
+        w.qualities.append(quality)
+        w.times.append(ts)
+        cutoff = ts - g.window_s
+        while w.times[0] < cutoff:
+            w.stamps.popleft()
+            w.levels.popleft()
+            w.qualities.popleft()
+            w.times.popleft()
+        if len(w.times) > self.summary.max_window:
+            self.summary.max_window = len(w.times)
+        self._evaluate(g, now, w)
 
     def _wake_until(self, ts: float, *, inclusive: bool) -> None:
         """Run the service's ticks before ``ts`` (or at it) that can change anything:
@@ -293,25 +298,27 @@ class _Replay:
         if state.last_time is None or state.last_time.timestamp() != last:
             return  # a newer reading came and scheduled its own wake-up
         self.summary.wakeups += 1
-        self._evaluate(self.stations[sid], (), datetime.fromtimestamp(when, UTC))
+        self._evaluate(self.stations[sid], datetime.fromtimestamp(when, UTC))
 
-    def _evaluate(
-        self, g: _Gauge, samples: Sequence[Sample], now: datetime, times: Sequence[float] | None = None
-    ) -> None:
+    def _evaluate(self, g: _Gauge, now: datetime, window: _Window | None = None) -> None:
+        """Evaluate a station after a reading (``window``: its readings, the newest last)
+        or at a health wake-up (no readings)."""
         sid = g.station.id
         neighbours = {n: self._level(n) for n in g.neighbours} if g.neighbours else _NONE
-        assessment = evaluate(
-            g.station,
-            samples,
-            self.states[sid],
-            now=now,
-            settings=g.rules,
-            neighbours=neighbours,
-            times=times,
+        if window is None:
+            columns: tuple[Sequence[Any], ...] = ((), (), ())
+            times = None
+        else:
+            columns = (list(window.stamps), list(window.levels), list(window.qualities))
+            times = list(window.times)
+        state = self.states[sid]
+        settings = g.rules
+        assessment = evaluate_columns(
+            g.station, *columns, state, now=now, settings=settings, neighbours=neighbours, times=times
         )
         self.summary.evaluations += 1
         state = self.states[sid] = assessment.state
-        if samples and state.last_time is not None:
+        if window is not None and state.last_time is not None:
             last = state.last_time.timestamp()
             for due in silence_marks(state, g.rules):
                 heapq.heappush(self.wakeups, (due, sid, last))

@@ -63,7 +63,7 @@ def load(*, stations: Path, network: Path | None, rules: Path | None) -> tuple[N
         net = read_stations(stations)
         if network is not None:
             try:
-                extra = read_network(network)
+                extra = read_network(network, check_rules=RuleSettings.for_station)
             except NetworkError as error:
                 raise ReplayError(str(error)) from None
             known = {s.id: s for s in net.stations}

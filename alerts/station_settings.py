@@ -18,9 +18,9 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from alerts.errors import NotAllowed, NotFound
-from alerts.model import Actor, Role, Status
+from alerts.model import Status
 from alerts.rules import RuleSettings, RuleSettingsError
-from kawamori.model import Stage, stage_problem
+from kawamori.model import Actor, Role, Stage, stage_problem
 
 
 class InvalidSettings(ValueError):

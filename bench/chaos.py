@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from kawamori import db  # noqa: E402
-from kawamori.devices import accounts_at, reload_embedded_broker  # noqa: E402
+from kawamori.broker_auth import accounts_at, reload_embedded_broker  # noqa: E402
 from kawamori.embedded import free_port, services_home  # noqa: E402
 from simulator.firmware_fleet import FirmwareFleet, start_for  # noqa: E402
 from simulator.fleet_setup import register_fleet  # noqa: E402
@@ -154,7 +154,7 @@ class Up:
         env.pop("KAWAMORI_MQTT_URL", None)
         with open(self.log, "ab") as handle:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "kawamori", "up", "--no-browser", "--interval", "2"],
+                [sys.executable, "-m", "kawamori_app", "up", "--no-browser", "--interval", "2"],
                 env=env,
                 stdout=handle,
                 stderr=subprocess.STDOUT,

@@ -221,7 +221,7 @@ def one_run(
     name = f"bench_run_{run}"
     db_url = pg.create_database(name, template=TEMPLATE)
     env = env_for(db_url)
-    argv = [sys.executable, "-m", "kawamori", "notify", "deliver", "--concurrency", str(args.concurrency)]
+    argv = [sys.executable, "-m", "kawamori_app", "notify", "deliver", "--concurrency", str(args.concurrency)]
     workers = [
         subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(args.workers)

@@ -11,9 +11,9 @@ import psycopg
 from fastapi import Depends, HTTPException, Path, Request
 from fastapi.security import APIKeyCookie
 
-from alerts.model import Actor, Role
 from alerts.policy import ApprovalPolicy
 from kawamori import staff
+from kawamori.model import Actor, Role
 
 SESSION_COOKIE = "kawamori_session"
 CSRF_HEADER = "X-CSRF-Token"

@@ -26,11 +26,20 @@ from dashboard.deps import SESSION_COOKIE
 from dashboard.live import AlertFeed
 from dashboard.pages import secure_headers, templates
 from dashboard.production import ProductionTransport
-from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
+from dashboard.routers import (
+    alerts,
+    auth,
+    cap,
+    line_webhook,
+    places,
+    residents,
+    station_settings,
+    stations,
+)
+from dashboard.routers import shelter_staff as shelters_staff
+from dashboard.routers import shelters as shelters_api
 from dashboard.security import SecurityConfig, SecurityMiddleware
 from notify.channels.http import Http
-from shelters import api as shelters_api
-from shelters import staff as shelters_staff
 from shelters.crowding import DEFAULT_BANDS, Bands
 
 HERE = Path(__file__).parent

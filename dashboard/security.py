@@ -23,7 +23,7 @@ from pathlib import Path
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from alerts.model import Role
+from kawamori.model import Role
 
 MAX_BODY_BYTES = 1_048_576  # 1 MiB: the largest real body (a LINE batch, a counter batch) is far smaller
 HSTS = "max-age=31536000; includeSubDomains"

@@ -26,6 +26,7 @@ import hmac
 import json
 import os
 import secrets
+import signal
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
@@ -228,3 +229,24 @@ class Accounts:
             if self.owner_uid is not None and path is not self.secrets_file:
                 os.chown(temporary, self.owner_uid, -1)
             os.replace(temporary, path)
+
+
+def accounts_at(folder: Path, secrets_file: Path | None = None) -> Accounts:
+    """The accounts in ``folder``, written for whoever owns it (the embedded broker
+    runs as ``nobody`` when started by root); plain passwords in ``secrets_file``
+    (default: in the folder)."""
+    owner = folder.stat().st_uid if folder.exists() and os.geteuid() == 0 else None
+    return Accounts(folder, owner_uid=owner, secrets_file=secrets_file)
+
+
+def reload_embedded_broker(accounts_dir: Path) -> bool:
+    """SIGHUP the embedded Mosquitto that uses ``accounts_dir``; False if none runs."""
+    pid_file = accounts_dir.parent / "mosquitto.pid"
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        if Path(f"/proc/{pid}/comm").read_text().strip() != "mosquitto":
+            return False
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import IntFlag, StrEnum
 from itertools import pairwise
@@ -228,3 +229,29 @@ class AlertArea(Frozen):
         if not isinstance(geometry.get("coordinates"), list) or not geometry["coordinates"]:
             raise ValueError("alert area geometry needs coordinates")
         return geometry
+
+
+class Role(StrEnum):
+    """Staff roles, each including the ones before it."""
+
+    viewer = "viewer"  # sees everything, changes nothing
+    operator = "operator"  # acknowledges, approves evacuation levels, cancels, rejects
+    approver = "approver"  # may give one of the two approvals the highest level needs
+    admin = "admin"  # also manages accounts and station alert settings
+
+    @property
+    def rank(self) -> int:
+        return list(Role).index(self)
+
+    def at_least(self, other: Role) -> bool:
+        return self.rank >= other.rank
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """A signed-in staff member acting on an alert (``None`` actor = the evaluator)."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role

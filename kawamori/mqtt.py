@@ -76,6 +76,8 @@ class Connection:
         self.session_expiry_s = session_expiry_s
         self.keepalive_s = keepalive_s
         self.connected = threading.Event()
+        # set once the broker granted the subscriptions of the newest connection
+        self.subscribed = threading.Event()
         self.last_refusal: str | None = None
         self._client = paho.Client(
             callback_api_version=paho.CallbackAPIVersion.VERSION2,
@@ -96,6 +98,7 @@ class Connection:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
 
     # -- paho callbacks (network thread) -------------------------------------------------
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
@@ -104,6 +107,7 @@ class Connection:
             log.warning("mqtt.refused", client_id=self.client_id, reason=str(reason_code))
             return
         self.last_refusal = None
+        self.subscribed.clear()
         if self.subscriptions:
             client.subscribe([(topic, paho.SubscribeOptions(qos=1)) for topic in self.subscriptions])
         log.info(
@@ -113,6 +117,10 @@ class Connection:
             session_present=flags.session_present,
         )
         self.connected.set()
+
+    def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
+        if not any(code.is_failure for code in reason_codes):
+            self.subscribed.set()
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         if self.connected.is_set():

@@ -5,7 +5,9 @@ the same file again leaves the same state (upserts; nothing is deleted).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import yaml
@@ -57,8 +59,10 @@ class Network(BaseModel):
         return self
 
 
-def read_network(path: Path) -> Network:
-    """Parse and validate a network file, with errors that name the place."""
+def read_network(path: Path, *, check_rules: Callable[[dict[str, Any]], object] | None = None) -> Network:
+    """Parse and validate a network file, with errors that name the place. ``check_rules``
+    (the alert engine's, passed by whoever wires it in) is called with each station's
+    ``alert_rules`` and raises ``ValueError`` when they are not valid."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as error:
@@ -71,12 +75,12 @@ def read_network(path: Path) -> Network:
             place = ".".join(str(part) for part in problem["loc"])
             lines.append(f"  {place}: {problem['msg']}")
         raise NetworkError("\n".join(lines)) from None
-    from alerts.rules import RuleSettings, RuleSettingsError  # the evaluator's rules, checked early
-
     for index, station in enumerate(network.stations):
+        if check_rules is None or not station.alert_rules:
+            continue
         try:
-            RuleSettings.for_station(station.alert_rules)
-        except RuleSettingsError as error:
+            check_rules(station.alert_rules)
+        except ValueError as error:
             raise NetworkError(f"{path}: stations.{index}.alert_rules ({station.id}): {error}") from None
     return network
 

@@ -53,8 +53,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from psycopg.types.json import Jsonb
 
-from alerts.model import Actor, Role
 from kawamori import totp
+from kawamori.model import Actor, Role
 from kawamori.throttle import Rule
 from kawamori.tokens import new_token as new_token
 from kawamori.tokens import same as same

@@ -50,7 +50,8 @@ def subscriber_key() -> None:
 
 def _connection_and_key():
     from kawamori import db
-    from kawamori.cli import _runtime, _settings  # the parent CLI owns settings and services
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
     from notify.errors import SubscriberKeyError
     from notify.sealing import load_key
 
@@ -191,7 +192,8 @@ def deliver(
     import structlog
 
     from kawamori import db
-    from kawamori.cli import _runtime, _settings
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
     from kawamori.waiting import StopWaiting, until_ready
     from notify.config import notifiers
     from notify.sealing import load_key

@@ -173,7 +173,7 @@ def list_shelters(
     import csv
     import sys
 
-    from kawamori.cli import _settings
+    from kawamori.cli_support import settings as _settings
     from shelters.bulk import listing
     from shelters.crowding import describe, parse_bands
     from shelters.opendata import JST
@@ -392,7 +392,8 @@ def listen(
     """
     import signal
 
-    from kawamori.cli import _runtime, _settings
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
     from shelters.counters import CounterListener
 
     settings = _settings()

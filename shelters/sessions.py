@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from alerts.model import Actor, Role
+from kawamori.model import Actor, Role
 from kawamori.throttle import Rule
 from shelters import access
 from shelters.errors import AccessDenied, Throttled, UnknownShelter

@@ -47,11 +47,12 @@ import psycopg
 
 from alerts import actions
 from alerts.errors import AlertError
-from alerts.model import Actor, Assessment, Role
+from alerts.model import Assessment
 from alerts.service import Evaluator
 from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db
 from kawamori.embedded import MosquittoBroker, PostgresServer
+from kawamori.model import Actor, Role
 from kawamori.mqtt import Connection, Message, MqttError, Will
 from kawamori.network import apply_network
 from simulator import faults

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
+from alerts.rules import RuleSettings
 from kawamori.model import Identifier
 from kawamori.network import Network, NetworkError, read_network
 from simulator import faults, hydrology
@@ -560,7 +561,12 @@ def load_scenario(path: Path | str) -> Scenario:
         raise ScenarioError(f"{path}: a scenario is a mapping (name, time, network, …)")
     if isinstance(document.get("network"), str):
         try:
-            document = {**document, "network": read_network(path.parent / document["network"])}
+            document = {
+                **document,
+                "network": read_network(
+                    path.parent / document["network"], check_rules=RuleSettings.for_station
+                ),
+            }
         except NetworkError as error:
             line = lines.get(("network",))
             raise ScenarioError(f"{path}:{line}: network: {error}") from None

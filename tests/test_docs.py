@@ -9,8 +9,8 @@ from pathlib import Path
 import typer.main
 
 from kawamori import contract, db
-from kawamori.cli import app
 from kawamori.settings import Settings
+from kawamori_app.cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

@@ -24,7 +24,7 @@ def start_up(data: Path, port: int) -> subprocess.Popen:
     env.pop("KAWAMORI_DATABASE_URL", None)
     env.pop("KAWAMORI_MQTT_URL", None)
     return subprocess.Popen(
-        [sys.executable, "-m", "kawamori", "up", "--no-browser", "--interval", "0.5"],
+        [sys.executable, "-m", "kawamori_app", "up", "--no-browser", "--interval", "0.5"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -21,12 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts import actions, audit_texts
 from alerts.errors import Conflict, NotAllowed, NotFound
-from alerts.model import Actor, AlertState, Kind, Role
+from alerts.model import AlertState, Kind
 from alerts.policy import ApprovalPolicy
 from dashboard import queries
 from dashboard.deps import SESSION_COOKIE, BigintId, Conn, CurrentActor, Now, Operator, Policy, StaffSession
 from dashboard.pages import language, secure_headers, templates
 from kawamori import staff
+from kawamori.model import Actor, Role
 
 router = APIRouter(tags=["alert console"])
 KEEPALIVE_S = 15.0

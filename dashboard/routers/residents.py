@@ -34,12 +34,12 @@ from dashboard import resident_view
 from dashboard.deps import BaseUrl, Conn, Now
 from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
+from dashboard.routers.shelters import bands_of, nearest_of
 from notify import optin_mail, pending, subscriptions
 from notify.channels import line
 from notify.errors import OutsideAreas, SubscriptionError
 from notify.optin_mail import Mailer
 from notify.sealing import SubscriberKey
-from shelters.api import _nearest_of, bands_of
 
 log = structlog.get_logger("dashboard.residents")
 router = APIRouter(tags=["residents"])
@@ -175,7 +175,7 @@ def resident_page(
 ) -> HTMLResponse:
     language = resident_language(request, lang)
     view = resident_view.summary(
-        conn, place=place, language=language, now=now, nearest=_nearest_of(request), bands=bands_of(request)
+        conn, place=place, language=language, now=now, nearest=nearest_of(request), bands=bands_of(request)
     )
     config = config_of(request)
     return _render(
@@ -542,6 +542,6 @@ def resident_summary(
         place=place,
         language=resident_language(request, lang),
         now=now,
-        nearest=_nearest_of(request),
+        nearest=nearest_of(request),
         bands=bands_of(request),
     )

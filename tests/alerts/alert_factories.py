@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from alerts.model import Actor, Condition, Kind, Role
+from alerts.model import Condition, Kind
+from kawamori.model import Actor, Role
 
 T0 = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
 STATION = "kyoden-jumonji"  # demo network: caution (level 2) and danger (level 4); area-kyoden-lower

@@ -10,9 +10,10 @@ import pytest
 
 from alerts import actions, store
 from alerts.errors import Conflict, NotAllowed, NotFound
-from alerts.model import AlertState, Role
+from alerts.model import AlertState
 from alerts.policy import ApprovalPolicy
 from kawamori import db
+from kawamori.model import Role
 from tests.alerts.alert_factories import STATION, T0, add_staff, sensor, stage
 
 POLICY = ApprovalPolicy()

@@ -11,10 +11,10 @@ import pytest
 
 from alerts import actions
 from alerts.errors import Conflict
-from alerts.model import Role
 from alerts.service import Evaluator
 from dashboard.resident_view import current_levels
 from kawamori import db
+from kawamori.model import Role
 from shelters.areas import danger_areas
 from tests.alerts.alert_factories import add_staff
 

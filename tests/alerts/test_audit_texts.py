@@ -13,8 +13,8 @@ import pytest
 
 from alerts import actions, store
 from alerts.audit_texts import TERMS, TEXTS, render, say
-from alerts.model import Role
 from alerts.policy import ApprovalPolicy
+from kawamori.model import Role
 from tests.alerts.alert_factories import STATION, T0, add_staff, sensor, stage
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,9 +19,10 @@ import pytest
 from alerts import actions, store
 from alerts.cap import cap_time, render_atom, render_cap
 from alerts.message import AlertMessage
-from alerts.model import Condition, Kind, Role
+from alerts.model import Condition, Kind
 from alerts.policy import ApprovalPolicy
 from kawamori import db
+from kawamori.model import Role
 from tests.alerts.alert_factories import T0, add_staff, stage
 from tests.alerts.cap_helpers import SENDER, assert_valid_cap, infos, one, parameters, parse, values
 

@@ -15,8 +15,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from alerts import decision
 from alerts.errors import Conflict, NotAllowed
 from alerts.lifecycle import Action
-from alerts.model import Alert, AlertState, Condition, Kind, MsgType, Proposal, Role, Status
+from alerts.model import Alert, AlertState, Condition, Kind, MsgType, Proposal, Status
 from alerts.policy import ApprovalPolicy
+from kawamori.model import Role
 from tests.alerts.alert_factories import STAGES, T0, actor, sensor, stage
 
 POLICY = ApprovalPolicy()

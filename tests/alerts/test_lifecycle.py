@@ -14,8 +14,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from alerts import lifecycle
 from alerts.errors import AlertError, Conflict, NotAllowed
 from alerts.lifecycle import Action, Transition, reconcile
-from alerts.model import Alert, AlertState, Condition, Kind, MsgType, Role, Status
+from alerts.model import Alert, AlertState, Condition, Kind, MsgType, Status
 from alerts.policy import ApprovalPolicy
+from kawamori.model import Role
 from tests.alerts.alert_factories import T0, actor, sensor, stage
 
 POLICY = ApprovalPolicy()

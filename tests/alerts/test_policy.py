@@ -5,8 +5,9 @@ from datetime import timedelta
 import pytest
 from pydantic import ValidationError
 
-from alerts.model import Approval, Kind, Role
+from alerts.model import Approval, Kind
 from alerts.policy import ApprovalPolicy
+from kawamori.model import Role
 from tests.alerts.alert_factories import T0
 
 POLICY = ApprovalPolicy()

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 from alerts import replay as replay_mod
 from alerts.replay_io import read_stations
 from alerts.rules import DEFAULT
-from kawamori.cli import app
 from kawamori.model import Station, crisis_gauge_stages
+from kawamori_app.cli import app
 
 DATA = Path(__file__).parent / "data" / "replay"
 STATIONS, OBSERVATIONS, READINGS, NETWORK = (

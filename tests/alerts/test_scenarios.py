@@ -41,11 +41,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from alerts import actions
-from alerts.model import Actor, Role, Status
+from alerts.model import Status
 from alerts.service import Evaluator
 from alerts.station_settings import update_settings
 from kawamori import contract, db, staff
-from kawamori.model import crisis_gauge_stages
+from kawamori.model import Actor, Role, crisis_gauge_stages
 from kawamori.mqtt import Connection
 from tests.helpers import running_ingest, wait_for
 

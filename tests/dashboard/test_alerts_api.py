@@ -14,10 +14,11 @@ import httpx
 import pytest
 
 from alerts import store
-from alerts.model import Condition, Kind, Role
+from alerts.model import Condition, Kind
 from alerts.policy import ApprovalPolicy
 from dashboard.main import create_app
 from kawamori import db, staff
+from kawamori.model import Role
 from tests.helpers import serve, wait_for
 
 STATION = "kyoden-jumonji"  # demo network; covers area-kyoden-lower

@@ -13,10 +13,11 @@ import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from alerts import store
-from alerts.model import Condition, Kind, Role
+from alerts.model import Condition, Kind
 from alerts.policy import ApprovalPolicy
 from dashboard.main import create_app
 from kawamori import db, staff
+from kawamori.model import Role
 from tests.helpers import screenshot_path, serve
 
 SCREENSHOT = screenshot_path("alert-console.png")

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from alerts.model import Role
 from dashboard.main import create_app
 from kawamori import db, staff
+from kawamori.model import Role
 from tests.dashboard.area_setup import DRILL, ISSUED, PROPOSED, set_up
 from tests.dashboard.test_alerts_api import PASSWORD, sign_in
 from tests.helpers import serve

@@ -14,9 +14,9 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from alerts.model import Role
 from dashboard.main import create_app
 from kawamori import db, staff
+from kawamori.model import Role
 from tests.dashboard.area_setup import DRILL, ISSUED, PROPOSED, XSS, set_up
 from tests.dashboard.test_resident_browser import CONTRAST, PHONE
 from tests.helpers import screenshot_path, serve

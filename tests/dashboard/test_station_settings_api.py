@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from alerts.model import Role
 from alerts.service import Evaluator
 from dashboard.main import create_app
 from kawamori import db, staff
+from kawamori.model import Role
 from tests.dashboard.test_alerts_api import PASSWORD, sign_in
 from tests.helpers import serve
 

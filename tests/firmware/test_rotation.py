@@ -10,8 +10,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from kawamori import db, devices
-from kawamori.cli import app
+from kawamori import db
+from kawamori_app import devices
+from kawamori_app.cli import app
 from simulator.firmware import firmware, virtual_gauge
 from tests.firmware.test_in_the_loop import DEVICE, LEVEL_MM, loop_db, site, stored, worker  # noqa: F401
 from tests.helpers import wait_for

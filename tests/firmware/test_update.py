@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from kawamori import updates
+from kawamori_app import updates
 from simulator.firmware import firmware, virtual_gauge
 from tests.firmware.helpers import FIRMWARE, HERE, run_cpython, run_micropython, transcript
 from tests.firmware.test_in_the_loop import loop_db, worker  # noqa: F401  (fixtures)
@@ -115,7 +115,7 @@ def test_device_update_reaches_a_gauge_through_mosquitto_and_is_confirmed(tmp_pa
     version, its reading is stored and the trial confirmed."""
     from typer.testing import CliRunner
 
-    from kawamori.cli import app
+    from kawamori_app.cli import app
     from tests.firmware.test_in_the_loop import DEVICE, LEVEL_MM, site
 
     runner = CliRunner()

@@ -371,7 +371,7 @@ payloads = st.one_of(
 
 
 @settings(deadline=None)
-@given(st.lists(st.tuples(topics, payloads), max_size=12))
+@given(st.lists(st.tuples(topics, payloads), min_size=1, max_size=12))
 def test_every_message_ends_up_somewhere(pairs):
     # each message gets its own receive time, so every output can be traced back to it
     messages = [

@@ -1,4 +1,4 @@
-"""Ingest workers as real processes (``python -m kawamori ingest``), to kill them."""
+"""Ingest workers as real processes (``python -m kawamori_app ingest``), to kill them."""
 
 from __future__ import annotations
 
@@ -25,7 +25,17 @@ def start_worker(database_url: str, mqtt_url: str, name: str, log: Path, *extra:
         "KAWAMORI_MQTT_URL": mqtt_url,
         "KAWAMORI_LOG_FORMAT": "json",
     }
-    argv = [sys.executable, "-m", "kawamori", "ingest", "--worker", name, "--metrics-port", str(port), *extra]
+    argv = [
+        sys.executable,
+        "-m",
+        "kawamori_app",
+        "ingest",
+        "--worker",
+        name,
+        "--metrics-port",
+        str(port),
+        *extra,
+    ]
     with open(log, "ab") as handle:
         process = subprocess.Popen(argv, env=env, stdout=handle, stderr=subprocess.STDOUT)
 

@@ -1,4 +1,4 @@
-"""The ``kawamori`` command line (kawamori/cli.py): commands that need no running stack."""
+"""The ``kawamori`` command line (kawamori_app/cli.py): commands that need no running stack."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from kawamori.cli import app
+from kawamori_app.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()

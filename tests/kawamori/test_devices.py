@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from kawamori import db, devices
+from kawamori import db
 from kawamori.broker_auth import verify_password
-from kawamori.cli import app
+from kawamori_app import devices
+from kawamori_app.cli import app
 from simulator.firmware import firmware
 
 runner = CliRunner()

@@ -70,3 +70,15 @@ def test_apply_is_idempotent(database_url, demo_network):
         apply_network(conn, demo_network)
         assert conn.execute("SELECT count(*) FROM stations").fetchone() == first
         assert conn.execute("SELECT count(*) FROM alert_area_stations").fetchone()[0] == 5
+
+
+def test_alert_rules_are_checked_by_the_rules_passed_in(tmp_path):
+    """The core reads the file; the alert engine's own check (wired in by the CLI and
+    the replay) refuses a station's bad ``alert_rules`` with the place named."""
+    from alerts.rules import RuleSettings
+
+    text = "stations:" + STATION.replace("level_m: 5,", "level_m: 3,") + "    alert_rules: {window_h: -1}\n"
+    path = write(tmp_path, text)
+    assert read_network(path).stations[0].alert_rules == {"window_h": -1}
+    with pytest.raises(NetworkError, match=r"stations\.0\.alert_rules \(s1\)"):
+        read_network(path, check_rules=RuleSettings.for_station)

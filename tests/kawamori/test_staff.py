@@ -10,10 +10,10 @@ import pytest
 from argon2 import PasswordHasher
 from typer.testing import CliRunner
 
-from alerts.model import Actor, Role
 from kawamori import staff, totp
-from kawamori.cli import app
-from kawamori.stack import create_first_admin
+from kawamori.model import Actor, Role
+from kawamori_app.cli import app
+from kawamori_app.stack import create_first_admin
 
 T0 = datetime(2026, 9, 20, 21, 0, tzinfo=UTC)
 GOOD = "kawa-river-night-42"

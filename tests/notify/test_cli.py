@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from typer.testing import CliRunner
 
-from kawamori.cli import app
 from kawamori.settings import Settings
+from kawamori_app.cli import app
 from notify.channels.webpush import public_key_of
 from notify.config import notifiers
 

@@ -143,7 +143,17 @@ def test_sigkilled_worker_delivers_everything_at_least_once_and_line_once(databa
             "KAWAMORI_GATEWAY_SECRET": SECRET,
             "KAWAMORI_LOG_FORMAT": "json",
         }
-        argv = [sys.executable, "-m", "kawamori", "notify", "deliver", "--lease", "2", "--concurrency", "16"]
+        argv = [
+            sys.executable,
+            "-m",
+            "kawamori_app",
+            "notify",
+            "deliver",
+            "--lease",
+            "2",
+            "--concurrency",
+            "16",
+        ]
         started = time.monotonic()
         kills, logs = 0, []
         while kills < KILLS:
@@ -209,7 +219,7 @@ def test_deliver_without_a_channel_says_so(database_url, tmp_path):
         "KAWAMORI_DATA_DIR": str(tmp_path),
     }
     done = subprocess.run(
-        [sys.executable, "-m", "kawamori", "notify", "deliver", "--once"],
+        [sys.executable, "-m", "kawamori_app", "notify", "deliver", "--once"],
         env=env,
         cwd=ROOT,
         capture_output=True,

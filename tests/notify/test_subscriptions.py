@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import timedelta
 
@@ -252,8 +251,9 @@ def test_rate_limit_per_client_per_window(conn, key):
     assert count(conn, "subscribe_attempts") == 1  # older attempts were deleted
 
 
-def test_recipients_for_100k(conn, key, capsys):
-    """Measures the delivery workers' query over 100,000 subscriptions (half matching)."""
+def test_recipients_for_100k(conn, key):
+    """The delivery workers' query over 100,000 subscriptions finds the half that match
+    (its speed: bench/notify.py)."""
     n = 100_000
     with conn.cursor().copy(
         "COPY subscriptions (id, channel, language, address_sealed, address_digest, areas,"
@@ -274,18 +274,5 @@ def test_recipients_for_100k(conn, key, capsys):
                 )
             )
     conn.execute("ANALYZE subscriptions")
-    started = time.perf_counter()
     got = sum(1 for _ in subs.recipients_for(conn, areas=[UPPER], key=key))
-    elapsed = time.perf_counter() - started
-    opened = time.perf_counter()
-    sealed = key.seal(line_user(), subscription_id=(sid := uuid.uuid4()))
-    for _ in range(10_000):
-        key.open(sealed, subscription_id=sid)
-    per_open = (time.perf_counter() - opened) / 10_000
-    with capsys.disabled():
-        print(
-            f"\nrecipients_for: {got} of {n} subscriptions in {elapsed:.2f} s;"
-            f" one unseal {per_open * 1e6:.1f} µs"
-        )
     assert got == n // 2
-    assert elapsed < 10

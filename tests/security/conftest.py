@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from alerts.model import Role
 from dashboard.main import create_app
 from dashboard.routers.residents import ResidentConfig
 from dashboard.security import SecurityConfig
 from kawamori import db, staff
+from kawamori.model import Role
 from tests.dashboard.conftest import LINE_SECRET, VAPID_PUBLIC, key, line_api, mailbox  # noqa: F401
 from tests.helpers import serve
 

@@ -8,10 +8,10 @@ import re
 import time
 from datetime import UTC, datetime
 
-from alerts.model import Role
 from dashboard.security import SecurityConfig
 from kawamori import db, staff, totp
-from kawamori.stack import create_first_admin
+from kawamori.model import Role
+from kawamori_app.stack import create_first_admin
 from shelters.sessions import PER_CLIENT, set_access_code
 from tests.helpers import serve
 from tests.security.conftest import PASSWORD, Stack, make_app, post_login

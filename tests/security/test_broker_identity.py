@@ -101,8 +101,8 @@ def test_3_broker_init_writes_one_account_per_service_and_no_plain_password(tmp_
     from typer.testing import CliRunner
 
     from kawamori.broker_auth import service_url
-    from kawamori.cli import app
     from kawamori.embedded import MosquittoBroker
+    from kawamori_app.cli import app
     from tests.conftest import _scratch
 
     folder = _scratch("kawamori-broker-init-")

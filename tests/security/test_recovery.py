@@ -18,7 +18,7 @@ import pytest
 from kawamori import db
 from kawamori.embedded import MosquittoBroker, PostgresServer, free_port
 from kawamori.settings import Settings
-from kawamori.stack import Child, Stack
+from kawamori_app.stack import Child, Stack
 from tests.conftest import _scratch
 from tests.helpers import wait_for
 
@@ -58,7 +58,7 @@ def test_16_a_crash_looping_child_never_delays_anothers_restart(tmp_path):
 def kawamori(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "ab") as handle:
         return subprocess.Popen(
-            [sys.executable, "-m", "kawamori", *args],
+            [sys.executable, "-m", "kawamori_app", *args],
             env={**os.environ, "KAWAMORI_LOG_FORMAT": "json", **env},
             stdout=handle,
             stderr=subprocess.STDOUT,

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from alerts.model import Role
 from dashboard.main import create_app
 from kawamori import db, staff
+from kawamori.model import Role
 from tests.helpers import serve
 
 PASSWORD = "river-watch-2026"

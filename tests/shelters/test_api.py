@@ -258,8 +258,8 @@ def test_one_browser_counts_for_two_shelters_each_event_where_it_belongs(base, s
 
 
 def test_a_staff_account_counts_for_its_assigned_shelters(base, shelter_db):
-    from alerts.model import Role
     from kawamori import staff
+    from kawamori.model import Role
     from shelters.sessions import assign
 
     now = datetime.now(UTC)

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from kawamori import db
-from kawamori.cli import app
+from kawamori_app.cli import app
 from shelters.sessions import open_session
 from tests.shelters.conftest import OPENED_SJIS, OPENED_UTF8, SAMPLE_CSV, SAMPLE_GEOJSON
 

@@ -28,8 +28,7 @@ def test_counts_arrive_once_and_bad_messages_are_dead_lettered(shelter_db, broke
     listener = CounterListener(shelter_db, broker.url("kawamori-ingest"), "shelters-test")
     thread = threading.Thread(target=listener.run, daemon=True)
     thread.start()
-    wait_for(listener.mqtt.connected.is_set)
-    time.sleep(0.3)
+    wait_for(listener.mqtt.subscribed.is_set)
     door = Connection(f"mqtt://kw-door-01:{password}@127.0.0.1:{broker.port}", "kw-door-01", persistent=False)
     gauge = Connection(
         f"mqtt://kw-demo-01:{stranger}@127.0.0.1:{broker.port}", "kw-demo-01", persistent=False

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from alerts.model import Role
 from dashboard.main import create_app
 from kawamori import db, staff
+from kawamori.model import Role
 from shelters.sessions import assign, set_access_code
 from tests.helpers import serve, wait_for
 

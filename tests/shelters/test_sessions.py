@@ -85,7 +85,7 @@ def test_one_browser_counts_for_several_shelters(shelter_db):
 
 
 def test_staff_accounts_count_for_their_assigned_shelters(shelter_db):
-    from alerts.model import Actor, Role
+    from kawamori.model import Actor, Role
 
     with db.connect(shelter_db) as conn:
         user = conn.execute(

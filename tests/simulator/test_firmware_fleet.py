@@ -108,7 +108,7 @@ def test_the_fleet_command_registers_runs_and_reports(tmp_path, fleet_db, broker
     """``kawamori simulate fleet`` against a stack recorded as ``kawamori up`` does."""
     from typer.testing import CliRunner
 
-    from kawamori.cli import app
+    from kawamori_app.cli import app
 
     database_url = fleet_db[0]
     (tmp_path / "services.json").write_text(

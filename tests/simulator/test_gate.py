@@ -17,7 +17,7 @@ GATE_TIMEOUT_S = 600  # all seven scenarios take well under two minutes on two c
 
 def check(*paths: Path | str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "kawamori", "simulate", "check", *map(str, paths)],
+        [sys.executable, "-m", "kawamori_app", "simulate", "check", *map(str, paths)],
         cwd=ROOT,
         capture_output=True,
         text=True,

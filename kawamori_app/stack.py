@@ -31,9 +31,9 @@ from pathlib import Path
 
 import structlog
 
-from alerts.model import Role
 from kawamori import db, roles, staff
 from kawamori.embedded import MosquittoBroker, PostgresServer, die_with_parent, free_port, services_home
+from kawamori.model import Role
 from kawamori.network import DEMO_RULES, Network, apply_network
 from kawamori.runtime import Runtime, record
 from kawamori.settings import Settings
@@ -236,7 +236,7 @@ class Stack:
         return env
 
     def start_children(self) -> None:
-        me = [sys.executable, "-m", "kawamori"]
+        me = [sys.executable, "-m", "kawamori_app"]
         env = self._env()
         self.children = [
             Child(

@@ -1,7 +1,7 @@
 """The public shelter API (JSON and GeoJSON, RFC 7946 [longitude, latitude]): the
 registry with live crowding, one shelter's occupancy history, and "where can I go
 now?" for the resident page and alert messages. Staff writes live in
-:mod:`shelters.staff`."""
+:mod:`dashboard.routers.shelter_staff`."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def bands_of(request: Request) -> Bands:
     return getattr(request.app.state, "shelter_bands", DEFAULT_BANDS)
 
 
-def _nearest_of(request: Request) -> NearestShelters:
+def nearest_of(request: Request) -> NearestShelters:
     state = request.app.state
     if not hasattr(state, "nearest_shelters"):
         state.nearest_shelters = NearestShelters(bands_of(request))
@@ -96,7 +96,7 @@ def nearest(
     hazard: Hazard = Hazard.flood,
     k: Annotated[int, Query(ge=1, le=20)] = 3,
 ) -> dict:
-    recommendation = _nearest_of(request)(conn, latitude=lat, longitude=lon, hazard=hazard, k=k)
+    recommendation = nearest_of(request)(conn, latitude=lat, longitude=lon, hazard=hazard, k=k)
     bands = bands_of(request)
     return {
         **recommendation.as_dict(bands),

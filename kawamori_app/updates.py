@@ -21,7 +21,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from kawamori import contract, devices
+from kawamori import contract
+from kawamori_app import devices
 
 
 def new_key() -> tuple[bytes, str]:

@@ -5,7 +5,7 @@ firmware on a board over USB.
 Passwords come from :func:`kawamori.broker_auth.new_password` (random, never derived
 from a serial number). The broker's ACL patterns already limit every device to its
 own topics, so a new account needs no ACL edit beyond the regenerated files; the
-broker picks them up on SIGHUP (:func:`reload_embedded_broker` for the embedded one).
+broker picks them up on SIGHUP (:func:`kawamori.broker_auth.reload_embedded_broker` for the embedded one).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -288,27 +287,6 @@ def write_secret(path: Path, text: str) -> None:
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
     os.replace(temporary, path)
-
-
-def accounts_at(folder: Path, secrets_file: Path | None = None) -> Accounts:
-    """The accounts in ``folder``, written for whoever owns it (the embedded broker
-    runs as ``nobody`` when started by root); plain passwords in ``secrets_file``
-    (default: in the folder)."""
-    owner = folder.stat().st_uid if folder.exists() and os.geteuid() == 0 else None
-    return Accounts(folder, owner_uid=owner, secrets_file=secrets_file)
-
-
-def reload_embedded_broker(accounts_dir: Path) -> bool:
-    """SIGHUP the embedded Mosquitto that uses ``accounts_dir``; False if none runs."""
-    pid_file = accounts_dir.parent / "mosquitto.pid"
-    try:
-        pid = int(pid_file.read_text().split()[0])
-        if Path(f"/proc/{pid}/comm").read_text().strip() != "mosquitto":
-            return False
-        os.kill(pid, signal.SIGHUP)
-    except (OSError, ValueError, IndexError):
-        return False
-    return True
 
 
 # -- flashing -------------------------------------------------------------------------

@@ -22,17 +22,18 @@ from fastapi import APIRouter, Header, HTTPException, Request, Response
 from fastapi.responses import FileResponse, HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.model import Actor
+import shelters
 from dashboard.deps import SESSION_COOKIE, Conn, Now
 from dashboard.openapi import errors
+from dashboard.routers.shelters import bands_of, public
 from kawamori import staff as kawamori_staff
+from kawamori.model import Actor
 from shelters import occupancy, registry, sessions, texts
 from shelters.access import same
-from shelters.api import bands_of, public
 from shelters.counts import count_event, status_event
 from shelters.errors import AccessDenied, ConflictingEvent, InvalidEvent, Throttled, UnknownShelter
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(shelters.__file__).parent / "static"  # the shelters component ships its pages
 COOKIE = "kawamori_staff"
 
 router = APIRouter(tags=["shelter staff"])

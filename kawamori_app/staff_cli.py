@@ -11,9 +11,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from alerts.model import Role
 from kawamori import db, staff
 from kawamori.cli_support import database_url, fail
+from kawamori.model import Role
 
 staff_app = typer.Typer(help="Staff accounts for the dashboard and alert console.", no_args_is_help=True)
 console = Console(stderr=True)

@@ -1,5 +1,5 @@
 """``kawamori device``: provision and flash sensor boards (a thin layer over
-:mod:`kawamori.devices`)."""
+:mod:`kawamori_app.devices`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from urllib.parse import urlsplit
 import typer
 from rich.console import Console
 
-from kawamori import db, devices
+from kawamori import db
+from kawamori.broker_auth import accounts_at, reload_embedded_broker
+from kawamori_app import devices
 
 device_app = typer.Typer(help="Sensor boards: register, provision and flash them.", no_args_is_help=True)
 console = Console(stderr=True)
@@ -85,7 +87,8 @@ def add(
     The password is random (never derived from a serial number); config.py is mode 0600.
     Example: [bold]kawamori device add kyoden-chiwara --broker-host mqtt.example --wifi-ssid gauges[/bold]
     """
-    from kawamori.cli import _runtime, _settings
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
 
     if sensor not in ("a02yyuw", "jsn-sr04t", "pressure"):
         raise typer.BadParameter("sensor must be a02yyuw, jsn-sr04t or pressure", param_hint="--sensor")
@@ -98,7 +101,7 @@ def add(
     with _refusals(), db.connect(runtime.database_url) as conn:
         registered = devices.register(
             conn,
-            devices.accounts_at(folder, secrets),
+            accounts_at(folder, secrets),
             station_id=station,
             device_id=device,
             note=note,
@@ -117,7 +120,7 @@ def add(
         update_key=update_key,
     )
     devices.write_secret(out, text)
-    if accounts is None and devices.reload_embedded_broker(folder):
+    if accounts is None and reload_embedded_broker(folder):
         console.print("Embedded broker reloaded.")
     else:
         console.print(
@@ -147,7 +150,8 @@ def lorawan_add(
     Example: [bold]kawamori device lorawan kyoden-chiwara --dev-eui 70B3D57ED0052C1A --server chirpstack
     --application 3f0b6c0e-8a4d-4a53-9c8e-6b1f0c2d7e51[/bold]
     """
-    from kawamori.cli import _runtime, _settings
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
 
     runtime = _runtime(_settings())
     with _refusals(), db.connect(runtime.database_url) as conn:
@@ -176,7 +180,8 @@ def config(
 
     Example: [bold]kawamori device config kyoden-chiwara-3fa2c1 --cfg 4 slow_s=900 fast_on_m=10.75[/bold]
     """
-    from kawamori.cli import _runtime, _settings
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
 
     values: dict[str, float] = {}
     for item in settings:
@@ -206,7 +211,7 @@ def update_key_command(
     Give the public key to `kawamori device add --update-key` (or as update_key in config.py).
     Example: [bold]kawamori device update-key --out ~/kawamori-update-key.pem[/bold]
     """
-    from kawamori import updates
+    from kawamori_app import updates
 
     if out.exists():
         console.print(f"[red]{out} exists; refusing to replace a signing key.[/red]")
@@ -235,8 +240,9 @@ def update_command(
     """
     import tempfile
 
-    from kawamori import updates
-    from kawamori.cli import _runtime, _settings
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
+    from kawamori_app import updates
 
     if board not in devices.BOARDS:
         raise typer.BadParameter("board must be esp32 or picow", param_hint="--board")
@@ -279,7 +285,8 @@ def rotate(
     ones first and the old ones right after, so it is never locked out.
     Example: [bold]kawamori device rotate kyoden-chiwara-3fa2c1[/bold], later with [bold]--finish[/bold]
     """
-    from kawamori.cli import _runtime, _settings
+    from kawamori.cli_support import services as _runtime
+    from kawamori.cli_support import settings as _settings
 
     app_settings = _settings()
     runtime = _runtime(app_settings)
@@ -287,7 +294,7 @@ def rotate(
     if folder is None:
         console.print("[red]Give the broker's accounts folder with --accounts DIR.[/red]")
         raise typer.Exit(2)
-    store = devices.accounts_at(folder, secrets)
+    store = accounts_at(folder, secrets)
     topic = f"kawamori/v1/{device}/secret"
     with _refusals():
         if finish:
@@ -301,7 +308,7 @@ def rotate(
             number, payload = devices.start_rotation(store, device, wifi_ssid=wifi_ssid, wifi_key=wifi_key)
     _publish(app_settings.mqtt_client_prefix, runtime.mqtt_url, [(topic, payload, True)])
     if finish:
-        if accounts is None and devices.reload_embedded_broker(folder):
+        if accounts is None and reload_embedded_broker(folder):
             console.print(f"Rotation {number} of {device} done; embedded broker reloaded.")
         else:
             console.print(f"Rotation {number} of {device} done: send Mosquitto SIGHUP to load it.")

@@ -1,3 +1,0 @@
-from kawamori.cli import main
-
-main()

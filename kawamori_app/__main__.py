@@ -1,0 +1,3 @@
+from kawamori_app.cli import main
+
+main()
