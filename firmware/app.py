@@ -334,6 +334,9 @@ class Gauge:
         """Connect and send; with new credentials pending (secret.py) those first, then
         at once the old ones: a rotation never locks the gauge out."""
         s = self.state
+        if self.site["uplink"] == "lorawan":
+            self._lorawan()
+            return
         pending = s.get("rotate")
         if pending:
             self.promoted = False
@@ -350,6 +353,36 @@ class Gauge:
                     s["rotate"] = None
                     s["err"] = "credentials %d never worked: dropped" % pending["n"]
         self._session(None)
+
+    def _lorawan(self) -> None:
+        """Pending readings, oldest first, as confirmed uplinks through the board's modem
+        (lora.py); a configuration downlink changes only the settings it names."""
+        import lora
+
+        s, modem = self.state, self.board.lora
+        if not modem.joined:
+            modem.join(self.site["lora_join_s"])
+        for record in self.buffer.pending(self.site["lora_per_wake"]):
+            acked, downlink, port = modem.send(lora.payload(record, self.dt))
+            if not acked:
+                raise hw.NetError("LoRaWAN: seq %d not acknowledged" % record[0])
+            self.buffer.ack(record[0])
+            if downlink is not None and port == lora.FPORT_CONFIG:
+                offered = lora.config(downlink, s["cfg_v"])
+                if offered is None:
+                    s["cfg_error"] = "LoRaWAN downlink is not a configuration"
+                else:
+                    values = dict(s.get("cfg") or {})
+                    values.update(offered[1])
+                    values.update({"v": 1, "cfg": offered[0]})
+                    self.pending_cfg = hw.dumps(values).encode()
+                    self._apply_config()
+        s["net_fails"] = 0
+        s["net_next"] = 0
+        s["last_send"] = s["last_status"] = self.dt
+        s["report"] = False
+        s["err"] = None
+        self.save()
 
     def _promote(self, creds: dict) -> None:
         s = self.state

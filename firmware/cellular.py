@@ -33,7 +33,7 @@ def chat(uart, clock, command: str, expect: str, timeout_ms: int) -> str:
         lines = [line.strip() for line in reply.decode("utf-8", "replace").split("\n")]
         if any(line == expect or line.startswith(expect + " ") for line in lines):  # "CONNECT 150000000"
             return "\n".join(lines)
-        if "ERROR" in lines or any(line.startswith("+CME ERROR") for line in lines):
+        if any(line == "ERROR" or "ERROR(" in line or line.startswith("+CME ERROR") for line in lines):
             raise ModemError("modem: %s refused: %s" % (command, " ".join(lines).strip()[:60]))
     raise ModemError("modem: no %s to %s in %d ms" % (expect, command, timeout_ms))
 

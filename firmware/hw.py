@@ -69,6 +69,10 @@ def loads(data):
     return json.loads(data)
 
 
+def dumps(value) -> str:
+    return json.dumps(value)
+
+
 def dumps_str(text: str) -> str:
     """A JSON string literal (ASCII only, the same bytes on every platform)."""
     out = '"'
@@ -249,6 +253,12 @@ class Board:
         pin = site["battery_pin"]
         self.adc = machine.ADC(machine.Pin(pin)) if pin is not None else None
         self.cellular = None
+        self.lora = None
+        if site["uplink"] == "lorawan":  # readings go through the network server, not MQTT
+            import lora
+
+            uart = machine.UART(site["lora_uart"], 9600, tx=site["lora_tx_pin"], rx=site["lora_rx_pin"], timeout=0)
+            self.lora = lora.Modem(uart, Clock(feed=self.feed))
         if site["uplink"] == "ppp":  # a modem instead of Wi-Fi; the same TLS/MQTT above it
             import cellular
 

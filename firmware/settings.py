@@ -24,7 +24,12 @@ DEFAULTS = {
     "ntp_host": "pool.ntp.org",
     "wifi_timeout_s": 20,
     # cellular instead of Wi-Fi: a modem on a UART, PPP (cellular.py)
-    "uplink": "wifi",  # wifi | ppp
+    "uplink": "wifi",  # wifi | ppp | lorawan
+    "lora_uart": 1,  # a LoRa-E5 modem (lora.py): readings as confirmed 11-byte uplinks
+    "lora_tx_pin": 26,
+    "lora_rx_pin": 27,
+    "lora_join_s": 60,
+    "lora_per_wake": 4,  # readings sent per wake-up at most (the duty cycle is the modem's)
     "ppp_apn": "",
     "ppp_uart": 1,
     "ppp_tx_pin": 26,

@@ -10,6 +10,7 @@ import app
 import cellular
 import fakes
 import hw
+import lora
 import measure
 import sensors
 import settings
@@ -246,6 +247,32 @@ def scenario_cellular() -> None:
         show("cellular_dead", (str(error), clock.ms // 1000))
 
 
+def scenario_lorawan() -> None:
+    """A gauge on LoRaWAN: its readings as confirmed 11-byte uplinks through a LoRa-E5,
+    acknowledged ones deleted from flash, a configuration downlink applied."""
+    clock = fakes.Clock(T0)
+    board = fakes.Board(clock, None, ntp_time=lambda: T0 + clock.ms // 1000)
+    modem = fakes.LoRaE5(clock)
+    board.lora = lora.Modem(modem, clock)
+    site = dict(SITE)
+    site["uplink"] = "lorawan"
+    site["send_s"] = 600
+    gauge = app.Gauge(site, board, clock, fakes.Sensor(clock, 15800, lambda t: 12000), folder("lorawan"))
+    board.sleep(gauge.run_cycle())
+    modem.ack = False  # out of reach of every gateway
+    board.sleep(gauge.run_cycle())
+    show("lora_unacked", (gauge.buffer.depth(), gauge.state["err"]))
+    modem.ack = True
+    modem.downlink = "010007010003840200012C"  # cfg 7: slow_s 900, fast_s 300
+    gauge.state["net_next"] = 0
+    board.sleep(gauge.run_cycle())
+    show("lora_sent", [c for c in modem.sent if c.startswith("AT+CMSGHEX")])
+    show("lora_state", (gauge.buffer.depth(), gauge.state["cfg_v"], gauge.cfg["slow_s"], gauge.cfg["fast_s"]))
+    record = (70000, 0, 100, -1234, 3800, 3911, 5, 0, 20)
+    show("lora_payloads", [lora.payload(record, 100 + 61), lora.payload(record, 100 + 300 * 60)])
+    show("lora_config", [lora.config(bytes([1, 0, 9, 6, 0, 0x3D, 0xB8]), 0), lora.config(b"\x02\x00", 0)])
+
+
 for scenario in (
     scenario_dead_sensor,
     scenario_switch,
@@ -254,6 +281,7 @@ for scenario in (
     scenario_no_ntp,
     scenario_babbling_broker,
     scenario_cellular,
+    scenario_lorawan,
 ):
     scenario()
 if not fakes.MICRO:

@@ -295,3 +295,42 @@ def test_a_cellular_modem_comes_up_with_at_commands_then_ppp(values):
     assert values["cellular_refused"].endswith("refused: ERROR")  # one NetError, with the reason
     error, seconds = values["cellular_dead"]
     assert error == "modem: no answer in 30 s" and seconds <= 32
+
+
+def test_a_lorawan_gauge_sends_the_servers_payload_and_takes_its_downlinks(values):
+    from kawamori import lorawan as server
+
+    depth, error = values["lora_unacked"]
+    assert depth == 1 and error == "LoRaWAN: seq 1 not acknowledged"  # kept on flash, sent again
+    sent = [bytes.fromhex(command.split('"')[1]) for command in values["lora_sent"]]
+    decoded = [server.decode_reading(data) for data in sent]
+    assert [(r.seq, r.level_mm, r.battery_mv, r.age_min) for r in decoded] == [
+        (0, 12000, 3910, 0),
+        (1, 12000, 3910, 0),  # not acknowledged …
+        (1, 12000, 3910, 10),  # … so sent again, ten minutes older
+        (2, 12000, 3910, 0),
+    ]
+    assert values["lora_state"] == (0, 7, 900, 300)  # all delivered; the downlink's cfg 7 applied
+    fresh, capped = (server.decode_reading(data) for data in values["lora_payloads"])
+    assert fresh == server.Reading(70000, -1234, 3910, 5, 1)
+    assert capped == server.Reading(70000, -1234, 3910, 5 | 16, 255)  # 5 h old: CLOCK_SKEW
+    assert values["lora_config"] == [server.decode_config(bytes([1, 0, 9, 6, 0, 0x3D, 0xB8])), None]
+
+
+@given(
+    cfg=st.integers(0, 0xFFFF),
+    wires=st.dictionaries(st.integers(1, 10), st.integers(-(2**23), 2**23 - 1), max_size=2),
+)
+def test_the_firmware_reads_every_downlink_the_server_writes(cfg, wires):
+    firmware()
+    import lora
+
+    from kawamori import lorawan as server
+
+    values = {}
+    for number, wire in wires.items():
+        name, scale = server.CONFIG_KEYS[number]
+        values[name] = wire / scale if scale != 1 else wire
+    data = server.encode_config(cfg, values)
+    assert lora.config(data, 0) == server.decode_config(data)
+    assert lora.CONFIG_KEYS == server.CONFIG_KEYS
