@@ -28,7 +28,7 @@ def test_every_setting_it_names_exists():
     assert {"sensor_power_pin", "sensor_power_on", "temp_pin", "battery_pin", "tx_pin", "rx_pin"} <= named
     assert named - {"v", "cfg"} <= set(settings.DEFAULTS), named - set(settings.DEFAULTS)
     for command in re.findall(r"`kawamori device (\w+)", TEXT):
-        assert command in {"add", "flash", "lorawan"}
+        assert command in {"add", "flash", "lorawan", "config", "update", "update-key", "rotate"}
 
 
 def test_every_section_in_both_languages():
