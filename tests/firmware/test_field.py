@@ -319,7 +319,7 @@ def test_a_lorawan_gauge_sends_the_servers_payload_and_takes_its_downlinks(value
 
 @given(
     cfg=st.integers(0, 0xFFFF),
-    wires=st.dictionaries(st.integers(1, 10), st.integers(-(2**23), 2**23 - 1), max_size=2),
+    wires=st.dictionaries(st.integers(1, 10), st.integers(-(2**23 - 1), 2**23 - 1), max_size=2),
 )
 def test_the_firmware_reads_every_downlink_the_server_writes(cfg, wires):
     firmware()
