@@ -54,8 +54,23 @@ def mem_free():
     return gc.mem_free()
 
 
+def random_permille() -> int:
+    """A random number 0–1000 (the board's hardware RNG through os.urandom)."""
+    import os
+
+    try:
+        data = os.urandom(2)
+    except (AttributeError, OSError, NotImplementedError):  # a port without a RNG: no jitter
+        return 1000
+    return (data[0] << 8 | data[1]) % 1001
+
+
 def loads(data):
     return json.loads(data)
+
+
+def dumps(value) -> str:
+    return json.dumps(value)
 
 
 def dumps_str(text: str) -> str:
@@ -156,12 +171,27 @@ def open_stream(host: str, port: int, tls: bool, ca_file: str, timeout_s: float)
         if tls:
             import ssl
 
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the certificate
-            context.load_verify_locations(cafile=ca_file)
-            sock = context.wrap_socket(sock, server_hostname=host)
+            sock = tls_context(ssl, ca_file).wrap_socket(sock, server_hostname=host)
         return sock if MICROPYTHON else Stream(sock)
+    except NetError:
+        raise
     except Exception as error:  # DNS, refused, TLS: one kind of error
         raise NetError("connect %s:%d: %r" % (host, port, error)) from None
+
+
+def tls_context(ssl, ca_file: str):
+    """A client context that checks the server's certificate chain against ``ca_file``
+    and its name against the host, or NetError: never an unchecked connection.
+    MicroPython 1.22 and 1.23 make client contexts that check nothing unless told
+    (``verify_mode`` CERT_NONE, unlike CPython); older ones have no SSLContext."""
+    if not hasattr(ssl, "SSLContext") or not hasattr(ssl, "CERT_REQUIRED"):
+        raise NetError("TLS: this MicroPython cannot check certificates (1.22 or newer needed)")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.verify_mode = ssl.CERT_REQUIRED
+    if getattr(context, "verify_mode", None) != ssl.CERT_REQUIRED:
+        raise NetError("TLS: certificate checks could not be switched on; refusing to connect")
+    context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 class Clock:
@@ -202,6 +232,7 @@ _RESET_NAMES = (
     ("WDT_RESET", "watchdog"),
     ("DEEPSLEEP_RESET", "deepsleep"),
     ("SOFT_RESET", "soft"),
+    ("BROWN_OUT_RESET", "brownout"),  # not on an ESP32: there a brown-out reads as power-on
 )
 WDT_MAX_MS = 8300 if sys.platform == "rp2" else 600000  # the RP2040's watchdog tops out at 8.3 s
 
@@ -221,6 +252,25 @@ class Board:
         self.wdt = machine.WDT(timeout=timeout) if site["watchdog_s"] else None
         pin = site["battery_pin"]
         self.adc = machine.ADC(machine.Pin(pin)) if pin is not None else None
+        self.cellular = None
+        self.lora = None
+        if site["uplink"] == "lorawan":  # readings go through the network server, not MQTT
+            import lora
+
+            uart = machine.UART(site["lora_uart"], 9600, tx=site["lora_tx_pin"], rx=site["lora_rx_pin"], timeout=0)
+            self.lora = lora.Modem(uart, Clock(feed=self.feed))
+        if site["uplink"] == "ppp":  # a modem instead of Wi-Fi; the same TLS/MQTT above it
+            import cellular
+
+            uart = machine.UART(site["ppp_uart"], 115200, tx=site["ppp_tx_pin"], rx=site["ppp_rx_pin"], timeout=0)
+            power = site["modem_power_pin"]
+            self.cellular = cellular.Cellular(
+                site,
+                uart,
+                network.PPP,
+                Clock(feed=self.feed),
+                machine.Pin(power, machine.Pin.OUT, value=0) if power is not None else None,
+            )
         if self.adc is not None and self.esp32:
             self.adc.atten(machine.ADC.ATTN_11DB)
 
@@ -244,6 +294,9 @@ class Board:
         return int(total / 8 / 1000 * self.site["battery_divider"])
 
     def wifi_up(self, timeout_s: int) -> None:
+        if self.cellular is not None:
+            self.cellular.up(self.site["ppp_timeout_s"])
+            return
         if not self.wlan.active():
             self.wlan.active(True)
         if self.wlan.isconnected():
@@ -258,6 +311,9 @@ class Board:
             sleep_ms(100)
 
     def wifi_down(self) -> None:
+        if self.cellular is not None:
+            self.cellular.down()
+            return
         try:
             self.wlan.disconnect()
         except OSError:
@@ -265,6 +321,8 @@ class Board:
         self.wlan.active(False)
 
     def rssi(self):
+        if self.cellular is not None:
+            return self.cellular.rssi()
         try:
             return int(self.wlan.status("rssi"))
         except (OSError, ValueError, TypeError):
@@ -282,6 +340,10 @@ class Board:
 
     def connect(self, host: str, port: int, tls: bool, timeout_s: float):
         return open_stream(host, port, tls, self.site["ca_file"], timeout_s)
+
+    def reset(self) -> None:
+        """Start again from main.py (after an update is installed or rolled back)."""
+        self.machine.reset()
 
     def sleep(self, seconds: int) -> None:
         """Deep sleep on battery (the board restarts from main.py), else wait awake."""

@@ -49,9 +49,11 @@ def robust(values: list):
     return mean, 14826 * mad // 10000, len(kept)
 
 
-def burst(sensor, clock, samples: int, span_ms: int, mount_mm: int, min_valid: int):
+def burst(sensor, clock, samples: int, span_ms: int, mount_mm: int, min_valid: int, give_up: int = 0):
     """Take ``samples`` readings spread over ``span_ms``; a :class:`Result`, or None
-    when the sensor gave nothing at all (every sample an error)."""
+    when the sensor gave nothing at all (every sample an error). With ``give_up``, a
+    burst whose first ``give_up`` samples all failed stops there: a dead or unplugged
+    sensor does not keep the board awake for the whole burst."""
     values = []
     outside = []
     errors = 0
@@ -69,6 +71,8 @@ def burst(sensor, clock, samples: int, span_ms: int, mount_mm: int, min_valid: i
             sensor.power(False)
         if mm is None:
             errors += 1
+            if errors == give_up and errors == i + 1:
+                return None
         elif sensor.MIN_MM <= mm <= sensor.MAX_MM:
             values.append(mm)
         else:

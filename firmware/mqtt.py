@@ -169,6 +169,27 @@ class Client:
             self._expect(PUBACK, pid, wait_ms)
         return pid
 
+    def publish_stream(self, topic: str, size: int, write, qos: int = 1, wait_ms: int = 10000):
+        """PUBLISH a payload of ``size`` bytes that ``write(out)`` produces piece by
+        piece (never whole in memory); at QoS 1, return once the broker's PUBACK came."""
+        name = _string(topic)
+        pid = self._next_pid() if qos else 0
+        ident = bytes((pid >> 8, pid & 0xFF)) if qos else b""
+        self._write(bytes((PUBLISH | (qos << 1),)) + _length(len(name) + len(ident) + size) + name + ident)
+        sent = [0]
+
+        def out(piece: bytes) -> None:
+            sent[0] += len(piece)
+            self._write(piece)
+
+        write(out)
+        if sent[0] != size:  # the stream is now out of step: drop the connection
+            self.close()
+            raise hw.NetError("payload was %d bytes, announced %d" % (sent[0], size))
+        if qos:
+            self._expect(PUBACK, pid, wait_ms)
+        return pid
+
     def subscribe(self, topic: str, qos: int = 1, wait_ms: int = 10000) -> None:
         pid = self._next_pid()
         self._packet(SUBSCRIBE, bytes((pid >> 8, pid & 0xFF)) + _string(topic) + bytes((qos,)))

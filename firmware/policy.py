@@ -8,7 +8,9 @@ state and the settings.
 * a status (health) report at least every ``health_s`` (a day), even when nothing
   else is sent;
 * after a failed connection the next attempt waits ``fast_s × 2^(failures-1)``,
-  capped at ``backoff_max_s``: a dead network does not drain the battery.
+  capped at ``backoff_max_s``, of which a random half ("equal jitter"): a dead
+  network does not drain the battery, and gauges that lost the same network at the
+  same moment do not all come back in the same second.
 """
 
 SLOW = 0
@@ -44,8 +46,8 @@ def connect_due(mode: int, dt: int, state: dict, cfg: dict, waiting: int) -> boo
         return False
     last_send = state.get("last_send")
     last_status = state.get("last_status")
-    if last_send is None or last_status is None:
-        return True
+    if last_send is None or last_status is None or state.get("report"):
+        return True  # first contact, or news that cannot wait (the sensor died or came back)
     if dt - last_status >= cfg["health_s"] * 9 // 10:
         return True
     if not waiting:
@@ -53,7 +55,10 @@ def connect_due(mode: int, dt: int, state: dict, cfg: dict, waiting: int) -> boo
     return mode == FAST or dt - last_send >= cfg["send_s"] * 9 // 10
 
 
-def backoff_s(failures: int, cfg: dict) -> int:
+def backoff_s(failures: int, cfg: dict, permille: int = 1000) -> int:
+    """Seconds to wait after ``failures`` failed connections; ``permille`` (0–1000, a
+    random number on a board) picks a point in the upper half of the window."""
     if failures <= 0:
         return 0
-    return min(cfg["fast_s"] << min(failures - 1, 16), cfg["backoff_max_s"])
+    window = min(cfg["fast_s"] << min(failures - 1, 16), cfg["backoff_max_s"])
+    return window - window * (1000 - max(0, min(1000, permille))) // 2000

@@ -23,6 +23,19 @@ DEFAULTS = {
     "wifi_key": "",
     "ntp_host": "pool.ntp.org",
     "wifi_timeout_s": 20,
+    # cellular instead of Wi-Fi: a modem on a UART, PPP (cellular.py)
+    "uplink": "wifi",  # wifi | ppp | lorawan
+    "lora_uart": 1,  # a LoRa-E5 modem (lora.py): readings as confirmed 11-byte uplinks
+    "lora_tx_pin": 26,
+    "lora_rx_pin": 27,
+    "lora_join_s": 60,
+    "lora_per_wake": 4,  # readings sent per wake-up at most (the duty cycle is the modem's)
+    "ppp_apn": "",
+    "ppp_uart": 1,
+    "ppp_tx_pin": 26,
+    "ppp_rx_pin": 27,
+    "modem_power_pin": None,  # a GPIO switching the modem's supply (it draws tens of mA idle)
+    "ppp_timeout_s": 90,
     # hardware (site only)
     "sensor": "a02yyuw",  # a02yyuw | jsn-sr04t | pressure
     "uart_id": 2,
@@ -36,8 +49,16 @@ DEFAULTS = {
     "full_mm": 5000,
     "air_temp_c": None,
     "sensor_power_pin": None,  # a GPIO switching the sensor supply (MOSFET): on only while sampling
+    "sensor_power_on": 1,  # the pin level that powers the sensor: 1 load switch / N-MOSFET, 0 bare P-MOSFET
+    "dead_after": 3,  # a burst whose first N samples all fail is given up: the sensor is dead
+    "temp_pin": None,  # a DS18B20 (1-Wire) for the speed of sound; else air_temp_c, else none
     "battery_pin": 35,
     "battery_divider": 2,
+    "low_battery_mv": 3300,  # below this at rest: measure and buffer, but no radio (it browns out)
+    "empty_battery_mv": 3100,  # below this: not even a measurement, sleep low_battery_sleep_s
+    "low_battery_sleep_s": 3600,
+    "update_key": None,  # hex P-256 public key that signs firmware updates (`kawamori device update`)
+    "not_before": 0,  # Unix time the gauge was provisioned: the clock is never earlier
     "deep_sleep": True,  # battery: deep sleep between cycles, light sleep between samples
     "watchdog_s": 120,
     "buffer_dir": "buf",
@@ -57,6 +78,7 @@ DEFAULTS = {
     "batch": 50,
     "ack_wait_s": 10,
     "backoff_max_s": 3600,
+    "flush_s": 60,  # the most an uplink spends sending the backlog; the rest waits for the next
 }
 
 # key: (type, minimum, maximum)

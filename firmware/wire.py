@@ -43,26 +43,74 @@ def reading(record, now_dt: int, rssi=None) -> str:
 def readings(records, now_dt: int, rssi, limit_bytes: int = 16384) -> tuple:
     """A ``reading`` payload for as many of ``records`` (oldest first) as fit in
     ``limit_bytes``: ``(payload bytes, number of records in it, highest seq)``.
-    One reading goes alone, several as a batch ``{"v":1,"rssi":…,"r":[…]}``."""
-    if len(records) == 1:
-        item = reading(records[0], now_dt, rssi)
-        return ('{"v":1,' + item[1:]).encode(), 1, records[0][0]
-    head = '{"v":1'
-    if rssi is not None:
-        head += ',"rssi":%d' % rssi
+    One reading goes alone, several as a batch ``{"v":1,"rssi":…,"r":[…]}``. The
+    firmware itself sends a :class:`Batch` piece by piece; this is the whole of it."""
+    batch = Batch(records, now_dt, rssi, limit_bytes)
     parts: list = []
-    size = len(head) + 8
-    for record in records:
-        item = reading(record, now_dt)
-        if parts and size + len(item) + 1 > limit_bytes:
-            break
-        parts.append(item)
-        size += len(item) + 1
-    body = head + ',"r":[' + ",".join(parts) + "]}"
-    return body.encode(), len(parts), records[len(parts) - 1][0]
+    batch.write(parts.append)
+    return b"".join(parts), batch.count, batch.last
 
 
-STATUS_KEYS = ("fw", "bat", "rssi", "up", "buf", "drop", "cfg", "reset", "boot", "mem", "serr", "err", "cfg_error")
+class Batch:
+    """A ``reading`` payload written piece by piece (the bytes :func:`readings` would
+    make): ``size`` is known before anything is sent (MQTT needs it first), then
+    :meth:`write` hands one reading at a time to the socket. The message never exists
+    whole in memory: a flush needs the heap of one reading, not of three copies."""
+
+    def __init__(self, records, now_dt: int, rssi, limit_bytes: int = 16384) -> None:
+        self.records = records
+        self.now_dt = now_dt
+        self.rssi = rssi
+        if len(records) == 1:
+            self.head = '{"v":1,'
+            self.size = len(self.head) + len(reading(records[0], now_dt, rssi)) - 1
+            self.count = 1
+        else:
+            self.head = '{"v":1' + (',"rssi":%d' % rssi if rssi is not None else "") + ',"r":['
+            size = len(self.head) + 2
+            count = 0
+            for record in records:
+                item = len(reading(record, now_dt)) + (1 if count else 0)
+                if count and size + item > limit_bytes:
+                    break
+                size += item
+                count += 1
+            self.size = size
+            self.count = count
+        self.last = records[self.count - 1][0]
+
+    def write(self, out) -> None:
+        """Call ``out(bytes)`` for every piece, ``size`` bytes in all."""
+        out(self.head.encode())
+        if self.count == 1:
+            out(reading(self.records[0], self.now_dt, self.rssi)[1:].encode())
+            return
+        for i in range(self.count):
+            item = reading(self.records[i], self.now_dt)
+            out((("," + item) if i else item).encode())
+        out(b"]}")
+
+
+STATUS_KEYS = (
+    "fw",
+    "bat",
+    "rssi",
+    "up",
+    "buf",
+    "drop",
+    "cfg",
+    "reset",
+    "boot",
+    "mem",
+    "serr",
+    "err",
+    "cfg_error",
+    "fault",
+    "brown",
+    "lowbat",
+    "rot",
+    "rot_ok",
+)
 
 
 def status(online: bool, values: dict) -> bytes:
@@ -85,15 +133,27 @@ def status(online: bool, values: dict) -> bytes:
 OFFLINE = b'{"v":1,"online":false}'
 
 
-def ack(payload: bytes):
-    """The server's acknowledgement watermark ``{"v":1,"seq":N}``, or None."""
+def _ack_field(payload: bytes, key: str, least: int):
+    """One integer of an acknowledgement ``{"v":1,"seq":N,"t":T}`` if it is at least
+    ``least``, else None."""
     try:
         document = hw.loads(payload)
     except (ValueError, UnicodeError):
         return None
     if not isinstance(document, dict) or document.get("v") != 1:
         return None
-    seq = document.get("seq")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+    value = document.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
         return None
-    return seq
+    return value
+
+
+def ack_time(payload: bytes):
+    """The server's clock (Unix seconds) in an acknowledgement, or None (an older
+    server, or not an acknowledgement)."""
+    return _ack_field(payload, "t", 1)
+
+
+def ack(payload: bytes):
+    """The server's acknowledgement watermark ``{"v":1,"seq":N}``, or None."""
+    return _ack_field(payload, "seq", 0)

@@ -29,10 +29,11 @@ from dataclasses import dataclass
 import psycopg
 import structlog
 
+from ingest.lorawan import translate
 from ingest.metrics import IngestMetrics, serve_health
 from ingest.plan import DeadLetter, DeviceInfo, Plan, plan_batch
-from ingest.store import Written, load_devices, write_plan
-from kawamori import contract
+from ingest.store import Written, load_dev_euis, load_devices, write_plan
+from kawamori import contract, lorawan
 from kawamori.broker_auth import service_url
 from kawamori.clock import REAL, Clock
 from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason
@@ -47,7 +48,10 @@ SHARE_GROUP = "kawamori-ingest"
 
 
 def subscriptions() -> list[str]:
-    return [f"$share/{SHARE_GROUP}/{contract.subscription('reading')}", contract.subscription("status")]
+    """Readings (and LoRaWAN network servers' uplink events) shared between the workers;
+    every worker sees every status."""
+    shared = [contract.subscription("reading"), *lorawan.UP_FILTERS]
+    return [*(f"$share/{SHARE_GROUP}/{topic}" for topic in shared), contract.subscription("status")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +120,7 @@ class IngestWorker:
         self.pending: list[Message] = []
         self._conn: psycopg.Connection | None = None
         self._devices: dict[str, DeviceInfo] = {}
+        self._dev_euis: dict[str, str] = {}  # LoRaWAN DevEUI → device id
         self._devices_loaded = 0.0
         self._devices_changed = True
         self._database_ok_since: float | None = None
@@ -179,20 +184,25 @@ class IngestWorker:
             force = True
         if force or stale or unknown:
             self._devices = load_devices(conn)
+            self._dev_euis = load_dev_euis(conn)
             self._devices_loaded = time.monotonic()
         return self._devices
 
     def _plan(self, messages: list[Message], *, force: bool) -> Plan:
-        plan = plan_batch(
-            messages, self._registry(messages, force=force), max_payload_bytes=self.config.max_payload_bytes
-        )
+        plan = self._plan_with(messages, self._registry(messages, force=force))
         # a rejection that depends on the registry, from a cache a few seconds old: the
         # device may just have been registered or re-installed; look again once
         if time.monotonic() - self._devices_loaded > REGISTRY_RECHECK_S and any(
             d.reason in _REGISTRY_REASONS for d in plan.dead_letters
         ):
-            fresh = self._registry(messages, force=True)
-            plan = plan_batch(messages, fresh, max_payload_bytes=self.config.max_payload_bytes)
+            plan = self._plan_with(messages, self._registry(messages, force=True))
+        return plan
+
+    def _plan_with(self, messages: list[Message], devices: dict[str, DeviceInfo]) -> Plan:
+        """LoRaWAN uplinks become their gauges' readings first, then one plan for all."""
+        readings, dead = translate(messages, self._dev_euis)
+        plan = plan_batch(readings, devices, max_payload_bytes=self.config.max_payload_bytes)
+        plan.dead_letters.extend(dead)
         return plan
 
     def _write(self, messages: list[Message], network: DirectConnection) -> Written:
@@ -282,8 +292,9 @@ class IngestWorker:
         written = self._write(messages, network)
         for message in messages:  # arrival order, only after commit
             network.ack(message)
+        now = self.clock.now()
         for device_id, seq in written.watermarks.items():
-            network.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq), retain=True)
+            network.publish(contract.topic(device_id, "ack"), contract.encode_ack(seq, now), retain=True)
         self.metrics.received.inc(len(messages))
         self.metrics.batch_size.observe(len(messages))
         self.metrics.stored.inc(written.stored)

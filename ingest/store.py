@@ -3,9 +3,11 @@ transaction (COPY into a staging table, then deduplicating insert)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import psycopg
+from psycopg.types.json import Jsonb
 
 from ingest.plan import DeadLetter, DeviceInfo, Plan
 from kawamori.contract import DEAD_LETTER_PAYLOAD_LIMIT, Reason
@@ -34,6 +36,33 @@ def load_devices(conn: psycopg.Connection) -> dict[str, DeviceInfo]:
            FROM devices d LEFT JOIN stations s ON s.id = d.station_id"""
     ).fetchall()
     return {row[0]: DeviceInfo(*row[1:]) for row in rows}
+
+
+EXTRA_KEYS = 32  # of a status's other keys kept in device_status.extra
+EXTRA_TEXT = 200  # characters of each text value
+
+
+def status_extra(extra: dict) -> dict:
+    """The keys of a status message beyond the fixed columns, as stored: scalars only,
+    text cut to EXTRA_TEXT, at most EXTRA_KEYS (a device's words, bounded)."""
+    kept: dict = {}
+    for key, value in extra.items():
+        if len(kept) >= EXTRA_KEYS or not isinstance(key, str) or len(key) > 40:
+            break
+        if isinstance(value, str):
+            kept[key] = value.replace("\x00", "")[:EXTRA_TEXT]
+        elif (
+            value is None
+            or isinstance(value, (bool, int))
+            or (isinstance(value, float) and math.isfinite(value))
+        ):
+            kept[key] = value
+    return kept
+
+
+def load_dev_euis(conn: psycopg.Connection) -> dict[str, str]:
+    """LoRaWAN DevEUI → device id (migration 0019)."""
+    return dict(conn.execute("SELECT dev_eui, device_id FROM lorawan_devices").fetchall())
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +169,8 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
             s = update.status
             cur.execute(
                 """INSERT INTO device_status (device_id, online, last_seen, firmware, battery_v, rssi_dbm,
-                                              uptime_s, buffered, dropped, config_version, updated_at)
-                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                                              uptime_s, buffered, dropped, config_version, extra, updated_at)
+                   VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                    ON CONFLICT (device_id) DO UPDATE SET
                        online = EXCLUDED.online,
                        last_seen = greatest(device_status.last_seen, EXCLUDED.last_seen),
@@ -152,6 +181,8 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
                        buffered = coalesce(EXCLUDED.buffered, device_status.buffered),
                        dropped = coalesce(EXCLUDED.dropped, device_status.dropped),
                        config_version = coalesce(EXCLUDED.config_version, device_status.config_version),
+                       extra = CASE WHEN EXCLUDED.extra = '{}' THEN device_status.extra
+                                    ELSE EXCLUDED.extra END,
                        updated_at = now()""",
                 (
                     update.device_id,
@@ -164,6 +195,7 @@ def write_plan(conn: psycopg.Connection, plan: Plan) -> Written:
                     s.buffered,
                     s.dropped,
                     s.config_version,
+                    Jsonb(status_extra(s.extra)),
                 ),
             )
         if dead_letters:

@@ -30,7 +30,7 @@ import signal
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-from kawamori import contract
+from kawamori import contract, lorawan
 
 PBKDF2_ITERATIONS = 101  # mosquitto_passwd's default for the $7$ (PBKDF2-SHA512) format
 
@@ -41,6 +41,15 @@ SERVICE_TOPICS = [
     ("readwrite", contract.subscription("ack")),
     ("readwrite", contract.subscription("config")),
     ("read", contract.subscription("count")),
+    # LoRaWAN: a network server's MQTT integration (ChirpStack) or a bridge from its MQTT
+    # server (The Things Stack) publishes uplinks here; downlinks are queued back
+    *(("readwrite", topic) for topic in lorawan.UP_FILTERS),
+    ("readwrite", lorawan.CHIRPSTACK_DOWN.format(application="+", dev_eui="+")),
+    ("readwrite", lorawan.TTS_DOWN.format(application="+", device="+")),
+    # signed firmware updates offered to each gauge (kawamori.updates)
+    ("readwrite", f"{contract.PREFIX}/+/update"),
+    ("readwrite", f"{contract.PREFIX}/+/update/+"),
+    ("readwrite", f"{contract.PREFIX}/+/secret"),  # new credentials, sealed (kawamori device rotate)
 ]
 SERVICE_SECRET_USER = "kawamori-ingest"  # its password is the service secret
 
@@ -50,6 +59,9 @@ DEVICE_PATTERNS = [
     ("read", f"{contract.PREFIX}/%u/config"),
     ("read", f"{contract.PREFIX}/%u/ack"),
     ("write", f"{contract.PREFIX}/%u/count"),
+    ("read", f"{contract.PREFIX}/%u/update"),
+    ("read", f"{contract.PREFIX}/%u/update/+"),
+    ("read", f"{contract.PREFIX}/%u/secret"),
 ]
 
 

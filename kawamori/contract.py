@@ -347,9 +347,12 @@ def decode_status(payload: bytes, *, max_bytes: int = 8192) -> Status | Rejectio
 OFFLINE_WILL = encode_status(Status(online=False))
 
 
-def encode_ack(seq: int) -> bytes:
-    """The acknowledgement watermark: the highest sequence number stored."""
-    return _compact({"v": SCHEMA_VERSION, "seq": seq})
+def encode_ack(seq: int, now: datetime | None = None) -> bytes:
+    """The acknowledgement watermark: the highest sequence number stored, and the
+    server's clock (``t``, Unix seconds) for gauges whose NTP is unreachable."""
+    if now is None:
+        return _compact({"v": SCHEMA_VERSION, "seq": seq})
+    return _compact({"v": SCHEMA_VERSION, "seq": seq, "t": int(now.timestamp())})
 
 
 def encode_config(version: int, values: dict[str, Any]) -> bytes:

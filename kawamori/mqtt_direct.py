@@ -106,6 +106,7 @@ class DirectConnection:
         self.connected = threading.Event()
         # set once the broker granted the subscriptions of the newest connection
         self.subscribed = threading.Event()
+        self._awaiting: set[int] = set()  # packet ids of publishes waiting for their PUBACK
         self.last_refusal: str | None = None
         self._sock: socket.socket | None = None
         self._out: list[bytes] = []
@@ -286,11 +287,13 @@ class DirectConnection:
                 self._connack(buf[start:stop])
             elif kind == 9:  # SUBACK
                 self._suback(buf[start:stop])
+            elif kind == 4 and self._awaiting:  # PUBACK of a publish someone waits for
+                self._awaiting.discard((buf[start] << 8) | buf[start + 1])
             elif kind == 14:  # DISCONNECT from the broker
                 reason = buf[start] if length else 0
                 self._drop(f"disconnected by the broker (reason {reason:#04x})")
                 return
-            pos = stop  # PUBACK (of our publishes), PINGRESP: nothing to do
+            pos = stop  # other PUBACKs (of the watermarks), PINGRESP: nothing to do
         self._partial = buf[pos:]
 
     def _connack(self, body: bytes) -> None:
@@ -336,6 +339,24 @@ class DirectConnection:
         first = 0x30 | (qos << 1) | (1 if retain else 0)
         packet_id = _U16.pack(self._packet_id()) if qos else b""
         self._out.append(_packet(first, _string(topic) + packet_id + b"\x00" + payload))
+
+    def publish_confirmed(
+        self, topic: str, payload: bytes, *, retain: bool = False, wait_s: float = 10
+    ) -> None:
+        """Publish at QoS 1 and return once the broker acknowledged it (a command that
+        must know its message arrived, e.g. a retained configuration)."""
+        if self._sock is None or not self.connected.is_set():
+            raise MqttError(f"not connected to {self.endpoint!r}")
+        packet_id = self._packet_id()
+        self._awaiting.add(packet_id)
+        first = 0x32 | (1 if retain else 0)
+        self._out.append(_packet(first, _string(topic) + _U16.pack(packet_id) + b"\x00" + payload))
+        deadline = time.monotonic() + wait_s
+        while packet_id in self._awaiting:
+            if not self.connected.is_set() or time.monotonic() > deadline:
+                self._awaiting.discard(packet_id)
+                raise MqttError(f"publish to {topic} was not acknowledged in {wait_s} s")
+            self.poll(0.05)
 
     def close(self, *, end_session: bool = False) -> None:
         """Send what is queued and disconnect. With ``end_session`` the broker discards

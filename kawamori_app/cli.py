@@ -192,7 +192,11 @@ def broker_init(
     accounts.set(SERVICE_SECRET_USER, password, service=True)
     prefix = Settings.model_fields["mqtt_client_prefix"].default
     accounts.ensure_services(
-        [*(f"{prefix}-ingest-{n}" for n in range(1, ingest_workers + 1)), f"{prefix}-shelters-1"]
+        [
+            *(f"{prefix}-ingest-{n}" for n in range(1, ingest_workers + 1)),
+            f"{prefix}-shelters-1",
+            f"{prefix}-config",  # `kawamori device config / update / rotate`
+        ]
     )
     console.print(f"Broker accounts written to {folder}")
 

@@ -214,7 +214,8 @@ class Stack:
                 self.broker.accounts.ensure_many([device.id for device in self.network.devices])
             self.broker.start()
             prefix = self.settings.mqtt_client_prefix
-            self.broker.allow_services(f"{prefix}-ingest-1", f"{prefix}-shelters-1")  # the children's
+            # the children's accounts, and `kawamori device config`'s
+            self.broker.allow_services(f"{prefix}-ingest-1", f"{prefix}-shelters-1", f"{prefix}-config")
             self.services.append(Service(name="mosquitto", server=self.broker, started=time.monotonic()))
             mqtt_url = self.broker.url("kawamori-ingest")
             accounts_dir = str(self.broker.accounts.folder)

@@ -4,7 +4,21 @@ MicroPython: the MicroPython tests load this file into the interpreter too."""
 
 # ruff: noqa: UP031  (MicroPython runs this file too; %-formatting is its idiom)
 
+import sys
+
 import hw
+
+MICRO = sys.implementation.name == "micropython"
+
+
+def data_dir() -> str:
+    """Where scenarios keep their flash: the interpreter's own on MicroPython, a fresh
+    temporary folder under CPython."""
+    if MICRO:
+        return "/data"
+    import tempfile
+
+    return tempfile.mkdtemp()
 
 
 class Clock:
@@ -67,15 +81,17 @@ class Board:
         self.wifi = True
         self.log = []
         self.sleeps = []
+        self.battery = 3910
+        self.cause = "power"
 
     def feed(self) -> None:
         pass
 
     def reset_cause(self) -> str:
-        return "power"
+        return self.cause
 
     def battery_mv(self) -> int:
-        return 3910
+        return self.battery
 
     def rssi(self) -> int:
         return -71
@@ -101,6 +117,14 @@ class Board:
         self.sleeps.append(seconds)
         self.clock.sleep_ms(seconds * 1000)
 
+    def reset(self) -> None:
+        self.log.append("reset")
+        raise Reset()
+
+
+class Reset(BaseException):
+    """The board restarted: nothing after this runs."""
+
 
 def _string(data: bytes, at: int):
     size = data[at] << 8 | data[at + 1]
@@ -116,6 +140,7 @@ class Broker:
         self.published = []  # (topic, payload, retain) from the device
         self.ingest = True
         self.refuse = 0
+        self.now = None  # the server's clock (Unix seconds) for the acks' "t", if set
 
     def stream(self, host, port, tls, timeout_s):
         return Stream(self)
@@ -126,7 +151,7 @@ class Stream:
         self.broker = broker
         self.written = b""
         self.inbox = b""
-        self.pending = b""
+        self.pending = bytearray()  # grows in place: the fake's own copies stay out of heap figures
 
     def readable(self, wait_ms: int) -> bool:
         return bool(self.inbox)
@@ -155,7 +180,7 @@ class Stream:
     def write(self, data) -> int:
         data = bytes(data)
         self.written += data
-        self.pending += data
+        self.pending.extend(data)
         while len(self.pending) >= 2:
             size = 0
             shift = 0
@@ -169,7 +194,7 @@ class Stream:
                     break
             if len(self.pending) < at + size:
                 break
-            kind, body = self.pending[0], self.pending[at : at + size]
+            kind, body = self.pending[0], bytes(self.pending[at : at + size])
             self.pending = self.pending[at + size :]
             self._handle(kind, body)
         return len(data)
@@ -181,9 +206,11 @@ class Stream:
         elif kind == 0x82:
             topic, _ = _string(body, 2)
             self._send(0x90, body[:2] + b"\x01")
-            name = topic.decode()
-            if name in broker.retained:
-                self._publish_to_device(name, broker.retained[name], True)
+            pattern = topic.decode().split("/")
+            for name in sorted(broker.retained):
+                parts = name.split("/")
+                if len(parts) == len(pattern) and all(p in ("+", n) for p, n in zip(pattern, parts)):
+                    self._publish_to_device(name, broker.retained[name], True)
         elif kind & 0xF0 == 0x30:
             topic, at = _string(body, 0)
             qos = (kind >> 1) & 3
@@ -199,6 +226,8 @@ class Stream:
                 seq = _highest_seq(payload)
                 ack_topic = name[: -len("reading")] + "ack"
                 ack = b'{"v":1,"seq":%d}' % seq
+                if broker.now is not None:
+                    ack = b'{"v":1,"seq":%d,"t":%d}' % (seq, broker.now())
                 broker.retained[ack_topic] = ack
                 self._publish_to_device(ack_topic, ack, False)
         elif kind == 0x40:
@@ -217,3 +246,153 @@ def _highest_seq(payload: bytes) -> int:
     document = hw.loads(payload)
     items = document.get("r", [document])
     return max(item["seq"] for item in items)
+
+
+class UART:
+    """An A02YYUW on a UART: ``frames`` gives the distance (mm) of each frame or None
+    for silence; a read with nothing to read waits the UART time-out on the clock."""
+
+    def __init__(self, clock, distance_at=None, timeout_ms: int = 200) -> None:
+        self.clock = clock
+        self.distance_at = distance_at
+        self.timeout_ms = timeout_ms
+
+    def any(self) -> int:
+        return 0
+
+    def read(self, n: int = -1):
+        if self.distance_at is None:
+            self.clock.sleep_ms(self.timeout_ms)
+            return None
+        self.clock.sleep_ms(4)  # 4 bytes at 9600 baud
+        mm = self.distance_at(self.clock.time())
+        return bytes((0xFF, mm >> 8, mm & 0xFF, (0xFF + (mm >> 8) + (mm & 0xFF)) & 0xFF))
+
+
+class Pin:
+    """A GPIO that records every level and pad hold set on it."""
+
+    def __init__(self) -> None:
+        self.level = None
+        self.held = False
+        self.log = []
+
+    def value(self, level=None):
+        if level is None:
+            return self.level
+        assert not self.held, "a held pad ignores writes"
+        self.level = level
+        self.log.append(level)
+
+    def init(self, hold=False) -> None:
+        self.held = hold
+        self.log.append("hold" if hold else "free")
+
+
+class Modem:
+    """A cellular modem on a UART: answers AT commands from ``replies`` (command →
+    lines), boots for ``boot_ms`` (no answer), registers after ``register_polls``."""
+
+    def __init__(self, clock, boot_ms: int = 3000, register_polls: int = 2, csq: int = 18) -> None:
+        self.clock = clock
+        self.boot_ms = boot_ms
+        self.register_polls = register_polls
+        self.csq = csq
+        self.out = b""
+        self.sent = []
+        self.refuse = set()
+
+    def any(self) -> int:
+        return len(self.out)
+
+    def write(self, data) -> int:
+        command = bytes(data).decode().strip()
+        self.sent.append(command)
+        if self.clock.ms < self.boot_ms:
+            return len(data)
+        if command in self.refuse:
+            lines = ["ERROR"]
+        elif command == "AT+CEREG?":
+            self.register_polls -= 1
+            lines = ["+CEREG: 0,%d" % (1 if self.register_polls < 0 else 2), "OK"]
+        elif command == "AT+CSQ":
+            lines = ["+CSQ: %d,99" % self.csq, "OK"]
+        elif command == "ATD*99#":
+            lines = ["CONNECT 150000000"]
+        else:
+            lines = ["OK"]
+        self.out += ("\r\n" + "\r\n".join(lines) + "\r\n").encode()
+        return len(data)
+
+    def read(self, n: int = -1):
+        self.clock.sleep_ms(5)
+        if not self.out:
+            return None
+        data, self.out = self.out[:n], self.out[n:]
+        return data
+
+
+class PPP:
+    """network.PPP's surface: the link comes up ``after`` polls of isconnected()."""
+
+    def __init__(self, stream, after: int = 3) -> None:
+        self.stream = stream
+        self.after = after
+        self.log = []
+
+    def active(self, on=None):
+        self.log.append("active %s" % on)
+
+    def connect(self):
+        self.log.append("connect")
+
+    def isconnected(self) -> bool:
+        self.after -= 1
+        return self.after < 0
+
+    def disconnect(self):
+        self.log.append("disconnect")
+
+
+class LoRaE5:
+    """A LoRa-E5 modem's AT firmware on a UART: joins, acknowledges confirmed uplinks
+    (unless ``ack`` is False) and hands over ``downlink`` (hex, fPort 2) once."""
+
+    def __init__(self, clock) -> None:
+        self.clock = clock
+        self.out = b""
+        self.sent = []
+        self.ack = True
+        self.downlink = None
+
+    def any(self) -> int:
+        return len(self.out)
+
+    def write(self, data) -> int:
+        command = bytes(data).decode().strip()
+        self.sent.append(command)
+        if command == "AT+MODE=LWOTAA":
+            lines = ["+MODE: LWOTAA"]
+        elif command == "AT+JOIN":
+            self.clock.sleep_ms(6000)
+            lines = ["+JOIN: Start", "+JOIN: Network joined", "+JOIN: NetID 000013 DevAddr 26:0B:4C:21", "+JOIN: Done"]
+        elif command.startswith("AT+CMSGHEX="):
+            self.clock.sleep_ms(2500)
+            lines = ["+CMSGHEX: Start", "+CMSGHEX: Wait ACK"]
+            if self.ack:
+                lines.append("+CMSGHEX: ACK Received")
+                if self.downlink:
+                    lines.append('+CMSGHEX: PORT: 2; RX: "%s"' % self.downlink)
+                    self.downlink = None
+            lines.append("+CMSGHEX: Done")
+        else:
+            lines = ["+AT: ERROR(-1)"]
+        self.out += ("\r\n".join(lines) + "\r\n").encode()
+        return len(data)
+
+    def read(self, n: int = -1):
+        self.clock.sleep_ms(5)
+        if not self.out:
+            return None
+        data, self.out = self.out[:n], self.out[n:]
+        return data

@@ -42,8 +42,9 @@ def run_micropython(script: Path, *extra: Path) -> str:
     return done.stdout
 
 
-def run_cpython(script: Path) -> str:
-    env = {**os.environ, "PYTHONPATH": f"{FIRMWARE}{os.pathsep}{HERE}"}
+def run_cpython(script: Path, *extra: Path) -> str:
+    """``extra``: more folders on the path (modules a test wrote)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, [FIRMWARE, HERE, *extra]))}
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, env=env, cwd=ROOT
     )

@@ -25,6 +25,7 @@ else:
 
 T0 = 1763880000
 hw.mem_free = lambda: 91234  # the same status bytes on both interpreters
+hw.random_permille = lambda: 1000  # no jitter: the same waits on both
 SITE = settings.site_settings(
     {
         "device": "kw-demo-01",

@@ -9,14 +9,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from ingest.service import IngestConfig, IngestWorker
 from kawamori import contract, db
 from simulator.mqtt import Connection, Inbox
 from simulator.firmware import FIRMWARE, firmware, virtual_gauge
@@ -231,3 +229,21 @@ def test_another_devices_topics_are_refused(loop_db, broker, worker):
     finally:
         watcher.stop()
     assert FIRMWARE.is_dir()
+
+
+def test_a_gauge_without_ntp_takes_the_time_from_the_servers_ack(tmp_path, loop_db, broker, worker):
+    """After a power cut the RTC reads 2000-01-01 and no NTP server answers: the first
+    uplink's readings carry their age, the real ingest's acknowledgement carries the
+    server's clock, and from then on the gauge's readings carry real times."""
+    quick = site(broker, slow_s=60, fast_s=30, send_s=60, samples=5, burst_s=5)  # stays < 10 min ahead
+    gauge, board, clock = virtual_gauge(
+        tmp_path / "flash", quick, start=946684800, level_mm=lambda t: LEVEL_MM
+    )
+    board.sleep(gauge.run_cycle())
+    assert gauge.clock_set() and abs(clock.time() - time.time()) < 60, gauge.state
+    board.sleep(gauge.run_cycle())
+    rows = wait_for(lambda: (rows := stored(loop_db)) and len(rows) == 2 and rows)
+    with db.connect(loop_db) as conn:
+        flags = [q for (q,) in conn.execute("SELECT quality FROM readings ORDER BY seq").fetchall()]
+    assert [bool(q & 8) for q in flags] == [True, False]  # CLOCK_UNSET, then a real time
+    assert all(abs(t - time.time()) < 3600 for _, t, _ in rows)

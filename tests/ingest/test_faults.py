@@ -4,6 +4,7 @@ exactly once; none may be acknowledged before it is committed."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import random
 import shutil
@@ -165,9 +166,7 @@ def test_postgres_killed_mid_batch_loses_no_acknowledged_reading(own_postgres, b
 
         wait_for(lambda: stored() == 400, timeout=60, interval=0.5, explain=explain)
         # every acknowledgement the device saw named a reading that is in the database
-        watermarks = [
-            int(m.payload.split(b'"seq":')[1].rstrip(b"}")) for m in acks.take(max_items=10_000, max_wait_s=1)
-        ]
+        watermarks = [json.loads(m.payload)["seq"] for m in acks.take(max_items=10_000, max_wait_s=1)]
         assert watermarks and max(watermarks) == 399
         with db.connect(url) as conn:
             for mark in watermarks:

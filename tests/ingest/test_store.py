@@ -94,6 +94,30 @@ def test_status_updates_device_health(demo_db):
     assert row == (False, "1.2.3", pytest.approx(3.9), 4)
 
 
+def test_what_a_gauge_says_about_itself_is_kept_bounded(demo_db):
+    """Issue #22: a dying battery, a dead sensor or a rolled-back update is visible in
+    device_status.extra; the offline will keeps the last words; junk is bounded."""
+    status = (
+        b'{"v":1,"online":true,"fw":"0.2.0","reset":"power","err":"battery 3.25 V: radio off",'
+        b'"lowbat":8,"brown":0,"fault":"sensor","nested":{"x":1},"long":"' + b"x" * 500 + b'"}'
+    )
+    with db.connect(demo_db) as conn:
+        write(conn, [message("kw-demo-03", status, "status")])
+        write(conn, [message("kw-demo-03", contract.OFFLINE_WILL, "status")])
+        online, extra = conn.execute(
+            "SELECT online, extra FROM device_status WHERE device_id = 'kw-demo-03'"
+        ).fetchone()
+    assert online is False
+    assert extra == {
+        "reset": "power",
+        "err": "battery 3.25 V: radio off",
+        "lowbat": 8,
+        "brown": 0,
+        "fault": "sensor",
+        "long": "x" * 200,
+    }
+
+
 def test_commit_notifies_the_stations_that_got_data(demo_db):
     now = datetime.now(UTC)
     with db.connect(demo_db) as listener, db.connect(demo_db) as conn:

@@ -3,6 +3,8 @@ board's credentials work, only for its own topics, and flashing lists the files.
 
 from __future__ import annotations
 
+import base64
+import json
 import runpy
 import stat
 from pathlib import Path
@@ -146,3 +148,82 @@ def test_flash_compiles_and_runs_mpremote(tmp_path, monkeypatch):
     assert ":app.mpy" in command and ":config.py" in command
     sources = [p for p in devices.FIRMWARE.glob("*.py") if p.name not in ("config_example.py", "config.py")]
     assert len(copies) == len(sources) + 1  # and the board's config.py
+
+
+def test_lorawan_maps_a_dev_eui_to_a_device_without_a_broker_account(env, demo_db, broker):
+    args = ["device", "lorawan", "kyoden-jumonji", "--server", "chirpstack", "--application", "app-1"]
+    result = runner.invoke(app, [*args, "--dev-eui", "70-b3-d5-7e-d0-05-2c-1a"], env=env)
+    assert result.exit_code == 0, result.output
+    device_id = result.stdout.strip().splitlines()[-1]
+    assert device_id.startswith("kyoden-jumonji-") and broker.accounts.password(device_id) is None
+    again = runner.invoke(app, [*args, "--dev-eui", "70B3D57ED0052C1B", "--device", device_id], env=env)
+    assert again.exit_code == 0, again.output  # a new board for the same gauge: the old DevEUI goes
+    with db.connect(demo_db) as conn:
+        rows = conn.execute("SELECT dev_eui, device_id, network_server FROM lorawan_devices").fetchall()
+    assert rows == [("70B3D57ED0052C1B", device_id, "chirpstack")]
+    for bad, why in [
+        (["--dev-eui", "70B3"], "not a DevEUI"),
+        (["--dev-eui", "70B3D57ED0052C1A", "--server", "tts"], "--ns-device"),
+        (["--dev-eui", "70B3D57ED0052C1A", "--server", "loriot"], "must be one of"),
+    ]:
+        refused = runner.invoke(app, [*args, *bad], env=env)
+        assert refused.exit_code == 2 and why in refused.output, refused.output
+
+
+def test_config_goes_retained_over_mqtt_or_as_a_downlink_over_lorawan(env, demo_db, broker):
+    from kawamori import contract, lorawan
+    from simulator.mqtt import Connection, Inbox
+
+    broker.allow_services("kawamori-config", "chirpstack")
+    env = {**env, "KAWAMORI_MQTT_URL": broker.url("kawamori-ingest")}
+    lora = runner.invoke(
+        app,
+        ["device", "lorawan", "kyoden-jumonji", "--dev-eui", "70B3D57ED0052C1A", "--server", "chirpstack",
+         "--application", "app-1", "--device", "kw-lora-1"],
+        env=env,
+    )  # fmt: skip
+    assert lora.exit_code == 0, lora.output
+    inbox = Inbox()
+    network_server = Connection(
+        broker.url("chirpstack"), "chirpstack", subscriptions=["application/+/device/+/command/down"],
+        on_message=inbox.put,
+    )  # fmt: skip
+    network_server.start()
+    try:
+        sent = runner.invoke(
+            app, ["device", "config", "kw-lora-1", "--cfg", "7", "slow_s=900", "fast_on_m=4.5"], env=env
+        )
+        assert sent.exit_code == 0, sent.output
+        (down,) = inbox.take(max_items=1, max_wait_s=10)
+    finally:
+        network_server.stop()
+    assert down.topic == "application/app-1/device/70b3d57ed0052c1a/command/down"
+    body = json.loads(down.payload)
+    assert (body["devEui"], body["fPort"]) == ("70b3d57ed0052c1a", 2)
+    assert lorawan.decode_config(base64.b64decode(body["data"])) == (7, {"slow_s": 900, "fast_on_m": 4.5})
+
+    retained = runner.invoke(app, ["device", "config", "kw-demo-01", "--cfg", "3", "slow_s=900"], env=env)
+    assert retained.exit_code == 0, retained.output
+    inbox = Inbox()
+    reader = Connection(
+        broker.url("kawamori-ingest"),
+        "kawamori-ingest",
+        subscriptions=[contract.topic("kw-demo-01", "config")],
+        on_message=inbox.put,
+        persistent=False,
+    )
+    reader.start()
+    try:
+        (message,) = inbox.take(max_items=1, max_wait_s=10)
+    finally:
+        reader.stop()
+    assert message.retain and json.loads(message.payload) == {"v": 1, "cfg": 3, "slow_s": 900}
+
+    for args, why in [
+        (["kw-demo-01", "--cfg", "4", "password=1"], "not a remote setting"),
+        (["kw-demo-01", "--cfg", "4", "slow_s=1"], "slow_s=1 is outside"),
+        (["kw-lora-1", "--cfg", "4", "slow_s=900", "fast_s=120", "send_s=900"], "at most two"),
+        (["nobody", "--cfg", "4", "slow_s=900"], "no device"),
+    ]:
+        refused = runner.invoke(app, ["device", "config", *args], env=env)
+        assert refused.exit_code == 2 and why in refused.output, refused.output

@@ -117,7 +117,7 @@ def test_3_broker_init_writes_one_account_per_service_and_no_plain_password(tmp_
     services = broker.accounts.services_passwd_file.read_text()
     names = sorted(line.split(":")[0] for line in services.splitlines())
     workers = [f"kawamori-ingest-{n}" for n in (1, 2, 3)]
-    assert names == ["kawamori-ingest", *workers, "kawamori-shelters-1"]
+    assert names == ["kawamori-config", "kawamori-ingest", *workers, "kawamori-shelters-1"]
     assert not (broker.accounts.folder / "secrets.json").exists()  # plain passwords elsewhere
     assert secret not in services
     # (the broker runs as nobody here, as compose runs both as 1883: give it the files)
