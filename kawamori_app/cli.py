@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 
 from alerts.cli import app as alerts_app
+from dashboard.cli import dashboard
+from ingest.cli import ingest
 from kawamori.cli_support import database_url, fail
 from kawamori.cli_support import services as _runtime
 from kawamori.cli_support import settings as _settings
@@ -201,106 +203,9 @@ def broker_init(
     console.print(f"Broker accounts written to {folder}")
 
 
-@app.command()
-def ingest(
-    worker: Annotated[
-        str, typer.Option(help="Worker name; keep it fixed per worker (it names the session)")
-    ] = "1",
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics and /health on this port (127.0.0.1)")
-    ] = None,
-    max_batch: Annotated[int, typer.Option(min=1, help="Messages per transaction at most")] = 1000,
-    max_inflight: Annotated[
-        int,
-        typer.Option(min=1, max=65535, help="Unacknowledged messages the broker may send (Receive Maximum)"),
-    ] = 2000,
-    max_wait_ms: Annotated[float, typer.Option(min=0, help="Longest a message waits for its batch")] = 50,
-    dead_after: Annotated[
-        float,
-        typer.Option(min=1, help="Seconds of silence after which another worker drains a worker's session"),
-    ] = 30,
-    heartbeat: Annotated[float, typer.Option(min=0.1, help="Seconds between heartbeats")] = 5,
-) -> None:
-    """Run an ingest worker (MQTT → PostgreSQL). Run several with different --worker names
-    to share the load. Example: [bold]kawamori ingest --worker 2 --metrics-port 9612[/bold]"""
-    import signal
-
-    from ingest.service import IngestConfig, IngestWorker
-    from kawamori.messages import MqttError
-    from kawamori.settings import MqttEndpoint
-
-    settings = _settings()
-    runtime = _runtime(settings)
-    if MqttEndpoint(runtime.mqtt_url).password is None:
-        console.print("[red]Ingest needs the broker user and password in KAWAMORI_MQTT_URL.[/red]")
-        raise typer.Exit(2)
-    service = IngestWorker(
-        IngestConfig(
-            database_url=runtime.database_url,
-            mqtt_url=runtime.mqtt_url,
-            client_id=f"{settings.mqtt_client_prefix}-ingest-{worker}",
-            max_payload_bytes=settings.max_payload_bytes,
-            max_batch=max_batch,
-            max_inflight=max_inflight,
-            max_wait_s=max_wait_ms / 1000,
-            dead_after_s=dead_after,
-            heartbeat_s=heartbeat,
-            metrics_port=metrics_port,
-        )
-    )
-    signal.signal(signal.SIGTERM, lambda *_: service.stop())
-    try:
-        service.run()
-    except KeyboardInterrupt:
-        service.stop()
-    except MqttError as error:
-        console.print(f"[red]{error}[/red]")
-        raise typer.Exit(1) from None
-
-
-@app.command()
-def dashboard() -> None:
-    """Serve the dashboard and API. Example: [bold]KAWAMORI_DASHBOARD_PORT=8080 kawamori dashboard[/bold]"""
-    import uvicorn
-
-    from alerts.policy import PolicyError, configured_policy
-    from dashboard.main import BasemapError, basemap_from_settings, create_app
-    from dashboard.routers.residents import ResidentConfig
-    from dashboard.security import SecurityConfig
-    from kawamori.settings import MqttEndpoint
-    from notify.errors import SubscriberKeyError
-    from shelters.crowding import parse_bands
-
-    settings = _settings()
-    try:
-        residents_config = ResidentConfig.from_settings(settings)
-        policy = configured_policy(settings.alert_policy)
-        basemap = basemap_from_settings(settings)
-    except (SubscriberKeyError, PolicyError, BasemapError) as error:
-        raise fail(console, error) from None
-    runtime = _runtime(settings)
-    broker = MqttEndpoint(runtime.mqtt_url)  # its address only, for /api/health
-    uvicorn.run(
-        create_app(
-            runtime.database_url,
-            broker_address=(broker.host, broker.port),
-            production=settings.environment == "production",
-            shelter_bands=parse_bands(settings.shelter_crowding_bands),
-            public_url=settings.public_url,
-            cap_sender_name=settings.cap_sender_name,
-            cap_sender=settings.cap_sender,
-            policy=policy,
-            residents_config=residents_config,
-            security=SecurityConfig.from_settings(settings),
-            basemap=basemap,
-        ),
-        host=settings.dashboard_host,
-        port=settings.dashboard_port,
-        log_level="warning",
-        # X-Forwarded-For/-Proto only from the addresses in FORWARDED_ALLOW_IPS (uvicorn's
-        # setting; default 127.0.0.1): compose sets it to the TLS proxy's fixed address
-        proxy_headers=True,
-    )
+# the components' own single commands, after the root's (the order --help lists them in)
+app.command()(ingest)
+app.command()(dashboard)
 
 
 def main() -> None:
