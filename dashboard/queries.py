@@ -259,7 +259,7 @@ def device_health(conn: psycopg.Connection, *, now: datetime) -> list[dict]:
                       ds.buffered, ds.dropped, newest.time AS last_reading, newest.level_m AS last_level_m,
                       extract(epoch FROM newest.received_at - newest.time)::float8 AS lag_s,
                       coalesce(day.n, 0) AS readings_24h, coalesce(day.flagged, 0) AS flagged_24h,
-                      coalesce(day.flags, 0) AS flags_24h
+                      coalesce(day.flags, 0) AS flags_24h, coalesce(ds.extra, '{}'::jsonb) AS reported
                FROM devices d
                LEFT JOIN stations s ON s.id = d.station_id
                LEFT JOIN device_status ds ON ds.device_id = d.id

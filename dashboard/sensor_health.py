@@ -2,17 +2,20 @@
 ``device_status`` and its last 24 hours of readings) with ``now`` passed in.
 
 A device needs a visit for every reason that holds, most urgent first: it has gone
-silent, its battery is low, its signal is weak, it holds a backlog of readings it could
-not send, it has dropped readings, its readings are often flagged by quality control
-(a stuck, spiking or out-of-range sensor), its clock is wrong, or its readings arrive
-late. The limits are plain data (:class:`VisitLimits`), so a city can tune them.
+silent, it reports that its sensor gives no sample, its battery is low (measured, or the
+gauge kept its radio off for it), it restarted in the middle of sending (a brown-out: a
+weak battery or supply), its signal is weak, it refused a remote configuration, it holds
+a backlog of readings it could not send, it has dropped readings, its readings are
+often flagged by quality control (a stuck, spiking or out-of-range sensor), its clock is
+wrong, or its readings arrive late. The limits are plain data (:class:`VisitLimits`), so a city can tune them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from kawamori.model import Quality
 
@@ -42,8 +45,11 @@ class Reason(StrEnum):
     """Why a gauge needs a visit, most urgent first."""
 
     silent = "silent"
+    sensor = "sensor"  # the gauge reports its sensor gives no sample (status `fault`)
     battery = "battery"
+    power = "power"  # restarts in the middle of sending (status `brown`)
     signal = "signal"
+    config = "config"  # a remote configuration it refused (status `cfg_error`)
     backlog = "backlog"
     dropped = "dropped"
     qc = "qc"
@@ -81,6 +87,9 @@ class DeviceHealth:
     flagged_24h: int
     flags_24h: int  # the union of the Quality bits seen in the last 24 hours
     lag_s: float | None  # received − measured, the newest reading
+    # what the gauge itself reports in its status beyond the fixed fields (device_status.extra:
+    # fault, brown, lowbat, cfg_error, err, …; docs/mqtt.md); counts run since its last report
+    reported: dict[str, Any] = field(default_factory=dict)
 
     def flag_names(self) -> list[str]:
         return [name for bit, name in QC_FLAGS.items() if self.flags_24h & bit]
@@ -107,10 +116,17 @@ def needs_visit(
     reasons = []
     if status(device, now=now, limits=limits) in (Status.silent, Status.offline, Status.never):
         reasons.append(Reason.silent)
-    if device.battery_v is not None and device.battery_v < limits.battery_v:
+    said = device.reported
+    if said.get("fault") == "sensor":
+        reasons.append(Reason.sensor)
+    if (device.battery_v is not None and device.battery_v < limits.battery_v) or _count(said, "lowbat"):
         reasons.append(Reason.battery)
+    if _count(said, "brown"):
+        reasons.append(Reason.power)
     if device.rssi_dbm is not None and device.rssi_dbm < limits.rssi_dbm:
         reasons.append(Reason.signal)
+    if said.get("cfg_error"):
+        reasons.append(Reason.config)
     if device.buffered is not None and device.buffered > limits.backlog:
         reasons.append(Reason.backlog)
     if device.dropped:
@@ -127,6 +143,12 @@ def needs_visit(
     return tuple(reasons)
 
 
+def _count(reported: dict[str, Any], key: str) -> int:
+    """A count the gauge reports (0 when absent or not a whole number)."""
+    value = reported.get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def reason_text(reason: Reason, device: DeviceHealth, lang: str) -> str:
     """The reason in words, with the value that made it (ja / en)."""
     ja = lang == "ja"
@@ -135,8 +157,30 @@ def reason_text(reason: Reason, device: DeviceHealth, lang: str) -> str:
             if device.last_seen is None:
                 return "一度も受信していません" if ja else "never heard from"
             return "受信が途絶えています" if ja else "has gone silent"
+        case Reason.sensor:
+            return (
+                "センサーが値を返しません（本体の報告）"
+                if ja
+                else "the gauge reports its sensor gives no reading"
+            )
         case Reason.battery:
+            if device.battery_v is None or device.battery_v >= VisitLimits().battery_v:
+                cycles = _count(device.reported, "lowbat")
+                return (
+                    f"電池低下のため送信を {cycles} 回止めました"
+                    if ja
+                    else f"battery low: {cycles} cycles without sending"
+                )
             return f"電池低下 {device.battery_v:.2f} V" if ja else f"battery low: {device.battery_v:.2f} V"
+        case Reason.power:
+            times = _count(device.reported, "brown")
+            return (
+                f"送信中の再起動 {times} 回（電池・電源の電圧低下）"
+                if ja
+                else f"restarted while sending {times} times (battery or supply voltage)"
+            )
+        case Reason.config:
+            return "遠隔設定を受け付けませんでした" if ja else "refused a remote configuration"
         case Reason.signal:
             return f"電波が弱い {device.rssi_dbm} dBm" if ja else f"weak signal: {device.rssi_dbm} dBm"
         case Reason.backlog:

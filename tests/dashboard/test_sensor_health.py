@@ -58,6 +58,19 @@ FINE = DeviceHealth(
         ({"flagged_24h": 1, "flags_24h": int(Quality.SENSOR_ERROR)}, (Reason.qc,), Status.reporting),
         ({"flagged_24h": 2, "flags_24h": int(Quality.CLOCK_SKEW)}, (Reason.clock,), Status.reporting),
         ({"lag_s": 16 * 60.0}, (Reason.late,), Status.reporting),
+        # what the gauge itself says in its status (device_status.extra)
+        ({"reported": {"fault": "sensor", "serr": 4}}, (Reason.sensor,), Status.reporting),
+        ({"reported": {"fault": None}}, (), Status.reporting),  # the sensor came back
+        ({"reported": {"lowbat": 3}}, (Reason.battery,), Status.reporting),  # radio kept off
+        ({"reported": {"lowbat": 0, "brown": 0}}, (), Status.reporting),
+        ({"reported": {"brown": 2}}, (Reason.power,), Status.reporting),
+        ({"reported": {"brown": True, "lowbat": "x"}}, (), Status.reporting),  # not counts
+        ({"reported": {"cfg_error": "slow_s out of range"}}, (Reason.config,), Status.reporting),
+        (
+            {"battery_v": 3.2, "reported": {"fault": "sensor", "lowbat": 1, "brown": 5}},
+            (Reason.sensor, Reason.battery, Reason.power),
+            Status.reporting,
+        ),
         (
             {"online": False, "battery_v": 3.1, "rssi_dbm": -115, "buffered": 400, "dropped": 12},
             (Reason.silent, Reason.battery, Reason.signal, Reason.backlog, Reason.dropped),
@@ -86,6 +99,15 @@ devices = st.builds(
     flags_24h=st.integers(0, 511),
     lag_s=st.none() | st.floats(0, 7200),
     retired=st.booleans(),
+    reported=st.fixed_dictionaries(
+        {},
+        optional={
+            "fault": st.sampled_from([None, "sensor"]),
+            "brown": st.integers(0, 9),
+            "lowbat": st.integers(0, 9),
+            "cfg_error": st.none() | st.text(max_size=20),
+        },
+    ),
 )
 
 
@@ -124,6 +146,11 @@ def fleet(server):  # noqa: F811
                 row,
             )
         conn.execute("UPDATE devices SET retired_at = %s WHERE id = 'kw-demo-05'", (now,))
+        # what kw-demo-02 said in its last status before it fell silent (firmware extras)
+        conn.execute(
+            """UPDATE device_status SET extra = '{"fault": "sensor", "brown": 2, "err": "x"}'
+               WHERE device_id = 'kw-demo-02'"""
+        )
         with conn.cursor() as cur:
             cur.executemany(
                 """INSERT INTO readings (station_id, time, level_m, device_id, seq, quality, received_at)
@@ -169,7 +196,8 @@ def test_the_api_lists_every_device_with_its_reasons(fleet):
             devices["kw-demo-01"]["device"]["readings_24h"] == 6
             and devices["kw-demo-01"]["device"]["lag_s"] == 3
         )
-        assert devices["kw-demo-02"]["needs_visit"] == ["silent", "battery", "signal"]
+        assert devices["kw-demo-02"]["needs_visit"] == ["silent", "sensor", "battery", "power", "signal"]
+        assert devices["kw-demo-02"]["device"]["reported"]["fault"] == "sensor"
         assert devices["kw-demo-03"]["needs_visit"] == ["backlog", "dropped", "qc", "late"]
         assert devices["kw-demo-03"]["qc_flags_24h"] == ["flat_line"]
         assert devices["kw-demo-04"]["status"] == "never" and devices["kw-demo-04"]["needs_visit"] == [
@@ -190,7 +218,10 @@ def test_the_page_lists_visits_with_reasons_and_sorts(fleet):
         page = http.get("/sensors", params={"lang": "ja"})
         assert page.status_code == 200
         assert "点検が必要な水位計 (3)" in page.text
-        assert "受信が途絶えています、電池低下 3.30 V、電波が弱い -104 dBm" in page.text
+        assert (
+            "受信が途絶えています、センサーが値を返しません（本体の報告）、電池低下 3.30 V、"
+            "送信中の再起動 2 回（電池・電源の電圧低下）、電波が弱い -104 dBm"
+        ) in page.text
         assert "未送信 250 件、欠測 7 件、品質フラグ 24時間で 6/6、到着の遅れ 40 分" in page.text
         assert "一度も受信していません" in page.text
         english = http.get("/sensors", params={"lang": "en", "sort": "lag"}).text
