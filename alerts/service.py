@@ -295,8 +295,9 @@ def _collector_paused() -> Iterator[None]:
     """Pause Python's cyclic garbage collector for one evaluation. A full tick allocates
     a few hundred thousand short-lived, acyclic objects (samples, times, states), which
     reference counting frees; meanwhile the collector would repeatedly traverse every
-    long-lived object (the station cache) — 30–40 % of a cold tick's CPU time. Any
-    cyclic garbage is collected as usual once the evaluation is over."""
+    long-lived object (the station cache): a third of a cold tick's CPU (bench/README.md,
+    also why gc.freeze() does not replace this). Any cyclic garbage is collected as usual
+    once the evaluation is over."""
     if not gc.isenabled():
         yield
         return
