@@ -30,6 +30,8 @@ row waits while an earlier row of its alert is not done).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,6 +40,7 @@ import psycopg
 import structlog
 
 from alerts.model import MsgType
+from kawamori.db import ALERTS_CHANNEL
 
 log = structlog.get_logger(__name__)
 
@@ -230,3 +233,60 @@ def fan_out_pending(
     while (one := fan_out_next(conn, now=now, deadline=deadline, worker=worker)) is not None:
         done.append(one)
     return done
+
+
+class FanOutLoop:
+    """A delivery worker's fan-out on its own connection and thread: every new outbox
+    row is fanned out as soon as ``NOTIFY kawamori_alerts`` says it is there (or within
+    ``poll_s``), while the worker's loop goes on claiming and sending — the first wave of
+    a large fan-out goes out while the rest is still being inserted. An error here stops
+    the worker (:meth:`check`), as one in its loop would."""
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection],
+        *,
+        clock: Callable[[], datetime],
+        deadline: timedelta = DEFAULT_DEADLINE,
+        poll_s: float = 1.0,
+        worker: str = "",
+    ) -> None:
+        self._connect = connect
+        self._clock = clock
+        self._deadline = deadline
+        self._poll_s = poll_s
+        self._worker = worker
+        self._stop = threading.Event()
+        self._outer = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fan-out", daemon=True)
+
+    def start(self, stop: threading.Event) -> None:
+        self._outer = stop
+        self._thread.start()
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._outer.is_set()
+
+    def _run(self) -> None:
+        try:
+            with self._connect() as conn:
+                conn.execute(f"LISTEN {ALERTS_CHANNEL}")
+                while not self._stopping():
+                    fan_out_pending(conn, now=self._clock(), deadline=self._deadline, worker=self._worker)
+                    waited = 0.0  # until a NOTIFY, poll_s, or a stop
+                    while waited < self._poll_s and not self._stopping():
+                        step = min(0.2, self._poll_s - waited)
+                        if any(True for _ in conn.notifies(timeout=step, stop_after=1)):
+                            break
+                        waited += step
+        except BaseException as error:  # for the worker's loop to raise
+            self._error = error
