@@ -107,7 +107,7 @@ _ONLY_PREVIOUS = f"SELECT s.id, s.channel FROM subscriptions s WHERE s.id IN ({_
 
 # the second wave, and a worker taking over a fan-out, pass over the rows already in by
 # reading them (only one worker fans out a row at a time: see fan_out_next). No ON
-# CONFLICT: its speculative insertion cost a fifth of the insert, and it would wait on
+# CONFLICT: its speculative insertion is costly (bench/README.md), and it would wait on
 # every row a worker is sending just then
 _INSERT = """
 INSERT INTO deliveries (outbox_id, subscription_id, alert_id, version, channel, not_before, deadline)
@@ -132,7 +132,6 @@ def fan_out_next(
     locked = None
     try:
         with conn.transaction(), conn.cursor() as cur:
-            _whole_table_joins(cur)
             row = cur.execute(_CLAIM).fetchone()
             if row is None:
                 return None
@@ -162,7 +161,6 @@ def fan_out_next(
             if queued >= first_wave:
                 _restate(conn)
             with conn.transaction(), conn.cursor() as cur:
-                _whole_table_joins(cur)
                 still = cur.execute(
                     "SELECT 1 FROM alert_outbox WHERE id = %s AND done_at IS NULL FOR UPDATE", (outbox_id,)
                 ).fetchone()
@@ -187,21 +185,14 @@ def _lock_key(outbox_id: int) -> tuple[int, int]:
     return FANOUT_LOCK, outbox_id % 2**31
 
 
-def _whole_table_joins(cur: psycopg.Cursor) -> None:
-    """Matching joins whole tables: allow hash and merge joins for this transaction (the
-    delivery worker's session turns them off for its keyed queue statements)."""
-    cur.execute("SET LOCAL enable_hashjoin = on")
-    cur.execute("SET LOCAL enable_mergejoin = on")
-
-
 def _restate(conn: psycopg.Connection) -> None:
     """Bring the planner's idea of ``deliveries`` up to date after a large insert.
 
-    The workers' claim and record statements are prepared once; believing the queue
-    nearly empty, the record statement finds its rows through the queue index (every
-    queued delivery: 20,000 entries read to update 10 rows, 20 ms) instead of by id.
-    ANALYZE replans them everywhere; a small sample (3,000 rows) is enough to know the
-    size."""
+    Statistics taken while the queue held little or nothing make the queue's partial
+    index look empty, and the workers' record statement then reads every queued entry
+    of it to find a few rows instead of finding them by id (bench/README.md, "Planner
+    settings of the delivery queue"). ANALYZE replans the statements everywhere; a
+    small sample is enough to know the size."""
     with conn.transaction():
         conn.execute("SET LOCAL default_statistics_target = 10")
         conn.execute("ANALYZE deliveries")
