@@ -132,6 +132,7 @@ def fan_out_next(
     locked = None
     try:
         with conn.transaction(), conn.cursor() as cur:
+            _whole_table_joins(cur)
             row = cur.execute(_CLAIM).fetchone()
             if row is None:
                 return None
@@ -161,6 +162,7 @@ def fan_out_next(
             if queued >= first_wave:
                 _restate(conn)
             with conn.transaction(), conn.cursor() as cur:
+                _whole_table_joins(cur)
                 still = cur.execute(
                     "SELECT 1 FROM alert_outbox WHERE id = %s AND done_at IS NULL FOR UPDATE", (outbox_id,)
                 ).fetchone()
@@ -185,14 +187,21 @@ def _lock_key(outbox_id: int) -> tuple[int, int]:
     return FANOUT_LOCK, outbox_id % 2**31
 
 
+def _whole_table_joins(cur: psycopg.Cursor) -> None:
+    """Matching joins whole tables: allow hash and merge joins for this transaction (the
+    delivery worker's session turns them off for its keyed queue statements)."""
+    cur.execute("SET LOCAL enable_hashjoin = on")
+    cur.execute("SET LOCAL enable_mergejoin = on")
+
+
 def _restate(conn: psycopg.Connection) -> None:
     """Bring the planner's idea of ``deliveries`` up to date after a large insert.
 
     Statistics taken while the queue held little or nothing make the queue's partial
-    index look empty, and the workers' record statement then reads every queued entry
-    of it to find a few rows instead of finding them by id (bench/README.md, "Planner
-    settings of the delivery queue"). ANALYZE replans the statements everywhere; a
-    small sample is enough to know the size."""
+    index look empty, and the workers' record statement, prepared once, then reads every
+    queued entry of it to find a few rows instead of finding them by id (figures in
+    bench/README.md, "Planner settings of the delivery queue"). ANALYZE replans the
+    statements everywhere; a small sample is enough to know the size."""
     with conn.transaction():
         conn.execute("SET LOCAL default_statistics_target = 10")
         conn.execute("ANALYZE deliveries")
