@@ -215,13 +215,13 @@ class Queue:
     def pending(self, channels: Iterable[str]) -> bool:
         """Whether anything is left to do: deliveries queued on ``channels``, or outbox
         rows not fanned out yet."""
-        row = self.conn.execute(
+        (pending,) = self.conn.execute(
             """SELECT EXISTS (SELECT 1 FROM deliveries WHERE state = 'queued' AND channel = ANY(%s))
                    OR EXISTS (SELECT 1 FROM alert_outbox WHERE done_at IS NULL)""",
             (list(channels),),
         ).fetchone()
         self.conn.commit()
-        return bool(row and row[0])
+        return pending
 
     def messages(self, outbox_ids: Sequence[int]) -> dict[int, AlertMessage]:
         """The outbox rows' messages."""
