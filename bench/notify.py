@@ -311,10 +311,10 @@ def naive(pg: PostgresServer, args, env_for, n: int) -> float:
     from alerts.message import AlertMessage
     from kawamori.settings import Settings
     from notify.channels.base import Delivery
+    from notify.compose import SealedDirectory
     from notify.config import notifiers
     from notify.render import render
     from notify.sealing import load_key
-    from notify.worker import SealedDirectory
 
     name = "bench_naive"
     db_url = pg.create_database(name, template=TEMPLATE)

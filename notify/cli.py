@@ -195,9 +195,10 @@ def deliver(
     from kawamori.cli_support import services as _runtime
     from kawamori.cli_support import settings as _settings
     from kawamori.waiting import StopWaiting, until_ready
+    from notify.compose import SealedDirectory
     from notify.config import notifiers
     from notify.sealing import load_key
-    from notify.worker import DEFAULT_CONCURRENCY, Policy, SealedDirectory, Worker
+    from notify.worker import DEFAULT_CONCURRENCY, Policy, Worker
     from shelters.service import NearestShelters
 
     log = structlog.get_logger("notify.deliver")

@@ -30,6 +30,8 @@ row waits while an earlier row of its alert is not done).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -38,6 +40,7 @@ import psycopg
 import structlog
 
 from alerts.model import MsgType
+from kawamori.db import ALERTS_CHANNEL
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +107,7 @@ _ONLY_PREVIOUS = f"SELECT s.id, s.channel FROM subscriptions s WHERE s.id IN ({_
 
 # the second wave, and a worker taking over a fan-out, pass over the rows already in by
 # reading them (only one worker fans out a row at a time: see fan_out_next). No ON
-# CONFLICT: its speculative insertion cost a fifth of the insert, and it would wait on
+# CONFLICT: its speculative insertion is costly (bench/README.md), and it would wait on
 # every row a worker is sending just then
 _INSERT = """
 INSERT INTO deliveries (outbox_id, subscription_id, alert_id, version, channel, not_before, deadline)
@@ -194,11 +197,11 @@ def _whole_table_joins(cur: psycopg.Cursor) -> None:
 def _restate(conn: psycopg.Connection) -> None:
     """Bring the planner's idea of ``deliveries`` up to date after a large insert.
 
-    The workers' claim and record statements are prepared once; believing the queue
-    nearly empty, the record statement finds its rows through the queue index (every
-    queued delivery: 20,000 entries read to update 10 rows, 20 ms) instead of by id.
-    ANALYZE replans them everywhere; a small sample (3,000 rows) is enough to know the
-    size."""
+    Statistics taken while the queue held little or nothing make the queue's partial
+    index look empty, and the workers' record statement, prepared once, then reads every
+    queued entry of it to find a few rows instead of finding them by id (figures in
+    bench/README.md, "Planner settings of the delivery queue"). ANALYZE replans the
+    statements everywhere; a small sample is enough to know the size."""
     with conn.transaction():
         conn.execute("SET LOCAL default_statistics_target = 10")
         conn.execute("ANALYZE deliveries")
@@ -230,3 +233,60 @@ def fan_out_pending(
     while (one := fan_out_next(conn, now=now, deadline=deadline, worker=worker)) is not None:
         done.append(one)
     return done
+
+
+class FanOutLoop:
+    """A delivery worker's fan-out on its own connection and thread: every new outbox
+    row is fanned out as soon as ``NOTIFY kawamori_alerts`` says it is there (or within
+    ``poll_s``), while the worker's loop goes on claiming and sending — the first wave of
+    a large fan-out goes out while the rest is still being inserted. An error here stops
+    the worker (:meth:`check`), as one in its loop would."""
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection],
+        *,
+        clock: Callable[[], datetime],
+        deadline: timedelta = DEFAULT_DEADLINE,
+        poll_s: float = 1.0,
+        worker: str = "",
+    ) -> None:
+        self._connect = connect
+        self._clock = clock
+        self._deadline = deadline
+        self._poll_s = poll_s
+        self._worker = worker
+        self._stop = threading.Event()
+        self._outer = threading.Event()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="fan-out", daemon=True)
+
+    def start(self, stop: threading.Event) -> None:
+        self._outer = stop
+        self._thread.start()
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _stopping(self) -> bool:
+        return self._stop.is_set() or self._outer.is_set()
+
+    def _run(self) -> None:
+        try:
+            with self._connect() as conn:
+                conn.execute(f"LISTEN {ALERTS_CHANNEL}")
+                while not self._stopping():
+                    fan_out_pending(conn, now=self._clock(), deadline=self._deadline, worker=self._worker)
+                    waited = 0.0  # until a NOTIFY, poll_s, or a stop
+                    while waited < self._poll_s and not self._stopping():
+                        step = min(0.2, self._poll_s - waited)
+                        if any(True for _ in conn.notifies(timeout=step, stop_after=1)):
+                            break
+                        waited += step
+        except BaseException as error:  # for the worker's loop to raise
+            self._error = error

@@ -23,11 +23,16 @@ import fcntl
 import json
 import os
 import re
+import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from notify.channels.base import Outcome, Result
+from notify.queue import Job
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +74,35 @@ class Journal:
         """A clean stop: everything is recorded, so the file goes."""
         self.path.unlink(missing_ok=True)
         os.close(self._fd)
+
+
+def entry(job: Job, result: Result) -> dict[str, Any]:
+    """A journal line: ids and the outcome, never an address."""
+    return {
+        "id": job.id, "outbox_id": job.outbox_id, "subscription_id": str(job.subscription_id),
+        "alert_id": job.alert_id, "version": job.version, "channel": job.channel, "attempt": job.attempt,
+        "deadline": job.deadline.isoformat(), "outcome": str(result.outcome), "provider": result.provider,
+        "status": result.status, "retry_after": result.retry_after, "provider_id": result.provider_id,
+        "detail": result.detail,
+    }  # fmt: skip
+
+
+def attempt(e: dict[str, Any]) -> tuple[Job, Result]:
+    """The job (its ids: enough to record it) and the result of a journal line."""
+    job = Job(
+        id=e["id"], outbox_id=e["outbox_id"], subscription_id=uuid.UUID(e["subscription_id"]),
+        alert_id=e["alert_id"], version=e["version"], channel=e["channel"], attempt=e["attempt"],
+        deadline=datetime.fromisoformat(e["deadline"]),
+    )  # fmt: skip
+    result = Result(
+        Outcome(e["outcome"]),
+        e["provider"],
+        status=e["status"],
+        retry_after=e["retry_after"],
+        provider_id=e["provider_id"],
+        detail=e["detail"],
+    )
+    return job, result
 
 
 def replay_orphans(folder: Path) -> Iterator[tuple[str, list[dict[str, Any]]]]:

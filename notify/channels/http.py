@@ -8,10 +8,10 @@ Two ways to send the same :class:`Request`:
   through one ``CurlMulti`` (all HTTP channels, connections shared per host) and calls
   back with each answer the moment it is read.
 
-Why libcurl: a delivery worker spends most of its CPU inside the HTTP client. On the
-development VM one keep-alive POST against the benchmark's endpoints cost 0.93 ms of
-CPU with ``httpx.Client``, 0.38–0.7 ms with a urllib3 pool (and 16–32 threads contending
-for the GIL) and 0.08–0.13 ms through a ``CurlMulti`` (bench/README.md). Behaviour is
+Why libcurl: a delivery worker spends most of its CPU inside the HTTP client, and one
+``CurlMulti`` driving every request costs several times less CPU per POST than httpx or
+a urllib3 pool with threads contending for the GIL (bench/README.md has the figures).
+Behaviour is
 the same as before: no automatic retries, no redirects, no proxy from the environment
 (the workers decide what a failure means; addresses come from residents' browsers),
 only http and https, one timeout; HTTP/2 where a push service offers it over TLS.

@@ -1,7 +1,7 @@
 """Factories for the delivery queue's tables: a station, an alert and its outbox rows
 (as alerts/store.py writes them), and subscriptions sealed with a test subscriber key
 (any area id, without the areas table), read back by the production
-:class:`notify.worker.SealedDirectory`."""
+:class:`notify.compose.SealedDirectory`."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 from alerts.message import AlertMessage, AreaFacts
 from notify.channels import WebPushSubscription
+from notify.compose import SealedDirectory
 from notify.sealing import SubscriberKey, token_digest
-from notify.worker import SealedDirectory
 from tests.notify.factories import message
 
 NOW = datetime(2026, 9, 1, 5, 6, tzinfo=UTC)

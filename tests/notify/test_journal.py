@@ -65,10 +65,13 @@ def test_the_next_worker_records_what_a_killed_one_had_sent_instead_of_sending_a
         killed = worker(other, peers, journal_dir=tmp_path, name="host:1:killed")
         jobs = killed.claim({c: 10 for c in ("webpush", "line", "email", "gateway")})
         assert len(jobs) == 4
-        killed._prepare_messages(jobs)
+        killed.composer.prepare(jobs, killed.queue)
         for job in jobs:
-            killed._send(job)  # sent, the answers journaled … and killed before recording them
-        os.close(killed._journal._fd)
+            killed.dispatcher.submit(job)
+        answered = []
+        while len(answered) < 4:  # sent, the answers journaled … and killed before recording them
+            answered += killed.dispatcher.finished(5.0)
+        os.close(killed.journal._fd)
     sent = (len(peers.push.received), len(peers.line.messages), len(peers.mailbox.messages),
             len(peers.gateway.accepted))  # fmt: skip
     assert sent == (1, 1, 1, 1)

@@ -18,7 +18,7 @@ from notify.channels.line import LineNotifier
 from notify.channels.webhook import WebhookNotifier
 from notify.channels.webpush import WebPushNotifier, generate_vapid_keys
 from notify.fanout import fan_out_pending
-from notify.worker import Policy, Worker, backoff
+from notify.worker import Policy, Worker
 from tests.notify.peers import Answer, Request, free_port, http_peer
 from tests.notify.queue import KEY, NOW, add_alert, add_outbox, add_subscription, alert_message, directory
 from tests.notify.test_email import Mailbox
@@ -110,20 +110,6 @@ def worker(conn, p, policy=FAST, **kw) -> Worker:
 
 def states(conn) -> Counter:
     return Counter(dict(conn.execute("SELECT state, count(*) FROM deliveries GROUP BY state").fetchall()))
-
-
-def test_backoff_is_full_jitter_capped_honours_retry_after_and_stops_at_the_deadline():
-    deadline = NOW + timedelta(seconds=100)
-    assert backoff(1, now=NOW, deadline=deadline, rand=lambda: 1.0) == NOW + timedelta(seconds=2)
-    assert backoff(4, now=NOW, deadline=deadline, rand=lambda: 1.0) == NOW + timedelta(seconds=16)
-    assert backoff(4, now=NOW, deadline=deadline, rand=lambda: 0.0) == NOW
-    assert backoff(30, now=NOW, deadline=NOW + timedelta(hours=1), rand=lambda: 1.0) == NOW + timedelta(
-        seconds=300
-    )
-    assert backoff(1, now=NOW, deadline=deadline, retry_after=30, rand=lambda: 0.5) == NOW + timedelta(
-        seconds=30
-    )
-    assert backoff(8, now=NOW, deadline=deadline, rand=lambda: 1.0) is None  # 256 s > deadline
 
 
 def test_every_channel_delivers_once_and_the_log_says_so(conn, peers):
