@@ -65,6 +65,9 @@ class ResidentConfig:
     subscribe_limit_per_hour: int = subscriptions.SUBSCRIBE_LIMIT
     mailer: Mailer | None = None  # an SMTP server is configured: e-mail is on
     push_hosts: tuple[str, ...] = ()  # KAWAMORI_PUSH_HOSTS: the push services allowed (empty: any)
+    city_phone: str | None = None  # KAWAMORI_CITY_PHONE: the city's disaster line, shown to residents
+    line_friend_url: str | None = None  # KAWAMORI_LINE_FRIEND_URL: add the city's LINE account
+    rescue_retention_days: int = 30  # KAWAMORI_RESCUE_RETENTION_DAYS
 
     @classmethod
     def from_settings(cls, settings) -> ResidentConfig:
@@ -92,6 +95,9 @@ class ResidentConfig:
             subscribe_limit_per_hour=settings.subscribe_limit_per_hour,
             mailer=Mailer.from_settings(settings),
             push_hosts=parse_hosts(settings.push_hosts),
+            city_phone=settings.city_phone,
+            line_friend_url=settings.line_friend_url,
+            rescue_retention_days=settings.rescue_retention_days,
         )
 
 
@@ -133,12 +139,20 @@ def place_asked(
 PlaceAsked = Annotated[resident_view.Place, Depends(place_asked)]
 
 
-def _render(request: Request, name: str, language: str, context: dict, status: int = 200) -> HTMLResponse:
+def render_page(request: Request, name: str, language: str, context: dict, status: int = 200) -> HTMLResponse:
+    """A resident page in ``language`` with its texts (``t``) and the reader's language kept."""
     t = resident_view.texts(language)
     response = templates.TemplateResponse(
         request,
         name,
-        {"lang": language, "html_lang": "ja" if language == "ja-easy" else language, "t": t, **context},
+        {
+            "lang": language,
+            "html_lang": "ja" if language == "ja-easy" else language,
+            "t": t,
+            "city_phone": config_of(request).city_phone,
+            "line_friend_url": config_of(request).line_friend_url,
+            **context,
+        },
         status_code=status,
         headers=page_headers(),
     )
@@ -178,7 +192,7 @@ def resident_page(
         conn, place=place, language=language, now=now, nearest=_nearest_of(request), bands=bands_of(request)
     )
     config = config_of(request)
-    return _render(
+    return render_page(
         request,
         "resident.html",
         language,
@@ -253,7 +267,7 @@ def _action_page(
     """A page a link in a message opens (``kind``: ``unsubscribe``, ``confirm``): ``ask``
     shows a button (a mail scanner that follows the link changes nothing), ``done`` and
     ``unknown`` say what came of pressing it."""
-    return _render(
+    return render_page(
         request,
         "resident_action.html",
         language,
@@ -331,7 +345,7 @@ def help_page(request: Request, lang: str | None = None) -> HTMLResponse:
 
     language = resident_language(request, lang)
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(HELP.read_text(encoding="utf-8"))
-    return _render(request, "resident_help.html", language, {"body": body})
+    return render_page(request, "resident_help.html", language, {"body": body})
 
 
 # --- JSON API --------------------------------------------------------------------------------------
