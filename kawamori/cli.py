@@ -27,6 +27,7 @@ from kawamori.runtime import NotRunning, Runtime, resolve
 from kawamori.settings import Settings
 from kawamori.staff_cli import staff_app
 from notify.cli import app as notify_app
+from rescue.cli import app as rescue_app
 from shelters.cli import app as shelters_app
 
 app = typer.Typer(
@@ -45,6 +46,7 @@ app.add_typer(shelters_app, name="shelters")
 app.add_typer(device_app, name="device")
 app.add_typer(notify_app, name="notify")
 app.add_typer(staff_app, name="staff")
+app.add_typer(rescue_app, name="rescue")
 console = Console(stderr=True)
 
 

@@ -13,7 +13,7 @@ Nothing here logs a place, an address, a phone number, a note or a token.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -43,6 +43,7 @@ log = structlog.get_logger("rescue")
 router = APIRouter(tags=["rescue"])
 STATIC = Path(__file__).parent / "static"
 MAP_TILES = "https://tile.openstreetmap.org"
+PURGE_EVERY = timedelta(hours=1)
 STATUSES = {
     InvalidReport: 422,
     Contradiction: 409,
@@ -220,6 +221,7 @@ def delete_check_in(body: CheckInDelete, request: Request, conn: Conn) -> Respon
 )
 def create_rescue_request(body: RescueCreate, request: Request, conn: Conn, now: Now) -> Response:
     key = key_of(request)
+    _purge_now_and_then(request, conn, now)
     try:
         taken = store.request_rescue(
             conn,
@@ -287,6 +289,18 @@ def forget_rescue(body: TokenIn, conn: Conn) -> Response:
         return refused(error)
     log.info("rescue.deleted_on_request")
     return Response(status_code=204)
+
+
+def _purge_now_and_then(request: Request, conn, now: datetime) -> None:
+    """The retention purge, at most once an hour per dashboard process."""
+    last = getattr(request.app.state, "rescue_purged_at", None)
+    if last is not None and now - last < PURGE_EVERY:
+        return
+    request.app.state.rescue_purged_at = now
+    checkins, requests = store.purge(
+        conn, now=now, retention=timedelta(days=config_of(request).rescue_retention_days)
+    )
+    log.info("rescue.purged", checkins=checkins, requests=requests)
 
 
 def _jsonable(row: dict) -> dict:
