@@ -344,8 +344,29 @@ def help_page(request: Request, lang: str | None = None) -> HTMLResponse:
     from markdown_it import MarkdownIt
 
     language = resident_language(request, lang)
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(HELP.read_text(encoding="utf-8"))
-    return render_page(request, "resident_help.html", language, {"body": body})
+    text = help_section(HELP.read_text(encoding="utf-8"), language)
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    links = {code: f"/r/help?lang={code}" for code in resident_view.LANGUAGES}
+    return render_page(request, "resident_help.html", language, {"body": body, "links": links})
+
+
+HELP_HEADINGS = {"やさしい にほんご": "ja-easy", "日本語": "ja", "English": "en"}
+
+
+def help_section(markdown: str, language: str) -> str:
+    """The part of docs/residents.md in ``language``: one language per page (the header's
+    links switch), its ``##`` heading dropped; the staff section is never shown here."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for row in markdown.splitlines():
+        if row.startswith("## "):
+            current = HELP_HEADINGS.get(row[3:].strip())
+            continue
+        if current is not None:
+            sections.setdefault(current, []).append(
+                row.replace("### ", "## ", 1) if row.startswith("### ") else row
+            )
+    return "\n".join(sections.get(language) or sections["ja"])
 
 
 # --- JSON API --------------------------------------------------------------------------------------
