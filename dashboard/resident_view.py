@@ -32,6 +32,9 @@ LANGUAGES = ("ja", "en", "ja-easy")
 JST = ZoneInfo("Asia/Tokyo")
 NEAR_M = 15_000  # stations this close to a place are "near" even outside its areas
 MAX_RIVERS = 6
+# why a designated flood shelter was passed over that still makes it a place to check:
+# not yet opened, or its capacity unknown (never full, unsafe or inside a danger area)
+UNCONFIRMED = frozenset({"closed", "preparing", "no_capacity"})
 
 # plain words for a river's level, lowest to highest; each has a symbol so that colour
 # is never the only sign
@@ -227,6 +230,7 @@ def summary(
     issued, quiet = ([], 0) if (chosen or point) else issued_by_area(conn, language=language)
     action_key = level_action_key(level)
     shelters: list[dict] | None = None
+    fallback: list[dict] = []
     if point is not None and not outside:
         recommendation = nearest(conn, latitude=point[0], longitude=point[1], hazard=Hazard.flood, k=3)
         shelters = []
@@ -246,9 +250,21 @@ def summary(
                     f"{s.latitude}/{s.longitude}",
                 }
             )
+        if not shelters:  # none open with room: designated ones not yet confirmed open
+            fallback = [
+                {
+                    "id": r.shelter.id,
+                    "name": r.shelter.name_en if language == "en" else r.shelter.name_ja,
+                    "address": r.shelter.address,
+                    "distance": t["distance"].format(km=f"{r.distance_m / 1000:.1f}"),
+                }
+                for r in recommendation.excluded
+                if r.reasons and all(why.reason.value in UNCONFIRMED for why in r.reasons)
+            ][:3]
     return {
         "language": language,
         "areas": [{"id": a, "name": _name(all_areas[a], language)} for a in chosen],
+        "fallback": fallback,
         "outside": outside,
         "alert_level": level,
         "level_text": words[f"level.{level}"] if level else t["level_none"],

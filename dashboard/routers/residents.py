@@ -20,6 +20,7 @@ whether an address was known, confirmed or not.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlencode, urlsplit
@@ -139,6 +140,16 @@ def place_asked(
 PlaceAsked = Annotated[resident_view.Place, Depends(place_asked)]
 
 
+@cache
+def line_qr(url: str | None) -> str | None:
+    """The LINE friend link as a QR code (an SVG data URI, made here: no external service)."""
+    if not url:
+        return None
+    import segno
+
+    return segno.make(url, error="m").svg_data_uri(scale=4, border=2)
+
+
 def render_page(request: Request, name: str, language: str, context: dict, status: int = 200) -> HTMLResponse:
     """A resident page in ``language`` with its texts (``t``) and the reader's language kept."""
     t = resident_view.texts(language)
@@ -151,6 +162,7 @@ def render_page(request: Request, name: str, language: str, context: dict, statu
             "t": t,
             "city_phone": config_of(request).city_phone,
             "line_friend_url": config_of(request).line_friend_url,
+            "line_qr": line_qr(config_of(request).line_friend_url),
             **context,
         },
         status_code=status,
