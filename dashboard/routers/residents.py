@@ -19,6 +19,7 @@ whether an address was known, confirmed or not.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,7 +32,7 @@ from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Qu
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from dashboard import resident_view
+from dashboard import resident_icon, resident_view
 from dashboard.deps import BaseUrl, Conn, Now
 from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
@@ -220,6 +221,35 @@ def resident_page(
             "hours": PENDING_HOURS,
             "minutes": RESEND_MINUTES,
         },
+    )
+
+
+@router.get("/r/manifest.webmanifest", include_in_schema=False)
+def web_app_manifest(request: Request, lang: str | None = None) -> Response:
+    """The web app manifest (Add to Home Screen; iPhones push only to such apps)."""
+    language = resident_language(request, lang)
+    t = resident_view.texts(language)
+    body = resident_icon.manifest(language, name=t["title"], short_name=t["app_name"])
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/r/icon-{size}.png", include_in_schema=False)
+def app_icon(size: int) -> Response:
+    if size not in resident_icon.SIZES:
+        raise HTTPException(404, "no icon of that size")
+    return Response(
+        resident_icon.png(size), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+@router.get("/r/icon.svg", include_in_schema=False)
+def app_icon_svg() -> Response:
+    return Response(
+        resident_icon.SVG, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
     )
 
 

@@ -43,7 +43,9 @@
   window.kawamoriServiceWorker = ready; // for tests and for curious people
   if (!on || !vapid) return;
   if (!("PushManager" in window) || !("Notification" in window)) {
-    say("push-status", texts.push_unsupported);
+    // iPhones allow Web Push only for a web app added to the Home Screen
+    const ios = /iPhone|iPad|iPod/.test(navigator.userAgent) && !navigator.standalone;
+    say("push-status", ios ? texts.push_ios : texts.push_unsupported);
     return;
   }
 
@@ -68,7 +70,14 @@
         return say("push-status", texts.push_denied);
       }
       const reg = await navigator.serviceWorker.ready;
-      const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(vapid) });
+      let sub;
+      try {
+        sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(vapid) });
+      } catch (error) {
+        // the browser cannot push (no push service, blocked, not a Home-Screen app): trying
+        // again will not help; LINE and e-mail will
+        return say("push-status", texts.push_failed);
+      }
       const point = (body.dataset.point || "").split(",").filter(Boolean).map(Number);
       const answer = await fetch("/api/subscriptions", {
         method: "POST",

@@ -5,7 +5,9 @@ its QR code from the settings, English punctuation and a time zone on English pa
 from __future__ import annotations
 
 import html
+import json
 import re
+import struct
 
 import httpx
 import pytest
@@ -64,3 +66,64 @@ def test_english_pages_use_english_punctuation_and_a_time_zone(page, demo_db):
     assert not re.search(r"[「」【】（）]", main), re.findall(r".{20}[「」【】（）].{20}", main)
     assert "JST" in english
     assert "Kyoden River (Chiwara" in english or "(Chiwara" in english
+
+
+# --- a Home-Screen web app, and where to go when push cannot work -----------------------------------
+
+
+def test_manifest_and_icons(demo_db):
+    config = ResidentConfig(key=new_key())
+    with serve(create_app(demo_db, residents_config=config)) as base, httpx.Client(base_url=base) as http:
+        manifest = http.get("/r/manifest.webmanifest", params={"lang": "en"})
+        assert manifest.headers["content-type"].startswith("application/manifest+json")
+        body = manifest.json()
+        assert (
+            body["scope"] == "/r/" and body["display"] == "standalone" and body["start_url"] == "/r/?lang=en"
+        )
+        for icon in body["icons"]:
+            answer = http.get(icon["src"])
+            assert answer.status_code == 200 and answer.headers["content-type"] == icon["type"]
+            if icon["type"] == "image/png":
+                size = int(icon["sizes"].split("x")[0])
+                assert answer.content[:8] == b"\x89PNG\r\n\x1a\n"
+                assert struct.unpack(">II", answer.content[16:24]) == (size, size)
+        assert http.get("/r/icon-7.png").status_code == 404
+        page = http.get("/r/", params={"lang": "ja-easy"}).text
+        assert 'rel="manifest" href="/r/manifest.webmanifest?lang=ja-easy"' in page
+        assert 'rel="apple-touch-icon"' in page
+
+
+def test_chromium_reads_the_manifest_and_push_failure_points_to_line_and_email(demo_db):
+    from playwright.sync_api import expect, sync_playwright
+
+    from dashboard.main import create_app as make
+    from notify.channels.webpush import generate_vapid_keys
+
+    _, vapid = generate_vapid_keys()
+    config = ResidentConfig(key=new_key(), vapid_public_key=vapid)
+    with serve(make(demo_db, clock=lambda: NOW, residents_config=config)) as base, sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
+        )
+        context = browser.new_context(locale="ja-JP")
+        context.grant_permissions(["notifications"], origin=base)
+        # a browser whose push service refuses (as one without a push service does)
+        context.add_init_script(
+            "PushManager.prototype.subscribe = async () => { throw new DOMException('no', 'AbortError'); };"
+        )
+        page = context.new_page()
+        page.goto(f"{base}/r/?area={UPPER}&lang=ja")
+        cdp = context.new_cdp_session(page)
+        found = cdp.send("Page.getAppManifest")
+        assert found["errors"] == [] and json.loads(found["data"])["scope"] == "/r/"
+        page.click("#push-on")
+        expect(page.locator("#push-status")).to_contain_text("LINE かメールで受け取ってください")
+        browser.close()
+
+
+def test_without_push_or_email_the_page_says_which_channels_there_are(demo_db):
+    config = ResidentConfig(key=new_key())  # no VAPID key, no SMTP
+    with serve(create_app(demo_db, residents_config=config)) as base, httpx.Client(base_url=base) as http:
+        page = http.get("/r/", params={"area": UPPER, "lang": "en"}).text
+        assert "alerts come by LINE, and by phone, FAX and the municipal radio" in page
+        assert 'id="push-on"' not in page and 'id="email"' not in page
