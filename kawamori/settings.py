@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     line_friend_url: str | None = Field(
         default=None, description="https:// link that adds the city's LINE official account as a friend"
     )
+    name_readings: Path | None = Field(
+        default=None, description="YAML of words and their kana readings: furigana on やさしい日本語 pages"
+    )
     rescue_retention_days: int = Field(
         default=30, ge=1, le=3650, description="Days check-ins and closed rescue requests are kept"
     )

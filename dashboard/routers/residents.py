@@ -20,7 +20,7 @@ whether an address was known, confirmed or not.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,9 +30,10 @@ import psycopg
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import escape
 from pydantic import BaseModel, ConfigDict, Field
 
-from dashboard import resident_icon, resident_view
+from dashboard import resident_icon, resident_ruby, resident_view
 from dashboard.deps import BaseUrl, Conn, Now
 from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
@@ -70,6 +71,8 @@ class ResidentConfig:
     city_phone: str | None = None  # KAWAMORI_CITY_PHONE: the city's disaster line, shown to residents
     line_friend_url: str | None = None  # KAWAMORI_LINE_FRIEND_URL: add the city's LINE account
     rescue_retention_days: int = 30  # KAWAMORI_RESCUE_RETENTION_DAYS
+    # KAWAMORI_NAME_READINGS: furigana for names on やさしい日本語 pages (default: the demo's)
+    readings: dict[str, str] = field(default_factory=resident_ruby.load)
 
     @classmethod
     def from_settings(cls, settings) -> ResidentConfig:
@@ -100,6 +103,7 @@ class ResidentConfig:
             city_phone=settings.city_phone,
             line_friend_url=settings.line_friend_url,
             rescue_retention_days=settings.rescue_retention_days,
+            readings=resident_ruby.load(settings.name_readings),
         )
 
 
@@ -151,6 +155,13 @@ def line_qr(url: str | None) -> str | None:
     return segno.make(url, error="m").svg_data_uri(scale=4, border=2)
 
 
+def names_for(language: str, readings: dict[str, str]):
+    """How the page writes a name: with furigana on やさしい日本語 pages, else escaped."""
+    if language != "ja-easy":
+        return escape
+    return lambda text: resident_ruby.ruby(text, readings)
+
+
 def render_page(request: Request, name: str, language: str, context: dict, status: int = 200) -> HTMLResponse:
     """A resident page in ``language`` with its texts (``t``) and the reader's language kept."""
     t = resident_view.texts(language)
@@ -164,6 +175,8 @@ def render_page(request: Request, name: str, language: str, context: dict, statu
             "city_phone": config_of(request).city_phone,
             "line_friend_url": config_of(request).line_friend_url,
             "line_qr": line_qr(config_of(request).line_friend_url),
+            "rb": (rb := names_for(language, config_of(request).readings)),
+            "rb_list": lambda names, sep: escape(sep).join(rb(name) for name in names),
             **context,
         },
         status_code=status,
