@@ -104,6 +104,7 @@ class RenderedMessage:
     unsubscribe_url: str
     urgency: str  # RFC 8030 Urgency: "high" when people must act now, else "normal"
     topic: str  # one per alert: a newer version replaces an undelivered older one
+    level: int | None = None  # the alert level people act on (none for an all-clear)
 
     def __repr__(self) -> str:  # the links carry a resident's unsubscribe token: keep them out of logs
         return f"RenderedMessage({self.identifier!r}, {self.language}, {self.channel}, {self.status})"
@@ -140,6 +141,7 @@ def push_payload(rendered: RenderedMessage) -> bytes:
         "lang": rendered.language,
         "urgency": rendered.urgency,
         "exercise": rendered.exercise,
+        "level": rendered.level,  # the page shows the resident's own timeline step for it
     }
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -439,6 +441,7 @@ def render(
         unsubscribe_url=unsubscribe_url,
         urgency=urgency(message),
         topic=alert_topic(message),
+        level=None if message.ended else message.alert_level,
     )
     if channel is Channel.webpush:
         push_title = cap(p.label + p.title, PUSH_TITLE_MAX)

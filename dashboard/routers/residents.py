@@ -40,6 +40,7 @@ from dashboard.pages import language, secure_headers, templates
 from notify import optin_mail, pending, subscriptions
 from notify.channels import line
 from notify.errors import OutsideAreas, SubscriptionError
+from notify.language import load as load_templates
 from notify.optin_mail import Mailer
 from notify.sealing import SubscriberKey
 from shelters.api import _nearest_of, bands_of
@@ -235,6 +236,17 @@ def resident_page(
             "minutes": RESEND_MINUTES,
         },
     )
+
+
+@router.get("/r/timeline", response_class=HTMLResponse, include_in_schema=False)
+def timeline_page(request: Request, lang: str | None = None) -> HTMLResponse:
+    """マイ・タイムライン: what the resident will do at levels 3, 4 and 5, kept in the
+    browser only (the page and the service worker read it; the server never sees it)."""
+    language = resident_language(request, lang)
+    words = load_templates(language)
+    levels = {level: words[f"level.{level}"] for level in (3, 4, 5)}
+    links = {code: f"/r/timeline?lang={code}" for code in resident_view.LANGUAGES}
+    return render_page(request, "resident_timeline.html", language, {"levels": levels, "links": links})
 
 
 @router.get("/r/manifest.webmanifest", include_in_schema=False)

@@ -31,6 +31,19 @@
     });
   }
 
+  // --- マイ・タイムライン: the resident's own step at this level (kept in this browser) ----
+  const level = Number(body.dataset.level || 0);
+  if (level >= 3 && self.kawamoriTimeline) {
+    kawamoriTimeline.read().then((mine) => {
+      const step = kawamoriTimeline.stepFor(mine, level);
+      if (!step) return;
+      const box = document.getElementById("my-step");
+      box.textContent =
+        lang === "en" ? `${step.label} (level ${step.level}): ${step.text}` : `${step.label}（レベル${step.level}）：${step.text}`;
+      box.hidden = false;
+    });
+  }
+
   // --- Web Push ----------------------------------------------------------------------------
   const on = document.getElementById("push-on");
   const off = document.getElementById("push-off");
