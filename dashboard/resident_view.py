@@ -23,6 +23,7 @@ from dashboard import queries
 from kawamori.model import Hazard
 from notify import subscriptions
 from notify.language import load as load_templates
+from notify.render import speakable
 from shelters.crowding import DEFAULT_BANDS, Bands, describe
 from shelters.recommend import distance_m
 from shelters.service import NearestShelters
@@ -276,3 +277,15 @@ def summary(
         "shelters": shelters,
         "updated": t["updated"].format(time=_clock(now, t["time_format"])),
     }
+
+
+def spoken(view: dict, language: str) -> str:
+    """What the page says aloud for a place: its areas, the issued level and what to do,
+    in words written for speech (no symbols, no URLs)."""
+    t, words = texts(pick(language)), load_templates(pick(language))
+    pause = words["meta.list_separator"].strip() or ","
+    end = words["meta.sentence_end"]
+    names = (pause + " ").join(a["name"] for a in view["areas"])
+    parts = [t["areas_here"].format(areas=names) if names else "", view["level_text"], view["action"]]
+    text = " ".join(p if p.rstrip()[-1:] in ".。!！?？" else p + end for p in parts if p)
+    return speakable(text, pause)

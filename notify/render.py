@@ -105,6 +105,7 @@ class RenderedMessage:
     urgency: str  # RFC 8030 Urgency: "high" when people must act now, else "normal"
     topic: str  # one per alert: a newer version replaces an undelivered older one
     level: int | None = None  # the alert level people act on (none for an all-clear)
+    audio_path: str | None = None  # the spoken message (WAV) on the dashboard: /api/speech/…
 
     def __repr__(self) -> str:  # the links carry a resident's unsubscribe token: keep them out of logs
         return f"RenderedMessage({self.identifier!r}, {self.language}, {self.channel}, {self.status})"
@@ -442,6 +443,7 @@ def render(
         urgency=urgency(message),
         topic=alert_topic(message),
         level=None if message.ended else message.alert_level,
+        audio_path=f"/api/speech/{message.alert_id}/{message.version}.wav?lang={language}",
     )
     if channel is Channel.webpush:
         push_title = cap(p.label + p.title, PUSH_TITLE_MAX)

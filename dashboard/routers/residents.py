@@ -29,12 +29,14 @@ from urllib.parse import urlencode, urlsplit
 import psycopg
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Query, Request, Response
+from fastapi import Path as FPath
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import escape
 from pydantic import BaseModel, ConfigDict, Field
 
+from alerts.message import AlertMessage
 from dashboard import resident_icon, resident_ruby, resident_view
-from dashboard.deps import BaseUrl, Conn, Now
+from dashboard.deps import BaseUrl, BigintId, Conn, Now
 from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
 from notify import optin_mail, pending, subscriptions
@@ -42,7 +44,9 @@ from notify.channels import line
 from notify.errors import OutsideAreas, SubscriptionError
 from notify.language import load as load_templates
 from notify.optin_mail import Mailer
+from notify.render import Channel, render
 from notify.sealing import SubscriberKey
+from notify.voice import SpeechCache, VoiceError
 from shelters.api import _nearest_of, bands_of
 
 log = structlog.get_logger("dashboard.residents")
@@ -74,6 +78,7 @@ class ResidentConfig:
     rescue_retention_days: int = 30  # KAWAMORI_RESCUE_RETENTION_DAYS
     # KAWAMORI_NAME_READINGS: furigana for names on やさしい日本語 pages (default: the demo's)
     readings: dict[str, str] = field(default_factory=resident_ruby.load)
+    speech: SpeechCache = field(default_factory=SpeechCache)  # spoken levels and alerts
 
     @classmethod
     def from_settings(cls, settings) -> ResidentConfig:
@@ -187,12 +192,17 @@ def render_page(request: Request, name: str, language: str, context: dict, statu
     return response
 
 
-def _links(language: str, place: resident_view.Place) -> dict[str, str]:
+def _place_query(place: resident_view.Place) -> dict[str, str]:
     query = {}
     if place.area:
         query["area"] = place.area
     if place.point:
         query["lat"], query["lon"] = (f"{v:.2f}" for v in place.point)
+    return query
+
+
+def _links(language: str, place: resident_view.Place) -> dict[str, str]:
+    query = _place_query(place)
     return {lang: "/r/?" + urlencode({"lang": lang, **query}) for lang in resident_view.LANGUAGES}
 
 
@@ -234,6 +244,7 @@ def resident_page(
             "email_enabled": config.mailer is not None and config.key is not None,
             "hours": PENDING_HOURS,
             "minutes": RESEND_MINUTES,
+            "speech_query": urlencode({**_place_query(place), "lang": language}),
         },
     )
 
@@ -247,6 +258,54 @@ def timeline_page(request: Request, lang: str | None = None) -> HTMLResponse:
     levels = {level: words[f"level.{level}"] for level in (3, 4, 5)}
     links = {code: f"/r/timeline?lang={code}" for code in resident_view.LANGUAGES}
     return render_page(request, "resident_timeline.html", language, {"levels": levels, "links": links})
+
+
+def _wav(request: Request, text: str, language: str) -> Response:
+    try:
+        audio = config_of(request).speech(text, "en" if language == "en" else "ja")
+    except VoiceError as error:
+        log.warning("residents.no_speech", reason=str(error))
+        raise HTTPException(503, "speech is not available here; the text says the same") from None
+    return Response(audio, media_type="audio/wav", headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/r/speech.wav",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}}, **errors(503)},
+    summary="The issued level of a place or an area and what to do, spoken (WAV)",
+)
+def level_speech(
+    request: Request, conn: Conn, now: Now, place: PlaceAsked, lang: str | None = None
+) -> Response:
+    language = resident_language(request, lang)
+    view = resident_view.summary(
+        conn, place=place, language=language, now=now, nearest=_nearest_of(request), bands=bands_of(request)
+    )
+    return _wav(request, resident_view.spoken(view, language), language)
+
+
+@router.get(
+    "/api/speech/{alert_id}/{version}.wav",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}}, **errors(404, 503)},
+    summary="A public alert message spoken (WAV): what the gateway's phone calls and radio operators play",
+)
+def alert_speech(
+    request: Request, conn: Conn, alert_id: BigintId, version: Annotated[int, FPath(ge=1, le=2**31 - 1)],
+    lang: Literal["ja", "en", "ja-easy"] = "ja",
+) -> Response:  # fmt: skip
+    row = conn.execute(
+        """SELECT payload FROM alert_outbox
+           WHERE alert_id = %s AND version = %s AND public AND status = 'Actual'""",
+        (alert_id, version),
+    ).fetchone()
+    if row is None:
+        raise HTTPException(404, "no public alert message with this id and version")
+    rendered = render(
+        AlertMessage.model_validate(row[0]), language=lang, channel=Channel.voice, unsubscribe_url=""
+    )
+    return _wav(request, rendered.speech_text, lang)
 
 
 @router.get("/r/manifest.webmanifest", include_in_schema=False)

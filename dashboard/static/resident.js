@@ -44,6 +44,29 @@
     });
   }
 
+  // --- a level that changes while the page is open is announced (screen readers too) ----
+  let shownLevel = Number(body.dataset.level || 0);
+  async function watchLevel() {
+    try {
+      const answer = await fetch("/api/residents/summary?" + body.dataset.summary);
+      if (!answer.ok) return;
+      const now = await answer.json();
+      const level = Number(now.alert_level || 0);
+      if (level === shownLevel) return;
+      shownLevel = level;
+      const text = document.querySelector("#level-text strong");
+      if (text) text.textContent = now.level_text;
+      const action = document.querySelector(".action");
+      if (action) action.textContent = now.action;
+      const badge = document.querySelector("#level-text .badge");
+      if (badge) badge.textContent = level || "";
+      document.getElementById("level-announce").textContent = texts.level_changed.replace("{level}", now.level_text);
+    } catch (error) {
+      // offline: the page keeps what it shows, with its time
+    }
+  }
+  if (body.dataset.summary) setInterval(watchLevel, 60000);
+
   // --- Web Push ----------------------------------------------------------------------------
   const on = document.getElementById("push-on");
   const off = document.getElementById("push-off");
