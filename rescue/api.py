@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
 
 from dashboard.deps import SESSION_COOKIE, Conn, CurrentActor, Now
 from dashboard.openapi import errors
@@ -88,7 +88,9 @@ class CheckInCreate(BaseModel):
     household_size: int = Field(default=1, ge=1, le=30)
     point: PointIn | None = Field(default=None, description="used only to find the area; never stored")
     language: Literal["ja", "en", "ja-easy"] = "ja"
-    reported_at: datetime | None = Field(default=None, description="when the resident tapped (offline queue)")
+    reported_at: Annotated[AwareDatetime, Strict()] | None = Field(
+        default=None, description="when the resident tapped (offline queue), with its time zone"
+    )
 
 
 class CheckInDelete(BaseModel):
