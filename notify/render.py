@@ -125,6 +125,12 @@ def alert_topic(message: AlertMessage) -> str:
     return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
 
 
+def safety_url(resident_url: str | None, language: str) -> str:
+    """The check-in and rescue page beside the resident page a message links to."""
+    base = (resident_url or "").split("/r/", 1)[0].rstrip("/")
+    return f"{base}/r/safety?lang={language}"
+
+
 def urgency(message: AlertMessage) -> str:
     act = message.response in (Response.evacuate, Response.prepare) and not message.ended
     return "high" if act else "normal"
@@ -397,8 +403,11 @@ def render(
     w = _Words(language, tz)
     p = _parts(message, w, shelters)
     pause = w("meta.list_separator").strip() or ","
+    # when people must act, the check-in and rescue page (安否の報告・救助の要請) too
+    safety = bool(resident_url) and urgency(message) == "high"
     links = "\n".join(
         [w("link.resident", url=resident_url)] * bool(resident_url)
+        + [w("link.safety", url=safety_url(resident_url, language))] * safety
         + [w("link.unsubscribe", url=unsubscribe_url)]
     )
     drafts = _drafts(p)
