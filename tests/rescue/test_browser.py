@@ -143,3 +143,12 @@ def test_staff_without_the_permission_are_told_why(browser):
     expect(page.locator(".denied")).to_contain_text("kawamori rescue grant")
     assert page.locator("#queue").count() == 0
     assert json.loads(page.locator("body").get_attribute("data-texts"))["title"]
+
+
+@pytest.mark.parametrize("lang", ["ja", "ja-easy", "en"])
+def test_the_other_new_and_changed_resident_pages_pass_axe(browser, lang):
+    chromium, base = browser
+    page = chromium.new_context(locale="ja-JP", viewport=PHONE).new_page()
+    for path in ("/r/timeline", "/r/help", "/r/?area=area-kyoden-upper"):
+        page.goto(f"{base}{path}{'&' if '?' in path else '?'}lang={lang}")
+        assert serious_violations(page) == [], path
