@@ -110,39 +110,19 @@ def test_a_busy_source_is_flagged_then_refused_but_a_household_always_merges(con
     assert ask(conn, key, household="h0", phone="09012340000", limits=limits).merged
 
 
+def safe(conn, key, household: str = "house-1", **fields) -> str:
+    values = dict(report_id=uuid.uuid4(), household=household, status="safe", household_size=2,
+                  shelter_id=None, point=None, language="ja", reported_at=NOW, now=NOW)  # fmt: skip
+    values.update(fields)
+    return store.check_in(conn, key=key, **values)
+
+
 def test_contradictions_and_cancel(conn, key):
     taken = ask(conn, key)
     with pytest.raises(Contradiction):
-        store.check_in(
-            conn,
-            key=key,
-            report_id=uuid.uuid4(),
-            household="house-1",
-            status="safe",
-            household_size=2,
-            shelter_id=None,
-            point=None,
-            language="ja",
-            reported_at=NOW,
-            now=NOW,
-        )
+        safe(conn, key)
     assert store.cancel(conn, token=taken.token, now=NOW)["state"] == "cancelled"
-    assert (
-        store.check_in(
-            conn,
-            key=key,
-            report_id=uuid.uuid4(),
-            household="house-1",
-            status="safe",
-            household_size=2,
-            shelter_id=None,
-            point=None,
-            language="ja",
-            reported_at=NOW,
-            now=NOW,
-        )
-        == "recorded"
-    )
+    assert safe(conn, key) == "recorded"
 
 
 def test_check_ins_latest_wins_and_count_per_area_and_shelter(conn, key):
@@ -213,19 +193,7 @@ def test_retention_and_deletion_on_request(conn, key):
     open_one = ask(conn, key)
     closed = ask(conn, key, household="h2", phone="09099998888")
     store.cancel(conn, token=closed.token, now=NOW)
-    store.check_in(
-        conn,
-        key=key,
-        report_id=uuid.uuid4(),
-        household="h3",
-        status="safe",
-        household_size=1,
-        shelter_id=None,
-        point=None,
-        language="ja",
-        reported_at=NOW,
-        now=NOW,
-    )
+    safe(conn, key, household="h3", household_size=1)
     later = NOW + timedelta(days=31)
     assert store.purge(conn, now=later, retention=timedelta(days=30)) == (1, 1)
     assert store.status_of(conn, token=open_one.token)["state"] == "received"  # never forgotten while open
