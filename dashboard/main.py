@@ -26,10 +26,19 @@ from dashboard.deps import SESSION_COOKIE
 from dashboard.live import AlertFeed
 from dashboard.pages import secure_headers, templates
 from dashboard.production import ProductionTransport
-from dashboard.routers import alerts, auth, cap, line_webhook, places, residents, station_settings, stations
+from dashboard.routers import (
+    alerts,
+    auth,
+    cap,
+    line_webhook,
+    places,
+    rescue,
+    residents,
+    station_settings,
+    stations,
+)
 from dashboard.security import SecurityConfig, SecurityMiddleware
 from notify.channels.http import Http
-from rescue import api as rescue_api
 from shelters import api as shelters_api
 from shelters import staff as shelters_staff
 from shelters.crowding import DEFAULT_BANDS, Bands
@@ -130,10 +139,9 @@ def create_app(
     app.include_router(shelters_staff.router)
     app.include_router(residents.router)
     app.include_router(line_webhook.router)
-    app.include_router(rescue_api.router)
+    app.include_router(rescue.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/shelters/static", StaticFiles(directory=shelters_staff.STATIC), name="shelters-static")
-    app.mount("/rescue/static", StaticFiles(directory=rescue_api.STATIC), name="rescue-static")
     app.mount("/vendor/swagger-ui", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")
     if LEAFLET.exists():
         app.mount("/vendor/leaflet", StaticFiles(directory=LEAFLET), name="leaflet")

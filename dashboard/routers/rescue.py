@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Literal
 
 import structlog
@@ -41,7 +40,6 @@ from rescue.rules import NEEDS, State
 
 log = structlog.get_logger("rescue")
 router = APIRouter(tags=["rescue"])
-STATIC = Path(__file__).parent / "static"
 MAP_TILES = "https://tile.openstreetmap.org"
 PURGE_EVERY = timedelta(hours=1)
 STATUSES = {
