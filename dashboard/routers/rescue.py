@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 import structlog
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from dashboard.deps import SESSION_COOKIE, Conn, CurrentActor, Now
 from dashboard.openapi import errors
@@ -86,9 +86,17 @@ class CheckInCreate(BaseModel):
     household_size: int = Field(default=1, ge=1, le=30)
     point: PointIn | None = Field(default=None, description="used only to find the area; never stored")
     language: Literal["ja", "en", "ja-easy"] = "ja"
-    reported_at: Annotated[AwareDatetime, Strict()] | None = Field(
-        default=None, description="when the resident tapped (offline queue), with its time zone"
+    reported_at: AwareDatetime | None = Field(
+        default=None, description="when the resident tapped (offline queue): ISO 8601 with its time zone"
     )
+
+    @field_validator("reported_at", mode="before")
+    @classmethod
+    def _written_time(cls, value):
+        # JSON gives a string; a bare number would be taken as seconds since 1970
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("an ISO 8601 time with its time zone, e.g. 2026-09-01T14:05:00+09:00")
+        return value
 
 
 class CheckInDelete(BaseModel):

@@ -77,6 +77,15 @@ def test_bad_input_gets_a_clear_answer(client):
     assert client.post("/api/rescue-requests", json=rescue_body(needs=["unicorn"])).status_code == 422
     assert client.post("/api/rescue-requests", json=rescue_body(household="x")).status_code == 422
     assert client.post("/api/rescue-requests", json={**rescue_body(), "extra": 1}).status_code == 422
+    tapped = {"id": str(uuid.uuid4()), "household": "queued-household", "status": "safe"}
+    assert client.post("/api/checkins", json={**tapped, "reported_at": 0}).status_code == 422
+    assert (
+        client.post("/api/checkins", json={**tapped, "reported_at": "2026-09-01T14:00:00"}).status_code == 422
+    )
+    assert (
+        client.post("/api/checkins", json={**tapped, "reported_at": "2026-09-01T05:00:00.000Z"}).status_code
+        == 201
+    )
     shelter = {"id": str(uuid.uuid4()), "household": HOUSE, "status": "shelter", "shelter_id": "nowhere"}
     assert client.post("/api/checkins", json=shelter).json()["code"] == "unknown_shelter"
     assert client.post("/api/rescue-requests/status", json={"token": "nope"}).status_code == 404
