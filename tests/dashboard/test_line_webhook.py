@@ -125,7 +125,9 @@ def test_typed_words_switch_the_language_and_the_answer_is_in_it(client, conn, k
     post_line(client, [line_event("message", user, "T9", **said("こんにちは"))])
     post_line(client, [line_event("follow", user, "T10")])
     assert "quickReply" in reply_to(line_api, "T10")[-1]
-    replied = {json.loads(r.body)["replyToken"] for r in line_api.requests if r.path == "/v2/bot/message/reply"}
+    replied = {
+        json.loads(r.body)["replyToken"] for r in line_api.requests if r.path == "/v2/bot/message/reply"
+    }
     assert "reply-T9" not in replied
     (subscriber,) = subs.recipients_for(conn, areas=[UPPER], key=key)
     assert subscriber.language == "ja"
