@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -356,6 +357,55 @@ def naive(pg: PostgresServer, args, env_for, n: int) -> float:
     return len(ids) / elapsed
 
 
+@contextmanager
+def stack(n: int, *, script: str, prepare=None):
+    """The endpoints (``script --serve``) in their own process, a PostgreSQL, and the template
+    database: migrated, ``prepare(conn)`` (e.g. a network), ``n`` matching subscriptions;
+    yields ``(pg, env_for(db_url), subscriber key (base64), endpoints' pid, their URL)``."""
+    from notify.channels.webpush import generate_vapid_keys
+    from notify.sealing import SubscriberKey
+
+    folder = Path(tempfile.mkdtemp(prefix="kawamori-bench-"))
+    folder.chmod(0o711)
+    http_port, smtp_port = free_port(), free_port()
+    http_url = f"http://127.0.0.1:{http_port}"
+    endpoints = subprocess.Popen(
+        [sys.executable, script, "--serve", str(http_port), str(smtp_port)], cwd=ROOT, start_new_session=True
+    )
+    pg = PostgresServer(folder / "pg")
+    pg.start()
+    try:
+        master = os.urandom(32)
+        key_b64 = base64.b64encode(master).decode()
+        vapid, _ = generate_vapid_keys()
+        template_url = pg.create_database(TEMPLATE)
+        started = time.perf_counter()
+        with db.connect(template_url) as conn:
+            db.migrate(conn)
+            if prepare is not None:
+                prepare(conn)
+            subscriptions(conn, SubscriberKey(master), n, http_url, random.Random(6))
+            conn.execute("VACUUM ANALYZE subscriptions")
+        print(
+            f"setup: {n:,} matching subscriptions (+10% elsewhere) in {time.perf_counter() - started:.1f} s"
+        )
+        for _ in range(50):
+            try:
+                httpx.get(f"{http_url}/stats")
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+
+        def env_for(db_url: str) -> dict:
+            return worker_env(db_url, key_b64, http_url, smtp_port, vapid, folder)
+
+        yield pg, env_for, key_b64, endpoints.pid, http_url
+    finally:
+        pg.stop()
+        os.killpg(endpoints.pid, signal.SIGTERM)
+        endpoints.wait(10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--subscriptions", type=int, default=100_000)
@@ -369,48 +419,10 @@ def main() -> None:
         serve(*args.serve)
         return
 
-    from notify.channels.webpush import generate_vapid_keys
-    from notify.sealing import SubscriberKey
-
-    folder = Path(tempfile.mkdtemp(prefix="kawamori-bench-notify-"))
-    folder.chmod(0o711)
-    http_port, smtp_port = free_port(), free_port()
-    http_url = f"http://127.0.0.1:{http_port}"
-    endpoints = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(http_port), str(smtp_port)],
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    pg = PostgresServer(folder / "pg")
-    pg.start()
-    try:
-        master = os.urandom(32)
-        key_b64 = base64.b64encode(master).decode()
-        vapid, _ = generate_vapid_keys()
-        template_url = pg.create_database(TEMPLATE)
-        rng = random.Random(6)
-        started = time.perf_counter()
-        with db.connect(template_url) as conn:
-            db.migrate(conn)
-            subscriptions(conn, SubscriberKey(master), args.subscriptions, http_url, rng)
-            conn.execute("VACUUM ANALYZE subscriptions")
-        print(
-            f"setup: {args.subscriptions:,} matching subscriptions (+10% elsewhere) "
-            f"in {time.perf_counter() - started:.1f} s"
-        )
-        for _ in range(50):
-            try:
-                httpx.get(f"{http_url}/stats")
-                break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-
-        def env_for(db_url: str) -> dict:
-            return worker_env(db_url, key_b64, http_url, smtp_port, vapid, folder)
-
+    with stack(args.subscriptions, script=__file__) as (pg, env_for, _key, endpoints_pid, http_url):
         runs = []
         for run in range(args.runs):
-            runs.append(one_run(pg, run, args, env_for, http_url, endpoints.pid))
+            runs.append(one_run(pg, run, args, env_for, http_url, endpoints_pid))
             r = runs[-1]
             print(
                 f"run {run + 1}: enqueue {r['enqueue_s']:.2f} s, {r['rate']:,.0f}/s, "
@@ -419,10 +431,6 @@ def main() -> None:
                 f"PostgreSQL {r['pg_cpu_ms']:.2f} ms, endpoints {r['endpoints_cpu_ms']:.2f} ms"
             )
         baseline = naive(pg, args, env_for, args.naive)
-    finally:
-        pg.stop()
-        os.killpg(endpoints.pid, signal.SIGTERM)
-        endpoints.wait(10)
 
     def med(k: str) -> float:
         return statistics.median(r[k] for r in runs)

@@ -34,6 +34,7 @@ from dashboard.routers import (
     cap,
     line_webhook,
     places,
+    rescue,
     residents,
     review,
     sensors,
@@ -149,6 +150,7 @@ def create_app(
     app.include_router(shelters_staff.router)
     app.include_router(residents.router)
     app.include_router(line_webhook.router)
+    app.include_router(rescue.router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.mount("/shelters/static", StaticFiles(directory=shelters_staff.STATIC), name="shelters-static")
     app.mount("/vendor/swagger-ui", StaticFiles(directory=SWAGGER_UI), name="swagger-ui")

@@ -23,6 +23,7 @@ from dashboard import queries
 from kawamori.model import Hazard
 from notify import subscriptions
 from notify.language import load as load_templates
+from notify.render import speakable
 from shelters.crowding import DEFAULT_BANDS, Bands, describe
 from shelters.recommend import distance_m
 from shelters.service import NearestShelters
@@ -32,6 +33,9 @@ LANGUAGES = ("ja", "en", "ja-easy")
 JST = ZoneInfo("Asia/Tokyo")
 NEAR_M = 15_000  # stations this close to a place are "near" even outside its areas
 MAX_RIVERS = 6
+# why a designated flood shelter was passed over that still makes it a place to check:
+# not yet opened, or its capacity unknown (never full, unsafe or inside a danger area)
+UNCONFIRMED = frozenset({"closed", "preparing", "no_capacity"})
 
 # plain words for a river's level, lowest to highest; each has a symbol so that colour
 # is never the only sign
@@ -227,6 +231,7 @@ def summary(
     issued, quiet = ([], 0) if (chosen or point) else issued_by_area(conn, language=language)
     action_key = level_action_key(level)
     shelters: list[dict] | None = None
+    fallback: list[dict] = []
     if point is not None and not outside:
         recommendation = nearest(conn, latitude=point[0], longitude=point[1], hazard=Hazard.flood, k=3)
         shelters = []
@@ -246,9 +251,21 @@ def summary(
                     f"{s.latitude}/{s.longitude}",
                 }
             )
+        if not shelters:  # none open with room: designated ones not yet confirmed open
+            fallback = [
+                {
+                    "id": r.shelter.id,
+                    "name": r.shelter.name_en if language == "en" else r.shelter.name_ja,
+                    "address": r.shelter.address,
+                    "distance": t["distance"].format(km=f"{r.distance_m / 1000:.1f}"),
+                }
+                for r in recommendation.excluded
+                if r.reasons and all(why.reason.value in UNCONFIRMED for why in r.reasons)
+            ][:3]
     return {
         "language": language,
         "areas": [{"id": a, "name": _name(all_areas[a], language)} for a in chosen],
+        "fallback": fallback,
         "outside": outside,
         "alert_level": level,
         "level_text": words[f"level.{level}"] if level else t["level_none"],
@@ -260,3 +277,15 @@ def summary(
         "shelters": shelters,
         "updated": t["updated"].format(time=_clock(now, t["time_format"])),
     }
+
+
+def spoken(view: dict, language: str) -> str:
+    """What the page says aloud for a place: its areas, the issued level and what to do,
+    in words written for speech (no symbols, no URLs)."""
+    t, words = texts(pick(language)), load_templates(pick(language))
+    pause = words["meta.list_separator"].strip() or ","
+    end = words["meta.sentence_end"]
+    names = (pause + " ").join(a["name"] for a in view["areas"])
+    parts = [t["areas_here"].format(areas=names) if names else "", view["level_text"], view["action"]]
+    text = " ".join(p if p.rstrip()[-1:] in ".。!！?？" else p + end for p in parts if p)
+    return speakable(text, pause)

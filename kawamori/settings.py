@@ -109,6 +109,19 @@ class Settings(BaseSettings):
     subscribe_limit_per_hour: int = Field(
         default=10, ge=1, le=10_000, description="Subscribe requests per client address per hour"
     )
+    # residents during a disaster (docs/residents.md)
+    city_phone: str | None = Field(
+        default=None, max_length=40, description="The city's disaster line, e.g. 0235-25-2111"
+    )
+    line_friend_url: str | None = Field(
+        default=None, description="https:// link that adds the city's LINE official account as a friend"
+    )
+    name_readings: Path | None = Field(
+        default=None, description="YAML of words and their kana readings: furigana on やさしい日本語 pages"
+    )
+    rescue_retention_days: int = Field(
+        default=30, ge=1, le=3650, description="Days check-ins and closed rescue requests are kept"
+    )
     # web and API hardening (docs/operations.md, "Security settings")
     max_body_bytes: int = Field(
         default=1_048_576, ge=4096, le=64 * 1_048_576, description="Largest request body the dashboard reads"
@@ -176,6 +189,13 @@ class Settings(BaseSettings):
     def _vapid_contact(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith(("mailto:", "https://")):
             raise ValueError("KAWAMORI_VAPID_SUBJECT must be a mailto: or https:// URL")
+        return value
+
+    @field_validator("line_friend_url")
+    @classmethod
+    def _https_url(cls, value: str | None) -> str | None:
+        if value is not None and (urlsplit(value).scheme != "https" or not urlsplit(value).netloc):
+            raise ValueError("must be an https:// URL")
         return value
 
     @field_validator("line_api_base_url", "gateway_url")

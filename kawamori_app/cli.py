@@ -23,6 +23,7 @@ from kawamori.settings import Settings
 from kawamori_app.device_cli import device_app
 from kawamori_app.staff_cli import staff_app
 from notify.cli import app as notify_app
+from rescue.cli import app as rescue_app
 from shelters.cli import app as shelters_app
 from simulator.cli import app as simulate_app
 
@@ -42,6 +43,7 @@ app.add_typer(shelters_app, name="shelters")
 app.add_typer(device_app, name="device")
 app.add_typer(notify_app, name="notify")
 app.add_typer(staff_app, name="staff")
+app.add_typer(rescue_app, name="rescue")
 app.add_typer(alerts_app, name="alerts")
 app.add_typer(simulate_app, name="simulate")
 console = Console(stderr=True)

@@ -248,3 +248,52 @@ def deliver(
         finally:
             worker.close()
     log.info("deliver.stop", **stats)
+
+
+@app.command("line-menu")
+def line_menu(
+    image_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--image-dir",
+            help="a folder with the city's own 2500×843 PNGs named ja.png, ja-easy.png, en.png "
+            "(default: drawn here with fonts-noto-cjk)",
+        ),
+    ] = None,
+) -> None:
+    """Create the LINE rich menu (check-in, rescue request, my timeline, nearest shelter)
+    in 日本語, やさしい日本語 and English, and make the Japanese one the default. Needs
+    KAWAMORI_LINE_CHANNEL_ACCESS_TOKEN and KAWAMORI_PUBLIC_URL.
+
+    Example: kawamori notify line-menu
+    """
+    from pathlib import Path
+
+    from kawamori.cli_support import settings as _settings
+    from notify.channels.http import Http
+    from notify.line_menu import MenuError, create_menus, menu_image
+
+    settings = _settings()
+    if settings.line_channel_access_token is None or not settings.public_url:
+        raise fail(
+            console, NotifyError("set KAWAMORI_LINE_CHANNEL_ACCESS_TOKEN and KAWAMORI_PUBLIC_URL first")
+        )
+
+    def image(language: str) -> bytes:
+        return (Path(image_dir) / f"{language}.png").read_bytes() if image_dir else menu_image(language)
+
+    http = Http(timeout=30)
+    try:
+        made = create_menus(
+            http,
+            api_url=settings.line_api_base_url,
+            access_token=settings.line_channel_access_token.get_secret_value(),
+            public_url=settings.public_url,
+            image=image,
+        )
+    except (MenuError, OSError) as error:
+        raise fail(console, error) from None
+    finally:
+        http.close()
+    for language, menu_id in made.items():
+        console.print(f"{language}: {menu_id}")

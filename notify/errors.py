@@ -17,7 +17,7 @@
 
 A failed *delivery* is not an exception: notifiers return a
 :class:`notify.channels.base.Result` that says whether to retry. Third-party errors
-(libcurl, httpx, smtplib, http_ece) are translated into results at the channel boundary.
+(libcurl, smtplib, http_ece) are translated into results at the channel boundary.
 """
 
 from __future__ import annotations

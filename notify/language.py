@@ -58,6 +58,7 @@ KEYS: dict[str, frozenset[str]] = {
     **{f"shelters.{c}": frozenset() for c in ("vacant", "somewhat_crowded", "crowded", "full", "unknown")},
     "note": frozenset({"note"}),
     "link.resident": frozenset({"url"}),
+    "link.safety": frozenset({"url"}),
     "link.unsubscribe": frozenset({"url"}),
     "sms": frozenset({"title", "action", "url"}),
     "speech.intro": frozenset(),

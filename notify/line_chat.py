@@ -68,10 +68,12 @@ def reply(
     reply_token: str,
     texts: list[str],
     buttons: Sequence[str] = (),
+    location_button: str | None = None,
 ) -> Result:
     """Answer a webhook event with up to five text messages; ``buttons`` become quick-reply
     buttons under the last one, each sending its own label. Reply tokens are free of the
-    monthly push quota and valid for a short time only: never retried. ``http`` is the
+    monthly push quota and valid for a short time only: never retried. ``location_button``
+    adds a button that opens LINE's location picker. ``http`` is the
     notifiers' client (libcurl: no proxy from the environment, no redirects)."""
     messages: list[dict] = [{"type": "text", "text": t} for t in texts[:MAX_MESSAGES]]
     if buttons and messages:
@@ -81,6 +83,9 @@ def reply(
                 for b in buttons
             ]
         }
+    if location_button and messages:  # opens LINE's own location picker
+        items = messages[-1].setdefault("quickReply", {"items": []})["items"]
+        items.append({"type": "action", "action": {"type": "location", "label": location_button[:LABEL_MAX]}})
     request = Request(
         f"{base_url.rstrip('/')}{REPLY_PATH}",
         json_bytes({"replyToken": reply_token, "messages": messages}),

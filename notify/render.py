@@ -104,6 +104,8 @@ class RenderedMessage:
     unsubscribe_url: str
     urgency: str  # RFC 8030 Urgency: "high" when people must act now, else "normal"
     topic: str  # one per alert: a newer version replaces an undelivered older one
+    level: int | None = None  # the alert level people act on (none for an all-clear)
+    audio_path: str | None = None  # the spoken message (WAV) on the dashboard: /api/speech/…
 
     def __repr__(self) -> str:  # the links carry a resident's unsubscribe token: keep them out of logs
         return f"RenderedMessage({self.identifier!r}, {self.language}, {self.channel}, {self.status})"
@@ -123,6 +125,12 @@ def alert_topic(message: AlertMessage) -> str:
     return base64.urlsafe_b64encode(digest[:24]).decode("ascii")
 
 
+def safety_url(resident_url: str | None, language: str) -> str:
+    """The check-in and rescue page beside the resident page a message links to."""
+    base = (resident_url or "").split("/r/", 1)[0].rstrip("/")
+    return f"{base}/r/safety?lang={language}"
+
+
 def urgency(message: AlertMessage) -> str:
     act = message.response in (Response.evacuate, Response.prepare) and not message.ended
     return "high" if act else "normal"
@@ -140,6 +148,7 @@ def push_payload(rendered: RenderedMessage) -> bytes:
         "lang": rendered.language,
         "urgency": rendered.urgency,
         "exercise": rendered.exercise,
+        "level": rendered.level,  # the page shows the resident's own timeline step for it
     }
     return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
@@ -394,8 +403,11 @@ def render(
     w = _Words(language, tz)
     p = _parts(message, w, shelters)
     pause = w("meta.list_separator").strip() or ","
+    # when people must act, the check-in and rescue page (安否の報告・救助の要請) too
+    safety = bool(resident_url) and urgency(message) == "high"
     links = "\n".join(
         [w("link.resident", url=resident_url)] * bool(resident_url)
+        + [w("link.safety", url=safety_url(resident_url, language))] * safety
         + [w("link.unsubscribe", url=unsubscribe_url)]
     )
     drafts = _drafts(p)
@@ -439,6 +451,8 @@ def render(
         unsubscribe_url=unsubscribe_url,
         urgency=urgency(message),
         topic=alert_topic(message),
+        level=None if message.ended else message.alert_level,
+        audio_path=f"/api/speech/{message.alert_id}/{message.version}.wav?lang={language}",
     )
     if channel is Channel.webpush:
         push_title = cap(p.label + p.title, PUSH_TITLE_MAX)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from urllib.parse import urlencode
 
 import psycopg
 import structlog
@@ -37,13 +38,15 @@ from fastapi import APIRouter, BackgroundTasks, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from dashboard import resident_view
-from dashboard.deps import Now
+from dashboard.deps import BaseUrl, Now
 from dashboard.openapi import errors
 from dashboard.routers.residents import config_of, key_of
-from notify import line_chat, pending, subscriptions
+from notify import line_chat, line_menu, pending, subscriptions
 from notify.channels import line
 from notify.errors import InvalidSignature, OutsideAreas, SubscriptionError
 from notify.sealing import SubscriberKey
+from shelters.crowding import describe
+from shelters.service import nearest as shelters_nearest
 
 log = structlog.get_logger("dashboard.line")
 router = APIRouter(tags=["residents"])
@@ -58,6 +61,7 @@ class Reply:
     token: str
     texts: list[str]
     buttons: list[str] = field(default_factory=list)  # quick replies under the last text
+    location_button: str | None = None  # a quick reply that opens LINE's location picker
 
     def __repr__(self) -> str:  # the reply token stays out of logs
         return f"Reply({len(self.texts)} texts, {len(self.buttons)} buttons)"
@@ -101,6 +105,7 @@ def _send_replies(request: Request, replies: list[Reply]) -> None:
             reply_token=one.token,
             texts=one.texts,
             buttons=one.buttons,
+            location_button=one.location_button,
         )
         if not result.ok:
             log.warning("line.reply_failed", outcome=result.outcome.value, status=result.status)
@@ -111,7 +116,7 @@ def _send_replies(request: Request, replies: list[Reply]) -> None:
     summary="LINE Messaging API webhook (follow, unfollow, language, location)",
     responses=errors(401, 404, 503),
 )
-async def line_webhook(request: Request, background: BackgroundTasks, now: Now) -> dict:
+async def line_webhook(request: Request, background: BackgroundTasks, now: Now, base_url: BaseUrl) -> dict:
     config = config_of(request)
     if not config.line_channel_secret:
         raise HTTPException(404, "LINE is not configured")
@@ -128,18 +133,58 @@ async def line_webhook(request: Request, background: BackgroundTasks, now: Now) 
         for event_id, text in line_chat.message_texts(body).items()
         if (language := line_chat.language_named(text))
     }
-    needs_key = any(e.type in ("location", "unfollow") or e.event_id in chosen for e in events)
+    menu = {
+        event_id: pick
+        for event_id, text in line_chat.message_texts(body).items()
+        if event_id not in chosen and (pick := menu_word(text))
+    }
+    needs_key = any(
+        e.type in ("location", "unfollow") or e.event_id in chosen or e.event_id in menu for e in events
+    )
     key = key_of(request) if needs_key else None
-    replies = await run_in_threadpool(_handle_events, request, events, chosen, key, now)
+    replies, switched = await run_in_threadpool(
+        _handle_events, request, events, chosen, menu, key, now, base_url
+    )
     if replies:
         background.add_task(_send_replies, request, replies)
+    if switched:
+        background.add_task(_link_menus, request, switched)
     return {}
 
 
+def menu_word(text: str) -> tuple[str, str] | None:
+    """``(what, language)`` when ``text`` is one of the rich menu's words (typed, or sent by
+    the menu's "nearest shelter" area)."""
+    for language, words in line_menu.WORDS.items():
+        for what in line_menu.KEYS:
+            if text.strip() == words[what]:
+                return what, language
+    return None
+
+
+def _link_menus(request: Request, switched: list[tuple[str, str]]) -> None:
+    """Show each user who chose a language the rich menu in it."""
+    config = config_of(request)
+    if not config.line_access_token:
+        return
+    missed = line_menu.link_users(
+        api_url=config.line_api_base_url, access_token=config.line_access_token, choices=switched
+    )
+    if missed:
+        log.info("line.menu_not_linked", users=missed)
+
+
 def _handle_events(
-    request: Request, events, chosen: dict[str, str], key: SubscriberKey | None, now
-) -> list[Reply]:
+    request: Request,
+    events,
+    chosen: dict[str, str],
+    menu: dict,
+    key: SubscriberKey | None,
+    now,
+    base_url: str,
+) -> tuple[list[Reply], list[tuple[str, str]]]:
     replies: list[Reply] = []
+    switched: list[tuple[str, str]] = []
     counts: dict[str, int] = {}
     with request.app.state.pool.connection() as conn:
         conn.execute("DELETE FROM line_events WHERE received_at < %s", (now - KEEP_EVENT_IDS,))
@@ -160,10 +205,28 @@ def _handle_events(
                 texts = _register(conn, event.user_id, (event.latitude, event.longitude), key=key, now=now)
             elif language and key is not None:
                 texts = _choose(conn, event.user_id, language, key=key, now=now)
+                switched.append((event.user_id, language))
+            elif event.event_id in menu and key is not None and event.reply_token:
+                replies.append(_menu_reply(conn, event, *menu[event.event_id], key=key, base_url=base_url))
             if texts and event.reply_token:
                 replies.append(Reply(event.reply_token, texts))
     log.info("line.webhook", **counts)
-    return replies
+    return replies, switched
+
+
+def _menu_reply(conn, event, what: str, word_language: str, *, key: SubscriberKey, base_url: str) -> Reply:
+    """The answer to a menu word, in the user's language (else the word's)."""
+    language = (
+        subscriptions.language_of(conn, channel="line", address=event.user_id, key=key) or word_language
+    )
+    words = resident_view.texts(language)
+    if what == "shelter":
+        return Reply(
+            event.reply_token, [words["line_send_location"]], location_button=words["line_location_button"]
+        )
+    query = urlencode({"kind": "help", "lang": language} if what == "rescue" else {"lang": language})
+    url = f"{base_url}/r/{'timeline' if what == 'timeline' else 'safety'}?{query}"
+    return Reply(event.reply_token, [words[f"line_{what}_link"].format(url=url)])
 
 
 def _register(
@@ -183,7 +246,26 @@ def _register(
         return []
     row = conn.execute("SELECT areas FROM subscriptions WHERE id = %s", (subscription_id,)).fetchone()
     names = resident_view.area_names(conn, areas=list(row[0]) if row else [], language=language)
-    return [words["line_registered"].format(areas=names)]
+    return [words["line_registered"].format(areas=names), _shelters_near(conn, point, language)]
+
+
+def _shelters_near(conn: psycopg.Connection, point: tuple[float, float], language: str) -> str:
+    """The open shelters with room nearest ``point``, in ``language`` (the 近くの避難所 answer)."""
+    words = resident_view.texts(language)
+    chosen = shelters_nearest(conn, latitude=point[0], longitude=point[1], k=3).chosen
+    if not chosen:
+        return words["shelters_none"]
+    lines = [
+        words["line_shelter_item"].format(
+            name=r.shelter.name_en if language == "en" else r.shelter.name_ja,
+            km=f"{r.distance_m / 1000:.1f}",
+            room=describe(r.shelter.occupancy, r.shelter.capacity)[
+                "label_en" if language == "en" else "label_ja"
+            ],
+        )
+        for r in chosen
+    ]
+    return "\n".join([words["line_shelters_head"], *lines])
 
 
 def _choose(conn: psycopg.Connection, user: str, language: str, *, key: SubscriberKey, now) -> list[str]:

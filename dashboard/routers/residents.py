@@ -19,7 +19,9 @@ whether an address was known, confirmed or not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlencode, urlsplit
@@ -27,19 +29,25 @@ from urllib.parse import urlencode, urlsplit
 import psycopg
 import structlog
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Query, Request, Response
+from fastapi import Path as FPath
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import escape
 from pydantic import BaseModel, ConfigDict, Field
 
-from dashboard import resident_view
-from dashboard.deps import BaseUrl, Conn, Now
+from alerts.message import AlertMessage
+from dashboard import resident_icon, resident_ruby, resident_view
+from dashboard.deps import BaseUrl, BigintId, Conn, Now
 from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
 from dashboard.routers.shelters import bands_of, nearest_of
 from notify import optin_mail, pending, subscriptions
 from notify.channels import line
 from notify.errors import OutsideAreas, SubscriptionError
+from notify.language import load as load_templates
 from notify.optin_mail import Mailer
+from notify.render import Channel, render
 from notify.sealing import SubscriberKey
+from notify.voice import SpeechCache, VoiceError
 
 log = structlog.get_logger("dashboard.residents")
 router = APIRouter(tags=["residents"])
@@ -65,6 +73,12 @@ class ResidentConfig:
     subscribe_limit_per_hour: int = subscriptions.SUBSCRIBE_LIMIT
     mailer: Mailer | None = None  # an SMTP server is configured: e-mail is on
     push_hosts: tuple[str, ...] = ()  # KAWAMORI_PUSH_HOSTS: the push services allowed (empty: any)
+    city_phone: str | None = None  # KAWAMORI_CITY_PHONE: the city's disaster line, shown to residents
+    line_friend_url: str | None = None  # KAWAMORI_LINE_FRIEND_URL: add the city's LINE account
+    rescue_retention_days: int = 30  # KAWAMORI_RESCUE_RETENTION_DAYS
+    # KAWAMORI_NAME_READINGS: furigana for names on やさしい日本語 pages (default: the demo's)
+    readings: dict[str, str] = field(default_factory=resident_ruby.load)
+    speech: SpeechCache = field(default_factory=SpeechCache)  # spoken levels and alerts
 
     @classmethod
     def from_settings(cls, settings) -> ResidentConfig:
@@ -92,6 +106,10 @@ class ResidentConfig:
             subscribe_limit_per_hour=settings.subscribe_limit_per_hour,
             mailer=Mailer.from_settings(settings),
             push_hosts=parse_hosts(settings.push_hosts),
+            city_phone=settings.city_phone,
+            line_friend_url=settings.line_friend_url,
+            rescue_retention_days=settings.rescue_retention_days,
+            readings=resident_ruby.load(settings.name_readings),
         )
 
 
@@ -133,12 +151,40 @@ def place_asked(
 PlaceAsked = Annotated[resident_view.Place, Depends(place_asked)]
 
 
-def _render(request: Request, name: str, language: str, context: dict, status: int = 200) -> HTMLResponse:
+@cache
+def line_qr(url: str | None) -> str | None:
+    """The LINE friend link as a QR code (an SVG data URI, made here: no external service)."""
+    if not url:
+        return None
+    import segno
+
+    return segno.make(url, error="m").svg_data_uri(scale=4, border=2)
+
+
+def names_for(language: str, readings: dict[str, str]):
+    """How the page writes a name: with furigana on やさしい日本語 pages, else escaped."""
+    if language != "ja-easy":
+        return escape
+    return lambda text: resident_ruby.ruby(text, readings)
+
+
+def render_page(request: Request, name: str, language: str, context: dict, status: int = 200) -> HTMLResponse:
+    """A resident page in ``language`` with its texts (``t``) and the reader's language kept."""
     t = resident_view.texts(language)
     response = templates.TemplateResponse(
         request,
         name,
-        {"lang": language, "html_lang": "ja" if language == "ja-easy" else language, "t": t, **context},
+        {
+            "lang": language,
+            "html_lang": "ja" if language == "ja-easy" else language,
+            "t": t,
+            "city_phone": config_of(request).city_phone,
+            "line_friend_url": config_of(request).line_friend_url,
+            "line_qr": line_qr(config_of(request).line_friend_url),
+            "rb": (rb := names_for(language, config_of(request).readings)),
+            "rb_list": lambda names, sep: escape(sep).join(rb(name) for name in names),
+            **context,
+        },
         status_code=status,
         headers=page_headers(),
     )
@@ -146,12 +192,17 @@ def _render(request: Request, name: str, language: str, context: dict, status: i
     return response
 
 
-def _links(language: str, place: resident_view.Place) -> dict[str, str]:
+def _place_query(place: resident_view.Place) -> dict[str, str]:
     query = {}
     if place.area:
         query["area"] = place.area
     if place.point:
         query["lat"], query["lon"] = (f"{v:.2f}" for v in place.point)
+    return query
+
+
+def _links(language: str, place: resident_view.Place) -> dict[str, str]:
+    query = _place_query(place)
     return {lang: "/r/?" + urlencode({"lang": lang, **query}) for lang in resident_view.LANGUAGES}
 
 
@@ -178,7 +229,7 @@ def resident_page(
         conn, place=place, language=language, now=now, nearest=nearest_of(request), bands=bands_of(request)
     )
     config = config_of(request)
-    return _render(
+    return render_page(
         request,
         "resident.html",
         language,
@@ -193,7 +244,96 @@ def resident_page(
             "email_enabled": config.mailer is not None and config.key is not None,
             "hours": PENDING_HOURS,
             "minutes": RESEND_MINUTES,
+            "speech_query": urlencode({**_place_query(place), "lang": language}),
         },
+    )
+
+
+@router.get("/r/timeline", response_class=HTMLResponse, include_in_schema=False)
+def timeline_page(request: Request, lang: str | None = None) -> HTMLResponse:
+    """マイ・タイムライン: what the resident will do at levels 3, 4 and 5, kept in the
+    browser only (the page and the service worker read it; the server never sees it)."""
+    language = resident_language(request, lang)
+    words = load_templates(language)
+    levels = {level: words[f"level.{level}"] for level in (3, 4, 5)}
+    links = {code: f"/r/timeline?lang={code}" for code in resident_view.LANGUAGES}
+    return render_page(request, "resident_timeline.html", language, {"levels": levels, "links": links})
+
+
+def _wav(request: Request, text: str, language: str) -> Response:
+    try:
+        audio = config_of(request).speech(text, "en" if language == "en" else "ja")
+    except VoiceError as error:
+        log.warning("residents.no_speech", reason=str(error))
+        raise HTTPException(503, "speech is not available here; the text says the same") from None
+    return Response(audio, media_type="audio/wav", headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/r/speech.wav",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}}, **errors(503)},
+    summary="The issued level of a place or an area and what to do, spoken (WAV)",
+)
+def level_speech(
+    request: Request, conn: Conn, now: Now, place: PlaceAsked, lang: str | None = None
+) -> Response:
+    language = resident_language(request, lang)
+    view = resident_view.summary(
+        conn, place=place, language=language, now=now, nearest=nearest_of(request), bands=bands_of(request)
+    )
+    return _wav(request, resident_view.spoken(view, language), language)
+
+
+@router.get(
+    "/api/speech/{alert_id}/{version}.wav",
+    response_class=Response,
+    responses={200: {"content": {"audio/wav": {}}}, **errors(404, 503)},
+    summary="A public alert message spoken (WAV): what the gateway's phone calls and radio operators play",
+)
+def alert_speech(
+    request: Request, conn: Conn, alert_id: BigintId, version: Annotated[int, FPath(ge=1, le=2**31 - 1)],
+    lang: Literal["ja", "en", "ja-easy"] = "ja",
+) -> Response:  # fmt: skip
+    row = conn.execute(
+        """SELECT payload FROM alert_outbox
+           WHERE alert_id = %s AND version = %s AND public AND status = 'Actual'""",
+        (alert_id, version),
+    ).fetchone()
+    if row is None:
+        raise HTTPException(404, "no public alert message with this id and version")
+    rendered = render(
+        AlertMessage.model_validate(row[0]), language=lang, channel=Channel.voice, unsubscribe_url=""
+    )
+    return _wav(request, rendered.speech_text, lang)
+
+
+@router.get("/r/manifest.webmanifest", include_in_schema=False)
+def web_app_manifest(request: Request, lang: str | None = None) -> Response:
+    """The web app manifest (Add to Home Screen; iPhones push only to such apps)."""
+    language = resident_language(request, lang)
+    t = resident_view.texts(language)
+    body = resident_icon.manifest(language, name=t["title"], short_name=t["app_name"])
+    return Response(
+        json.dumps(body, ensure_ascii=False),
+        media_type="application/manifest+json",
+        headers={"Cache-Control": "no-cache"},
+    )
+
+
+@router.get("/r/icon-{size}.png", include_in_schema=False)
+def app_icon(size: int) -> Response:
+    if size not in resident_icon.SIZES:
+        raise HTTPException(404, "no icon of that size")
+    return Response(
+        resident_icon.png(size), media_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
+    )
+
+
+@router.get("/r/icon.svg", include_in_schema=False)
+def app_icon_svg() -> Response:
+    return Response(
+        resident_icon.SVG, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
     )
 
 
@@ -253,7 +393,7 @@ def _action_page(
     """A page a link in a message opens (``kind``: ``unsubscribe``, ``confirm``): ``ask``
     shows a button (a mail scanner that follows the link changes nothing), ``done`` and
     ``unknown`` say what came of pressing it."""
-    return _render(
+    return render_page(
         request,
         "resident_action.html",
         language,
@@ -330,8 +470,29 @@ def help_page(request: Request, lang: str | None = None) -> HTMLResponse:
     from markdown_it import MarkdownIt
 
     language = resident_language(request, lang)
-    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(HELP.read_text(encoding="utf-8"))
-    return _render(request, "resident_help.html", language, {"body": body})
+    text = help_section(HELP.read_text(encoding="utf-8"), language)
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(text)
+    links = {code: f"/r/help?lang={code}" for code in resident_view.LANGUAGES}
+    return render_page(request, "resident_help.html", language, {"body": body, "links": links})
+
+
+HELP_HEADINGS = {"やさしい にほんご": "ja-easy", "日本語": "ja", "English": "en"}
+
+
+def help_section(markdown: str, language: str) -> str:
+    """The part of docs/residents.md in ``language``: one language per page (the header's
+    links switch), its ``##`` heading dropped; the staff section is never shown here."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for row in markdown.splitlines():
+        if row.startswith("## "):
+            current = HELP_HEADINGS.get(row[3:].strip())
+            continue
+        if current is not None:
+            sections.setdefault(current, []).append(
+                row.replace("### ", "## ", 1) if row.startswith("### ") else row
+            )
+    return "\n".join(sections.get(language) or sections["ja"])
 
 
 # --- JSON API --------------------------------------------------------------------------------------

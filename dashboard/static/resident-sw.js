@@ -8,6 +8,8 @@
 // stopped again when idle, so anything it must remember between pushes goes to storage.
 "use strict";
 
+importScripts("/static/resident-timeline-store.js"); // マイ・タイムライン (this browser only)
+
 self.addEventListener("install", () => self.skipWaiting());
 self.addEventListener("activate", (event) => event.waitUntil(self.clients.claim()));
 
@@ -56,8 +58,11 @@ async function showPush(data) {
   // it in place, `renotify: false` and `silent: true` mean no sound, vibration or
   // pop-up, and it keeps the time it first came. A newer version (another id, the
   // same tag) replaces it too, and alerts again.
+  // the resident's own step for this level (マイ・タイムライン), first: what they will do
+  const step = self.kawamoriTimeline.stepFor(await self.kawamoriTimeline.read(), data.level);
+  const own = step && !data.exercise ? `${step.label}: ${step.text}\n\n` : "";
   await self.registration.showNotification(data.title || "川守 Kawamori", {
-    body: data.body || "",
+    body: own + (data.body || ""),
     tag: data.tag || undefined,
     renotify: Boolean(data.tag) && !repeat,
     silent: repeat,

@@ -31,6 +31,42 @@
     });
   }
 
+  // --- マイ・タイムライン: the resident's own step at this level (kept in this browser) ----
+  const level = Number(body.dataset.level || 0);
+  if (level >= 3 && self.kawamoriTimeline) {
+    kawamoriTimeline.read().then((mine) => {
+      const step = kawamoriTimeline.stepFor(mine, level);
+      if (!step) return;
+      const box = document.getElementById("my-step");
+      box.textContent =
+        lang === "en" ? `${step.label} (level ${step.level}): ${step.text}` : `${step.label}（レベル${step.level}）：${step.text}`;
+      box.hidden = false;
+    });
+  }
+
+  // --- a level that changes while the page is open is announced (screen readers too) ----
+  let shownLevel = Number(body.dataset.level || 0);
+  async function watchLevel() {
+    try {
+      const answer = await fetch("/api/residents/summary?" + body.dataset.summary);
+      if (!answer.ok) return;
+      const now = await answer.json();
+      const level = Number(now.alert_level || 0);
+      if (level === shownLevel) return;
+      shownLevel = level;
+      const text = document.querySelector("#level-text strong");
+      if (text) text.textContent = now.level_text;
+      const action = document.querySelector(".action");
+      if (action) action.textContent = now.action;
+      const badge = document.querySelector("#level-text .badge");
+      if (badge) badge.textContent = level || "";
+      document.getElementById("level-announce").textContent = texts.level_changed.replace("{level}", now.level_text);
+    } catch (error) {
+      // offline: the page keeps what it shows, with its time
+    }
+  }
+  if (body.dataset.summary) setInterval(watchLevel, 60000);
+
   // --- Web Push ----------------------------------------------------------------------------
   const on = document.getElementById("push-on");
   const off = document.getElementById("push-off");
@@ -43,7 +79,9 @@
   window.kawamoriServiceWorker = ready; // for tests and for curious people
   if (!on || !vapid) return;
   if (!("PushManager" in window) || !("Notification" in window)) {
-    say("push-status", texts.push_unsupported);
+    // iPhones allow Web Push only for a web app added to the Home Screen
+    const ios = /iPhone|iPad|iPod/.test(navigator.userAgent) && !navigator.standalone;
+    say("push-status", ios ? texts.push_ios : texts.push_unsupported);
     return;
   }
 
@@ -68,7 +106,14 @@
         return say("push-status", texts.push_denied);
       }
       const reg = await navigator.serviceWorker.ready;
-      const sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(vapid) });
+      let sub;
+      try {
+        sub = await reg.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(vapid) });
+      } catch (error) {
+        // the browser cannot push (no push service, blocked, not a Home-Screen app): trying
+        // again will not help; LINE and e-mail will
+        return say("push-status", texts.push_failed);
+      }
       const point = (body.dataset.point || "").split(",").filter(Boolean).map(Number);
       const answer = await fetch("/api/subscriptions", {
         method: "POST",

@@ -21,6 +21,7 @@ import hmac
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urljoin
 
 from notify.channels.base import Delivery, HttpNotifier, Result, classify
 from notify.channels.http import Request, Response, json_bytes
@@ -65,6 +66,9 @@ def payload(delivery: Delivery) -> dict[str, Any]:
         "text": r.body,  # sms: the short form; voice/radio: the speech text; fax: the full text
         "short_text": r.short_text,
         "speech_text": r.speech_text,
+        # the speech text as audio (WAV, Open JTalk / eSpeak NG on the dashboard), for a
+        # phone call or the municipal radio operator to play
+        "audio_url": urljoin(r.url, r.audio_path) if r.url and r.audio_path else None,
         "url": r.url,
         "unsubscribe_url": r.unsubscribe_url,
     }
