@@ -18,18 +18,18 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import datetime, tzinfo
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from alerts.message import AlertMessage, AreaFacts, Response
 from alerts.model import Kind, MsgType, Status
+from kawamori.clock import DEFAULT_ZONE
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 CAP_MEDIA_TYPE = "application/cap+xml"
 ATOM_MEDIA_TYPE = "application/atom+xml"
-JST = timezone(timedelta(hours=9), "JST")
 DEFAULT_SENDER_NAME = "川守 Kawamori"
 CATEGORY = "Met"  # CAP 1.2: "Meteorological (inc. flood)"; Env is for pollution and the like
 
@@ -135,7 +135,7 @@ def grade(message: AlertMessage) -> Grade:
     return table[message.alert_level]
 
 
-def cap_time(value: datetime, tz: tzinfo = JST) -> str:
+def cap_time(value: datetime, tz: tzinfo = DEFAULT_ZONE) -> str:
     """A CAP 1.2 dateTime: seconds, a numeric offset, never "Z"."""
     if value.tzinfo is None or value.utcoffset() is None:
         raise CapError(f"CAP times need a time zone, got naive {value.isoformat()}")
@@ -170,7 +170,7 @@ def render_cap(
     *,
     sender_name: str = DEFAULT_SENDER_NAME,
     web: str | None = None,
-    tz: tzinfo = JST,
+    tz: tzinfo = DEFAULT_ZONE,
 ) -> bytes:
     """One alert message as a CAP 1.2 document (UTF-8 bytes).
 
@@ -243,7 +243,7 @@ def _info(
                 _sub(area, "polygon", polygon)
 
 
-def parameters(m: AlertMessage, tz: tzinfo = JST) -> list[tuple[str, str]]:
+def parameters(m: AlertMessage, tz: tzinfo = DEFAULT_ZONE) -> list[tuple[str, str]]:
     """Machine-readable facts, as CAP ``<parameter>`` name/value pairs."""
     items = [
         ("alertId", str(m.alert_id)),
@@ -304,7 +304,7 @@ def headline(m: AlertMessage, lang: str) -> str:
     return en + text
 
 
-def description(m: AlertMessage, lang: str, tz: tzinfo = JST) -> str:
+def description(m: AlertMessage, lang: str, tz: tzinfo = DEFAULT_ZONE) -> str:
     """What is happening, where, the level and its trend."""
     s = m.station
     parts: list[str] = []
@@ -441,7 +441,7 @@ def render_atom(
     self_url: str,
     cap_url: Callable[[AlertMessage], str],
     author: str = DEFAULT_SENDER_NAME,
-    tz: tzinfo = JST,
+    tz: tzinfo = DEFAULT_ZONE,
 ) -> bytes:
     """An Atom 1.0 feed (RFC 4287) of alert messages, newest first, each entry
     linking to its CAP document (``cap_url(message)``, an absolute URL)."""

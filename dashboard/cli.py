@@ -42,6 +42,7 @@ def dashboard() -> None:
             residents_config=residents_config,
             security=SecurityConfig.from_settings(settings),
             basemap=basemap,
+            zone=settings.zone,
         ),
         host=settings.dashboard_host,
         port=settings.dashboard_port,

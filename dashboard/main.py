@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 import psycopg
@@ -44,6 +44,7 @@ from dashboard.routers import (
 from dashboard.routers import shelter_staff as shelters_staff
 from dashboard.routers import shelters as shelters_api
 from dashboard.security import SecurityConfig, SecurityMiddleware
+from kawamori.clock import DEFAULT_ZONE
 from notify.channels.http import Http
 from shelters.crowding import DEFAULT_BANDS, Bands
 
@@ -70,6 +71,7 @@ def create_app(
     broker_address: tuple[str, int] | None = None,
     production: bool = False,
     basemap: Basemap | None = None,
+    zone: tzinfo = DEFAULT_ZONE,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -135,6 +137,7 @@ def create_app(
     )  # the resident page, subscriptions, LINE
     app.state.broker_address = broker_address  # /api/health checks it is reachable
     app.state.basemap = basemap or none_basemap
+    app.state.zone = zone  # the city's time zone: times on pages, in CAP and in messages
     if production:  # https and __Host- session cookies whatever the proxy says
         app.add_middleware(ProductionTransport, host_cookies=[SESSION_COOKIE, shelters_staff.COOKIE])
     app.include_router(health.router)

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import calendar
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import psycopg
 import yaml
 
 from dashboard import queries
+from kawamori.clock import DEFAULT_ZONE
 from kawamori.model import Hazard
 from notify import subscriptions
 from notify.language import load as load_templates
@@ -30,7 +30,6 @@ from shelters.service import NearestShelters
 
 TEXTS = Path(__file__).parent / "resident_texts"
 LANGUAGES = ("ja", "en", "ja-easy")
-JST = ZoneInfo("Asia/Tokyo")
 NEAR_M = 15_000  # stations this close to a place are "near" even outside its areas
 MAX_RIVERS = 6
 # why a designated flood shelter was passed over that still makes it a place to check:
@@ -55,9 +54,9 @@ def texts(language: str) -> dict[str, str]:
     return {k: str(v) for k, v in values.items()}
 
 
-def _clock(when: datetime, fmt: str) -> str:
+def _clock(when: datetime, fmt: str, zone: tzinfo) -> str:
     """Local time in the language's format (``11月3日 9時05分``, ``3 Nov 9:05``)."""
-    local = when.astimezone(JST)
+    local = when.astimezone(zone)
     return fmt.format(
         year=local.year,
         month=local.month,
@@ -65,6 +64,7 @@ def _clock(when: datetime, fmt: str) -> str:
         hour=local.hour,
         minute=local.minute,
         month_name=calendar.month_abbr[local.month],
+        zone=local.tzname() or "",
     )
 
 
@@ -169,8 +169,9 @@ def summary(
     now: datetime,
     nearest: NearestShelters,
     bands: Bands = DEFAULT_BANDS,
+    zone: tzinfo = DEFAULT_ZONE,
 ) -> dict:
-    """Everything the page shows for ``place`` in ``language``."""
+    """Everything the page shows for ``place`` in ``language``, times in ``zone``."""
     language = pick(language)
     t, words = texts(language), load_templates(language)
     all_areas = {a["id"]: a for a in queries.areas(conn)}
@@ -215,7 +216,7 @@ def summary(
                 "observed_at": when,
                 "reading": t["reading"].format(
                     level=f"{row['latest_level_m']:.2f} m",
-                    time=_clock(when, t["time_format"]),
+                    time=_clock(when, t["time_format"], zone),
                 )
                 if when is not None and row["latest_level_m"] is not None
                 else "",
@@ -275,7 +276,7 @@ def summary(
         "quiet_areas": quiet,
         "rivers": rivers,
         "shelters": shelters,
-        "updated": t["updated"].format(time=_clock(now, t["time_format"])),
+        "updated": t["updated"].format(time=_clock(now, t["time_format"], zone)),
     }
 
 

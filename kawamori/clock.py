@@ -9,6 +9,11 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# the city's time zone when nothing says otherwise (KAWAMORI_TIME_ZONE, Settings.zone): times
+# shown to people, and times written without an offset in the files a city imports
+DEFAULT_ZONE = ZoneInfo("Asia/Tokyo")
 
 
 class Clock(Protocol):

@@ -14,6 +14,7 @@ import socket
 from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -62,11 +63,32 @@ class Settings(BaseSettings):
         "by themselves, which need one or two approvers, from which level lowering is staff's; the "
         "evaluator and the dashboard read the same file",
     )
+    time_zone: str = Field(
+        default="Asia/Tokyo",
+        description="The city's IANA time zone (e.g. Asia/Tokyo, Pacific/Guam): times shown to people in "
+        "pages, messages, CAP and logs for people, and times without an offset in imported files",
+    )
     public_url: str | None = Field(
         default=None,
         description="https://… the dashboard's public address: links in residents' messages, CAP and Atom; "
         "required in production",
     )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"KAWAMORI_TIME_ZONE {value!r} is not a time zone name (e.g. Asia/Tokyo)"
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The city's time zone (``time_zone``)."""
+        return ZoneInfo(self.time_zone)
 
     @field_validator("cap_sender")
     @classmethod

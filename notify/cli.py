@@ -239,6 +239,7 @@ def deliver(
             shelters=NearestShelters().index,
             connect=lambda: db.connect(database_url, application_name="kawamori-fan-out"),
             journal_dir=settings.data_dir / "deliver-journal",
+            zone=settings.zone,
         )
         log.info("deliver.start", worker=worker.name, channels=sorted(worker.notifiers))
         try:

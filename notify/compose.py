@@ -14,12 +14,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import tzinfo
 from typing import Any, Protocol
 
 import psycopg
 import structlog
 
 from alerts.message import AlertMessage
+from kawamori.clock import DEFAULT_ZONE
 from kawamori.model import Hazard
 from notify.channels.base import Delivery, Recipient
 from notify.queue import Job, Queue
@@ -76,8 +78,10 @@ class Composer:
         directory: Directory,
         *,
         shelters: Callable[[psycopg.Connection], Any] | None = None,
+        zone: tzinfo = DEFAULT_ZONE,
     ) -> None:
         self.directory = directory
+        self.zone = zone  # the city's: the times in the messages
         self._shelters = shelters
         self._messages: dict[int, AlertMessage] = {}
         self._nearest: dict[tuple[int, Cell], tuple[Shelter, ...]] = {}
@@ -130,6 +134,7 @@ class Composer:
                 shelters=shelters,
                 resident_url=self.directory.resident_url(),
                 unsubscribe_url=placeholder,
+                tz=self.zone,
             )
             cached = self._rendered.setdefault(key, (rendered, placeholder))
         rendered, placeholder = cached

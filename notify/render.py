@@ -28,14 +28,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from alerts.message import AlertMessage, Response
 from alerts.model import PUBLIC_KINDS, Kind, MsgType, Status
+from kawamori.clock import DEFAULT_ZONE
 from notify.errors import NotForResidents
 from notify.language import load
-
-JST = ZoneInfo("Asia/Tokyo")
 
 LINE_TEXT_MAX = 5000  # LINE text message, counted in UTF-16 code units
 # RFC 8291: a push message body is at most 4,096 bytes; aes128gcm adds an 86-byte header
@@ -395,7 +393,7 @@ def render(
     shelters: Sequence[Shelter] = (),
     resident_url: str | None = None,
     unsubscribe_url: str,
-    tz: tzinfo = JST,
+    tz: tzinfo = DEFAULT_ZONE,
 ) -> RenderedMessage:
     """Word ``message`` for one reader: ``language`` is a template file's name
     (``ja``, ``en``, ``ja-easy``, …), ``shelters`` the already-chosen nearest shelters."""

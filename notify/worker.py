@@ -28,13 +28,14 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import structlog
 
+from kawamori.clock import DEFAULT_ZONE
 from notify import pending
 from notify.channels.base import Notifier, Result
 from notify.compose import Composer, Directory
@@ -83,15 +84,17 @@ class Worker:
         fan_out: bool = True,
         connect: Callable[[], psycopg.Connection] | None = None,
         journal_dir: Path | None = None,
+        zone: tzinfo = DEFAULT_ZONE,
     ) -> None:
-        """``connect`` opens a second connection on which a thread of its own fans out
-        (production: the loop goes on sending the first wave while the rest of a large
-        fan-out is inserted); without it the loop fans out between claims."""
+        """``zone``: the city's time zone, for the times in the messages. ``connect`` opens
+        a second connection on which a thread of its own fans out (production: the loop goes
+        on sending the first wave while the rest of a large fan-out is inserted); without it
+        the loop fans out between claims."""
         self.name = name or worker_name()
         self.policy = policy
         self.clock = clock
         self.queue = Queue(conn, holder=self.name)
-        self.composer = Composer(directory, shelters=shelters)
+        self.composer = Composer(directory, shelters=shelters, zone=zone)
         self._journal_dir = journal_dir
         self.journal = Journal(journal_dir, self.name) if journal_dir is not None else None
         self.dispatcher = Dispatcher(

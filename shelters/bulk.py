@@ -14,16 +14,17 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 import psycopg
 from psycopg.rows import dict_row
 
+from kawamori.clock import DEFAULT_ZONE
 from kawamori.model import Hazard, ShelterStatus
 from shelters import fields, occupancy
 from shelters.counts import StatusEvent, official_count
 from shelters.errors import WARNING, ConflictingEvent, ImportFailed, Problem, UnknownShelter
-from shelters.opendata import JST, Snapshot, decode, parse_csv, snapshot_time
+from shelters.opendata import Snapshot, decode, parse_csv, snapshot_time
 
 _ID = ("ID", "id", "避難所ID", "shelter_id")
 _COUNT = ("人数", "避難者数", "count", "people")
@@ -75,13 +76,15 @@ def load_snapshots(
     return out
 
 
-def read_counts(data: bytes, *, now: datetime) -> tuple[list[Snapshot], list[Problem]]:
+def read_counts(
+    data: bytes, *, now: datetime, zone: tzinfo = DEFAULT_ZONE
+) -> tuple[list[Snapshot], list[Problem]]:
     """Head counts from a CSV: either the national layout with 人数_<time>時点 columns,
-    or a plain list ``ID,人数,時点`` (``2024-01-01 21:00``; JST unless an offset is given)."""
+    or a plain list ``ID,人数,時点`` (``2024-01-01 21:00``; the city's time unless an offset is given)."""
     text, _, problems = decode(data)
     header = [fields.fold(h) for h in next(csv.reader(io.StringIO(text)), [])]
     if not any(h in _COUNT for h in header):
-        parsed = parse_csv(data, now=now)
+        parsed = parse_csv(data, now=now, zone=zone)
         return parsed.snapshots, parsed.problems
     at = {name: next((header.index(n) for n in names if n in header), None) for name, names in
           (("id", _ID), ("count", _COUNT), ("time", _TIME))}  # fmt: skip
@@ -105,14 +108,14 @@ def read_counts(data: bytes, *, now: datetime) -> tuple[list[Snapshot], list[Pro
                 Problem(line, header[at["count"]], "count_bad", {"value": cell["count"]}, WARNING)
             )
             continue
-        when = snapshot_time(cell["time"], now=now)
+        when = snapshot_time(cell["time"], now=now, zone=zone)
         if when is None:
             problems.append(
                 Problem(line, header[at["time"]], "count_time_bad", {"value": cell["time"]}, WARNING)
             )
             continue
         if number is not None and cell["id"]:
-            snapshots.append(Snapshot(cell["id"], number, when.astimezone(JST), header[at["count"]], line))
+            snapshots.append(Snapshot(cell["id"], number, when.astimezone(zone), header[at["count"]], line))
     return snapshots, problems
 
 

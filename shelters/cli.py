@@ -44,16 +44,24 @@ def _who() -> str:
         return "cli"
 
 
+def _zone():
+    """The city's time zone (KAWAMORI_TIME_ZONE): times in files without an offset."""
+    from kawamori.cli_support import settings as _settings
+
+    return _settings().zone
+
+
 def _time(text: str | None) -> datetime:
-    from shelters.opendata import JST, snapshot_time
+    from shelters.opendata import snapshot_time
 
     now = datetime.now(UTC)
     if not text:
         return now
-    when = snapshot_time(text, now=now)
+    zone = _zone()
+    when = snapshot_time(text, now=now, zone=zone)
     if when is None:
-        raise typer.BadParameter(f"{text!r} is not a time like '2024-01-01 21:00' (JST) or 1月1日21時")
-    return when.astimezone(JST)
+        raise typer.BadParameter(f"{text!r} is not a time like '2024-01-01 21:00' (local time) or 1月1日21時")
+    return when.astimezone(zone)
 
 
 def _say(key: str, lang: str, **params) -> None:
@@ -115,7 +123,7 @@ def import_file(
     now = datetime.now(UTC)
     try:
         box = Extent.parse(extent) if extent else None
-        parsed = parse_file(path.name, path.read_bytes(), now=now, extent=box)
+        parsed = parse_file(path.name, path.read_bytes(), now=now, extent=box, zone=_zone())
     except (OSError, ValueError) as error:
         raise fail(console, error) from None
     except ShelterError as error:
@@ -176,11 +184,11 @@ def list_shelters(
     from kawamori.cli_support import settings as _settings
     from shelters.bulk import listing
     from shelters.crowding import describe, parse_bands
-    from shelters.opendata import JST
     from shelters.texts import say
 
     language = _lang(lang)
-    bands = parse_bands(_settings().shelter_crowding_bands)  # as the dashboard shows them
+    settings = _settings()
+    bands = parse_bands(settings.shelter_crowding_bands)  # as the dashboard shows them
     with db.connect(database_url()) as conn:
         rows = listing(conn)
     keys = (
@@ -198,7 +206,9 @@ def list_shelters(
     for r in rows:
         look = describe(r["occupancy"], r["capacity"], bands)
         label = look["label_en"] if language == "en" else look["label_ja"]
-        counted = r["counted_at"].astimezone(JST).strftime("%Y-%m-%d %H:%M") if r["counted_at"] else ""
+        counted = (
+            r["counted_at"].astimezone(settings.zone).strftime("%Y-%m-%d %H:%M") if r["counted_at"] else ""
+        )
         body.append(
             [
                 r["id"],
@@ -236,7 +246,8 @@ def _status_command(status: ShelterStatus):
         ] = None,
         everything: Annotated[bool, typer.Option("--all", help="Every shelter")] = False,
         at: Annotated[
-            str | None, typer.Option(help="When it happened (JST), e.g. '2024-01-01 16:30'; default now")
+            str | None,
+            typer.Option(help="When it happened (local time), e.g. '2024-01-01 16:30'; default now"),
         ] = None,
         lang: Lang = None,
     ) -> None:
@@ -248,7 +259,7 @@ def _status_command(status: ShelterStatus):
         chosen = list(ids or [])
         if file is not None:
             try:
-                parsed = parse_file(file.name, file.read_bytes(), now=datetime.now(UTC))
+                parsed = parse_file(file.name, file.read_bytes(), now=datetime.now(UTC), zone=_zone())
             except (OSError, ShelterError) as error:
                 raise fail(console, error) from None
             chosen += [r.id for r in parsed.records]
@@ -312,7 +323,7 @@ def load_counts(
     language = _lang(lang)
     now = datetime.now(UTC)
     try:
-        snapshots, problems = read_counts(path.read_bytes(), now=now)
+        snapshots, problems = read_counts(path.read_bytes(), now=now, zone=_zone())
     except (OSError, ShelterError) as error:
         raise fail(console, error) from None
     _say("cli.counts_head", language, source=path.name, rows=len(snapshots))

@@ -39,14 +39,13 @@ import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime, tzinfo
 
+from kawamori.clock import DEFAULT_ZONE
 from kawamori.model import Hazard
 from shelters import csvlines, fields, geocheck
 from shelters.errors import ERROR, WARNING, ImportFailed, Problem
 
-JST = ZoneInfo("Asia/Tokyo")
 HAZARD_COLUMNS: dict[Hazard, str] = {
     Hazard.flood: "洪水",
     Hazard.landslide: "崖崩れ、土石流及び地滑り",
@@ -181,9 +180,9 @@ def _pick(header: list[str], names: tuple[str, ...]) -> int | None:
     return None
 
 
-def snapshot_time(text: str, *, now: datetime) -> datetime | None:
+def snapshot_time(text: str, *, now: datetime, zone: tzinfo = DEFAULT_ZONE) -> datetime | None:
     """The time in a head-count column's name (``1月1日18時``, ``2024/1/1 18:00``,
-    ``令和6年1月1日18時00分``), in JST; without a year, the latest year that is not in
+    ``令和6年1月1日18時00分``), in ``zone`` (the city's); without a year, the latest year that is not in
     the future. ``None`` if not understood."""
     folded = fields.fold(text)
     match = _WHEN.match(folded)
@@ -192,16 +191,16 @@ def snapshot_time(text: str, *, now: datetime) -> datetime | None:
             parsed = datetime.fromisoformat(folded)
         except ValueError:
             return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=JST)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
     year = int(match["y"]) if match["y"] else None
     if year is not None and (match["era"] or year < 100):
         year += 2018 if match["era"] else 2000
     try:
-        local_now = now.astimezone(JST)
+        local_now = now.astimezone(zone)
         candidates = [year] if year else [local_now.year, local_now.year - 1]
         for y in candidates:
             at = datetime(
-                y, int(match["mo"]), int(match["d"]), int(match["h"]), int(match["mi"] or 0), tzinfo=JST
+                y, int(match["mo"]), int(match["d"]), int(match["h"]), int(match["mi"] or 0), tzinfo=zone
             )
             if year or at <= local_now:
                 return at
@@ -306,7 +305,9 @@ def _row(row: _Row, at: dict[str, int | None], hazard_at: dict[Hazard, int | Non
     )
 
 
-def parse_csv(data: bytes, *, now: datetime, extent: geocheck.Extent | None = None) -> Parsed:
+def parse_csv(
+    data: bytes, *, now: datetime, extent: geocheck.Extent | None = None, zone: tzinfo = DEFAULT_ZONE
+) -> Parsed:
     """Every shelter of a national-layout CSV, each bad row reported (not raised)."""
     text, encoding, problems = decode(data)
     parsed = Parsed(problems=problems, encoding=encoding)
@@ -333,7 +334,7 @@ def parse_csv(data: bytes, *, now: datetime, extent: geocheck.Extent | None = No
     for index, name in enumerate(header):
         match = _HEADCOUNT.match(fields.fold(name))
         if match:
-            when = snapshot_time(match["when"], now=now)
+            when = snapshot_time(match["when"], now=now, zone=zone)
             if when is None:
                 parsed.problems.append(Problem(1, name, "count_time_bad", {"value": match["when"]}, WARNING))
             else:
@@ -483,11 +484,18 @@ def parse_geojson(data: bytes, *, extent: geocheck.Extent | None = None) -> Pars
     return parsed
 
 
-def parse_file(name: str, data: bytes, *, now: datetime, extent: geocheck.Extent | None = None) -> Parsed:
+def parse_file(
+    name: str,
+    data: bytes,
+    *,
+    now: datetime,
+    extent: geocheck.Extent | None = None,
+    zone: tzinfo = DEFAULT_ZONE,
+) -> Parsed:
     """Pick the parser by file name: ``.geojson`` / ``.json`` or CSV."""
     if name.lower().endswith((".geojson", ".json")):
         return parse_geojson(data, extent=extent)
-    return parse_csv(data, now=now, extent=extent)
+    return parse_csv(data, now=now, extent=extent, zone=zone)
 
 
 def to_csv_rows(records: Iterable[Record], municipality_code: str) -> list[list[str]]:

@@ -172,6 +172,7 @@ def alerts_feed(request: Request, conn: Conn, now: Now) -> Response:
         self_url=f"{base}/alerts.atom",
         cap_url=lambda m: f"{base}/api/cap/{m.alert_id}/{m.version}.xml",
         author=request.app.state.cap_sender_name,
+        tz=request.app.state.zone,
     )
     return Response(body, media_type=ATOM_MEDIA_TYPE, headers=headers)
 
@@ -182,7 +183,12 @@ def _cap_response(request: Request, published: Published, *, max_age: int) -> Re
     headers = _cache_headers(etag, published.created_at, max_age=max_age)
     if _not_modified(request, etag, published.created_at):
         return Response(status_code=304, headers=headers)
-    body = render_cap(published.message, sender_name=request.app.state.cap_sender_name, web=f"{base}/")
+    body = render_cap(
+        published.message,
+        sender_name=request.app.state.cap_sender_name,
+        web=f"{base}/",
+        tz=request.app.state.zone,
+    )
     return Response(body, media_type=CAP_MEDIA_TYPE, headers=headers)
 
 

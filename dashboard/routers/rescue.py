@@ -12,6 +12,7 @@ Nothing here logs a place, an address, a phone number, a note or a token.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
@@ -40,7 +41,6 @@ from rescue.rules import NEEDS, State
 
 log = structlog.get_logger("rescue")
 router = APIRouter(tags=["rescue"])
-MAP_TILES = "https://tile.openstreetmap.org"
 PURGE_EVERY = timedelta(hours=1)
 STATUSES = {
     InvalidReport: 422,
@@ -149,6 +149,17 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _map(request: Request, conn) -> dict:
+    """What a page's map needs: the basemap the settings chose, and the city's extent
+    (its alert areas and shelters) to open on."""
+    extent = store.extent_of(conn)
+    return {
+        "basemap": request.app.state.basemap.page(),
+        "zone": getattr(request.app.state.zone, "key", "Asia/Tokyo"),  # an IANA name, for the browser
+        "extent": None if extent is None else dataclasses.asdict(extent),
+    }
+
+
 # --- residents ---------------------------------------------------------------------------------------
 
 
@@ -171,10 +182,11 @@ def safety_page(
             "enabled": config_of(request).key is not None,
             "retention_days": config_of(request).rescue_retention_days,
             "links": {code: f"/r/safety?lang={code}" for code in ("ja", "ja-easy", "en")},
+            **_map(request, conn),
         },
     )
     response.headers["Content-Security-Policy"] = secure_headers(
-        service_worker=True, referrer="no-referrer", images=MAP_TILES
+        service_worker=True, referrer="no-referrer", images=request.app.state.basemap.image_origin
     )["Content-Security-Policy"]
     return response
 
@@ -330,9 +342,10 @@ def triage_page(request: Request, conn: Conn, now: Now, lang: str | None = None)
     return templates.TemplateResponse(
         request,
         "rescue.html",
-        {"lang": chosen, "session": session, "allowed": allowed},
+        {"lang": chosen, "session": session, "allowed": allowed, **_map(request, conn)},
         status_code=200 if allowed else 403,
-        headers=secure_headers(images=MAP_TILES, styles="'unsafe-inline'"),  # Leaflet's own styles
+        # the tile server the settings chose; Leaflet's own styles
+        headers=secure_headers(images=request.app.state.basemap.image_origin, styles="'unsafe-inline'"),
     )
 
 

@@ -226,7 +226,13 @@ def resident_page(
 ) -> HTMLResponse:
     language = resident_language(request, lang)
     view = resident_view.summary(
-        conn, place=place, language=language, now=now, nearest=nearest_of(request), bands=bands_of(request)
+        conn,
+        place=place,
+        language=language,
+        now=now,
+        nearest=nearest_of(request),
+        bands=bands_of(request),
+        zone=request.app.state.zone,
     )
     config = config_of(request)
     return render_page(
@@ -280,7 +286,13 @@ def level_speech(
 ) -> Response:
     language = resident_language(request, lang)
     view = resident_view.summary(
-        conn, place=place, language=language, now=now, nearest=nearest_of(request), bands=bands_of(request)
+        conn,
+        place=place,
+        language=language,
+        now=now,
+        nearest=nearest_of(request),
+        bands=bands_of(request),
+        zone=request.app.state.zone,
     )
     return _wav(request, resident_view.spoken(view, language), language)
 
@@ -705,4 +717,5 @@ def resident_summary(
         now=now,
         nearest=nearest_of(request),
         bands=bands_of(request),
+        zone=request.app.state.zone,
     )

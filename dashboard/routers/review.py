@@ -6,10 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from typing import Annotated
 from urllib.parse import urlencode
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,25 +19,26 @@ from dashboard.pages import language, secure_headers, templates
 from kawamori import staff
 
 router = APIRouter(tags=["review"])
-JST = ZoneInfo("Asia/Tokyo")
 DEFAULT_RANGE = timedelta(days=3)
 Areas = Annotated[list[str], Query(description="Area ids (alert areas, or a station in no area); none: all")]
-When = Annotated[str | None, Query(max_length=40, description="ISO 8601; without a zone: Japan time")]
+When = Annotated[str | None, Query(max_length=40, description="ISO 8601; without a zone: the city's time")]
 
 
-def _when(value: str | None, default: datetime, name: str) -> datetime:
+def _when(value: str | None, default: datetime, name: str, zone: tzinfo) -> datetime:
     if not value:
         return default
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise review.ReviewError(f"{name}: not a date and time ({value!r})") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=JST)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
-def _load(conn, now: datetime, area: list[str], since: str | None, until: str | None) -> review.Review:
-    end = _when(until, now, "until")
-    start = _when(since, end - DEFAULT_RANGE, "since")
+def _load(
+    conn, now: datetime, area: list[str], since: str | None, until: str | None, zone: tzinfo
+) -> review.Review:
+    end = _when(until, now, "until", zone)
+    start = _when(since, end - DEFAULT_RANGE, "since", zone)
     ids = area or [a["id"] for a in queries.area_levels(conn, staff=True)]
     return review.load(conn, area_ids=ids, since=start, until=end)
 
@@ -60,7 +60,7 @@ def review_page(
     chosen = language(request, lang)
     all_areas = queries.area_levels(conn, staff=True)
     try:
-        result, error = _load(conn, now, area, since, until), None
+        result, error = _load(conn, now, area, since, until, request.app.state.zone), None
     except review.ReviewError as problem:
         result, error = None, str(problem)
 
@@ -76,7 +76,8 @@ def review_page(
         "error": error,
         "areas": all_areas,
         "chosen": set(area),
-        "tz": JST,
+        "tz": request.app.state.zone,
+        "zone_label": now.astimezone(request.app.state.zone).tzname(),
         "kinds": review.KINDS,
         "query": query,
         "since": since or "",
@@ -95,6 +96,7 @@ def review_page(
     responses={200: {"content": {"text/csv": {}}}},
 )
 def review_csv(
+    request: Request,
     conn: Conn,
     now: Now,
     actor: CurrentActor,
@@ -103,7 +105,7 @@ def review_csv(
     until: When = None,
 ) -> Response:
     try:
-        result = _load(conn, now, area, since, until)
+        result = _load(conn, now, area, since, until, request.app.state.zone)
     except review.ReviewError as problem:
         raise HTTPException(400, str(problem)) from None
     out = io.StringIO()
@@ -112,7 +114,7 @@ def review_csv(
     for e in result.entries:
         writer.writerow(
             [
-                e.at.astimezone(JST).isoformat(),
+                e.at.astimezone(request.app.state.zone).isoformat(),
                 e.area_id or "",
                 e.kind,
                 review.KINDS[e.kind][0],
@@ -122,7 +124,8 @@ def review_csv(
                 e.who_en,
             ]
         )
-    start, end = (t.astimezone(JST).strftime("%Y%m%d%H%M") for t in (result.since, result.until))
+    zone = request.app.state.zone
+    start, end = (t.astimezone(zone).strftime("%Y%m%d%H%M") for t in (result.since, result.until))
     name = f"kawamori-review-{start}-{end}.csv"
     return Response(
         "\ufeff" + out.getvalue(),  # a BOM: spreadsheet programs in Japan read it as UTF-8

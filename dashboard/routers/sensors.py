@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -20,7 +19,6 @@ from dashboard.sensor_health import SORTS, DeviceHealth, Reason, Status, needs_v
 from kawamori import staff
 
 router = APIRouter(tags=["sensors"])
-JST = ZoneInfo("Asia/Tokyo")  # as the resident pages: times in the city's zone
 Sort = Literal["device", "station", "battery", "rssi", "backlog", "last", "firmware", "qc", "lag"]
 
 
@@ -65,6 +63,6 @@ def sensors_page(
     return templates.TemplateResponse(
         request,
         "sensors.html",
-        {"lang": chosen, "rows": rows, "visits": visits, "sort": sort, "tz": JST},
+        {"lang": chosen, "rows": rows, "visits": visits, "sort": sort, "tz": request.app.state.zone},
         headers=secure_headers(),
     )

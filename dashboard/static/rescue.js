@@ -18,13 +18,13 @@
   };
   const queue = document.getElementById("queue");
   const live = document.getElementById("live");
-  const map = L.map("triage-map").setView([38.76, 139.9], 12);
-  L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", { maxZoom: 18, attribution: "© OpenStreetMap" }).addTo(map);
+  const map = window.kawamoriMap("triage-map", lang);
   const pins = L.layerGroup().addTo(map);
   let last = "";
   let fitted = false;
 
-  const time = (iso) => new Date(iso).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB", { timeZone: "Asia/Tokyo", hour: "2-digit", minute: "2-digit" }) + " JST";
+  // in the city's time zone (KAWAMORI_TIME_ZONE), named: staff may sit elsewhere
+  const time = (iso) => new Date(iso).toLocaleTimeString(lang === "ja" ? "ja-JP" : "en-GB", { timeZone: document.body.dataset.zone, hour: "2-digit", minute: "2-digit", timeZoneName: "short" });
   const el = (tag, props = {}, ...children) => {
     const node = Object.assign(document.createElement(tag), props);
     node.append(...children.filter((c) => c !== null && c !== undefined));

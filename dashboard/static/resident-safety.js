@@ -138,11 +138,7 @@
   }
   function showMap() {
     if (map || typeof L === "undefined") return;
-    map = L.map("rescue-map").setView([38.76, 139.9], 12);
-    L.tileLayer("https://tile.openstreetmap.org/{z}/{x}/{y}.png", {
-      maxZoom: 18,
-      attribution: "© OpenStreetMap",
-    }).addTo(map);
+    map = window.kawamoriMap("rescue-map", document.body.dataset.lang);
     map.on("click", (event) => setPoint(event.latlng.lat, event.latlng.lng));
   }
   document.getElementById("rescue-locate").addEventListener("click", () => {

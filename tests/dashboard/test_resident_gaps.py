@@ -127,3 +127,21 @@ def test_without_push_or_email_the_page_says_which_channels_there_are(demo_db):
         page = http.get("/r/", params={"area": UPPER, "lang": "en"}).text
         assert "alerts come by LINE, and by phone, FAX and the municipal radio" in page
         assert 'id="push-on"' not in page and 'id="email"' not in page
+
+
+def test_times_are_in_the_city_s_time_zone(demo_db):
+    """KAWAMORI_TIME_ZONE reaches the pages: a city elsewhere sees its own clock."""
+    from zoneinfo import ZoneInfo
+
+    with db.connect(demo_db) as conn:
+        flood(conn, level=3)
+    app = create_app(
+        demo_db,
+        clock=lambda: NOW,
+        residents_config=ResidentConfig(key=new_key()),
+        zone=ZoneInfo("Pacific/Guam"),
+    )
+    with serve(app) as base, httpx.Client(base_url=base, timeout=10) as http:
+        english = http.get("/r/", params={"lat": IN_UPPER[0], "lon": IN_UPPER[1], "lang": "en"}).text
+    local = NOW.astimezone(ZoneInfo("Pacific/Guam"))
+    assert f"{local.hour}:{local.minute:02d} ChST" in english and "JST" not in english

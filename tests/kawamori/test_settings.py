@@ -56,6 +56,9 @@ def test_environment_variables_with_prefix(monkeypatch):
         ({"shelter_crowding_bands": "30,60"}, "three ascending percentages"),
         ({"shelter_crowding_bands": "a,b,c"}, "three ascending percentages"),
         ({"vapid_subject": "bousai@example.jp"}, "mailto:"),
+        ({"time_zone": "JST"}, "not a time zone name"),
+        ({"time_zone": "Asia/Nowhere"}, "not a time zone name"),
+        ({"time_zone": "../etc/passwd"}, "not a time zone name"),
         ({"vapid_private_key": "k" * 43}, "KAWAMORI_VAPID_SUBJECT"),
         ({"smtp_host": "mail.example.jp"}, "KAWAMORI_SMTP_FROM"),
         ({"gateway_url": "ftp://gateway"}, "http"),
@@ -114,3 +117,8 @@ def test_production_channels_with_their_secrets():
         gateway_secret="g" * 32,
     )
     assert "line-access-xyz" not in repr(settings) and "g" * 32 not in repr(settings)
+
+
+def test_the_city_s_time_zone_defaults_to_japan_and_can_be_set():
+    assert Settings(_env_file=None).zone.key == "Asia/Tokyo"
+    assert Settings(_env_file=None, time_zone="Pacific/Guam").zone.key == "Pacific/Guam"

@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from kawamori import db
+from kawamori.clock import DEFAULT_ZONE as JST
 from kawamori.model import Hazard, ShelterStatus
 from shelters.bulk import listing, load_snapshots, read_counts, select, set_status
 from shelters.counts import official_count
 from shelters.errors import InvalidEvent, UnknownShelter
-from shelters.opendata import JST, Snapshot
+from shelters.opendata import Snapshot
 
 NOW = datetime(2026, 12, 6, 6, 0, tzinfo=UTC)
 NINTH = datetime(2026, 11, 9, 18, 0, tzinfo=JST)  # four weeks before NOW
