@@ -130,7 +130,7 @@ def _processes(parent: int) -> dict[str, int]:
             found["postgres"] = int(entry.name)
         elif program == "mosquitto":
             found["mosquitto"] = int(entry.name)
-        elif len(argv) > 3 and argv[1:3] == [b"-m", b"kawamori"]:
+        elif len(argv) > 3 and argv[1:3] == [b"-m", b"kawamori_app"]:
             kind = _COMMANDS.get(argv[3].decode())
             if kind:
                 found[kind] = int(entry.name)

@@ -29,14 +29,19 @@ def configure(fmt: str = "console", level: int = logging.INFO) -> None:
     else:
         renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
         stamper = structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S %z", utc=False)
+    # changed in place: loggers already bound (structlog caches them on first use) keep
+    # the list they were given, so a second configure — a command run in-process, a test
+    # capturing logs — reaches them too
+    processors = structlog.get_config()["processors"]
+    processors[:] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        stamper,
+        structlog.processors.format_exc_info,
+        renderer,
+    ]
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            stamper,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),
         cache_logger_on_first_use=True,
