@@ -400,7 +400,7 @@ class Bench:
             [
                 sys.executable,
                 "-m",
-                "kawamori",
+                "kawamori_app",
                 "ingest",
                 "--worker",
                 worker_name,

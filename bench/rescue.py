@@ -208,7 +208,7 @@ def scenario(
             argv = [
                 sys.executable,
                 "-m",
-                "kawamori",
+                "kawamori_app",
                 "notify",
                 "deliver",
                 "--concurrency",
