@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -215,6 +216,20 @@ def resident_root(request: Request) -> RedirectResponse:
     return RedirectResponse("/r/" + (f"?{query}" if query else ""), status_code=308)
 
 
+def _summary(request: Request, conn, now: datetime, place: resident_view.Place, language: str) -> dict:
+    """What the resident page shows (and says) for ``place``, with this app's shelters,
+    crowding bands and time zone."""
+    return resident_view.summary(
+        conn,
+        place=place,
+        language=language,
+        now=now,
+        nearest=nearest_of(request),
+        bands=bands_of(request),
+        zone=request.app.state.zone,
+    )
+
+
 @router.get("/r/", response_class=HTMLResponse, include_in_schema=False)
 def resident_page(
     request: Request,
@@ -225,15 +240,7 @@ def resident_page(
     notice: str | None = None,
 ) -> HTMLResponse:
     language = resident_language(request, lang)
-    view = resident_view.summary(
-        conn,
-        place=place,
-        language=language,
-        now=now,
-        nearest=nearest_of(request),
-        bands=bands_of(request),
-        zone=request.app.state.zone,
-    )
+    view = _summary(request, conn, now, place, language)
     config = config_of(request)
     return render_page(
         request,
@@ -285,15 +292,7 @@ def level_speech(
     request: Request, conn: Conn, now: Now, place: PlaceAsked, lang: str | None = None
 ) -> Response:
     language = resident_language(request, lang)
-    view = resident_view.summary(
-        conn,
-        place=place,
-        language=language,
-        now=now,
-        nearest=nearest_of(request),
-        bands=bands_of(request),
-        zone=request.app.state.zone,
-    )
+    view = _summary(request, conn, now, place, language)
     return _wav(request, resident_view.spoken(view, language), language)
 
 
@@ -710,12 +709,4 @@ def resident_summary(
     place: PlaceAsked,
     lang: str | None = None,
 ) -> dict:
-    return resident_view.summary(
-        conn,
-        place=place,
-        language=resident_language(request, lang),
-        now=now,
-        nearest=nearest_of(request),
-        bands=bands_of(request),
-        zone=request.app.state.zone,
-    )
+    return _summary(request, conn, now, place, resident_language(request, lang))
