@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rescue.errors import BadTransition, InvalidReport, OutsideCity
+from shelters.geocheck import Extent  # the city's box, as the shelter import checks places
 
 
 class State(StrEnum):
@@ -100,28 +101,6 @@ def normalise_address(text: str | None) -> str | None:
         return None
     plain = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
     return plain or None
-
-
-@dataclass(frozen=True, slots=True)
-class Extent:
-    """The municipality as a box (south, west, north, east) in degrees."""
-
-    south: float
-    west: float
-    north: float
-    east: float
-
-    def covers(self, latitude: float, longitude: float) -> bool:
-        return self.south <= latitude <= self.north and self.west <= longitude <= self.east
-
-    @classmethod
-    def around(cls, points: list[tuple[float, float]], *, margin: float = 0.05) -> Extent | None:
-        """The box around ``points`` (latitude, longitude) widened by ``margin`` degrees."""
-        if not points:
-            return None
-        lats = [p[0] for p in points]
-        lons = [p[1] for p in points]
-        return cls(min(lats) - margin, min(lons) - margin, max(lats) + margin, max(lons) + margin)
 
 
 def check_place(

@@ -53,6 +53,19 @@ class Extent:
             raise ValueError(f"an extent is min_lon,min_lat,max_lon,max_lat with min < max, not {text!r}")
         return cls(*parts)
 
+    @classmethod
+    def around(cls, points: list[tuple[float, float]], *, margin: float = 0.05) -> Extent | None:
+        """The box around ``points`` (latitude, longitude) widened by ``margin`` degrees;
+        ``None`` without points."""
+        if not points:
+            return None
+        lats = [p[0] for p in points]
+        lons = [p[1] for p in points]
+        return cls(min(lons) - margin, min(lats) - margin, max(lons) + margin, max(lats) + margin)
+
+    def covers(self, latitude: float, longitude: float) -> bool:
+        return self.min_lat <= latitude <= self.max_lat and self.min_lon <= longitude <= self.max_lon
+
     def km_outside(self, latitude: float, longitude: float) -> float:
         lat = min(max(latitude, self.min_lat), self.max_lat)
         lon = min(max(longitude, self.min_lon), self.max_lon)

@@ -12,7 +12,6 @@ Nothing here logs a place, an address, a phone number, a note or a token.
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Literal
@@ -156,7 +155,14 @@ def _map(request: Request, conn) -> dict:
     return {
         "basemap": request.app.state.basemap.page(),
         "zone": getattr(request.app.state.zone, "key", "Asia/Tokyo"),  # an IANA name, for the browser
-        "extent": None if extent is None else dataclasses.asdict(extent),
+        "extent": None
+        if extent is None
+        else {
+            "south": extent.min_lat,
+            "west": extent.min_lon,
+            "north": extent.max_lat,
+            "east": extent.max_lon,
+        },
     }
 
 
