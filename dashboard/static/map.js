@@ -111,12 +111,8 @@ function tilesNotice() {
 }
 if (window.L) {
   map = L.map("map", { zoomControl: true }).setView([38.78, 139.89], 12);
-  if (BASEMAP.url) {
-    tileLayer = L.tileLayer(BASEMAP.url, {
-      // an offline file may stop at a low zoom: its tiles are enlarged beyond it
-      minZoom: BASEMAP.minZoom, maxZoom: Math.max(BASEMAP.maxZoom, 18), maxNativeZoom: BASEMAP.maxZoom,
-      attribution: BASEMAP.attribution[lang] || BASEMAP.attribution.ja,
-    }).addTo(map);
+  tileLayer = window.kawamoriTiles(map, BASEMAP, lang);  // basemap.js
+  if (tileLayer) {
     let loaded = 0, failed = 0;
     tileLayer.on("loading", () => { loaded = 0; failed = 0; });
     tileLayer.on("tileload", () => { loaded += 1; });
