@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -338,45 +337,18 @@ def create_first_admin(conn, data_dir: Path) -> tuple[str, str, Path] | None:
 
 
 def run_stack(stack: Stack, *, on_ready) -> None:
-    """Run the stack until a signal; ``on_ready`` is called once the dashboard answers
-    (not before: the banner's address must work when someone opens it)."""
-
     def _signal(signum, frame):
         stack.stopping.set()
-
-    def announce() -> None:
-        host = "127.0.0.1" if stack.settings.dashboard_host == "0.0.0.0" else stack.settings.dashboard_host
-        if answering(host, stack.settings.dashboard_port, stack.stopping):
-            on_ready()
-        else:
-            log.warning(
-                "stack.dashboard_silent", note="the dashboard did not answer; see its log lines above"
-            )
 
     signal.signal(signal.SIGTERM, _signal)
     signal.signal(signal.SIGINT, _signal)
     try:
         stack.start_services()
         stack.start_children()
-        threading.Thread(target=announce, name="announce", daemon=True).start()
+        on_ready()
         stack.supervise()
     finally:
         stack.stop()
-
-
-def answering(host: str, port: int, stopping: threading.Event, *, timeout_s: float = 180.0) -> bool:
-    """Whether the dashboard accepts connections before ``timeout_s`` or a stop (uvicorn
-    listens only once the app has started)."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=2):
-                return True
-        except OSError:
-            if stopping.wait(0.2):
-                return False
-    return False
-    return False
 
 
 def dashboard_url(settings: Settings) -> str:
