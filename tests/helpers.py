@@ -1,9 +1,12 @@
-"""Small helpers shared by the tests: waiting for a condition and serving an ASGI
-app with a real uvicorn server on a free port."""
+"""Small helpers shared by the tests: waiting for a condition, serving an ASGI app
+with a real uvicorn server on a free port, and a network cable between a browser and
+that server which a test can cut."""
 
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import tempfile
 import threading
 import time
@@ -49,6 +52,85 @@ def serve(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+class Cable:
+    """A TCP relay from a free port to ``port``: a network between client and server that
+    a test can cut (every connection reset, new ones refused) and mend. A browser's own
+    offline switch does not reach everything (a service worker's network fallback slips
+    through Chromium's emulation now and then); a cut cable stops every byte."""
+
+    def __init__(self, port: int) -> None:
+        self._target = port
+        self._listener = socket.create_server(("127.0.0.1", free_port()))
+        self.url = f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._cut = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            self._cut = True
+            for s in self._open:
+                _reset(s)
+            self._open.clear()
+
+    def mend(self) -> None:
+        with self._lock:
+            self._cut = False
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            with self._lock:
+                if self._cut:
+                    _reset(client)
+                    continue
+                try:
+                    server = socket.create_connection(("127.0.0.1", self._target))
+                except OSError:
+                    _reset(client)
+                    continue
+                self._open |= {client, server}
+            for a, b in ((client, server), (server, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+            sink.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # reset by a cut, or by the other side
+
+
+def _reset(s: socket.socket) -> None:
+    """Drop a connection at once, as a cut link looks to the peer (shut down first: a
+    pump thread blocked reading it keeps the socket open otherwise)."""
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    s.close()
+
+
+@contextmanager
+def cable(base_url: str) -> Iterator[Cable]:
+    """A :class:`Cable` to the server at ``base_url``; closed after."""
+    relay = Cable(int(base_url.rsplit(":", 1)[1]))
+    try:
+        yield relay
+    finally:
+        relay.close()
 
 
 def screenshot_path(name: str) -> Path:
