@@ -358,14 +358,18 @@ def _falling(
     hold = float(alert.details.get("hold_s") or 0.0)
     if not issued or evidence.lost or evidence.supported >= issued or evidence.unconfirmed >= issued:
         return None, hold, hold
-    since = alert.details.get("below_since")
+    start = datetime.fromisoformat(since) if (since := alert.details.get("below_since")) else now
     applies = hold
     came_down, raised = alert.details.get("came_down_at"), alert.details.get("raised_at")
     if came_down and raised:
         back = datetime.fromisoformat(raised) - datetime.fromisoformat(came_down)
         if timedelta(0) < back <= policy.flap_hold:
             applies = max(hold, policy.flap_hold.total_seconds())
-    return (datetime.fromisoformat(since) if since else now), hold, applies
+    if raised and issued < policy.staff_lowers_from:
+        # a level the policy lowers by itself stays at least flap_hold after it went up:
+        # it would otherwise come down and go up again within one window
+        applies = max(applies, (datetime.fromisoformat(raised) + policy.flap_hold - start).total_seconds())
+    return start, hold, applies
 
 
 def lower_due(alert: Alert) -> datetime | None:

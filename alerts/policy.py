@@ -18,7 +18,9 @@ Defaults follow Japanese practice: evacuation information is a human decision.
 * a level a forecast supported comes down only once the evidence stayed below it for
   the forecasting station's dwell, and any level only after ``flap_hold`` (6 h) when it
   came back less than that after it last came down: a river hovering at a threshold
-  reverses the area's level once, not every hour.
+  reverses the area's level once, not every hour. A level the policy issued by itself
+  (below ``staff_lowers_from``) is not lowered by it until ``flap_hold`` after it went
+  up, so it does not go up, down and up again within one window.
 """
 
 from __future__ import annotations
@@ -49,7 +51,8 @@ class ApprovalPolicy(BaseModel):
         default=timedelta(hours=6),
         ge=timedelta(0),
         description="a level issued again less than this after the area's level came down is held "
-        "this long below before it comes down again (a hovering river: one reversal, not many)",
+        "this long below before it comes down again, and a level the policy issued by itself is not "
+        "lowered by it until this long after it went up (a hovering river: one reversal, not many)",
     )
 
     @model_validator(mode="after")

@@ -253,6 +253,11 @@ def measures_table(report: Report) -> Table:
         ),
         ("…proposed one reading later", str(m["rises_proposed_late"]), ""),
         (
+            "returns from a dropout below danger (not rises), level 4 proposed or held",
+            rate(m["dropouts_proposed"], m["dropouts"]),
+            "",
+        ),
+        (
             "single readings after a plausible rise proposed at once",
             rate(m["singles_plausible_proposed"], m["singles_plausible"]),
             "100 %",

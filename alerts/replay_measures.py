@@ -166,6 +166,8 @@ def measure(
         "rises_proposed_late": 0,
         "rises_jump": 0,
         "rises_jump_proposed": 0,
+        "dropouts": 0,  # crossings from a dropout below danger (not counted as rises)
+        "dropouts_proposed": 0,
         "singles_plausible": 0,
         "singles_plausible_proposed": 0,
         "singles_jump": 0,
@@ -245,6 +247,14 @@ def measure(
                 if not (levels[i - 1] < d <= levels[i]):
                     continue
                 two = i + 1 <= ep.last and levels[i + 1] >= d
+                if levels[i - 1] < levels[i] and _spike(times, levels, i - 1):
+                    # the reading below danger was a dropout (QARTOD spike) between
+                    # readings above it: the water did not rise, the gauge came back
+                    m["dropouts"] += 1
+                    m["dropouts_proposed"] += seen(times[i], times[i + 1] if two else times[i], _four) or (
+                        max(state(times[i])) >= 4
+                    )
+                    continue
                 rate = (levels[i] - levels[i - 1]) / max((times[i] - times[i - 1]) / 3600, 1 / 6)
                 best, rises = fastest[i - 1]  # its history before this rise
                 jump = rises >= HISTORY_RISES and rate > JUMP_FACTOR * best
@@ -346,7 +356,7 @@ def measure(
         worst = 0
         j = 0
         for i, ts in enumerate(changes):
-            while changes[j] < ts - HYSTERESIS_S:
+            while changes[j] <= ts - HYSTERESIS_S:
                 j += 1
             worst = max(worst, i - j + 1)
         m["max_changes_6h"] = max(m["max_changes_6h"], worst)
@@ -373,12 +383,12 @@ def _reversals(events: Sequence[tuple[float, str, int, str | None]]) -> int:
         if new == level:
             continue
         way = 1 if new > level else -1
-        if last is not None and way != last[1] and ts - last[0] <= HYSTERESIS_S:
+        if last is not None and way != last[1] and ts - last[0] < HYSTERESIS_S:
             flips.append(ts)
         level, last = new, (ts, way)
     worst = j = 0
     for i, ts in enumerate(flips):
-        while flips[j] < ts - HYSTERESIS_S:
+        while flips[j] <= ts - HYSTERESIS_S:
             j += 1
         worst = max(worst, i - j + 1)
     return worst

@@ -64,6 +64,8 @@ def main() -> None:
          " / ".join(str(mn["forecasts_below_kinds"].get(k, 0)) for k in FORECAST_KINDS)),
         ("rises through danger (≥ 2 above) with a level-4 proposal by the 2nd reading",
          rate(mn["rises_proposed"], mn["rises"])),
+        ("…returns from a dropout below danger (not rises), level 4 proposed or held",
+         rate(mn["dropouts_proposed"], mn["dropouts"])),
         ("…crossings beyond the station's history (jumps) with ≥ 2 above, proposed",
          rate(mn["rises_jump_proposed"], mn["rises_jump"])),
         ("single readings, station history too short (< 3 rises), proposed at once",

@@ -125,11 +125,12 @@ def test_reject_withdraws_without_anything_public_and_does_not_ask_again(conn, d
 
 def test_cancel_sends_a_cancel_referencing_earlier_versions(conn, demo_db, staff):
     alert_id = raise_alert(conn, 2)  # automatic
-    store.apply(conn, station_id=STATION, conditions=[stage(1)], now=T0 + timedelta(minutes=1), policy=POLICY)
+    later = T0 + POLICY.flap_hold  # the policy lowers its own level no sooner
+    store.apply(conn, station_id=STATION, conditions=[stage(1)], now=later, policy=POLICY)
     with pytest.raises(NotAllowed):
-        actions.cancel(conn, alert_id=alert_id, actor=staff["viewer"], now=T0, reason="mistake")
+        actions.cancel(conn, alert_id=alert_id, actor=staff["viewer"], now=later, reason="mistake")
     view = actions.cancel(
-        conn, alert_id=alert_id, actor=staff["op"], now=T0 + timedelta(minutes=2), reason="sensor fault"
+        conn, alert_id=alert_id, actor=staff["op"], now=later + timedelta(minutes=1), reason="sensor fault"
     )
     assert view.alert.state is AlertState.cancelled
     rows = outbox(conn, alert_id)
@@ -158,8 +159,8 @@ def test_list_puts_awaiting_approval_first(conn, demo_db, staff):
     auto = raise_alert(conn, 2, station="kyoden-chiwara")
     pending = raise_alert(conn, 4, station="kyoden-kanehiro")
     ended = raise_alert(conn, 2, station="fujishima-tomizawa")  # each in its own area
-    store.apply(
-        conn, station_id="fujishima-tomizawa", conditions=[], now=T0 + timedelta(minutes=1), policy=POLICY
+    store.apply(  # the policy lifts its own level 6 h after it went up
+        conn, station_id="fujishima-tomizawa", conditions=[], now=T0 + POLICY.flap_hold, policy=POLICY
     )
     assert [v.id for v in actions.list_alerts(conn)] == [pending, auto, ended]
     assert [v.id for v in actions.list_alerts(conn, open_only=True)] == [pending, auto]

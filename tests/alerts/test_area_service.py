@@ -181,18 +181,20 @@ def test_a_level_issued_again_soon_after_its_lift_is_held_for_the_flap_hold(demo
             )
             return issuance(conn)
 
+        six = 6 * 60
         assert tick(0, caution)[1:3] == ("active", 2)
-        assert tick(5)[1:3] == ("active", 2)  # below for 5 of the 10 minutes' hold
-        first, state, *_ = tick(15)
-        assert state == "resolved"  # lifted by the policy after the hold
-        second, state, level, *_ = tick(45, caution)  # back 30 min later: a new issuance
+        assert tick(15)[1:3] == ("active", 2)  # the 10 minutes' hold is over; it went up < 6 h ago
+        assert tick(six - 1)[1] == "active"
+        first, state, *_ = tick(six)
+        assert state == "resolved"  # lifted by the policy 6 h after it went up
+        second, state, level, *_ = tick(six + 30, caution)  # back 30 min later: a new issuance
         assert (state, level) == ("active", 2) and second != first
-        tick(50)  # the evidence falls again
-        assert tick(65)[1] == "active"  # the stations' 10 minutes are not enough now
-        assert tick(50 + 6 * 60 - 1)[1] == "active"
-        assert tick(50 + 6 * 60)[1] == "resolved"
+        tick(six + 35)  # the evidence falls again
+        assert tick(six + 50)[1] == "active"  # the stations' 10 minutes are not enough now
+        assert tick(six + 35 + six - 1)[1] == "active"  # 6 h below: it came back soon after its lift
+        assert tick(six + 35 + six)[1] == "resolved"
         details = conn.execute("SELECT details FROM alerts WHERE id = %s", (second,)).fetchone()[0]
-        assert details["came_down_at"] == (T0 + timedelta(minutes=15)).isoformat()
+        assert details["came_down_at"] == (T0 + timedelta(minutes=six)).isoformat()
 
 
 def test_a_new_issuance_after_a_declined_proposal_knows_the_last_lift(demo_db):
@@ -215,15 +217,16 @@ def test_a_new_issuance_after_a_declined_proposal_knows_the_last_lift(demo_db):
             apply_many(conn, conditions={TOMIZAWA: list(conditions)}, now=when, policy=policy)
             return issuance(conn)
 
+        six = 6 * 60
         tick(0, caution)
         tick(1)
-        assert tick(12)[1] == "resolved"
-        proposed, state, *_ = tick(20, single)
+        assert tick(six)[1] == "resolved"
+        proposed, state, *_ = tick(six + 8, single)
         assert state == "pending"
         actions.reject(
-            conn, alert_id=proposed, actor=chief, now=T0 + timedelta(minutes=21), reason="現地確認"
+            conn, alert_id=proposed, actor=chief, now=T0 + timedelta(minutes=six + 9), reason="現地確認"
         )
-        again, state, level, *_ = tick(30, caution, single)  # the declined level 4 is not asked again
+        again, state, level, *_ = tick(six + 18, caution, single)  # the declined level 4 is not asked again
         assert (state, level) == ("active", 2) and again != proposed
         details = conn.execute("SELECT details FROM alerts WHERE id = %s", (again,)).fetchone()[0]
-        assert details["came_down_at"] == (T0 + timedelta(minutes=12)).isoformat()
+        assert details["came_down_at"] == (T0 + timedelta(minutes=six)).isoformat()

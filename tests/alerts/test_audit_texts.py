@@ -77,6 +77,9 @@ def test_a_real_lifecycle_writes_a_known_code_on_every_entry(conn, demo_db):
     area = actions.get_alert(conn, alert_id=area.id).view
     actions.approve(conn, alert_id=area.id, actor=op, now=T0 + timedelta(minutes=4))
     store.apply(conn, station_id=STATION, conditions=[], now=T0 + timedelta(minutes=5), policy=policy)
+    # the policy lifts the level 2 staff left 6 h after the level last went up
+    store.apply(conn, station_id=STATION, conditions=[], now=T0 + timedelta(minutes=2) + policy.flap_hold,
+                policy=policy)  # fmt: skip
     rows = conn.execute("SELECT action, details FROM alert_audit ORDER BY id").fetchall()
     assert len(rows) >= 8
     for action, details in rows:

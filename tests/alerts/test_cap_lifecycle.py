@@ -36,6 +36,9 @@ def minutes(n: float) -> datetime:
     return T0 + timedelta(minutes=n)
 
 
+CLEAR = minutes(12 + 6 * 60)  # when the policy may lift the level 2 staff left
+
+
 def forecast(level: int, station: str, at: datetime) -> Condition:
     return Condition(
         station_id=station,
@@ -108,8 +111,10 @@ def day(demo_db) -> list[tuple[AlertMessage, str, bool, datetime]]:
         evaluate(conn, minutes(120), **{TOMIZAWA: [observed(2, TOMIZAWA, minutes(120), 14.0, -0.8)]})
         approve(conn, FUJI, op, minutes(125))
         approve(conn, UPPER, ap, minutes(126), "Exercise")
-        # below every stage: level 2 is lifted by the written policy (an all-clear)
+        # below every stage: level 2 is lifted by the written policy (an all-clear), which
+        # lowers its own levels 6 h after the level last went up (approved at minute 12)
         evaluate(conn, minutes(180), **{TOMIZAWA: [observed(None, TOMIZAWA, minutes(180), 12.9, -0.5)]})
+        evaluate(conn, CLEAR, **{TOMIZAWA: [observed(None, TOMIZAWA, CLEAR, 12.9, -0.5)]})
         rows = conn.execute(
             """SELECT o.payload, a.state, o.public, o.created_at FROM alert_outbox o
                JOIN alerts a ON a.id = o.alert_id ORDER BY o.id"""
@@ -194,7 +199,7 @@ def test_an_all_clear_states_the_facts_when_it_is_sent(day):
             assert {"rateOfRiseMPerH", "projectedAt", "stageKey"}.isdisjoint(parameters(info))
     [fuji_clear] = [m for m, _ in ends if m.areas[0].id == FUJI and m.msg_type.value == "Update"]
     assert fuji_clear.level_m == pytest.approx(12.9)  # the reading behind the all-clear, not 15 m
-    assert fuji_clear.observed_at == minutes(180)
+    assert fuji_clear.observed_at == CLEAR
     ja = one(infos(parse(render_cap(fuji_clear)))["ja-JP"], "description")
     assert "12.90m" in ja and "解除" in one(infos(parse(render_cap(fuji_clear)))["ja-JP"], "headline")
 
@@ -228,7 +233,7 @@ def test_the_served_feed_has_no_drill_and_complete_references(day, demo_db):
     from dashboard.routers.cap import current_messages, public_message
 
     with db.connect(demo_db) as conn:
-        feed = current_messages(conn, now=minutes(181))
+        feed = current_messages(conn, now=CLEAR + timedelta(minutes=1))
         assert {p.message.status.value for p in feed} == {"Actual"}
         assert {p.message.areas[0].id for p in feed} == {FUJI, LOWER}
         drill_id = issuance(conn, UPPER, "Exercise")

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -159,16 +160,74 @@ def test_level_2_information_goes_out_and_ends_by_policy():
     area = Area()
     area.see(obs(2))
     assert area.issued == 2 and area.actions == [Action.opened, Action.issued]
-    area.see()
+    went_up = area.now
+    area.see()  # the evidence went at once: the level stays 6 h after it went up
+    assert decision.lower_due(area.alert) == went_up + POLICY.flap_hold
+    area.see(minutes=6 * 60 - 2)
+    assert area.issued == 2 and Action.lifted not in area.actions
+    area.see(minutes=1)
     assert area.alert.state is AlertState.resolved and Action.lifted in area.actions
     assert [m[1] for m in area.messages] == [MsgType.alert, MsgType.update]
+
+
+def test_a_level_the_policy_issued_changes_at_most_once_within_the_flap_hold():
+    """A forecast that comes and goes over a plateau: up, down and up again within a
+    few hours is two reversals in one window. The policy's own levels stay at least
+    the flap hold after they went up; staff's levels are theirs to lower (proposed)."""
+    area = Area()
+    area.see(forecast(2, hold_s=3600))
+    up = area.now
+    area.see(minutes=10)
+    area.see(minutes=4 * 60)  # the stations' dwell is long over, the flap hold is not
+    assert area.issued == 2
+    area.see(minutes=6 * 60 - 4 * 60 - 11)
+    assert area.issued == 2 and area.now == up + timedelta(hours=6) - timedelta(minutes=1)
+    area.see(minutes=1)
+    assert area.alert.state is AlertState.resolved
+    free = Area(policy=POLICY.model_copy(update={"flap_hold": timedelta(0)}))
+    free.see(forecast(2, hold_s=3600))
+    free.see(minutes=10)
+    free.see(minutes=60)
+    assert free.alert.state is AlertState.resolved  # a municipality may turn it off
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0, 1, 2]),  # the observed level (the policy's own levels)
+            st.sampled_from([0, 1, 2]),  # the forecast level
+            st.sampled_from([0, 60, 1800, 3 * 3600]),  # the forecasting station's dwell
+            st.sampled_from([1, 10, 60, 4 * 60, 6 * 60]),
+        ),
+        max_size=30,
+    )
+)
+def test_the_policy_never_lowers_its_own_level_within_the_flap_hold_of_raising_it(steps):
+    area = Area()
+    changes = []  # (time, level) of every public change
+    for observed, predicted, hold_s, minutes in steps:
+        conditions = [obs(observed)] if observed else []
+        if predicted:
+            conditions.append(forecast(predicted, "fujishima-fujikawa", hold_s=hold_s))
+        before = area.issued
+        area.see(*conditions, minutes=minutes)
+        if area.issued != before:
+            changes.append((area.now, area.issued))
+    up = None
+    previous = 0
+    for when, level in changes:
+        if level > previous:
+            up = when
+        else:
+            assert when - up >= POLICY.flap_hold, changes
+        previous = level
 
 
 def test_a_level_comes_down_only_after_its_evidence_stayed_below_for_the_hold():
     """A gauge hovering at a threshold, or a forecast that comes and goes, must not
     issue, lift and issue again: the hold is the longest dwell of the stations behind
     the level (3 readings of an hourly gauge), counted from when the evidence fell."""
-    area = Area()
+    area = Area(policy=POLICY.model_copy(update={"flap_hold": timedelta(0)}))  # the dwell alone
     area.see(forecast(2, hold_s=3 * 3600))
     assert area.issued == 2
     area.see(minutes=60)  # the forecast went: the level stays, and says since when
@@ -251,14 +310,14 @@ def test_a_held_level_ended_by_staff_keeps_no_hold():
 
 
 def test_a_level_back_soon_after_it_came_down_is_held_for_the_flap_hold():
-    """A river hovering around a threshold for hours: the first lift comes after the
-    stations' hold, but a level issued again within the policy's flap hold (6 h) of
-    coming down is held that long — one reversal, not one every hour."""
+    """A river hovering around a threshold for hours: the first lift comes 6 h after
+    the level went up, but a level issued again within the policy's flap hold (6 h) of
+    coming down is held that long below — one reversal, not one every hour."""
     area = Area()
     area.see(forecast(2, hold_s=3600))
     area.see(minutes=10)
-    area.see(minutes=60)
-    assert area.alert.state is AlertState.resolved  # the first time: after the hold
+    area.see(minutes=6 * 60 - 10)
+    assert area.alert.state is AlertState.resolved  # the first time: 6 h after it went up
     lifted_at = area.now
     area.see(forecast(2, hold_s=3600), minutes=60)  # back an hour later: a new issuance
     assert area.issued == 2 and area.alert.details["came_down_at"] == lifted_at.isoformat()
@@ -269,21 +328,26 @@ def test_a_level_back_soon_after_it_came_down_is_held_for_the_flap_hold():
     assert area.issued == 2
     area.see(minutes=1)
     assert area.alert.state is AlertState.resolved
-    # a level that comes back after the flap hold is held only for the stations' dwell
+    # a level that comes back after the flap hold is held only until 6 h after it went up
     area.see(forecast(2, hold_s=3600), minutes=6 * 60 + 1)
     area.see(minutes=1)
-    area.see(minutes=60)
+    area.see(minutes=6 * 60 - 2)
+    assert area.issued == 2
+    area.see(minutes=1)
     assert area.alert.state is AlertState.resolved
     # the same within one issuance: a level lowered and raised again is held longer
     area = Area()
     area.see(obs(2), obs(1, "b"))
     area.see(obs(1, "b"), minutes=10)
-    assert area.issued == 1  # a confirmed stage left: lowered at once
+    area.see(obs(1, "b"), minutes=6 * 60 - 11)
+    assert area.issued == 2  # a confirmed stage left, but the level went up under 6 h ago
+    area.see(obs(1, "b"), minutes=1)
+    assert area.issued == 1
     area.see(obs(2), obs(1, "b"), minutes=30)
     assert area.issued == 2
     area.see(obs(1, "b"), minutes=10)
     area.see(obs(1, "b"), minutes=6 * 60 - 1)
-    assert area.issued == 2  # held: it came back 30 min after coming down
+    assert area.issued == 2  # held 6 h below: it came back 30 min after coming down
     area.see(obs(1, "b"), minutes=1)
     assert area.issued == 1
 
@@ -561,9 +625,12 @@ TestAreaMachine.settings = hsettings(max_examples=200, stateful_step_count=30, d
 
 def test_an_issuance_lives_from_its_first_level_to_its_lift():
     area = Area()
-    for step in ([obs(2)], [obs(4)], "approve", [obs(2)], "approve", [], [obs(4)], "approve", []):
+    steps = ([obs(2)], [obs(4)], "approve", [obs(2)], "approve", [], "6 h", [obs(4)], "approve", [])
+    for step in steps:
         if step == "approve":
             area.approve(APPROVER)
+        elif step == "6 h":
+            area.see(minutes=6 * 60)  # the level 2 staff left comes down 6 h after it went up
         else:
             area.see(*step)
     # the level came back a minute after it came down: the lift waits for the flap hold

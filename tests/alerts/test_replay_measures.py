@@ -22,6 +22,10 @@ def test_a_flood_up_and_down_is_one_reversal_flapping_is_more():
     assert _reversals(flapping) == 3
     slow = [(0, "issued", 4, None), (7 * H, "lifted", 0, None), (14 * H, "issued", 4, None)]
     assert _reversals(slow) == 0
+    # a window is shorter than 6 h: a level held exactly 6 h, lifted, back 5 h later
+    held = [(0, "issued", 2, None), (6 * H, "lifted", 0, None), (11 * H, "issued", 2, None)]
+    assert _reversals(held) == 1
+    assert _reversals([*held, (16 * H, "lifted", 0, None)]) == 2
 
 
 def test_a_silent_hold_counts_when_nobody_is_asked_by_the_first_tick_after_6_h():
@@ -78,3 +82,17 @@ def test_a_jump_is_proposed_only_by_a_proposal_made_at_it():
     assert (m["singles_jump"], m["singles_jump_proposed"]) == (1, 1)
     before = [ev(4 * H, "proposed", 4, "forecast", proposal="raise")]  # open before the jump
     assert run(times, levels, before)["singles_jump_proposed"] == 0
+
+
+def test_a_gauge_back_from_a_dropout_is_no_rise():
+    # above danger, one reading 0.8 m down, back up: the water did not rise through danger
+    times = [float(i * H) for i in range(6)]
+    levels = [1.3, 1.3, 0.5, 1.3, 1.31, 0.7]
+    m = run(times, levels, [])
+    assert (m["dropouts"], m["rises"], m["singles_plausible"], m["singles_short"]) == (1, 0, 0, 0)
+    held = [ev(0, "proposed", 4, "observed", proposal="raise")]  # still open over the dropout
+    assert run(times, levels, held)["dropouts_proposed"] == 1
+    # the same shape from below danger all along is a rise
+    rising = [0.3, 0.4, 0.5, 1.3, 1.31, 0.7]
+    m = run(times, rising, [])
+    assert (m["dropouts"], m["rises"]) == (0, 1)

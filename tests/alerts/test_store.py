@@ -81,14 +81,17 @@ def test_full_lifecycle_in_the_database(demo_db):
         alert = store.load_alert(conn, alert_id)  # evidence lost: neither kept silently nor dropped
         assert alert.stale and (alert.proposal, alert.alert_level) == (Proposal.verify, 2)
         store.apply(conn, station_id=STATION, conditions=[stage(1)], now=T0 + 2 * minute, policy=POLICY)
-        store.apply(conn, station_id=STATION, conditions=[], now=T0 + 3 * minute, policy=POLICY)
+        # the policy lowers its own level 6 h after it went up, then lifts it
+        later = T0 + POLICY.flap_hold
+        store.apply(conn, station_id=STATION, conditions=[stage(1)], now=later, policy=POLICY)
+        store.apply(conn, station_id=STATION, conditions=[], now=later + minute, policy=POLICY)
         detail = actions.get_alert(conn, alert_id=alert_id)
         assert [e.action for e in detail.audit] == [
             "opened",
             "issued",
             "proposed",
-            "lowered",
             "proposal_withdrawn",
+            "lowered",
             "lifted",
         ]
         rows = conn.execute(
@@ -172,7 +175,10 @@ def test_ten_thousand_stations_in_one_batch(database_url):
         assert apply(quiet, T0) == []
         assert len(apply(flooding, T0)) == n // 10
         assert apply(flooding, T0 + timedelta(seconds=30)) == []
-        assert len(apply(quiet, T0 + timedelta(minutes=1))) == n // 10
+        held = apply(quiet, T0 + timedelta(minutes=1))  # it went up under 6 h ago: held, says until when
+        assert len(held) == n // 10 and not any(t.message or t.audit for t in held)
+        assert counts(conn)["alert_outbox"] == n // 10
+        assert len(apply(quiet, T0 + POLICY.flap_hold)) == n // 10
         assert counts(conn)["alert_outbox"] == 2 * (n // 10)
 
 
@@ -252,5 +258,8 @@ def test_a_forecast_that_does_not_come_true_is_cleared(demo_db):
     with db.connect(demo_db) as conn:
         store.apply(conn, station_id=STATION, conditions=[forecast(2)], now=T0, policy=POLICY)
         store.apply(conn, station_id=STATION, conditions=[], now=T0 + timedelta(minutes=30), policy=POLICY)
+        rows = conn.execute("SELECT msg_type, payload->>'response' FROM alert_outbox ORDER BY id").fetchall()
+        assert rows == [("Alert", "Monitor")]  # residents keep it 6 h: no all-clear and re-issue
+        store.apply(conn, station_id=STATION, conditions=[], now=T0 + POLICY.flap_hold, policy=POLICY)
         rows = conn.execute("SELECT msg_type, payload->>'response' FROM alert_outbox ORDER BY id").fetchall()
         assert rows == [("Alert", "Monitor"), ("Update", "AllClear")]

@@ -263,7 +263,6 @@ def test_watermarks_are_the_highest_seq_per_device():
     assert result.watermarks == {"gauge-1": 12, "gauge-2": 4}
 
 
-
 def test_a_redelivery_within_the_batch_is_counted_not_stored_twice():
     first = message(readings(one(1), one(2)))
     again = message(readings(one(2)), mid=2)  # a single reading, as the gauge resends it
@@ -272,6 +271,7 @@ def test_a_redelivery_within_the_batch_is_counted_not_stored_twice():
     assert [r.seq for r in result.readings] == [1, 2]
     assert result.duplicates == 1
     assert [d.reason for d in result.dead_letters] == [Reason.seq_reused]
+
 
 # -- statuses ----------------------------------------------------------------------------
 
