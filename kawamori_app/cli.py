@@ -96,7 +96,7 @@ def up(
             )
         console.print("Stop with Ctrl-C / 停止: Ctrl-C")
         if browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-            threading.Timer(2.0, webbrowser.open, (url,)).start()
+            threading.Thread(target=webbrowser.open, args=(url,), daemon=True).start()  # it answers now
 
     try:
         run_stack(stack, on_ready=ready)

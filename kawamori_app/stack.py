@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -44,6 +45,7 @@ log = structlog.get_logger(__name__)
 MIN_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 10.0
 STABLE_AFTER_S = 10.0  # uptime after which a child's back-off starts again from the minimum
+SILENT_AFTER_S = 120.0  # a dashboard not answering by then is said so in the log
 
 
 @dataclass(kw_only=True)
@@ -273,13 +275,31 @@ class Stack:
         for child in self.children:
             child.start()
 
-    def supervise(self, *, interval_s: float = 0.2) -> None:
+    def supervise(self, *, interval_s: float = 0.2, on_ready=None) -> None:
         """Until stopped: look at every child and service each ``interval_s`` and start
-        again those whose restart is due; nobody waits for anybody else's back-off."""
+        again those whose restart is due; nobody waits for anybody else's back-off.
+        ``on_ready`` is called once, at the first look that finds the dashboard answering."""
+        started, silent = time.monotonic(), False
         while not self.stopping.wait(interval_s):
             now = time.monotonic()
             for unit in [*self.services, *self.children]:
                 unit.check(now)
+            if on_ready is not None and self.dashboard_answers():
+                on_ready()
+                on_ready = None
+            elif on_ready is not None and not silent and now - started > SILENT_AFTER_S:
+                silent = True
+                log.warning("stack.dashboard_silent", note="the dashboard does not answer yet: see its log")
+
+    def dashboard_answers(self) -> bool:
+        """Whether the dashboard accepts a connection (uvicorn listens once the app started)."""
+        host = self.settings.dashboard_host
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+        try:
+            with socket.create_connection((host, self.settings.dashboard_port), timeout=0.2):
+                return True
+        except OSError:
+            return False
 
     def stop(self) -> None:
         self.stopping.set()
@@ -337,6 +357,9 @@ def create_first_admin(conn, data_dir: Path) -> tuple[str, str, Path] | None:
 
 
 def run_stack(stack: Stack, *, on_ready) -> None:
+    """Run the stack until a signal; ``on_ready`` is called once the dashboard answers
+    (not before: the banner's address must work when someone opens it)."""
+
     def _signal(signum, frame):
         stack.stopping.set()
 
@@ -345,8 +368,7 @@ def run_stack(stack: Stack, *, on_ready) -> None:
     try:
         stack.start_services()
         stack.start_children()
-        on_ready()
-        stack.supervise()
+        stack.supervise(on_ready=on_ready)
     finally:
         stack.stop()
 
