@@ -17,7 +17,7 @@ import yaml
 
 from notify.errors import TemplateError, UnknownLanguage
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE_DIR = Path(__file__).parent.parent / "kawamori" / "texts"
 
 _NAMES = frozenset({"river", "station", "stage", "headline", "eta"})
 _TIME = frozenset({"year", "month", "day", "hour", "minute", "month_name"})

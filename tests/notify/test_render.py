@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import re
 import string
+from pathlib import Path
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -60,7 +61,7 @@ def template_dir(tmp_path, monkeypatch):
 
 
 def test_a_missing_key_or_unknown_placeholder_is_refused_by_name(template_dir):
-    source = (language.Path(language.__file__).parent / "templates" / "en.yaml").read_text(encoding="utf-8")
+    source = (Path(language.__file__).parent.parent / "kawamori" / "texts" / "en.yaml").read_text(encoding="utf-8")
     (template_dir / "xx.yaml").write_text(source.replace("  outro: End of message.\n", ""), encoding="utf-8")
     with pytest.raises(TemplateError, match=r"speech\.outro"):
         language.load("xx")
@@ -70,7 +71,7 @@ def test_a_missing_key_or_unknown_placeholder_is_refused_by_name(template_dir):
 
 
 def test_a_translator_adds_a_language_with_a_file_only(template_dir):
-    source = (language.Path(language.__file__).parent / "templates" / "en.yaml").read_text(encoding="utf-8")
+    source = (Path(language.__file__).parent.parent / "kawamori" / "texts" / "en.yaml").read_text(encoding="utf-8")
     (template_dir / "en-GB.yaml").write_text(
         source.replace("Unsubscribe:", "Stop these messages:"), encoding="utf-8"
     )
