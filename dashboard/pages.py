@@ -8,6 +8,8 @@ from pathlib import Path
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
 
+from kawamori import texts
+
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 LANGUAGES = ("ja", "en")
@@ -20,8 +22,7 @@ def language(request: Request, asked: str | None = None, *, offered=LANGUAGES) -
     for candidate in (asked, request.cookies.get(LANG_COOKIE)):
         if candidate in offered:
             return candidate
-    accept = request.headers.get("accept-language", "").lower()
-    return "en" if accept.startswith("en") else "ja"
+    return texts.pick(request.headers.get("accept-language"), offered=offered)
 
 
 def secure_headers(
