@@ -32,6 +32,18 @@ FOLDER = Path(__file__).parent / "texts"
 LANGUAGES = ("ja", "en", "ja-easy")
 SECTIONS = ("cap", "notify", "resident", "shelters", "audit", "console")
 
+# Every language uses the same placeholders in a text, except these few, where each
+# language picks from what the code fills in: a time written the language's way, and a
+# sentence that やさしい日本語 words with the level's headline rather than the stage's name.
+_CLOCK = frozenset({"year", "month", "day", "hour", "minute", "month_name"})
+_WHAT = frozenset({"river", "station", "stage", "headline", "eta"})
+OWN_PLACEHOLDERS: dict[str, frozenset[str]] = {
+    "cap.time": _CLOCK | {"zone"},
+    "resident.time_format": _CLOCK | {"zone"},
+    "notify.format.time": _CLOCK,
+    **{f"notify.what.{event}": _WHAT for event in ("new", "update", "forecast", "forecast_update")},
+}
+
 
 class TextError(ValueError):
     """A catalogue file that cannot be used: unreadable, or keys unlike ``ja.yaml``'s."""
