@@ -9,7 +9,7 @@ keys in every file; codes, figures and layout live in the program::
     resident   the resident pages, LINE replies (dashboard/resident_view.py)
     shelters   the shelter import report, CLI and staff API (shelters/)
     audit      why the engine wrote an audit entry (alerts/audit_texts.py)
-    console    the staff pages' scripts, embedded in each page as JSON (dashboard/)
+    console    the staff pages (dashboard/): a script's words embedded in its page as JSON
 
 :func:`say` fills a text's ``{placeholders}``; :func:`pick` turns a choice, a locale
 (``ja_JP.UTF-8``) or an ``Accept-Language`` header into a supported language. A
