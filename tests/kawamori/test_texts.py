@@ -17,26 +17,37 @@ from kawamori import texts
 ROOT = Path(__file__).resolve().parents[2]
 
 # Where code asks for a text by name: (files, the call, the section its keys are in).
-# Python and templates name the whole key (say("cap.event.observed", lang)); a
-# component's helper or a staff script names a key inside its section.
+# Python and templates name the whole key (say("cap.where", lang)); a component's helper
+# or a staff page names a key inside its section: t("sends", …) in a script, t.title in
+# a template (t = console_words(…)), data-i18n="title" on an element.
+SAY = r"""\bsay\(\s*f?["'](\w+\.[\w.]+)["']"""
+T_CALL, T_ATTR, I18N = r'\bt\(\s*"(\w+)"', r"\bt\.(\w+)", r'data-i18n="(\w+)"'
 CALLS: list[tuple[str, str, str]] = [
-    ("**/*.py", r"""\bsay\(\s*f?["'](\w+\.[\w.]+)["']""", ""),
-    ("dashboard/templates/*.html", r"""\bsay\(\s*["'](\w+\.[\w.]+)["']""", ""),
+    ("**/*.py", SAY, ""),
+    ("dashboard/templates/*.html", SAY, ""),
     ("notify/render.py", r"""\bw\(\s*["']([\w.]+)["']""", "notify."),
     ("alerts/[dls]*.py", r"""\bsay\(\s*["']([a-z_]+)["']""", "audit.reason."),  # alerts.audit_texts.say
-    ("dashboard/static/alerts.js", r'\bt\(\s*"(\w+)"', "console.alerts."),
-    ("dashboard/static/map.js", r'\bt\(\s*"(\w+)"', "console.map."),
-    ("dashboard/static/review.js", r'\bt\(\s*"(\w+)"', "console.review."),
-    ("dashboard/static/rescue.js", r"\bt\.(\w+)", "console.rescue."),
-    ("dashboard/templates/rescue.html", r"\bt\.(\w+)", "console.rescue."),
-    ("dashboard/templates/login.html", r"\bt\.(\w+)", "console.signin."),
-    ("dashboard/templates/password.html", r"\bt\.(\w+)", "console.signin."),
-    ("dashboard/templates/sensors.html", r"\bt\.(\w+)", "console.sensors."),
-    ("dashboard/templates/review.html", r"\bt\.(\w+)", "console.review."),
-    ("dashboard/static/alerts.js", r'data-i18n="(\w+)"', "console.alerts."),
-    ("dashboard/templates/alerts.html", r'data-i18n="(\w+)"', "console.alerts."),
-    ("dashboard/templates/map.html", r'data-i18n="(\w+)"', "console.map."),
-    ("shelters/static/staff.js", r'\bt\(\s*"(\w+)"', "shelters.staff_page."),
+    ("shelters/static/staff.js", T_CALL, "shelters.staff_page."),
+    *[(f"dashboard/static/{page}.js", T_CALL, f"console.{page}.") for page in ("alerts", "map", "review")],
+    *[
+        (f"dashboard/{path}", T_ATTR, f"console.{page}.")
+        for path, page in [
+            ("static/rescue.js", "rescue"),
+            ("templates/rescue.html", "rescue"),
+            ("templates/login.html", "signin"),
+            ("templates/password.html", "signin"),
+            ("templates/sensors.html", "sensors"),
+            ("templates/review.html", "review"),
+        ]
+    ],
+    *[
+        (f"dashboard/{path}", I18N, f"console.{page}.")
+        for path, page in [
+            ("static/alerts.js", "alerts"),
+            ("templates/alerts.html", "alerts"),
+            ("templates/map.html", "map"),
+        ]
+    ],
 ]
 SKIP = {".venv", "node_modules", "tests"}
 
