@@ -3,7 +3,8 @@
 ``render_cap`` turns one :class:`~alerts.message.AlertMessage` (one version of one
 alert) into an OASIS CAP 1.2 document with two ``<info>`` blocks, Japanese and
 English; ``render_atom`` lists CAP documents in an Atom 1.0 feed for aggregators.
-The mapping tables and URLs are in ``docs/cap.md``.
+The mapping tables and URLs are in ``docs/cap.md``; the words are in the text
+catalogue's ``cap`` section (``kawamori/texts/<language>.yaml``).
 
 Times are written in the local offset ``tz`` (Japan, +09:00, by default) to the
 second: CAP 1.2 forbids "Z" and fractional seconds, and asks for "-00:00" for UTC,
@@ -14,6 +15,7 @@ CAP polygons cannot have holes: the inner rings of a GeoJSON polygon are dropped
 
 from __future__ import annotations
 
+import calendar
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Sequence
@@ -25,6 +27,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from alerts.message import AlertMessage, AreaFacts, Response
 from alerts.model import Kind, MsgType, Status
 from kawamori.clock import DEFAULT_ZONE
+from kawamori.texts import say
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ATOM_NS = "http://www.w3.org/2005/Atom"
@@ -64,57 +67,6 @@ FORECAST_GRADES: dict[int | None, Grade] = {
 ALL_CLEAR_GRADE = Grade("Past", "Minor", "Observed")  # the water has gone down
 CANCEL_GRADE = Grade("Past", "Minor", "Unlikely")  # retracted: the alert was a mistake
 
-# What to do now, per 警戒レベル (内閣府「避難情報に関するガイドライン」の表現に沿う).
-INSTRUCTIONS_JA = {
-    5: "【警戒レベル5 緊急安全確保】災害が発生しているか、切迫しています。命の危険があります。"
-    "直ちに身の安全を確保してください。避難所へ向かうのがかえって危険なときは、"
-    "近くの高く頑丈な建物や、家の2階以上の川から離れた部屋に移動してください。",
-    4: "【警戒レベル4 避難指示】危険な場所から全員避難してください。"
-    "川の近くや浸水のおそれがある場所にいる人は、避難所や安全な親戚・知人の家などへ今すぐ移動してください。",
-    3: "【警戒レベル3 高齢者等避難】危険な場所から高齢者等は避難してください。"
-    "お年寄り、障害のある人、小さな子どもと一緒の人など避難に時間がかかる人は避難を始めてください。"
-    "ほかの人も避難の準備をし、必要に応じて自主的に避難してください。",
-    2: "【警戒レベル2】ハザードマップで自宅の危険と避難先、避難の道順を確認してください。"
-    "川には近づかないでください。",
-    1: "今後の情報に注意してください。川には近づかないでください。",
-}
-INSTRUCTIONS_EN = {
-    5: "[Alert level 5: secure your safety now] Flooding is happening or imminent. Your life is in "
-    "danger. Get to safety immediately. If going to a shelter is more dangerous, move to a tall, "
-    "sturdy building nearby or to an upper floor, away from the river.",
-    4: "[Alert level 4: evacuate] Everyone in a dangerous place must evacuate now: leave areas near "
-    "the river and places that may flood, and go to a shelter or a safe place such as a relative's home.",
-    3: "[Alert level 3: elderly and others evacuate] Older people, people with disabilities, families "
-    "with small children and anyone who needs time to move: start evacuating now. Everyone else: "
-    "get ready to leave and go early if you feel unsafe.",
-    2: "[Alert level 2] Check your hazard map: the risk at your home, your shelter and the way there. "
-    "Stay away from the river.",
-    1: "Watch for further information. Stay away from the river.",
-}
-FORECAST_JA = (
-    "避難の準備をしてください。高齢者など避難に時間がかかる人は、早めに避難を始めてください。"
-    "市町村が発表する避難情報に注意してください。川には近づかないでください。"
-)
-FORECAST_EN = (
-    "Get ready to evacuate. People who need time to move should start early. Follow the evacuation "
-    "information from your municipality. Stay away from the river."
-)
-ALL_CLEAR_JA = (
-    "水位は下がりました。避難指示などの解除は市町村の発表を確認してください。"
-    "増水した川や水路にはしばらく近づかないでください。"
-)
-ALL_CLEAR_EN = (
-    "The water has gone down. Check your municipality's announcements before returning home. "
-    "Stay away from swollen rivers and channels for now."
-)
-CANCEL_JA = "先に送ったこの情報は誤りのため取り消します。"
-CANCEL_EN = "The earlier message was sent in error and is cancelled."
-
-_PREFIX = {
-    Status.actual: ("", ""),
-    Status.exercise: ("【訓練】", "[EXERCISE] "),
-    Status.test: ("【テスト】", "[TEST] "),
-}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
@@ -186,10 +138,9 @@ def render_cap(
     _sub(alert, "msgType", message.msg_type.value)
     _sub(alert, "scope", "Public")
     notes = []
-    if message.status is Status.exercise:
-        notes.append("訓練用の情報です。実際の災害ではありません。 This is an exercise, not a real alert.")
-    elif message.status is Status.test:
-        notes.append("テスト送信です。対応は不要です。 This is a test; no action is needed.")
+    if message.status is not Status.actual:
+        key = f"cap.note.{message.status.value.lower()}"
+        notes.append(f"{say(key, 'ja')} {say(key, 'en')}")
     if message.note.strip():
         notes.append(message.note.strip())
     if notes:
@@ -270,133 +221,112 @@ def parameters(m: AlertMessage, tz: tzinfo = DEFAULT_ZONE) -> list[tuple[str, st
 
 
 def event(m: AlertMessage, lang: str) -> str:
-    if m.kind is Kind.forecast:
-        return "河川の増水（予測）" if lang == "ja" else "River rise forecast"
-    return "河川の増水" if lang == "ja" else "River flood"
+    return say(f"cap.event.{'forecast' if m.kind is Kind.forecast else 'observed'}", lang)
 
 
 def headline(m: AlertMessage, lang: str) -> str:
     """Short and plain: what, where; prefixed for exercises and tests."""
-    ja, en = _PREFIX[m.status]
-    s = m.station
-    if lang == "ja":
-        where = f"{s.river_ja} {s.name_ja}観測所"
-        stage = m.stage.name_ja if m.stage else "警戒水位"
-        if m.msg_type is MsgType.cancel:
-            text = f"【取消】{where}の情報を取り消します"
-        elif m.ended:
-            text = f"【解除】{where} 水位が下がりました"
-        elif m.kind is Kind.forecast:
-            text = f"{_level_ja(m, '予測')}{where} {stage}に達するおそれ"
-        else:
-            text = f"{_level_ja(m)}{where} {stage}に到達"
-        return ja + text
-    where = f"{s.river_en} at {s.name_en}"
-    stage = m.stage.name_en if m.stage else "alert stage"
+    river, station = _names(m, lang)
+    where = say("cap.where", lang, river=river, station=station)
+    stage = _stage_name(m, lang) if m.stage else say("cap.stage_unknown", lang)
     if m.msg_type is MsgType.cancel:
-        text = f"[Cancelled] {where}: earlier message withdrawn"
+        text = say("cap.headline.cancel", lang, where=where)
     elif m.ended:
-        text = f"[All clear] {where}: water has gone down"
+        text = say("cap.headline.ended", lang, where=where)
     elif m.kind is Kind.forecast:
-        text = f"{_level_en(m, 'forecast')}{where} may reach {stage}"
+        text = say(
+            "cap.headline.forecast", lang, level=_level(m, lang, forecast=True), where=where, stage=stage
+        )
     else:
-        text = f"{_level_en(m)}{where} has reached {stage}"
-    return en + text
+        text = say("cap.headline.observed", lang, level=_level(m, lang), where=where, stage=stage)
+    prefix = "" if m.status is Status.actual else say(f"cap.prefix.{m.status.value.lower()}", lang)
+    return prefix + text
 
 
 def description(m: AlertMessage, lang: str, tz: tzinfo = DEFAULT_ZONE) -> str:
     """What is happening, where, the level and its trend."""
-    s = m.station
+    river, station = _names(m, lang)
     parts: list[str] = []
-    if lang == "ja":
-        if m.level_m is not None:
-            when = f"{_clock_ja(m.observed_at, tz)}に" if m.observed_at else ""
-            parts.append(
-                f"{s.river_ja}の{s.name_ja}観測所で、{when}水位{_metres(m.level_m)}mを観測しました。"
-            )
-        if m.stage is not None and not m.ended:
-            verb = "に達するおそれがあります" if m.kind is Kind.forecast else "に達しています"
-            eta = f"{_clock_ja(m.eta, tz)}ごろ" if m.kind is Kind.forecast and m.eta else ""
-            parts.append(f"{eta}{m.stage.name_ja}（{_metres(m.stage.level_m)}m）{verb}。")
-        if m.rate_m_h is not None:
-            parts.append(_trend_ja(m.rate_m_h))
-        if m.areas:
-            parts.append("対象地域：" + "、".join(a.name_ja for a in m.areas) + "。")
-        if m.msg_type is MsgType.cancel:
-            parts.append(CANCEL_JA)
-        elif m.ended:
-            parts.append("この警報は終了しました。")
-        return "".join(parts) or f"{s.river_ja} {s.name_ja}観測所の情報です。"
     if m.level_m is not None:
-        when = f" at {_clock_en(m.observed_at, tz)}" if m.observed_at else ""
-        parts.append(f"The {s.river_en} at the {s.name_en} gauge was {_metres(m.level_m)} m{when}.")
+        at = {"time": _clock(m.observed_at, lang, tz)} if m.observed_at else {}
+        key = "cap.description.level_at" if at else "cap.description.level"
+        parts.append(say(key, lang, river=river, station=station, metres=_metres(m.level_m), **at))
     if m.stage is not None and not m.ended:
-        if m.kind is Kind.forecast:
-            eta = f" by about {_clock_en(m.eta, tz)}" if m.eta else ""
-            parts.append(f"It may reach the {m.stage.name_en} ({_metres(m.stage.level_m)} m){eta}.")
+        stage = {"stage": _stage_name(m, lang), "metres": _metres(m.stage.level_m)}
+        if m.kind is not Kind.forecast:
+            parts.append(say("cap.description.reached", lang, **stage))
+        elif m.eta:
+            parts.append(say("cap.description.forecast_eta", lang, eta=_clock(m.eta, lang, tz), **stage))
         else:
-            parts.append(f"It has reached the {m.stage.name_en} ({_metres(m.stage.level_m)} m).")
+            parts.append(say("cap.description.forecast", lang, **stage))
     if m.rate_m_h is not None:
-        parts.append(_trend_en(m.rate_m_h))
+        parts.append(_trend(m.rate_m_h, lang))
     if m.areas:
-        parts.append("Areas: " + ", ".join(a.name_en for a in m.areas) + ".")
+        names = [a.name_en if lang == "en" else a.name_ja for a in m.areas]
+        parts.append(say("cap.description.areas", lang, areas=say("cap.list_separator", lang).join(names)))
     if m.msg_type is MsgType.cancel:
-        parts.append(CANCEL_EN)
+        parts.append(say("cap.instruction.cancel", lang))
     elif m.ended:
-        parts.append("This alert has ended.")
-    return " ".join(parts) or f"Information for the {s.river_en} at the {s.name_en} gauge."
+        parts.append(say("cap.description.ended", lang))
+    return _sentences(parts) or say("cap.description.none", lang, river=river, station=station)
 
 
 def instruction(m: AlertMessage, lang: str) -> str:
     """What to do now, in plain words."""
-    ja = lang == "ja"
     if m.msg_type is MsgType.cancel or m.response is Response.none:
-        return CANCEL_JA if ja else CANCEL_EN
+        return say("cap.instruction.cancel", lang)
     if m.ended or m.response is Response.all_clear:
-        return ALL_CLEAR_JA if ja else ALL_CLEAR_EN
+        return say("cap.instruction.all_clear", lang)
     if m.kind is Kind.forecast:
-        return FORECAST_JA if ja else FORECAST_EN
-    level = m.alert_level or 1
-    return (INSTRUCTIONS_JA if ja else INSTRUCTIONS_EN)[level]
+        return say("cap.instruction.forecast", lang)
+    return say(f"cap.instruction.level.{m.alert_level or 1}", lang)
 
 
-def _level_ja(m: AlertMessage, suffix: str = "") -> str:
+def _names(m: AlertMessage, lang: str) -> tuple[str, str]:
+    """The river and the station as the language names them (English or Japanese)."""
+    s = m.station
+    return (s.river_en, s.name_en) if lang == "en" else (s.river_ja, s.name_ja)
+
+
+def _stage_name(m: AlertMessage, lang: str) -> str:
+    assert m.stage is not None
+    return m.stage.name_en if lang == "en" else m.stage.name_ja
+
+
+def _level(m: AlertMessage, lang: str, *, forecast: bool = False) -> str:
+    """The headline's level mark: 【警戒レベル4相当】, [Alert level 4 forecast], or none."""
     if m.alert_level is None:
-        return f"【{suffix}】" if suffix else ""
-    return f"【警戒レベル{m.alert_level}相当{'・' + suffix if suffix else ''}】"
+        return say("cap.level.forecast_only", lang) if forecast else ""
+    return say(f"cap.level.{'forecast' if forecast else 'observed'}", lang, level=m.alert_level)
 
 
-def _level_en(m: AlertMessage, suffix: str = "") -> str:
-    if m.alert_level is None:
-        return f"[{suffix.capitalize()}] " if suffix else ""
-    return f"[Alert level {m.alert_level}{' ' + suffix if suffix else ''}] "
-
-
-def _trend_ja(rate: float) -> str:
+def _trend(rate: float, lang: str) -> str:
     if rate > 0.01:
-        return f"水位は1時間に{_metres(rate)}mの速さで上がっています。"
+        return say("cap.description.rising", lang, rate=_metres(rate))
     if rate < -0.01:
-        return f"水位は1時間に{_metres(-rate)}mの速さで下がっています。"
-    return "水位はほぼ横ばいです。"
+        return say("cap.description.falling", lang, rate=_metres(-rate))
+    return say("cap.description.steady", lang)
 
 
-def _trend_en(rate: float) -> str:
-    if rate > 0.01:
-        return f"The water is rising by {_metres(rate)} m an hour."
-    if rate < -0.01:
-        return f"The water is falling by {_metres(-rate)} m an hour."
-    return "The level is steady."
+def _sentences(parts: list[str]) -> str:
+    """Sentences in a row: a space after one that ends in a Latin full stop (a Japanese
+    「。」 needs none)."""
+    return "".join(p + " " if p[-1:].isascii() else p for p in parts).rstrip()
 
 
-def _clock_ja(value: datetime | None, tz: tzinfo) -> str:
+def _clock(value: datetime | None, lang: str, tz: tzinfo) -> str:
+    """A local time in the language's words (``11月3日9時05分``, ``09:05 JST on 3 Nov``)."""
     local = _local(value, tz)
-    return f"{local.month}月{local.day}日{local.hour}時{local.minute:02d}分"
-
-
-def _clock_en(value: datetime | None, tz: tzinfo) -> str:
-    local = _local(value, tz)
-    zone = local.tzname() or cap_time(local, tz)[-6:]
-    return f"{local:%H:%M} {zone} on {local.day} {local:%b}"
+    return say(
+        "cap.time",
+        lang,
+        month=local.month,
+        day=local.day,
+        hour=local.hour,
+        minute=local.minute,
+        month_name=calendar.month_abbr[local.month],
+        zone=local.tzname() or cap_time(local, tz)[-6:],
+    )
 
 
 def _local(value: datetime | None, tz: tzinfo) -> datetime:
@@ -408,11 +338,9 @@ def _local(value: datetime | None, tz: tzinfo) -> datetime:
 
 def _area_name(m: AlertMessage, facts: AreaFacts | None, lang: str) -> str:
     if facts is not None:
-        return facts.name_ja if lang == "ja" else facts.name_en
-    s = m.station
-    if lang == "ja":
-        return f"{s.river_ja} {s.name_ja}観測所付近"
-    return f"Near the {s.name_en} gauge, {s.river_en}"
+        return facts.name_en if lang == "en" else facts.name_ja
+    river, station = _names(m, lang)
+    return say("cap.near", lang, river=river, station=station)
 
 
 def _metres(value: float) -> str:

@@ -1,17 +1,42 @@
 """Server-rendered pages: the template environment, the reader's language and the
-security headers of the staff pages."""
+security headers of the staff pages. Templates read the text catalogue through three
+globals: ``say(key, lang)``, ``console_words(page, lang)`` (a server-rendered staff
+page's words) and ``page_texts(page)``, a staff script's words (``console.<page>``) in
+every language as JSON for ``<script type="application/json" id="texts">``
+(``static/texts.js`` reads it)."""
 
 from __future__ import annotations
 
+import json
+from functools import cache
 from pathlib import Path
 
 from fastapi import Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+
+from kawamori import texts
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 LANGUAGES = ("ja", "en")
 LANG_COOKIE = "kawamori_lang"  # set by the pages' language buttons; not a secret
+
+
+@cache
+def page_texts(page: str) -> Markup:
+    """The words of a staff page's script in every language, as JSON safe inside a
+    ``<script>`` element (the page switches language without a request, offline too)."""
+    words = {lang: texts.tree(lang)["console"][page] for lang in texts.LANGUAGES}
+    return Markup(json.dumps(words, ensure_ascii=False).replace("</", "<\\/"))
+
+
+def console_words(page: str, lang: str) -> dict:
+    """A staff page's words in one language, for a page rendered on the server."""
+    return texts.tree(texts.pick(lang))["console"][page]
+
+
+templates.env.globals.update(say=texts.say, page_texts=page_texts, console_words=console_words)
 
 
 def language(request: Request, asked: str | None = None, *, offered=LANGUAGES) -> str:
@@ -20,8 +45,7 @@ def language(request: Request, asked: str | None = None, *, offered=LANGUAGES) -
     for candidate in (asked, request.cookies.get(LANG_COOKIE)):
         if candidate in offered:
             return candidate
-    accept = request.headers.get("accept-language", "").lower()
-    return "en" if accept.startswith("en") else "ja"
+    return texts.pick(request.headers.get("accept-language"), offered=offered)
 
 
 def secure_headers(

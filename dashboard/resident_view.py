@@ -1,9 +1,10 @@
 """What the resident page shows, as plain data: the rivers near a place in plain words,
 the current alert level there and what to do, and the nearest open shelters.
 
-Wording lives in files a translator extends without code: the page's own texts in
-``dashboard/resident_texts/<language>.yaml``, alert levels and actions in the message
-templates (``notify/templates``), so a push message and the page say the same thing.
+Wording lives in the text catalogue a translator extends without code
+(``kawamori/texts/<language>.yaml``): the page's own texts in its ``resident`` section,
+alert levels and actions in its ``notify`` section, so a push message and the page say
+the same thing.
 ``river_word`` is pure; ``summary`` reads the database.
 """
 
@@ -12,24 +13,21 @@ from __future__ import annotations
 import calendar
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from functools import cache
-from pathlib import Path
 
 import psycopg
-import yaml
 
 from dashboard import queries
+from kawamori import texts as catalogue
 from kawamori.clock import DEFAULT_ZONE
 from kawamori.model import Hazard
 from notify import subscriptions
-from notify.language import load as load_templates
 from notify.render import speakable
+from notify.render import words as notify_words
 from shelters.crowding import DEFAULT_BANDS, Bands, describe
 from shelters.recommend import distance_m
 from shelters.service import NearestShelters
 
-TEXTS = Path(__file__).parent / "resident_texts"
-LANGUAGES = ("ja", "en", "ja-easy")
+LANGUAGES = catalogue.LANGUAGES
 NEAR_M = 15_000  # stations this close to a place are "near" even outside its areas
 MAX_RIVERS = 6
 # why a designated flood shelter was passed over that still makes it a place to check:
@@ -42,16 +40,9 @@ WORDS = ("unknown", "normal", "high", "prepare", "danger", "flooding")
 SYMBOLS = {"unknown": "?", "normal": "○", "high": "△", "prepare": "▲", "danger": "◆", "flooding": "■"}
 
 
-@cache
 def texts(language: str) -> dict[str, str]:
-    """The page texts of ``language`` (checked to have the same keys as ``ja``)."""
-    if language not in LANGUAGES:
-        language = "ja"
-    values = yaml.safe_load((TEXTS / f"{language}.yaml").read_text(encoding="utf-8"))
-    reference = yaml.safe_load((TEXTS / "ja.yaml").read_text(encoding="utf-8"))
-    if set(values) != set(reference):
-        raise ValueError(f"resident_texts/{language}.yaml: keys differ from ja.yaml")
-    return {k: str(v) for k, v in values.items()}
+    """The page texts of ``language`` (the catalogue's ``resident`` section)."""
+    return catalogue.section("resident", catalogue.pick(language))
 
 
 def _clock(when: datetime, fmt: str, zone: tzinfo) -> str:
@@ -66,10 +57,6 @@ def _clock(when: datetime, fmt: str, zone: tzinfo) -> str:
         month_name=calendar.month_abbr[local.month],
         zone=local.tzname() or "",
     )
-
-
-def pick(language: str | None) -> str:
-    return language if language in LANGUAGES else "ja"
 
 
 def river_word(*, alert_level: int | None, stage_key: str | None, stale: bool, has_reading: bool) -> str:
@@ -144,7 +131,7 @@ def issued_by_area(conn: psycopg.Connection, *, language: str) -> tuple[list[dic
     """Every area with an issued level (Actual, public, active), most severe first, then
     by name; and how many areas have nothing issued. A station in no area is an area
     of its own, named by its river and station. Proposals and drills are never here."""
-    words = load_templates(pick(language))
+    words = notify_words(catalogue.pick(language))
     every = queries.area_levels(conn, staff=False)
     listed = [
         {
@@ -172,8 +159,8 @@ def summary(
     zone: tzinfo = DEFAULT_ZONE,
 ) -> dict:
     """Everything the page shows for ``place`` in ``language``, times in ``zone``."""
-    language = pick(language)
-    t, words = texts(language), load_templates(language)
+    language = catalogue.pick(language)
+    t, words = texts(language), notify_words(language)
     all_areas = {a["id"]: a for a in queries.areas(conn)}
     chosen: list[str] = []
     if place.area in all_areas:
@@ -283,7 +270,7 @@ def summary(
 def spoken(view: dict, language: str) -> str:
     """What the page says aloud for a place: its areas, the issued level and what to do,
     in words written for speech (no symbols, no URLs)."""
-    t, words = texts(pick(language)), load_templates(pick(language))
+    t, words = texts(language), notify_words(catalogue.pick(language))
     pause = words["meta.list_separator"].strip() or ","
     end = words["meta.sentence_end"]
     names = (pause + " ").join(a["name"] for a in view["areas"])

@@ -194,7 +194,7 @@ def _who(name: str | None) -> tuple[str, str]:
 
 def _decisions(rows: Iterable[dict], stations: dict[str, tuple[str, str]]) -> list[Entry]:
     """The audit entries in words, each followed by the evidence it rested on (the
-    stations by name, the basis in the console's words: alerts.audit_texts.TERMS)."""
+    stations by name, the basis in the console's words: alerts.audit_texts.term)."""
     out = []
     for r in rows:
         if r["action"] not in ACTIONS:
@@ -203,7 +203,7 @@ def _decisions(rows: Iterable[dict], stations: dict[str, tuple[str, str]]) -> li
         details = r["details"] or {}
         code, params = details.get("code"), details.get("params")
         # a person's own words (a staff_* code) stay as written; the engine's are rendered
-        if code in audit_texts.TEXTS and not (str(code).startswith("staff_") and r["reason"].strip()):
+        if code in audit_texts.codes() and not (str(code).startswith("staff_") and r["reason"].strip()):
             why_ja, why_en = (audit_texts.render(code, params, lang) for lang in ("ja", "en"))
         else:
             why_ja = why_en = r["reason"]
@@ -223,15 +223,13 @@ def _decisions(rows: Iterable[dict], stations: dict[str, tuple[str, str]]) -> li
         for e in details.get("evidence") or []:
             level = f" {e['level_m']:.2f} m" if isinstance(e.get("level_m"), int | float) else ""
             station = stations.get(e.get("station"), (e.get("station"), e.get("station")))
-            basis = audit_texts.TERMS.get(e.get("basis"), {})
+            basis = {lang: audit_texts.term(e.get("basis"), lang) for lang in ("ja", "en")}
             out.append(
                 Entry(
                     r["at"],
                     "evidence",
-                    f"{r['area_ja']}: {station[0]}{level}（{basis.get('ja', e.get('basis'))}、"
-                    f"警戒レベル{e.get('level')}相当）",
-                    f"{r['area_en']}: {station[1]}{level} ({basis.get('en', e.get('basis'))}, "
-                    f"level {e.get('level')} equivalent)",
+                    f"{r['area_ja']}: {station[0]}{level}（{basis['ja']}、警戒レベル{e.get('level')}相当）",
+                    f"{r['area_en']}: {station[1]}{level} ({basis['en']}, level {e.get('level')} equivalent)",
                     r["area_id"],
                     *ENGINE,
                 )

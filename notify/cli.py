@@ -134,7 +134,7 @@ def forget(
 
 @app.command()
 def preview(
-    language: Annotated[str, typer.Option(help="A template file's name: ja, en, ja-easy, …")] = "ja",
+    language: Annotated[str, typer.Option(help="ja, en or ja-easy (the text catalogue)")] = "ja",
     channel: Annotated[str, typer.Option(help="line, webpush, email, sms, voice, fax or radio")] = "line",
     level: Annotated[int, typer.Option(min=1, max=5, help="警戒レベル of the sample alert")] = 4,
     exercise: Annotated[bool, typer.Option(help="Render the sample as an exercise (訓練)")] = False,

@@ -1,9 +1,7 @@
 """The notification package's exceptions::
 
     NotifyError
-     ├── TemplateError              a language file is missing, unreadable, lacks a key or
-     │    │                         uses an unknown placeholder
-     │    └── UnknownLanguage       no template file for the requested language
+     ├── UnknownLanguage            a language the text catalogue (kawamori/texts) does not have
      ├── NotForResidents            a staff-only alert kind was given to a resident channel
      ├── NotPublicError             the hard guard: an Exercise/Test message on a public channel
      ├── ChannelConfigError         a channel's settings are unusable (e.g. a bad VAPID key)
@@ -27,11 +25,7 @@ class NotifyError(Exception):
     """Base of every error raised by ``notify``."""
 
 
-class TemplateError(NotifyError):
-    pass
-
-
-class UnknownLanguage(TemplateError):
+class UnknownLanguage(NotifyError):
     pass
 
 

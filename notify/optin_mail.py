@@ -1,7 +1,7 @@
 """The confirmation e-mail of a subscribe request (double opt-in, :mod:`notify.pending`).
 
-Worded from the message templates (``confirm.subject`` and ``confirm.body`` in
-``notify/templates/<language>.yaml``): who sends it and why, the areas asked for, the
+Worded from the text catalogue (``notify.confirm.subject`` and ``notify.confirm.body`` in
+``kawamori/texts/<language>.yaml``): who sends it and why, the areas asked for, the
 link (``/r/confirm?token=…``, valid :data:`notify.pending.PENDING_TTL`), and "if you
 did not ask for this, ignore this e-mail". Sent by the dashboard after its answer, over
 SMTP with the e-mail channel's settings (``KAWAMORI_SMTP_*``).
@@ -25,8 +25,8 @@ from email.utils import format_datetime, formataddr
 
 import structlog
 
+from kawamori.texts import say
 from notify.channels.email import open_session
-from notify.language import load
 from notify.pending import PENDING_TTL
 
 log = structlog.get_logger("notify.optin_mail")
@@ -72,17 +72,16 @@ def confirm_url(base_url: str, token: str) -> str:
 
 def build(*, to: str, language: str, url: str, areas: str, sender: str, sender_name: str) -> EmailMessage:
     """The confirmation e-mail: UTF-8 text (base64), RFC 2047 subject."""
-    words = load(language)
     hours = int(PENDING_TTL.total_seconds() // 3600)
     msg = EmailMessage(policy=SMTP_POLICY)
     msg.set_content(
-        words["confirm.body"].format(sender=sender_name, areas=areas, url=url, hours=hours),
+        say("notify.confirm.body", language, sender=sender_name, areas=areas, url=url, hours=hours),
         charset="utf-8",
         cte="base64",
     )
     msg["From"] = formataddr((sender_name, sender))
     msg["To"] = to
-    msg["Subject"] = words["confirm.subject"].format(sender=sender_name)
+    msg["Subject"] = say("notify.confirm.subject", language, sender=sender_name)
     msg["Date"] = format_datetime(datetime.now(UTC))
     msg["Message-ID"] = f"<{uuid.uuid4().hex}@{sender.rpartition('@')[2] or 'kawamori.invalid'}>"
     msg["Auto-Submitted"] = "auto-generated"

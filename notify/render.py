@@ -1,9 +1,9 @@
 """An alert message in the reader's language, fitted to one channel. Pure: no I/O
-beyond reading the template files once.
+beyond reading the text catalogue once.
 
 ``render(message, language=…, channel=…, shelters=…, resident_url=…, unsubscribe_url=…)``
-words the facts of an :class:`alerts.message.AlertMessage` with the language's templates
-(:mod:`notify.language`) and returns a :class:`RenderedMessage`: a title, a body that
+words the facts of an :class:`alerts.message.AlertMessage` with the language's texts
+(the ``notify`` section of :mod:`kawamori.texts`) and returns a :class:`RenderedMessage`: a title, a body that
 fits the channel, a short SMS form and a speech form (no symbols, no URLs, numbers
 written to be read aloud).
 
@@ -31,9 +31,9 @@ from enum import StrEnum
 
 from alerts.message import AlertMessage, Response
 from alerts.model import PUBLIC_KINDS, Kind, MsgType, Status
+from kawamori import texts
 from kawamori.clock import DEFAULT_ZONE
-from notify.errors import NotForResidents
-from notify.language import load
+from notify.errors import NotForResidents, UnknownLanguage
 
 LINE_TEXT_MAX = 5000  # LINE text message, counted in UTF-16 code units
 # RFC 8291: a push message body is at most 4,096 bytes; aes128gcm adds an 86-byte header
@@ -202,10 +202,17 @@ def _fit(drafts: Sequence[str], fits: Callable[[str], bool], last: tuple[str, st
 # --- words ----------------------------------------------------------------------------------
 
 
+def words(language: str) -> dict[str, str]:
+    """The ``notify`` section of the text catalogue in ``language`` (``{"title.new": …}``)."""
+    if language not in texts.LANGUAGES:
+        raise UnknownLanguage(f"no texts for language {language!r}; have {texts.LANGUAGES}")
+    return texts.section("notify", language)
+
+
 class _Words:
     def __init__(self, language: str, tz: tzinfo) -> None:
         self.language = language
-        self.t = load(language)
+        self.t = words(language)
         self.tz = tz
         self.english_names = self.t["meta.names"] == "en"
 

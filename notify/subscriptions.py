@@ -53,6 +53,7 @@ import structlog
 from shapely.geometry import Point, shape
 from shapely.prepared import prep
 
+from kawamori import texts
 from notify.channels.base import Recipient, WebPushSubscription
 from notify.channels.http import public_address
 from notify.errors import InvalidAddress, OutsideAreas, SealError, SubscriptionError, UnknownArea
@@ -60,7 +61,7 @@ from notify.render import Channel
 from notify.sealing import SubscriberKey, token_digest
 
 CHANNELS = ("webpush", "line", "email", "gateway")
-LANGUAGES = ("ja", "en", "ja-easy")
+LANGUAGES = texts.LANGUAGES
 GATEWAY_MEDIA = ("sms", "voice", "fax", "radio")
 CELL_DEGREES = 0.01  # a point is kept only as this grid cell: ~1.1 km north–south, ~0.9 km east–west
 MAX_AREAS = 50

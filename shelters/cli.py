@@ -1,7 +1,7 @@
 """``kawamori shelters …``: import municipal open data, list shelters, open and close them
 in bulk, load official head counts, hand out access codes, assign staff and door
 counters, ask for the nearest shelters. A thin layer over the Python API; what people
-read comes from the text catalogue (``shelters.texts``) in their language."""
+read comes from the text catalogue (``kawamori.texts``, section ``shelters``) in their language."""
 
 from __future__ import annotations
 
@@ -29,9 +29,9 @@ Lang = Annotated[
 
 
 def _lang(lang: str | None) -> str:
-    from shelters.texts import from_environment, pick
+    from kawamori.texts import from_environment, pick
 
-    return pick(lang) if lang else from_environment()
+    return pick(lang, default="en") if lang else from_environment()
 
 
 def _who() -> str:
@@ -65,7 +65,7 @@ def _time(text: str | None) -> datetime:
 
 
 def _say(key: str, lang: str, **params) -> None:
-    from shelters.texts import say
+    from kawamori.texts import say
 
     _print(say(key, lang, **params))
 
@@ -130,12 +130,12 @@ def import_file(
         problems = getattr(error, "problems", [])
         for p in problems:
             _print(f"{path.name}: {p.render(language)}")
-        _say("report.nothing", language)
+        _say("shelters.report.nothing", language)
         raise typer.Exit(2) from None
     for line in report.summary(parsed, path.name, language, show_all=show_all):
         _print(line)
     if strict and parsed.errors:
-        _say("report.strict_refused", language, count=len(parsed.skipped_lines))
+        _say("shelters.report.strict_refused", language, count=len(parsed.skipped_lines))
         raise typer.Exit(1)
     with db.connect(database_url()) as conn:
         if check:
@@ -159,10 +159,12 @@ def import_file(
                 entered_by=_who(),
                 origin=path.name,
             )
-            _say("report.opened", language, count=changed)
+            _say("shelters.report.opened", language, count=changed)
         if counts and parsed.snapshots:
             loaded = bulk.load_snapshots(conn, parsed.snapshots, now=now, entered_by=_who(), source=path.name)
-            _say("report.counts_loaded", language, stored=loaded.stored, duplicates=loaded.duplicates)
+            _say(
+                "shelters.report.counts_loaded", language, stored=loaded.stored, duplicates=loaded.duplicates
+            )
     raise typer.Exit(1 if parsed.errors else 0)
 
 
@@ -182,9 +184,9 @@ def list_shelters(
     import sys
 
     from kawamori.cli_support import settings as _settings
+    from kawamori.texts import say
     from shelters.bulk import listing
     from shelters.crowding import describe, parse_bands
-    from shelters.texts import say
 
     language = _lang(lang)
     settings = _settings()
@@ -201,7 +203,7 @@ def list_shelters(
         "col_crowding",
         "col_counted",
     )
-    head = [say(f"cli.{k}", language) for k in keys]
+    head = [say(f"shelters.cli.{k}", language) for k in keys]
     body = []
     for r in rows:
         look = describe(r["occupancy"], r["capacity"], bands)
@@ -213,10 +215,10 @@ def list_shelters(
             [
                 r["id"],
                 r["name_en"] if language == "en" else r["name_ja"],
-                say("cli.temporary" if r["temporary"] else "cli.designated", language),
-                say(f"cli.state_{r['status']}", language),
+                say("shelters.cli.temporary" if r["temporary"] else "shelters.cli.designated", language),
+                say(f"shelters.cli.state_{r['status']}", language),
                 str(r["occupancy"]),
-                str(r["capacity"]) if r["capacity"] else say("cli.unknown", language),
+                str(r["capacity"]) if r["capacity"] else say("shelters.cli.unknown", language),
                 f"{look['icon']} {label}",
                 counted,
             ]
@@ -227,7 +229,7 @@ def list_shelters(
         writer.writerow(head)
         writer.writerows(body)
         return
-    table = Table(title=say("cli.list_title", language))
+    table = Table(title=say("shelters.cli.list_title", language))
     for column in head:
         table.add_column(column)
     for row in body:
@@ -251,9 +253,9 @@ def _status_command(status: ShelterStatus):
         ] = None,
         lang: Lang = None,
     ) -> None:
+        from kawamori.texts import say
         from shelters.bulk import select, set_status
         from shelters.opendata import parse_file
-        from shelters.texts import say
 
         language = _lang(lang)
         chosen = list(ids or [])
@@ -267,10 +269,10 @@ def _status_command(status: ShelterStatus):
             try:
                 picked = select(conn, ids=chosen, hazard=hazard, everything=everything)
             except ShelterError as error:
-                _say("cli.unknown_ids", language, ids=str(error).removeprefix("unknown shelter: "))
+                _say("shelters.cli.unknown_ids", language, ids=str(error).removeprefix("unknown shelter: "))
                 raise typer.Exit(2) from None
             if not picked:
-                _say("cli.none_selected", language)
+                _say("shelters.cli.none_selected", language)
                 raise typer.Exit(2)
             changed, unchanged = set_status(
                 conn,
@@ -282,11 +284,11 @@ def _status_command(status: ShelterStatus):
                 origin=str(file.name) if file else "cli",
             )
         _say(
-            "cli.status_changed",
+            "shelters.cli.status_changed",
             language,
             count=changed,
             unchanged=unchanged,
-            status=say(f"cli.state_{status.value}", language),
+            status=say(f"shelters.cli.state_{status.value}", language),
         )
 
     return command
@@ -326,20 +328,20 @@ def load_counts(
         snapshots, problems = read_counts(path.read_bytes(), now=now, zone=_zone())
     except (OSError, ShelterError) as error:
         raise fail(console, error) from None
-    _say("cli.counts_head", language, source=path.name, rows=len(snapshots))
+    _say("shelters.cli.counts_head", language, source=path.name, rows=len(snapshots))
     for p in problems:
         _print(f"  {p.render(language)}")
     with db.connect(database_url()) as conn:
         loaded = load_snapshots(conn, snapshots, now=now, entered_by=_who(), source=path.name)
     _say(
-        "cli.counts_done",
+        "shelters.cli.counts_done",
         language,
         stored=loaded.stored,
         duplicates=loaded.duplicates,
         shelters=len(loaded.shelters),
     )
     if loaded.unknown:
-        _say("cli.unknown_ids", language, ids=", ".join(loaded.unknown))
+        _say("shelters.cli.unknown_ids", language, ids=", ".join(loaded.unknown))
     if loaded.unknown or loaded.conflicts or problems:
         raise typer.Exit(1)
 
@@ -365,9 +367,9 @@ def code(
             new = set_access_code(conn, shelter_id=shelter_id, revoke=revoke)
         except ShelterError as error:
             raise fail(console, error) from None
-    _say("cli.code_head", language, id=shelter_id)
+    _say("shelters.cli.code_head", language, id=shelter_id)
     print(new)
-    _say("cli.code_revoked" if revoke else "cli.code_kept", language)
+    _say("shelters.cli.code_revoked" if revoke else "shelters.cli.code_kept", language)
 
 
 @app.command("assign")
@@ -390,7 +392,7 @@ def assign(
             shelters = assign_shelters(conn, username=username, shelter_ids=shelter_ids, remove=remove)
         except ShelterError as error:
             raise fail(console, error) from None
-    _say("cli.assigned", language, user=username, ids=", ".join(shelters) or "-")
+    _say("shelters.cli.assigned", language, user=username, ids=", ".join(shelters) or "-")
 
 
 @app.command("listen")

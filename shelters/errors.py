@@ -47,14 +47,18 @@ class Problem:
         return self.severity == ERROR
 
     def message(self, language: str = "en") -> str:
-        from shelters.texts import say
+        from kawamori.texts import say
 
-        return say(f"problems.{self.code}", language, column=self.column, **self.params)
+        return say(f"shelters.problems.{self.code}", language, column=self.column, **self.params)
 
     def render(self, language: str = "en", *, unit: str = "line") -> str:
-        from shelters.texts import say
+        from kawamori.texts import say
 
-        where = say(f"report.{unit}", language, line=self.line) if self.line else say("report.file", language)
+        where = (
+            say(f"shelters.report.{unit}", language, line=self.line)
+            if self.line
+            else say("shelters.report.file", language)
+        )
         column = f"{self.column}: " if self.column else ""
         return f"{where}: {column}{self.message(language)}"
 

@@ -23,9 +23,9 @@ import shapely
 from shapely.geometry import Point, box, shape
 
 from kawamori.model import Hazard, ShelterStatus
+from kawamori.texts import say
 from shelters.crowding import DEFAULT_BANDS, Bands, crowding, describe
 from shelters.crowding import Crowding as CrowdingLevel
-from shelters.texts import say
 
 EARTH_RADIUS_M = 6_371_008.8
 FIRST_RADIUS_M = 2_000.0
@@ -135,7 +135,9 @@ class Recommendation:
                 **describe(s.occupancy, s.capacity, bands),
             }
             if s.temporary:
-                out["kind_ja"], out["kind_en"] = (say("labels.temporary", lang) for lang in ("ja", "en"))
+                out["kind_ja"], out["kind_en"] = (
+                    say("shelters.labels.temporary", lang) for lang in ("ja", "en")
+                )
             if r.reasons:
                 out["reasons"] = [w.as_dict() for w in r.reasons]
             return out

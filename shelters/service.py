@@ -10,11 +10,11 @@ import threading
 import psycopg
 
 from kawamori.model import Hazard
+from kawamori.texts import say
 from shelters import registry
 from shelters.areas import danger_areas
 from shelters.crowding import DEFAULT_BANDS, Bands, describe
 from shelters.recommend import Recommendation, ShelterIndex
-from shelters.texts import say
 
 MAX_K = 20
 
@@ -85,11 +85,13 @@ def message_block(recommendation: Recommendation, *, lang: str = "ja", bands: Ba
         look = describe(s.occupancy, s.capacity, bands)
         if lang == "ja":
             kind = (
-                f"{say('labels.temporary_short', 'ja')}・" if s.temporary and "臨時" not in s.name_ja else ""
+                f"{say('shelters.labels.temporary_short', 'ja')}・"
+                if s.temporary and "臨時" not in s.name_ja
+                else ""
             )
             lines.append(f"{number}. {s.name_ja}（{kind}約{km:.1f}km、{look['icon']}{look['label_ja']}）")
         else:
-            kind = f"{say('labels.temporary_short', 'en')}, " if s.temporary else ""
+            kind = f"{say('shelters.labels.temporary_short', 'en')}, " if s.temporary else ""
             lines.append(
                 f"{number}. {s.name_en} ({kind}about {km:.1f} km, {look['icon']} {look['label_en']})"
             )

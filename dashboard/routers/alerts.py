@@ -204,7 +204,7 @@ def _reasons(reason: str, details: dict[str, Any], *, by_person: bool) -> dict[s
     """An audit reason in both languages: the engine names its text by a code in the
     one catalogue (``alerts.audit_texts``); what a person wrote stays as written."""
     code = details.get("code")
-    if code not in audit_texts.TEXTS or (by_person and reason.strip()):
+    if code not in audit_texts.codes() or (by_person and reason.strip()):
         return {"reason_ja": reason, "reason_en": reason}
     params = details.get("params")
     return {f"reason_{lang}": audit_texts.render(code, params, lang) for lang in ("ja", "en")}

@@ -16,48 +16,12 @@ from dashboard.deps import CSRF_HEADER, SESSION_COOKIE, Conn, Now
 from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
 from kawamori import staff
+from kawamori.texts import say
 
 router = APIRouter(prefix="/staff", tags=["staff accounts"])
 
 LOGIN_COOKIE = "kawamori_login"
 DEVICE_COOKIE = "kawamori_device"  # a browser that has signed in to the account before
-MESSAGES = {
-    "code": {
-        "ja": "認証アプリに表示されている6桁の確認コードを入力してください。",
-        "en": "Enter the 6-digit code shown in your authenticator app.",
-    },
-    "totp_required": {
-        "ja": "承認者・管理者は二段階認証が必要です。管理者に kawamori staff totp の実行を依頼してください。",
-        "en": "Approvers and admins need a second factor. Ask an administrator to run kawamori staff totp.",
-    },
-    "must_change": {
-        "ja": "初期パスワードのままです。新しいパスワードを決めてください。",
-        "en": "This is a generated password. Please choose your own.",
-    },
-    "changed": {"ja": "パスワードを変更しました。", "en": "Your password was changed."},
-    "wrong_current": {"ja": "現在のパスワードが違います。", "en": "The current password is wrong."},
-    "mismatch": {
-        "ja": "新しいパスワードが2回とも同じではありません。",
-        "en": "The two new passwords are not the same.",
-    },
-    "weak": {
-        "ja": "このパスワードは使えません（12文字以上、よく使われるもの・名前を含むものは不可）。",
-        "en": "This password cannot be used (at least 12 characters, not a common one, not your name).",
-    },
-    "invalid": {
-        "ja": "ユーザー名またはパスワードが違います。",
-        "en": "Wrong user name or password.",
-    },
-    "throttled": {
-        "ja": "失敗が続いたため、ログインを一時停止しています。約{minutes}分後にもう一度お試しください。",
-        "en": "Too many failed attempts. Please try again in about {minutes} minutes.",
-    },
-    "expired": {
-        "ja": "画面の有効期限が切れました。もう一度入力してください。",
-        "en": "This page expired. Please enter your details again.",
-    },
-    "signed_out": {"ja": "ログアウトしました。", "en": "You have signed out."},
-}
 
 
 def safe_next(target: str | None) -> str:
@@ -71,7 +35,7 @@ def _form(
     request: Request, *, lang: str, next_path: str, message: str | None, status: int = 200, **values
 ) -> Response:
     login_token = staff.new_token()
-    text = MESSAGES[message][lang].format(**values) if message else None
+    text = say(f"console.signin.message.{message}", lang, **values) if message else None
     response = templates.TemplateResponse(
         request,
         "login.html",
@@ -242,7 +206,7 @@ def _password_form(
             "next": next_path,
             "csrf_token": session.csrf_token,
             "username": session.actor.username,
-            "message": MESSAGES[message][lang] if message else None,
+            "message": say(f"console.signin.message.{message}", lang) if message else None,
             "error": message not in (None, "must_change"),
         },
         status_code=status,

@@ -22,8 +22,8 @@ Every request is checked against ``X-Line-Signature``; each event is acted on on
 replayed later changes nothing; ``line_events`` forgets ids after
 :data:`KEEP_EVENT_IDS`, longer than an event is accepted. Replies go out after the
 answer, through the notifiers' HTTP client (:mod:`notify.channels.http`). Nothing here logs
-a user id, a text or a place. Texts are in ``dashboard/resident_texts/<language>.yaml``
-(``line_*``).
+a user id, a text or a place. Texts are in the text catalogue's
+``resident`` section (``kawamori/texts/<language>.yaml``, ``line_*``).
 """
 
 from __future__ import annotations

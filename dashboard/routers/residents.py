@@ -41,12 +41,13 @@ from dashboard.deps import BaseUrl, BigintId, Conn, Now
 from dashboard.openapi import errors
 from dashboard.pages import language, secure_headers, templates
 from dashboard.routers.shelters import bands_of, nearest_of
+from kawamori import texts
 from notify import optin_mail, pending, subscriptions
 from notify.channels import line
 from notify.errors import OutsideAreas, SubscriptionError
-from notify.language import load as load_templates
 from notify.optin_mail import Mailer
 from notify.render import Channel, render
+from notify.render import words as notify_words
 from notify.sealing import SubscriberKey
 from notify.voice import SpeechCache, VoiceError
 
@@ -267,7 +268,7 @@ def timeline_page(request: Request, lang: str | None = None) -> HTMLResponse:
     """マイ・タイムライン: what the resident will do at levels 3, 4 and 5, kept in the
     browser only (the page and the service worker read it; the server never sees it)."""
     language = resident_language(request, lang)
-    words = load_templates(language)
+    words = notify_words(language)
     levels = {level: words[f"level.{level}"] for level in (3, 4, 5)}
     links = {code: f"/r/timeline?lang={code}" for code in resident_view.LANGUAGES}
     return render_page(request, "resident_timeline.html", language, {"levels": levels, "links": links})
@@ -386,11 +387,11 @@ def subscribe_form(
         base_url=base_url,
         channel="email",
         address=email,
-        language=resident_view.pick(language),
+        language=texts.pick(language),
         areas=[a for a in area or [] if a],
         point=place.point,
     )[0]
-    query = {"lang": resident_view.pick(language), "notice": notice}
+    query = {"lang": texts.pick(language), "notice": notice}
     if area:
         query["area"] = area[0]
     if place.point:

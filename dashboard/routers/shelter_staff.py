@@ -27,8 +27,9 @@ from dashboard.deps import SESSION_COOKIE, Conn, Now
 from dashboard.openapi import errors
 from dashboard.routers.shelters import bands_of, public
 from kawamori import staff as kawamori_staff
+from kawamori import texts
 from kawamori.model import Actor
-from shelters import occupancy, registry, sessions, texts
+from shelters import occupancy, registry, sessions
 from shelters.access import same
 from shelters.counts import count_event, status_event
 from shelters.errors import AccessDenied, ConflictingEvent, InvalidEvent, Throttled, UnknownShelter
@@ -141,7 +142,7 @@ def _state(
 def _page() -> str:
     """The staff page with its words from the text catalogue, in every language (the page
     switches language offline)."""
-    words = {language: texts.catalogue(language)["staff_page"] for language in texts.LANGUAGES}
+    words = {language: texts.tree(language)["shelters"]["staff_page"] for language in texts.LANGUAGES}
     inline = json.dumps(words, ensure_ascii=False).replace("</", "<\\/")
     return (STATIC / "staff.html").read_text(encoding="utf-8").replace("<!--TEXTS-->", inline)
 

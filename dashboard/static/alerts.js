@@ -3,155 +3,17 @@
 // change goes through the API with the session's CSRF token; the server decides.
 "use strict";
 
-const TEXT = {
-  ja: {
-    title: "警報コンソール", skip: "承認待ちへ移動", signedInAs: "ログイン中:", map: "地図",
-    signOut: "ログアウト", lang: "English", soundOn: "通知音: オン", soundOff: "通知音: オフ",
-    soundPrompt: "通知音がオフです。新しい提案を音でも知らせるには、オンにしてください。", soundEnable: "通知音をオンにする",
-    trend: "3時間の水位", rising: "上昇", falling: "下降", steady: "横ばい",
-    pending: "承認待ち", active: "発令中", history: "履歴", none: "ありません",
-    pendingExplain: "承認するまで住民には何も送信されません。対応するまで数分ごとに再通知されます。",
-    pendingNone: "承認待ちはありません。",
-    live: "ライブ更新中", reconnecting: "接続が切れました。再接続中（10秒ごとに再取得しています）",
-    updated: "最終更新", failed: "更新できません。ネットワークを確認してください。",
-    level: "警戒レベル", stage: "水位", forecast: "予測", unverified: "未確認の急上昇",
-    sensor: "センサー異常", offline: "通信途絶",
-    staffOnly: "職員向けの情報です（住民には送信されません）。",
-    exercise: "訓練", test: "テスト",
-    exerciseNote: "訓練です。承認しても住民には送信されません。",
-    testNote: "テストです。承認しても住民には送信されません。",
-    sends: (what, areas) => `承認すると、${areas}の住民に「${what}」を送信します。`,
-    escalates: (from, what, areas) =>
-      `承認すると、警戒レベル${from}から引き上げ、${areas}の住民に「${what}」を送信します。`,
-    noAreas: "対象地区",
-    waiting: (m) => m < 1 ? "たった今から承認待ち" : `${m}分前から承認待ち`,
-    since: (m) => m < 1 ? "たった今から" : `${m}分前から`,
-    ifReal: "本番であれば:",
-    approvals: (got, total) => `承認 ${got} / ${total} 名`,
-    needMore: (n, role) => `あと${n}名の承認が必要（${role}以上）`,
-    alreadyYou: "あなたは承認済みです。別の人の承認が必要です。",
-    needRole: (role) => `承認には「${role}」以上の権限が必要です。承認できる職員に連絡してください。`,
-    waterLevel: "水位", stale: "観測所からのデータが途絶えています",
-    approve: "承認して送信", approveExercise: "承認（訓練）", reject: "却下", cancel: "取り消し",
-    acknowledge: "確認した", acknowledgedBy: (n) => `確認済み: ${n}`,
-    audit: "記録（監査ログ）", system: "システム", back: "戻る",
-    reasonOptional: "メモ（任意）", reasonRequired: "理由（必須）",
-    confirmApprove: "送信を承認しますか？", confirmReject: "却下しますか？",
-    confirmCancel: "この警報を取り消しますか？", confirmAcknowledge: "確認済みにしますか？",
-    rejectNote: "却下すると住民には何も送信されません。水位がさらに上の段階に達するまで、同じ承認は求められません。",
-    cancelNote: (sent) => sent ? "住民には取り消しのお知らせが送信されます。" : "住民には何も送信されていません。",
-    ackNote: "この警報を確認したことを記録します。",
-    needReason: "理由を入力してください。",
-    states: { pending: "承認待ち", active: "発令中", resolved: "解除", cancelled: "取り消し",
-      withdrawn: "取り下げ（未送信）" },
-    noticeEnded: "終了（職員向けのお知らせ。住民には送っていません）",
-    actions: { opened: "発生", activated: "発令", changed: "変更", escalation_requested: "引き上げ要求",
-      escalated: "引き上げ", escalation_withdrawn: "引き上げ取り下げ", deescalated: "引き下げ",
-      stale: "データ途絶", fresh: "データ復帰", resolved: "解除", withdrawn: "取り下げ", approved: "承認",
-      rejected: "却下", cancelled: "取り消し", acknowledged: "確認", reminded: "再通知",
-      unsuppressed: "抑止解除", superseded: "統合", proposed: "提案", proposal_changed: "提案の変更",
-      proposal_withdrawn: "提案の取り下げ", issued: "発令", raised: "引き上げ", lowered: "引き下げ",
-      lifted: "解除", declined: "却下（提案どおりにしない）" },
-    roles: { viewer: "閲覧", operator: "オペレーター", approver: "承認者", admin: "管理者" },
-    levels: { 1: "早期注意情報", 2: "注意", 3: "高齢者等避難", 4: "避難指示", 5: "緊急安全確保" },
-    newPending: (s) => `新しい承認待ち: ${s}`, done: "完了しました",
-    errors: { 401: "ログインが切れました。もう一度ログインしてください。", 403: "この操作は許可されていません。",
-      404: "この警報は見つかりません。", 409: "状況が変わりました。画面を更新しました。" },
-    // an area's issuance (発令) and the proposal awaiting staff
-    area: "発令地区", issuedLevel: "発令中のレベル", notIssued: "未発令", proposal: "提案",
-    proposals: { raise: "引き上げ", lower: "引き下げ", lift: "解除", verify: "根拠の確認" },
-    basis: "根拠",
-    reasons: { observed: "観測", forecast: "予測", unverified: "未確認", sensor_fault: "センサー異常", no_data: "欠測" },
-    toLevel: (level) => `警戒レベル${level}へ`, toLift: "解除へ",
-    evidence: "根拠（観測所ごと）", notCounted: "判断に含めていません", eta: "到達予想", threshold: "基準水位",
-    lowerAt: "根拠は発令中のレベルを下回っています。下げる判断ができるのは",
-    lowers: (from, what, area) => `承認すると、警戒レベル${from}から引き下げ、${area}の住民に「${what}」を送信します。`,
-    lifts: (from, area) => `承認すると、${area}の警戒レベル${from}を解除し、住民に解除（安全確認）を送信します。`,
-    verifies: (from, to, area) =>
-      `${area}の発令の根拠だった水位計の値が使えません。承認すると${to ? `警戒レベル${to}に引き下げ` : "解除"}、住民に送信します。却下すると警戒レベル${from}を維持します。`,
-    declineNote: "却下すると、発令中のレベルはそのままで、住民には何も送信されません。根拠が変わるまで同じ提案はしません。",
-    conflict: "提案が変わっていたため、操作は行われませんでした。最新の内容を表示しました。確認してから、もう一度操作してください。",
-    dismiss: "閉じる",
-  },
-  en: {
-    title: "Alert console", skip: "Skip to approvals", signedInAs: "Signed in:", map: "Map",
-    signOut: "Sign out", lang: "日本語", soundOn: "Sound: on", soundOff: "Sound: off",
-    soundPrompt: "Sound is off. Turn it on to hear new proposals as well as see them.", soundEnable: "Turn sound on",
-    trend: "Water level, 3 h", rising: "rising", falling: "falling", steady: "steady",
-    pending: "Awaiting approval", active: "Active alerts", history: "History", none: "None",
-    pendingExplain: "Nothing reaches residents until approved. Staff are reminded every few minutes until someone acts.",
-    pendingNone: "Nothing awaits approval.",
-    live: "Live", reconnecting: "Connection lost. Reconnecting (checking every 10 seconds)",
-    updated: "Updated", failed: "Cannot update. Check the network.",
-    level: "Alert level", stage: "Water level", forecast: "Forecast", unverified: "Unverified sudden rise",
-    sensor: "Sensor fault", offline: "Station offline",
-    staffOnly: "For staff only (never sent to residents).",
-    exercise: "EXERCISE", test: "TEST",
-    exerciseNote: "This is an exercise. Approving sends nothing to residents.",
-    testNote: "This is a test. Approving sends nothing to residents.",
-    sends: (what, areas) => `Approving sends "${what}" to residents of ${areas}.`,
-    escalates: (from, what, areas) =>
-      `Approving raises the alert from level ${from} and sends "${what}" to residents of ${areas}.`,
-    noAreas: "the covered areas",
-    waiting: (m) => m < 1 ? "awaiting approval since just now" : `awaiting approval for ${m} min`,
-    since: (m) => m < 1 ? "since just now" : `for ${m} min`,
-    ifReal: "If this were real:",
-    approvals: (got, total) => `Approvals ${got} of ${total}`,
-    needMore: (n, role) => `${n} more approval${n > 1 ? "s" : ""} needed (${role} or above)`,
-    alreadyYou: "You have approved. Another person must approve too.",
-    needRole: (role) => `Approving needs the ${role} role or above: call someone who has it.`,
-    waterLevel: "Water level", stale: "No recent data from the station",
-    approve: "Approve and send", approveExercise: "Approve (exercise)", reject: "Reject", cancel: "Cancel alert",
-    acknowledge: "Acknowledge", acknowledgedBy: (n) => `Acknowledged by ${n}`,
-    audit: "Audit trail", system: "System", back: "Go back",
-    reasonOptional: "Note (optional)", reasonRequired: "Reason (required)",
-    confirmApprove: "Approve sending this?", confirmReject: "Reject this?",
-    confirmCancel: "Cancel this alert?", confirmAcknowledge: "Mark as acknowledged?",
-    rejectNote: "Rejecting sends nothing to residents. You will not be asked again unless the water reaches a higher stage.",
-    cancelNote: (sent) => sent ? "Residents will receive a cancellation." : "Nothing had been sent to residents.",
-    ackNote: "Records that you have seen this alert.",
-    needReason: "Please give a reason.",
-    states: { pending: "Awaiting approval", active: "Active", resolved: "Ended (all clear)",
-      cancelled: "Cancelled", withdrawn: "Withdrawn (not sent)" },
-    noticeEnded: "Ended (a staff notice: residents were never told)",
-    actions: { opened: "Opened", activated: "Issued", changed: "Changed", escalation_requested: "Escalation requested",
-      escalated: "Escalated", escalation_withdrawn: "Escalation withdrawn", deescalated: "Lowered",
-      stale: "Data stopped", fresh: "Data back", resolved: "All clear", withdrawn: "Withdrawn", approved: "Approved",
-      rejected: "Rejected", cancelled: "Cancelled", acknowledged: "Acknowledged", reminded: "Reminder sent",
-      unsuppressed: "Suppression lifted", superseded: "Merged", proposed: "Proposed",
-      proposal_changed: "Proposal changed", proposal_withdrawn: "Proposal withdrawn", issued: "Issued",
-      raised: "Raised", lowered: "Lowered", lifted: "Lifted (all clear)", declined: "Declined" },
-    roles: { viewer: "viewer", operator: "operator", approver: "approver", admin: "admin" },
-    levels: { 1: "Early warning", 2: "Caution", 3: "Elderly and others evacuate",
-      4: "Evacuation instruction", 5: "Secure safety immediately" },
-    newPending: (s) => `New approval needed: ${s}`, done: "Done",
-    errors: { 401: "Your session has ended. Please sign in again.", 403: "You are not allowed to do this.",
-      404: "This alert no longer exists.", 409: "The situation changed; the page has been updated." },
-    area: "Area", issuedLevel: "Issued level", notIssued: "Not issued", proposal: "Proposal",
-    proposals: { raise: "raise", lower: "lower", lift: "lift", verify: "verify the evidence" },
-    basis: "Basis",
-    reasons: { observed: "observed", forecast: "forecast", unverified: "unverified", sensor_fault: "sensor fault",
-      no_data: "no data" },
-    toLevel: (level) => `to level ${level}`, toLift: "to all clear",
-    evidence: "Evidence (by station)", notCounted: "not counted", eta: "expected at", threshold: "threshold",
-    lowerAt: "The evidence is below the issued level; it may come down from",
-    lowers: (from, what, area) => `Approving lowers the level from ${from} and sends "${what}" to residents of ${area}.`,
-    lifts: (from, area) => `Approving lifts level ${from} in ${area} and sends residents the all clear.`,
-    verifies: (from, to, area) =>
-      `The gauge behind the level issued in ${area} cannot be used. Approving ${to ? `lowers it to level ${to}` : "lifts it"} and tells residents; declining keeps level ${from}.`,
-    declineNote: "Declining keeps the issued level and sends nothing to residents. The same proposal is not made again until the evidence changes.",
-    conflict: "The proposal had changed, so nothing was done. The card now shows what it is; check it and act again.",
-    dismiss: "Dismiss",
-  },
-};
-
+// the words: the catalogue's console.alerts, embedded in the page (texts.js)
 const body = document.body;
 let lang = localStorage.getItem("kawamori-lang") || body.dataset.lang || "ja";
 const csrf = document.querySelector('meta[name="csrf-token"]').content;
-const t = (key) => TEXT[lang][key] ?? key;
+const t = (key, params) => kawamoriTexts.say(lang)(key, params);
 const esc = (s) => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 const nameOf = (obj, field) => obj[`${field}_${lang}`] || obj[`${field}_ja`] || "";
 const minutesSince = (iso) => Math.max(0, Math.round((Date.now() - new Date(iso)) / 60000));
+// how long a card has waited, in minutes ("just now" under one)
+const waitingText = (iso) => { const m = minutesSince(iso); return m < 1 ? t("waitingNow") : t("waiting", { m }); };
+const sinceText = (iso) => { const m = minutesSince(iso); return m < 1 ? t("sinceNow") : t("since", { m }); };
 const clock = (iso) => new Date(iso).toLocaleString(lang === "ja" ? "ja-JP" : "en-GB",
   { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
 
@@ -167,7 +29,7 @@ const openAudits = new Set();
 
 function levelBadge(level) {
   if (!level) return `<span class="badge s-none">–</span>`;
-  const short = lang === "ja" ? `警戒レベル${level}` : `Level ${level}`;
+  const short = t("levelShort", { level });
   return `<span class="badge s-${level}">${esc(short)}<span class="badge-name">${esc(t("levels")[level])}</span></span>`;
 }
 function drillBadge(a) {
@@ -195,13 +57,13 @@ function where(a) {
   return `${esc(nameOf(a, "river"))} ${esc(nameOf(a, "station_name"))}`;
 }
 function levelWhat(level) {
-  return lang === "ja" ? `${t("levels")[level]}（警戒レベル${level}）` : `${t("levels")[level]} (alert level ${level})`;
+  return t("levelWhat", { name: t("levels")[level], level });
 }
 // the open proposal in words: "引き上げ 警戒レベル4へ · 根拠: 観測"
 function proposalText(a) {
   if (!a.proposal) return "";
   const kind = t("proposals")[a.proposal] || a.proposal;
-  const target = a.pending_level ? t("toLevel")(a.pending_level) : t("toLift");
+  const target = a.pending_level ? t("toLevel", { level: a.pending_level }) : t("toLift");
   const reason = a.proposal_reason ? ` · ${t("basis")}: ${t("reasons")[a.proposal_reason] || a.proposal_reason}` : "";
   return `${t("proposal")}: ${kind} ${target}${reason}`;
 }
@@ -210,11 +72,11 @@ function areaMeaning(a) {
   const issued = a.state === "active" ? a.alert_level : null;
   const to = a.pending_level;
   if (a.proposal === "raise" || !issued) {
-    return issued ? t("escalates")(issued, levelWhat(to), area) : t("sends")(levelWhat(to), area);
+    return issued ? t("escalates", { from: issued, what: levelWhat(to), areas: area }) : t("sends", { what: levelWhat(to), areas: area });
   }
-  if (a.proposal === "lower") return t("lowers")(issued, levelWhat(to), area);
-  if (a.proposal === "lift") return t("lifts")(issued, area);
-  return t("verifies")(issued, to, area);
+  if (a.proposal === "lower") return t("lowers", { from: issued, what: levelWhat(to), area });
+  if (a.proposal === "lift") return t("lifts", { from: issued, area });
+  return to ? t("verifiesLower", { from: issued, to, area }) : t("verifiesLift", { from: issued, area });
 }
 function meaning(a) {
   if (!isPublicKind(a)) return [t("staffOnly")];
@@ -223,8 +85,8 @@ function meaning(a) {
     text = areaMeaning(a);
   } else {
     const what = levelWhat(a.awaiting_level);
-    const areas = a.areas.length ? a.areas.map((x) => nameOf(x, "name")).join(lang === "ja" ? "、" : ", ") : t("noAreas");
-    text = a.state === "active" && a.alert_level ? t("escalates")(a.alert_level, what, areas) : t("sends")(what, areas);
+    const areas = a.areas.length ? a.areas.map((x) => nameOf(x, "name")).join(t("listSeparator")) : t("noAreas");
+    text = a.state === "active" && a.alert_level ? t("escalates", { from: a.alert_level, what, areas }) : t("sends", { what, areas });
   }
   if (a.status === "Exercise") return [t("exerciseNote"), `${t("ifReal")} ${text}`];
   if (a.status === "Test") return [t("testNote"), `${t("ifReal")} ${text}`];
@@ -248,11 +110,11 @@ function counted(a, p) {
 function approvalLine(a) {
   const got = a.approvals_total - a.approvals_needed;
   const names = a.approvals.filter((p) => counted(a, p)).map((p) => esc(p.display_name)).join(", ");
-  let line = `<strong>${esc(t("approvals")(got, a.approvals_total))}</strong>${names ? ` (${names})` : ""}`;
-  if (a.approvals_needed > 0) line += ` — ${esc(t("needMore")(a.approvals_needed, t("roles")[a.role_needed]))}`;
+  let line = `<strong>${esc(t("approvals", { got, total: a.approvals_total }))}</strong>${names ? ` (${names})` : ""}`;
+  if (a.approvals_needed > 0) line += ` — ${esc(t(a.approvals_needed > 1 ? "needMore" : "needMoreOne", { n: a.approvals_needed, role: t("roles")[a.role_needed] }))}`;
   if (!a.can.approve) {
     const mine = a.approvals.some((p) => p.mine && counted(a, p));
-    line += `<br><span class="why">${esc(mine ? t("alreadyYou") : t("needRole")(t("roles")[a.role_needed]))}</span>`;
+    line += `<br><span class="why">${esc(mine ? t("alreadyYou") : t("needRole", { role: t("roles")[a.role_needed] }))}</span>`;
   }
   return line;
 }
@@ -287,7 +149,7 @@ function proposalBlock(a) {
 function evidenceItem(e) {
   const parts = [`<span class="station">${esc(stationName(e.station))}</span>`,
     `<span class="basis">${esc(t("reasons")[e.basis] || e.basis)}</span>`];
-  if (e.level) parts.push(esc(lang === "ja" ? `警戒レベル${e.level}` : `level ${e.level}`));
+  if (e.level) parts.push(esc(t("evidenceLevel", { level: e.level })));
   if (typeof e.level_m === "number") parts.push(esc(`${t("waterLevel")} ${e.level_m.toFixed(2)} m`));
   if (typeof e.threshold_m === "number") parts.push(esc(`${t("threshold")} ${e.threshold_m.toFixed(2)} m`));
   if (e.eta) parts.push(`${esc(t("eta"))} <time datetime="${esc(e.eta)}">${esc(clock(e.eta))}</time>`);
@@ -342,8 +204,7 @@ function conflictBlock(a) {
 }
 
 function pendingCard(a) {
-  const ja = lang === "ja";
-  const approveLabel = a.status === "Actual" ? t("approve") : t("approveExercise");
+    const approveLabel = a.status === "Actual" ? t("approve") : t("approveExercise");
   const buttons = [
     a.can.approve ? button("approve", a, approveLabel, "primary") : "",
     a.can.reject ? button("reject", a, t("reject")) : "",
@@ -353,15 +214,15 @@ function pendingCard(a) {
     ${conflictBlock(a)}
     ${proposalBlock(a)}
     ${meaningHtml(a)}
-    <p class="facts">${figures(a)}${figures(a) ? " · " : ""}${esc(t("waiting")(minutesSince(a.opened_at)))}
-      (${esc(clock(a.opened_at))}${ja ? "〜" : "–"})</p>
+    <p class="facts">${figures(a)}${figures(a) ? " · " : ""}${esc(waitingText(a.opened_at))}
+      ${esc(t("openedAt", { time: clock(a.opened_at) }))}</p>
     <p class="approvals">${approvalLine(a)}</p>
     <div class="actions">${buttons}</div>
     ${evidenceBlock(a)}
     ${auditBlock(a)}</li>`;
 }
 function activeCard(a) {
-  const ack = a.acknowledged_by ? `<span class="ack">✓ ${esc(t("acknowledgedBy")(a.acknowledged_by))}</span>` : "";
+  const ack = a.acknowledged_by ? `<span class="ack">✓ ${esc(t("acknowledgedBy", { n: a.acknowledged_by }))}</span>` : "";
   const buttons = [
     a.can.acknowledge ? button("acknowledge", a, t("acknowledge"), "primary") : "",
     a.can.cancel ? button("cancel", a, t("cancel")) : "",
@@ -371,7 +232,7 @@ function activeCard(a) {
     ${heading(a, a.alert_level)}
     ${conflictBlock(a)}
     ${proposalBlock(a)}
-    <p class="facts">${esc(kind)}${esc(t("states")[a.state])} ${esc(t("since")(minutesSince(a.opened_at)))}
+    <p class="facts">${esc(kind)}${esc(t("states")[a.state])} ${esc(sinceText(a.opened_at))}
       (${esc(clock(a.opened_at))}) ${figures(a) ? " · " + figures(a) : ""} ${ack}</p>
     ${isPublicKind(a) ? "" : `<p class="meaning">${esc(t("staffOnly"))}</p>`}
     <div class="actions">${buttons}</div>
@@ -433,7 +294,7 @@ function render() {
   const fresh = pending.filter((a) => !seenPending.has(a.id));
   pending.forEach((a) => seenPending.add(a.id));
   if (fresh.length && !firstLoad) {
-    notify(t("newPending")(fresh.map(pendingSummary).join(", ")));
+    notify(t("newPending", { s: fresh.map(pendingSummary).join(", ") }));
   }
   firstLoad = false;
   const open = alerts.filter((a) => isArea(a) && ["pending", "active"].includes(a.state));
@@ -568,7 +429,7 @@ function connect() {
     live = true;
     const id = Number(JSON.parse(event.data).id);
     const known = alerts.find((a) => a.id === id);
-    if (known && known.awaiting_level != null && known.approvals_needed > 0) notify(t("newPending")(pendingSummary(known)));
+    if (known && known.awaiting_level != null && known.approvals_needed > 0) notify(t("newPending", { s: pendingSummary(known) }));
     soon();
   });
   source.addEventListener("signed-out", () => { source.close(); signedOut(); });
@@ -599,7 +460,7 @@ function ask(action, a) {
   const text = {
     approve: () => meaning(a).join(" "),
     reject: () => isArea(a) ? t("declineNote") : t("rejectNote"),
-    cancel: () => t("cancelNote")(a.public && a.state === "active"),
+    cancel: () => t(a.public && a.state === "active" ? "cancelNoteSent" : "cancelNoteUnsent"),
     acknowledge: () => t("ackNote"),
   }[action]();
   document.getElementById("confirm-title").innerHTML = `${drillBadge(a)} ${esc(t(title))}`;

@@ -2,69 +2,12 @@
 // and a 24-hour hydrograph of the chosen station. Refreshes every 10 seconds.
 "use strict";
 
-const TEXT = {
-  ja: {
-    subtitle: "河川水位モニタ", stations: "観測所（観測）", legend: "凡例", updated: "更新",
-    lang: "English", normal: "平常", stale: "データ途絶", level: "警戒レベル",
-    noData: "データなし", shelter: "避難所", capacity: "収容", unknown: "不明", open: "開設", closed: "閉鎖",
-    preparing: "開設準備中", hydrograph: "水位", failed: "更新できません",
-    ranges: { "6h": "6時間", "24h": "24時間", "7d": "7日", "30d": "30日", "1y": "1年" },
-    earlier: "← 前へ", later: "次へ →", latest: "現在へ", range: "表示期間",
-    now: "現在", current: "現在の水位", peak: "表示期間の最高",
-    crossed: (s) => `${s.name_ja}（${s.level_m.toFixed(2)} m）に達しました`,
-    eta: (s, m, at) => `${s.name_ja}まで約${m}分（${fmtTime(at)}ごろ）: 今の上昇が続いた場合`,
-    issuedBand: (n) => `発令中: ${TEXT.ja.levels[n] || `警戒レベル${n}`}`,
-    watch: "観測中", console: "警報コンソール（職員）", sensors: "水位計の状態",
-    areas: "発令地区（発令・提案）", observed: "観測", issued: "発令", proposed: "提案",
-    stationsNote: "観測所の印は水位の観測です。発令ではありません。発令は地区の色で示します。",
-    issuedNone: "発令なし", waiting: "承認待ち", drill: "訓練", test: "テスト",
-    equivalent: (n) => `警戒レベル${n}相当`, short: (n) => `警${n}`,
-    to: (n) => n === 0 ? "解除" : `レベル${n}へ`,
-    proposals: { raise: "引き上げ", lower: "引き下げ", lift: "解除", verify: "確認（根拠の喪失）" },
-    levels: { 2: "警戒レベル2", 3: "警戒レベル3 高齢者等避難", 4: "警戒レベル4 避難指示", 5: "警戒レベル5 緊急安全確保" },
-    trends: { rising: "上昇", falling: "下降", steady: "横ばい" },
-    signIn: "承認待ちの提案と訓練は、職員としてサインインすると表示されます。", signInLink: "サインイン",
-    staffView: "提案と訓練を含みます（職員のみ）。住民に届いているのは「発令」だけです。",
-    noAreas: "発令地区はありません",
-    legendIssued: "発令（地区の色と文字）: 住民に伝えている警戒レベル",
-    legendProposed: "提案（破線の枠と「提案」）: 職員の判断待ち。住民にはまだ届いていません。",
-    legendObserved: "観測（観測所の印）: 確認済みの水位の段階と傾向。発令ではありません。",
-    legendDrill: "訓練: 住民には届きません。地区の色は変わりません。",
-    tilesFailed: "背景地図（タイル）を読み込めません。川（観測所を結ぶ線）と地区の境界だけで表示しています。水位と発令の表示には影響ありません。",
-  },
-  en: {
-    subtitle: "River level monitor", stations: "Stations (observed)", legend: "Legend", updated: "Updated",
-    lang: "日本語", normal: "Normal", stale: "No recent data", level: "Alert level",
-    noData: "No data", shelter: "Shelter", capacity: "Capacity", unknown: "unknown", open: "Open", closed: "Closed",
-    preparing: "Preparing", hydrograph: "Water level", failed: "Cannot update",
-    ranges: { "6h": "6 hours", "24h": "24 hours", "7d": "7 days", "30d": "30 days", "1y": "1 year" },
-    earlier: "← Earlier", later: "Later →", latest: "Now", range: "Period shown",
-    now: "now", current: "Current level", peak: "Highest in this period",
-    crossed: (s) => `Reached ${s.name_en} (${s.level_m.toFixed(2)} m)`,
-    eta: (s, m, at) => `${s.name_en} in about ${m} min (around ${fmtTime(at)}) if the rise continues`,
-    issuedBand: (n) => `Issued: ${TEXT.en.levels[n] || `alert level ${n}`}`,
-    watch: "Watching", console: "Alert console (staff)", sensors: "Sensor health",
-    areas: "Areas (issued, proposed)", observed: "Observed", issued: "Issued", proposed: "Proposed",
-    stationsNote: "A station marker is the observed water level, not an issued level. Issued levels are the areas' shading.",
-    issuedNone: "Nothing issued", waiting: "awaiting approval", drill: "Drill", test: "Test",
-    equivalent: (n) => `level ${n} equivalent`, short: (n) => `L${n}`,
-    to: (n) => n === 0 ? "lift" : `level ${n}`,
-    proposals: { raise: "raise", lower: "lower", lift: "lift", verify: "verify (evidence lost)" },
-    levels: { 2: "Alert level 2", 3: "Alert level 3: older people evacuate", 4: "Alert level 4: evacuate", 5: "Alert level 5: emergency" },
-    trends: { rising: "rising", falling: "falling", steady: "steady" },
-    signIn: "Proposals awaiting approval and drills are shown to signed-in staff.", signInLink: "Sign in",
-    staffView: "Includes proposals and drills (staff only). Residents have been told only what is issued.",
-    noAreas: "No alert areas",
-    legendIssued: "Issued (area colour and text): the alert level residents were told",
-    legendProposed: "Proposed (dashed outline and “proposed”): awaiting a staff decision; residents have not been told.",
-    legendObserved: "Observed (station markers): the confirmed stage and trend of the water; not an issued level.",
-    legendDrill: "Drill: never sent to residents; does not shade the area.",
-    tilesFailed: "The background map (tiles) cannot be loaded. Showing the rivers (lines between stations) and the area borders only; water levels and issued levels are not affected.",
-  },
-};
+// the words: the catalogue's console.map, embedded in the page (texts.js)
 let lang = localStorage.getItem("kawamori-lang") || document.documentElement.lang || "ja";
-const t = (key) => TEXT[lang][key] ?? key;
+const t = (key, params) => kawamoriTexts.say(lang)(key, params);
 const name = (obj, field) => obj[`${field}_${lang}`] || obj[`${field}_ja`];
+// a proposal's target: a level, or 0 for lifting it
+const toText = (n) => n === 0 ? t("toLift") : t("toLevel", { n });
 const ARROWS = { rising: "↑", falling: "↓", steady: "→" };
 const FILL = { 2: "#f2e700", 3: "#ff2800", 4: "#aa00aa", 5: "#0c000c" };
 
@@ -83,7 +26,7 @@ function trendText(p) {
 function stageLabel(p) {
   if (p.stale) return `${t("observed")}: ${t("stale")}`;
   const stage = p.stage ? p.stage[`name_${lang}`] : t("normal");
-  const equivalent = p.alert_level ? (lang === "ja" ? `（${t("equivalent")(p.alert_level)}）` : ` (${t("equivalent")(p.alert_level)})`) : "";
+  const equivalent = p.alert_level ? t("equivalentNote", { text: t("equivalent", { n: p.alert_level }) }) : "";
   const trend = trendText(p);
   return `${t("observed")}: ${stage}${equivalent}${trend ? " · " + trend : ""}`;
 }
@@ -133,18 +76,18 @@ function renderStatic() {
   document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
   document.getElementById("lang").textContent = t("lang");
   const item = (badge, label) => `<li>${badge} ${esc(label)}</li>`;
-  const issued = [2, 3, 4, 5].map((n) => item(swatch(`area-swatch s-${n}`, `${t("issued")} ${t("short")(n)}`), t("levels")[n]));
+  const issued = [2, 3, 4, 5].map((n) => item(swatch(`area-swatch s-${n}`, `${t("issued")} ${t("short", { n })}`), t("levels")[n]));
   issued.push(item(swatch("area-swatch none", t("issuedNone")), t("issuedNone")));
   const observed = [
     item(swatch("s-none", "–"), t("normal")), item(swatch("s-watch", "–"), t("watch")),
-    ...[2, 3, 4, 5].map((n) => item(swatch(`s-${n}`, `${ARROWS.rising} m`), `${t("observed")}: ${t("equivalent")(n)}`)),
+    ...[2, 3, 4, 5].map((n) => item(swatch(`s-${n}`, `${ARROWS.rising} m`), `${t("observed")}: ${t("equivalent", { n })}`)),
     ...Object.keys(ARROWS).map((k) => item(swatch("s-none", ARROWS[k]), t("trends")[k])),
     item(swatch("s-stale", "?"), t("stale")), item(swatch("shelter", "避"), t("shelter")),
   ];
   document.getElementById("legend").innerHTML = `
     <h3>${esc(t("issued"))}</h3><p class="sub">${esc(t("legendIssued"))}</p><ul>${issued.join("")}</ul>
     <h3>${esc(t("proposed"))}</h3><p class="sub">${esc(t("legendProposed"))}</p>
-    <ul><li>${swatch("area-swatch proposed", `${t("proposed")}: ${t("to")(4)}`)} ${esc(t("waiting"))}</li>
+    <ul><li>${swatch("area-swatch proposed", `${t("proposed")}: ${toText(4)}`)} ${esc(t("waiting"))}</li>
         <li>${swatch("area-swatch drill", t("drill"))} ${esc(t("legendDrill"))}</li></ul>
     <h3>${esc(t("observed"))}</h3><p class="sub">${esc(t("legendObserved"))}</p><ul>${observed.join("")}</ul>`;
 }
@@ -206,7 +149,7 @@ function renderShelters(collection) {
     const icon = L.divIcon({ className: "marker", iconSize: null,
       html: `<div class="pin"><span class="badge shelter" style="${style}" aria-hidden="true">${esc(badge)}</span>
              <span class="label">${esc(words)}</span></div>` });
-    const over = p.over_capacity ? (lang === "ja" ? "（定員超過）" : " (over capacity)") : "";
+    const over = p.over_capacity ? t("overCapacity") : "";
     L.marker([lat, lon], { icon, title: `${t("shelter")}: ${name(p, "name")} — ${words}` })
       .bindPopup(`<strong>${esc(name(p, "name"))}</strong><br>${esc(t(p.status))} · ${esc(p.icon)} ${esc(crowd)}${esc(over)}`
         + `<br>${t("capacity")} ${capacityText(p)}`)
@@ -228,7 +171,7 @@ function issuedText(a) {
 }
 function proposalText(p) {
   const words = t("proposals")[p.proposal] || p.proposal;
-  return `${t("proposed")}: ${lang === "ja" ? `${t("to")(p.level)}（${words}）` : `${words} to ${t("to")(p.level)}`}`;
+  return `${t("proposed")}: ${t("proposalWords", { to: toText(p.level), words })}`;
 }
 const cardLink = (id) => `/alerts#alert-${encodeURIComponent(id)}`;
 function proposalLink(p, cls) {
@@ -246,7 +189,7 @@ function renderAreaList(levels) {
   const list = document.getElementById("areas");
   list.innerHTML = levels.areas.map((a) => {
     const level = a.issued ? a.issued.level : null;
-    const badge = level ? swatch(`s-${level}`, `${t("issued")} ${t("short")(level)}`) : swatch("area-swatch none", "–");
+    const badge = level ? swatch(`s-${level}`, `${t("issued")} ${t("short", { n: level })}`) : swatch("area-swatch none", "–");
     const proposal = a.proposal ? `<br>${proposalLink(a.proposal, "proposal-badge")}` : "";
     const drills = a.drills.map((d) => `<br>${drillLine(d)}`).join("");
     return `<li data-area="${esc(a.id)}">${badge}
@@ -283,7 +226,7 @@ function renderAreas(collection, levels) {
       if (!a.issued && !a.proposal && !(a.drills || []).length) return;
       // a label at the area's centre: the level in words, the proposal as a link to its card
       const level = a.issued ? a.issued.level : null;
-      const badge = level ? swatch(`s-${level}`, `${t("issued")} ${t("short")(level)}`) : "";
+      const badge = level ? swatch(`s-${level}`, `${t("issued")} ${t("short", { n: level })}`) : "";
       const html = `<div class="area-label" data-area="${esc(f.id)}">${badge}
         <span class="label">${esc(name(a, "name"))}</span>
         ${a.proposal ? proposalLink(a.proposal, "proposal-badge") : ""}
@@ -310,7 +253,7 @@ function issuedFor(stationId) {
   const stations = Object.fromEntries(collection.features.map((f) => [f.id, f.properties.station_ids || []]));
   const issued = levels.areas.filter((a) => a.issued && (a.id === stationId || (stations[a.id] || []).includes(stationId)))
     .map((a) => a.issued).sort((a, b) => b.level - a.level)[0];
-  return issued ? { level: issued.level, since: issued.since, text: t("issuedBand")(issued.level) } : null;
+  return issued ? { level: issued.level, since: issued.since, text: t("issuedBand", { level: t("levels")[issued.level] || t("levelN", { n: issued.level }) }) } : null;
 }
 
 function renderRangeTools() {
@@ -354,7 +297,8 @@ async function select(feature) {
     issued: issuedFor(feature.id),
   }, {
     noData: t("noData"), now: t("now"), current: t("current"), peak: t("peak"), time: fmtTime,
-    stageName: (s) => s[`name_${lang}`] || s.name_ja, crossed: t("crossed"), eta: t("eta"),
+    stageName: (s) => s[`name_${lang}`] || s.name_ja, crossed: (s) => t("crossed", { stage: s[`name_${lang}`], metres: s.level_m.toFixed(2) }),
+    eta: (s, m, at) => t("eta", { stage: s[`name_${lang}`], m, time: fmtTime(at) }),
   });
 }
 

@@ -7,12 +7,12 @@
   const lang = document.body.dataset.lang === "en" ? "en" : "ja";
   const fmt = (iso) => new Date(iso).toLocaleString(lang === "ja" ? "ja-JP" : "en-GB",
     { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
+  // the words: the catalogue's console.review, embedded in the page (texts.js)
+  const t = kawamoriTexts.say(lang);
   const T = {
-    ja: { noData: "データなし", current: "期間の終わり", peak: "期間の最高", now: "",
-      crossed: (s) => `${s.name_ja}（${s.level_m.toFixed(2)} m）に達しました`, people: "人", capacity: "収容" },
-    en: { noData: "No data", current: "End of the period", peak: "Highest in the period", now: "",
-      crossed: (s) => `Reached ${s.name_en} (${s.level_m.toFixed(2)} m)`, people: "people", capacity: "capacity" },
-  }[lang];
+    noData: t("noData"), current: t("current"), peak: t("peak"), capacity: t("capacity"),
+    crossed: (s) => t("crossed", { stage: s[`name_${lang}`], metres: s.level_m.toFixed(2) }),
+  };
 
   document.querySelectorAll(".plot").forEach((box) => {
     const { points, stages } = JSON.parse(box.dataset.series);

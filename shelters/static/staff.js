@@ -6,7 +6,7 @@
 // account's assigned shelters): each shelter has its own queue; the switcher picks one.
 "use strict";
 
-// the page's words come from the shelters text catalogue (shelters/texts/<language>.yaml),
+// the page's words come from the text catalogue (kawamori/texts/<language>.yaml, shelters.staff_page),
 // put into the page by the server so that they work offline too
 const TEXT = JSON.parse(document.getElementById("texts").textContent);
 const NEXT = { ja: "en", en: "ja-easy", "ja-easy": "ja" };

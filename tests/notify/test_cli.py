@@ -33,7 +33,7 @@ def test_preview_renders_every_language_and_channel():
 def test_preview_of_an_unknown_language_is_a_clean_error():
     result = runner.invoke(app, ["notify", "preview", "--language", "xx"])
     assert result.exit_code == 2
-    assert "no message templates" in result.output
+    assert "no texts for language" in result.output
 
 
 def test_every_channel_from_settings():

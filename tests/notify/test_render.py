@@ -11,8 +11,7 @@ from hypothesis import strategies as st
 
 from alerts.message import AlertMessage, AreaFacts, Response, StageFacts, StationFacts, response_for
 from alerts.model import Kind, MsgType, Status
-from notify import language
-from notify.errors import NotForResidents, TemplateError, UnknownLanguage
+from notify.errors import NotForResidents, UnknownLanguage
 from notify.render import (
     LINE_TEXT_MAX,
     SMS_MAX,
@@ -26,6 +25,7 @@ from notify.render import (
     shelters_from,
     truncate,
     utf16_units,
+    words,
 )
 from tests.notify.factories import RESIDENT_URL, SHELTERS, UNSUBSCRIBE_URL, message
 
@@ -38,44 +38,12 @@ def rendered(msg, lang="ja", channel="line", **kw):
     return render(msg, language=lang, channel=channel, unsubscribe_url=UNSUBSCRIBE_URL, **kw)
 
 
-# --- templates ------------------------------------------------------------------------------
+# --- texts (the notify section of kawamori/texts; tests/kawamori/test_texts.py checks keys) -------
 
 
-def test_every_language_has_every_key_and_only_known_placeholders():
-    assert set(LANGUAGES) <= set(language.languages())
-    for lang in language.languages():
-        texts = language.load(lang)  # raises TemplateError naming a missing key
-        assert set(texts) == set(language.KEYS)
-        for key, text in texts.items():
-            assert text.strip(), f"{lang}: {key} is empty"
-            assert language.placeholders(text) <= language.KEYS[key]
-
-
-@pytest.fixture
-def template_dir(tmp_path, monkeypatch):
-    monkeypatch.setattr(language, "TEMPLATE_DIR", tmp_path)
-    language.load.cache_clear()
-    yield tmp_path
-    language.load.cache_clear()
-
-
-def test_a_missing_key_or_unknown_placeholder_is_refused_by_name(template_dir):
-    source = (language.Path(language.__file__).parent / "templates" / "en.yaml").read_text(encoding="utf-8")
-    (template_dir / "xx.yaml").write_text(source.replace("  outro: End of message.\n", ""), encoding="utf-8")
-    with pytest.raises(TemplateError, match=r"speech\.outro"):
-        language.load("xx")
-    (template_dir / "yy.yaml").write_text(source.replace("{river}", "{address}", 1), encoding="utf-8")
-    with pytest.raises(TemplateError, match="address"):
-        language.load("yy")
-
-
-def test_a_translator_adds_a_language_with_a_file_only(template_dir):
-    source = (language.Path(language.__file__).parent / "templates" / "en.yaml").read_text(encoding="utf-8")
-    (template_dir / "en-GB.yaml").write_text(
-        source.replace("Unsubscribe:", "Stop these messages:"), encoding="utf-8"
-    )
-    out = rendered(message(), "en-GB")
-    assert "Stop these messages: " + UNSUBSCRIBE_URL in out.body
+def test_names_follow_ja_or_en_in_every_language():
+    for lang in LANGUAGES:
+        assert words(lang)["meta.names"] in {"ja", "en"}
 
 
 def test_unknown_language():
@@ -89,7 +57,7 @@ def sentences(text: str) -> list[str]:
 
 
 def test_easy_japanese_uses_short_sentences_and_spaces_between_words():
-    for key, text in language.load("ja-easy").items():
+    for key, text in words("ja-easy").items():
         if key.startswith(("meta.", "format.", "speech.time", "speech.km", "speech.metres")):
             continue
         for sentence in sentences(text):
@@ -332,7 +300,7 @@ shelter_lists = st.lists(
 @given(alert_messages(), shelter_lists, st.sampled_from(LANGUAGES), st.booleans())
 def test_any_message_renders_in_every_language_within_every_channel_limit(msg, shelters, lang, with_url):
     url = RESIDENT_URL if with_url else None
-    action = language.load(lang)[_action_key(msg)]
+    action = words(lang)[_action_key(msg)]
     for channel in Channel:
         out = render(
             msg,
