@@ -7,9 +7,11 @@ keys in every file; codes, figures and layout live in the program::
     cap        CAP 1.2 alerts and the Atom feed (alerts/cap.py)
     notify     resident notifications and the confirmation e-mail (notify/render.py)
     resident   the resident pages, LINE replies (dashboard/resident_view.py)
-    shelters   the shelter import report, CLI and staff API (shelters/)
+    shelters   the shelter import report, CLI and staff API, crowding and why a shelter
+               is passed over (shelters/)
     audit      why the engine wrote an audit entry (alerts/audit_texts.py)
-    console    the staff pages (dashboard/): a script's words embedded in its page as JSON
+    console    the staff pages (dashboard/): a script's words embedded in its page as JSON;
+               the review's timeline, why a gauge needs a visit
 
 :func:`say` fills a text's ``{placeholders}`` (:func:`both`: in ja and en at once);
 :func:`pick` turns a choice, a locale (``ja_JP.UTF-8``) or an ``Accept-Language`` header
