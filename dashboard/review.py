@@ -212,7 +212,7 @@ def _decisions(rows: Iterable[dict], stations: dict[str, tuple[str, str]]) -> li
                 each={
                     "area": _area(r),
                     "station": station,
-                    "basis": tuple(audit_texts.term(e.get("basis"), lang) for lang in ("ja", "en")),
+                    "basis": (audit_texts.term(e.get("basis"), "ja"), audit_texts.term(e.get("basis"), "en")),
                 },
             )
             out.append(Entry(r["at"], "evidence", *evidence, r["area_id"], *_who(None)))
