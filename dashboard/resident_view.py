@@ -24,6 +24,7 @@ from notify import subscriptions
 from notify.render import speakable
 from notify.render import words as notify_words
 from shelters.crowding import DEFAULT_BANDS, Bands, describe
+from shelters.crowding import label as crowding_label
 from shelters.recommend import distance_m
 from shelters.service import NearestShelters
 
@@ -234,7 +235,7 @@ def summary(
                     "distance": t["distance"].format(km=f"{ranked.distance_m / 1000:.1f}"),
                     "crowding": look["crowding"],
                     "icon": look["icon"],
-                    "room": look["label_en"] if language == "en" else look["label_ja"],
+                    "room": crowding_label(look["crowding"], language),
                     "map": f"https://www.openstreetmap.org/?mlat={s.latitude}&mlon={s.longitude}#map=17/"
                     f"{s.latitude}/{s.longitude}",
                 }

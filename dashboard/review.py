@@ -4,7 +4,8 @@ decided and who, what residents were sent per channel, and how full the shelters
 
 The pieces that decide something are pure (:func:`stage_crossings`,
 :func:`occupancy_curve`, :func:`timeline`); :func:`load` reads them from the database
-(``dashboard/review_store.py``). Every line is in Japanese and English.
+(``dashboard/review_store.py``). Every line is in Japanese and English, in the words of
+the text catalogue (``console.review``: ``line``, ``actions``, ``kinds``, ``status``).
 """
 
 from __future__ import annotations
@@ -17,36 +18,33 @@ import psycopg
 
 from alerts import audit_texts
 from dashboard import queries, review_store
+from kawamori.texts import both
 
 MAX_RANGE = timedelta(days=31)
 # the hydrograph's buckets: fine enough to see a rise, whole hours (the rollups) past 3 days
 FINE_BUCKET, COARSE_BUCKET = timedelta(minutes=10), timedelta(hours=1)
 
-ACTIONS = {  # the audit's actions in words (the console's words, dashboard/static/alerts.js)
-    "proposed": ("提案", "proposed"),
-    "proposal_changed": ("提案の変更", "proposal changed"),
-    "proposal_withdrawn": ("提案の取り下げ", "proposal withdrawn"),
-    "approved": ("承認", "approved"),
-    "declined": ("却下（提案どおりにしない）", "declined"),
-    "issued": ("発令", "issued"),
-    "raised": ("引き上げ", "raised"),
-    "lowered": ("引き下げ", "lowered"),
-    "lifted": ("解除", "lifted (all clear)"),
-    "cancelled": ("取り消し", "cancelled"),
-    "acknowledged": ("確認", "acknowledged"),
-    "reminded": ("再通知", "reminder sent"),
-    "stale": ("データ途絶", "data stopped"),
-    "fresh": ("データ復帰", "data back"),
-}
-KINDS = {
-    "reading": ("水位", "water level"),
-    "evidence": ("根拠", "evidence"),
-    "decision": ("判断", "decision"),
-    "message": ("住民への送信", "sent to residents"),
-    "delivery": ("配信結果", "deliveries"),
-    "shelter": ("避難所", "shelter"),
-}
-ENGINE = ("判定エンジン", "engine")
+# the audit's actions the timeline shows (in words: console.review.actions)
+ACTIONS = frozenset(
+    {
+        "proposed",
+        "proposal_changed",
+        "proposal_withdrawn",
+        "approved",
+        "declined",
+        "issued",
+        "raised",
+        "lowered",
+        "lifted",
+        "cancelled",
+        "acknowledged",
+        "reminded",
+        "stale",
+        "fresh",
+    }
+)
+# the timeline's kinds, in their order at the same time (in words: console.review.kinds)
+KINDS = ("reading", "evidence", "decision", "message", "delivery", "shelter")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,16 +108,11 @@ def stage_crossings(
                 continue
             if now_above != above[s["key"]]:
                 above[s["key"]] = now_above
+                each = {"station": names, "stage": (s["name_ja"], s["name_en"])}
                 ja, en = (
-                    (
-                        f"{names[0]}: {s['name_ja']}（{s['level_m']:.2f} m）に達した（最高 {top:.2f} m）",
-                        f"{names[1]}: reached {s['name_en']} ({s['level_m']:.2f} m; highest {top:.2f} m)",
-                    )
+                    both("console.review.line.reached", each=each, level=s["level_m"], top=top)
                     if now_above
-                    else (
-                        f"{names[0]}: {s['name_ja']}（{s['level_m']:.2f} m）を下回った",
-                        f"{names[1]}: fell below {s['name_en']} ({s['level_m']:.2f} m)",
-                    )
+                    else both("console.review.line.fell", each=each, level=s["level_m"])
                 )
                 out.append(Entry(point["time"], "reading", ja, en, who_ja=station, who_en=station))
     return out
@@ -151,11 +144,9 @@ def occupancy_marks(shelter: ShelterCurve) -> list[Entry]:
     changes = shelter.curve[1:]
     if not changes:
         return []
-    names = (shelter.name_ja, shelter.name_en)
+    names = {"shelter": (shelter.name_ja, shelter.name_en)}
     out = [
-        Entry(
-            changes[0][0], "shelter", f"{names[0]}: {changes[0][1]} 人", f"{names[1]}: {changes[0][1]} people"
-        )
+        Entry(changes[0][0], "shelter", *both("console.review.line.first_count", each=names, n=changes[0][1]))
     ]
     if shelter.capacity:
         start = shelter.curve[0][1]
@@ -165,31 +156,27 @@ def occupancy_marks(shelter: ShelterCurve) -> list[Entry]:
                 continue
             crossed = next(((at, n) for at, n in changes if n >= limit), None)
             if crossed:
-                percent = round(mark * 100)
-                out.append(
-                    Entry(
-                        crossed[0],
-                        "shelter",
-                        f"{names[0]}: 収容の{percent}%に達した（{crossed[1]}/{shelter.capacity} 人）",
-                        f"{names[1]}: reached {percent} % of capacity ({crossed[1]}/{shelter.capacity})",
-                    )
+                filled = both(
+                    "console.review.line.filled",
+                    each=names,
+                    percent=round(mark * 100),
+                    n=crossed[1],
+                    capacity=shelter.capacity,
                 )
+                out.append(Entry(crossed[0], "shelter", *filled))
     top_at, top = max(changes, key=lambda c: c[1])
     if (top_at, top) != changes[0]:
-        out.append(
-            Entry(top_at, "shelter", f"{names[0]}: 最大 {top} 人", f"{names[1]}: highest, {top} people")
-        )
+        out.append(Entry(top_at, "shelter", *both("console.review.line.highest", each=names, n=top)))
     return out
 
 
 def timeline(*parts: Iterable[Entry]) -> list[Entry]:
     """All entries, oldest first; at the same time, in the order of the kinds above."""
-    order = list(KINDS)
-    return sorted((e for part in parts for e in part), key=lambda e: (e.at, order.index(e.kind)))
+    return sorted((e for part in parts for e in part), key=lambda e: (e.at, KINDS.index(e.kind)))
 
 
 def _who(name: str | None) -> tuple[str, str]:
-    return (name, name) if name else ENGINE
+    return (name, name) if name else both("console.review.engine")
 
 
 def _decisions(rows: Iterable[dict], stations: dict[str, tuple[str, str]]) -> list[Entry]:
@@ -199,7 +186,6 @@ def _decisions(rows: Iterable[dict], stations: dict[str, tuple[str, str]]) -> li
     for r in rows:
         if r["action"] not in ACTIONS:
             continue
-        word_ja, word_en = ACTIONS[r["action"]]
         details = r["details"] or {}
         code, params = details.get("code"), details.get("params")
         # a person's own words (a staff_* code) stay as written; the engine's are rendered
@@ -207,52 +193,49 @@ def _decisions(rows: Iterable[dict], stations: dict[str, tuple[str, str]]) -> li
             why_ja, why_en = (audit_texts.render(code, params, lang) for lang in ("ja", "en"))
         else:
             why_ja = why_en = r["reason"]
-        drill = "" if r["status"] == "Actual" else f"【{r['status']}】"
-        who_ja, who_en = _who(r["actor"])
-        out.append(
-            Entry(
-                r["at"],
-                "decision",
-                f"{drill}{r['area_ja']}: {word_ja} — {why_ja}",
-                f"{drill}{r['area_en']}: {word_en} — {why_en}",
-                r["area_id"],
-                who_ja,
-                who_en,
-            )
+        said = both(
+            "console.review.line.decision",
+            drill="" if r["status"] == "Actual" else f"【{r['status']}】",
+            each={
+                "area": _area(r),
+                "action": both(f"console.review.actions.{r['action']}"),
+                "why": (why_ja, why_en),
+            },
         )
+        out.append(Entry(r["at"], "decision", *said, r["area_id"], *_who(r["actor"])))
         for e in details.get("evidence") or []:
-            level = f" {e['level_m']:.2f} m" if isinstance(e.get("level_m"), int | float) else ""
             station = stations.get(e.get("station"), (e.get("station"), e.get("station")))
-            basis = {lang: audit_texts.term(e.get("basis"), lang) for lang in ("ja", "en")}
-            out.append(
-                Entry(
-                    r["at"],
-                    "evidence",
-                    f"{r['area_ja']}: {station[0]}{level}（{basis['ja']}、警戒レベル{e.get('level')}相当）",
-                    f"{r['area_en']}: {station[1]}{level} ({basis['en']}, level {e.get('level')} equivalent)",
-                    r["area_id"],
-                    *ENGINE,
-                )
+            evidence = both(
+                "console.review.line.evidence",
+                reading=f" {e['level_m']:.2f} m" if isinstance(e.get("level_m"), int | float) else "",
+                level=e.get("level"),
+                each={
+                    "area": _area(r),
+                    "station": station,
+                    "basis": (audit_texts.term(e.get("basis"), "ja"), audit_texts.term(e.get("basis"), "en")),
+                },
             )
+            out.append(Entry(r["at"], "evidence", *evidence, r["area_id"], *_who(None)))
     return out
 
 
+def _area(row: dict) -> tuple[str, str]:
+    return row["area_ja"], row["area_en"]
+
+
 def _messages(rows: Iterable[dict]) -> list[Entry]:
-    return [
-        Entry(
-            r["created_at"],
-            "message",
-            f"{r['area_ja']}: {r['msg_type']} 第{r['version']}版"
-            + (f"（警戒レベル{r['level']}）" if r["level"] else "")
-            + ("" if r["public"] else "（訓練・非公開）"),
-            f"{r['area_en']}: {r['msg_type']} version {r['version']}"
-            + (f" (level {r['level']})" if r["level"] else "")
-            + ("" if r["public"] else " (drill, not public)"),
-            r["area_id"],
-            *ENGINE,
+    out = []
+    for r in rows:
+        level = both("console.review.line.message_level", level=r["level"]) if r["level"] else ("", "")
+        drill = ("", "") if r["public"] else both("console.review.line.message_drill")
+        said = both(
+            "console.review.line.message",
+            msg_type=r["msg_type"],
+            version=r["version"],
+            each={"area": _area(r), "with_level": level, "drill": drill},
         )
-        for r in rows
-    ]
+        out.append(Entry(r["created_at"], "message", *said, r["area_id"], *_who(None)))
+    return out
 
 
 def _deliveries(rows: Iterable[dict]) -> list[Entry]:
@@ -260,14 +243,26 @@ def _deliveries(rows: Iterable[dict]) -> list[Entry]:
         Entry(
             r["last_done"] or r["first_created"],
             "delivery",
-            f"{r['area_ja']}: 第{r['version']}版 {r['channel']} 送信 {r['sent']}・失敗 {r['failed']}"
-            f"・重複 {r['duplicates']}・差し替え {r['superseded']}・未完了 {r['queued']}",
-            f"{r['area_en']}: version {r['version']} {r['channel']}: sent {r['sent']}, failed {r['failed']}, "
-            f"duplicates {r['duplicates']}, superseded {r['superseded']}, pending {r['queued']}",
+            *both(
+                "console.review.line.delivery",
+                each={"area": _area(r)},
+                **{
+                    k: r[k]
+                    for k in ("version", "channel", "sent", "failed", "duplicates", "superseded", "queued")
+                },
+            ),
             r["area_id"],
-            *ENGINE,
+            *_who(None),
         )
         for r in rows
+    ]
+
+
+def _statuses(rows: Iterable[tuple[str, datetime, str]], names: dict[str, tuple[str, str]]) -> list[Entry]:
+    """When a shelter opened, was being prepared or closed (``(shelter id, at, status)``)."""
+    return [
+        Entry(at, "shelter", *both(f"console.review.status.{status}", each={"shelter": names[sid]}))
+        for sid, at, status in rows
     ]
 
 
@@ -301,12 +296,8 @@ def load(conn: psycopg.Connection, *, area_ids: Sequence[str], since: datetime, 
             )
         )
     shelter_lines = [e for sh in review.shelters for e in occupancy_marks(sh)]
-    words = {"open": ("開設", "opened"), "preparing": ("開設準備", "preparing"), "closed": ("閉鎖", "closed")}
     names = {sh.id: (sh.name_ja, sh.name_en) for sh in review.shelters}
-    shelter_lines += [
-        Entry(at, "shelter", f"{names[sid][0]}: {words[status][0]}", f"{names[sid][1]}: {words[status][1]}")
-        for sid, at, status in review_store.statuses(conn, list(names), since, until)
-    ]
+    shelter_lines += _statuses(review_store.statuses(conn, list(names), since, until), names)
     said, sent = _decisions(decisions, station_names), _messages(messages)
     review.entries = timeline(crossings, said, sent, _deliveries(review.deliveries), shelter_lines)
     return review

@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any
 
 from kawamori.model import Quality
+from kawamori.texts import say
 
 QC_FLAGS = {
     Quality.OUT_OF_RANGE: "out_of_range",
@@ -150,51 +151,36 @@ def _count(reported: dict[str, Any], key: str) -> int:
 
 
 def reason_text(reason: Reason, device: DeviceHealth, lang: str) -> str:
-    """The reason in words, with the value that made it (ja / en)."""
-    ja = lang == "ja"
+    """The reason in words (``console.sensors.reasons``), with the value that made it."""
     match reason:
         case Reason.silent:
             if device.last_seen is None:
-                return "一度も受信していません" if ja else "never heard from"
-            return "受信が途絶えています" if ja else "has gone silent"
-        case Reason.sensor:
-            return (
-                "センサーが値を返しません（本体の報告）"
-                if ja
-                else "the gauge reports its sensor gives no reading"
-            )
+                return say("console.sensors.reasons.never", lang)
+            return say("console.sensors.reasons.silent", lang)
         case Reason.battery:
             if device.battery_v is None or device.battery_v >= VisitLimits().battery_v:
                 cycles = _count(device.reported, "lowbat")
-                return (
-                    f"電池低下のため送信を {cycles} 回止めました"
-                    if ja
-                    else f"battery low: {cycles} cycles without sending"
-                )
-            return f"電池低下 {device.battery_v:.2f} V" if ja else f"battery low: {device.battery_v:.2f} V"
+                return say("console.sensors.reasons.battery_cycles", lang, cycles=cycles)
+            return say("console.sensors.reasons.battery", lang, volts=device.battery_v)
         case Reason.power:
-            times = _count(device.reported, "brown")
-            return (
-                f"送信中の再起動 {times} 回（電池・電源の電圧低下）"
-                if ja
-                else f"restarted while sending {times} times (battery or supply voltage)"
-            )
-        case Reason.config:
-            return "遠隔設定を受け付けませんでした" if ja else "refused a remote configuration"
+            return say("console.sensors.reasons.power", lang, times=_count(device.reported, "brown"))
         case Reason.signal:
-            return f"電波が弱い {device.rssi_dbm} dBm" if ja else f"weak signal: {device.rssi_dbm} dBm"
+            return say("console.sensors.reasons.signal", lang, dbm=device.rssi_dbm)
         case Reason.backlog:
-            return f"未送信 {device.buffered} 件" if ja else f"{device.buffered} readings not yet sent"
+            return say("console.sensors.reasons.backlog", lang, n=device.buffered)
         case Reason.dropped:
-            return f"欠測 {device.dropped} 件" if ja else f"{device.dropped} readings dropped"
+            return say("console.sensors.reasons.dropped", lang, n=device.dropped)
         case Reason.qc:
-            share = f"{device.flagged_24h}/{device.readings_24h}"
-            return f"品質フラグ 24時間で {share}" if ja else f"quality flags: {share} in 24 h"
-        case Reason.clock:
-            return "時計のずれ・未設定" if ja else "clock wrong or unset"
+            share = {"flagged": device.flagged_24h, "readings": device.readings_24h}
+            return say("console.sensors.reasons.qc", lang, **share)
         case Reason.late:
-            minutes = round((device.lag_s or 0) / 60)
-            return f"到着の遅れ {minutes} 分" if ja else f"readings arrive {minutes} min late"
+            return say("console.sensors.reasons.late", lang, minutes=round((device.lag_s or 0) / 60))
+        case Reason.sensor:
+            return say("console.sensors.reasons.sensor", lang)
+        case Reason.config:
+            return say("console.sensors.reasons.config", lang)
+        case Reason.clock:
+            return say("console.sensors.reasons.clock", lang)
 
 
 SORTS = {

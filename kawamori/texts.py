@@ -7,14 +7,17 @@ keys in every file; codes, figures and layout live in the program::
     cap        CAP 1.2 alerts and the Atom feed (alerts/cap.py)
     notify     resident notifications and the confirmation e-mail (notify/render.py)
     resident   the resident pages, LINE replies (dashboard/resident_view.py)
-    shelters   the shelter import report, CLI and staff API (shelters/)
+    shelters   the shelter import report, CLI and staff API, crowding and why a shelter
+               is passed over (shelters/)
     audit      why the engine wrote an audit entry (alerts/audit_texts.py)
-    console    the staff pages (dashboard/): a script's words embedded in its page as JSON
+    console    the staff pages (dashboard/): a script's words embedded in its page as JSON;
+               the review's timeline, why a gauge needs a visit
 
-:func:`say` fills a text's ``{placeholders}``; :func:`pick` turns a choice, a locale
-(``ja_JP.UTF-8``) or an ``Accept-Language`` header into a supported language. A
-translator extends a file without touching code; ``tests/kawamori/test_texts.py``
-checks that every language has every key with the same placeholders.
+:func:`say` fills a text's ``{placeholders}`` (:func:`both`: in ja and en at once);
+:func:`pick` turns a choice, a locale (``ja_JP.UTF-8``) or an ``Accept-Language`` header
+into a supported language. A translator extends a file without touching code;
+``tests/kawamori/test_texts.py`` checks that every language has every key with the same
+placeholders.
 """
 
 from __future__ import annotations
@@ -112,6 +115,17 @@ def section(name: str, language: str) -> dict[str, str]:
 def say(key: str, language: str, /, **params: Any) -> str:
     """The text ``key`` (``section.key``) in ``language`` with ``params`` filled in."""
     return catalogue(language)[key].format(**params)
+
+
+def both(key: str, /, *, each: Mapping[str, tuple[Any, Any]] | None = None, **params: Any) -> tuple[str, str]:
+    """The text ``key`` in Japanese and in English, for records that keep both (the
+    review's timeline, a recommendation's reasons): ``params`` fill both languages,
+    ``each`` the values written differently in each, as ``(ja, en)`` (a name, a word)."""
+    each = each or {}
+    return (
+        say(key, "ja", **params, **{name: pair[0] for name, pair in each.items()}),
+        say(key, "en", **params, **{name: pair[1] for name, pair in each.items()}),
+    )
 
 
 def pick(language: str | None, *, offered: Iterable[str] = LANGUAGES, default: str = "ja") -> str:

@@ -187,6 +187,7 @@ def list_shelters(
     from kawamori.texts import say
     from shelters.bulk import listing
     from shelters.crowding import describe, parse_bands
+    from shelters.crowding import label as crowding_label
 
     language = _lang(lang)
     settings = _settings()
@@ -207,7 +208,7 @@ def list_shelters(
     body = []
     for r in rows:
         look = describe(r["occupancy"], r["capacity"], bands)
-        label = look["label_en"] if language == "en" else look["label_ja"]
+        label = crowding_label(look["crowding"], language)
         counted = (
             r["counted_at"].astimezone(settings.zone).strftime("%Y-%m-%d %H:%M") if r["counted_at"] else ""
         )

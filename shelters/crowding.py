@@ -5,14 +5,16 @@ vacant (空いています) below 30 % of capacity, somewhat crowded (やや混�
 crowded (混雑) from 60 %, full (満員) from 80 %. A shelter above its capacity is
 allowed (nobody is turned away by software) and is flagged as full and over capacity.
 
-Every level has a colour, an icon *and* words, so nothing depends on colour alone.
-Pure functions only.
+Every level has a colour, an icon *and* words (the text catalogue's
+``shelters.crowding``), so nothing depends on colour alone. Pure functions only.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from kawamori.texts import say
 
 
 class Crowding(StrEnum):
@@ -59,17 +61,21 @@ class Look:
     colour: str  # background; text colour is chosen for WCAG AA contrast
     text_colour: str
     icon: str
-    ja: str
-    en: str
 
 
 LOOKS: dict[Crowding, Look] = {
-    Crowding.vacant: Look("#1b7f3b", "#ffffff", "○", "空いています", "Vacant"),
-    Crowding.somewhat_crowded: Look("#f2e700", "#111111", "△", "やや混雑", "Somewhat crowded"),
-    Crowding.crowded: Look("#e05a00", "#111111", "▲", "混雑", "Crowded"),
-    Crowding.full: Look("#b00020", "#ffffff", "×", "満員", "Full"),
-    Crowding.unknown: Look("#ffffff", "#333333", "?", "不明", "Unknown"),
+    Crowding.vacant: Look("#1b7f3b", "#ffffff", "○"),
+    Crowding.somewhat_crowded: Look("#f2e700", "#111111", "△"),
+    Crowding.crowded: Look("#e05a00", "#111111", "▲"),
+    Crowding.full: Look("#b00020", "#ffffff", "×"),
+    Crowding.unknown: Look("#ffffff", "#333333", "?"),
 }
+
+
+def label(level: Crowding | str, lang: str) -> str:
+    """A level (or its ``describe()["crowding"]``) in words, in ``lang`` (``ja``, ``en``
+    or ``ja-easy``)."""
+    return say(f"shelters.crowding.{Crowding(level).value}", lang)
 
 
 def percent(occupancy: int, capacity: int) -> float | None:
@@ -105,6 +111,6 @@ def describe(occupancy: int, capacity: int, bands: Bands = DEFAULT_BANDS) -> dic
         "colour": look.colour,
         "text_colour": look.text_colour,
         "icon": look.icon,
-        "label_ja": look.ja,
-        "label_en": look.en,
+        "label_ja": label(level, "ja"),
+        "label_en": label(level, "en"),
     }

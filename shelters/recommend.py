@@ -23,7 +23,7 @@ import shapely
 from shapely.geometry import Point, box, shape
 
 from kawamori.model import Hazard, ShelterStatus
-from kawamori.texts import say
+from kawamori.texts import both
 from shelters.crowding import DEFAULT_BANDS, Bands, crowding, describe
 from shelters.crowding import Crowding as CrowdingLevel
 
@@ -75,18 +75,6 @@ class Reason(StrEnum):
     in_alert_area = "in_alert_area"
 
 
-HAZARD_NAMES = {
-    Hazard.flood: ("洪水", "flood"),
-    Hazard.landslide: ("土砂災害", "landslide"),
-    Hazard.storm_surge: ("高潮", "storm surge"),
-    Hazard.earthquake: ("地震", "earthquake"),
-    Hazard.tsunami: ("津波", "tsunami"),
-    Hazard.fire: ("大規模な火事", "large fire"),
-    Hazard.inland_flood: ("内水氾濫", "inland flooding"),
-    Hazard.volcano: ("火山現象", "volcanic activity"),
-}
-
-
 @dataclass(frozen=True, slots=True)
 class Why:
     reason: Reason
@@ -135,9 +123,7 @@ class Recommendation:
                 **describe(s.occupancy, s.capacity, bands),
             }
             if s.temporary:
-                out["kind_ja"], out["kind_en"] = (
-                    say("shelters.labels.temporary", lang) for lang in ("ja", "en")
-                )
+                out["kind_ja"], out["kind_en"] = both("shelters.labels.temporary")
             if r.reasons:
                 out["reasons"] = [w.as_dict() for w in r.reasons]
             return out
@@ -169,37 +155,29 @@ def _distances(lat: float, lon: float, lats: np.ndarray, lons: np.ndarray) -> np
 def reasons(
     shelter: ShelterState, hazard: Hazard, areas: Sequence[DangerArea], bands: Bands = DEFAULT_BANDS
 ) -> tuple[Why, ...]:
-    """Why a shelter cannot be recommended now (empty: it can)."""
+    """Why a shelter cannot be recommended now (empty: it can), in the words of the text
+    catalogue's ``shelters.passed_over``."""
     out: list[Why] = []
     if shelter.status is ShelterStatus.closed:
-        out.append(Why(Reason.closed, "閉鎖中", "closed"))
+        out.append(Why(Reason.closed, *both("shelters.passed_over.closed")))
     elif shelter.status is ShelterStatus.preparing:
-        out.append(Why(Reason.preparing, "開設準備中", "not open yet (preparing)"))
+        out.append(Why(Reason.preparing, *both("shelters.passed_over.preparing")))
     level = crowding(shelter.occupancy, shelter.capacity, bands)
     if level is CrowdingLevel.unknown:
-        out.append(Why(Reason.no_capacity, "収容人数が未登録", "no capacity on record"))
+        out.append(Why(Reason.no_capacity, *both("shelters.passed_over.no_capacity")))
     elif level is CrowdingLevel.full:
-        out.append(
-            Why(
-                Reason.full,
-                f"満員（{shelter.occupancy}/{shelter.capacity}人）",
-                f"full ({shelter.occupancy}/{shelter.capacity} people)",
-            )
-        )
+        full = both("shelters.passed_over.full", occupancy=shelter.occupancy, capacity=shelter.capacity)
+        out.append(Why(Reason.full, *full))
     if not shelter.designated_for(hazard):
-        ja, en = HAZARD_NAMES[hazard]
-        out.append(
-            Why(Reason.unsafe_for_hazard, f"{ja}の避難先に指定されていない", f"not designated for {en}")
-        )
+        named = {"hazard": both(f"shelters.hazards.{hazard.value}")}
+        out.append(Why(Reason.unsafe_for_hazard, *both("shelters.passed_over.unsafe_for_hazard", each=named)))
     for area in areas:
-        out.append(
-            Why(
-                Reason.in_alert_area,
-                f"警戒レベル{area.alert_level}の区域内（{area.name_ja}）",
-                f"inside an area under alert level {area.alert_level} ({area.name_en})",
-                area.id,
-            )
+        inside = both(
+            "shelters.passed_over.in_alert_area",
+            level=area.alert_level,
+            each={"area": (area.name_ja, area.name_en)},
         )
+        out.append(Why(Reason.in_alert_area, *inside, area.id))
     return tuple(out)
 
 

@@ -45,7 +45,8 @@ from notify import line_chat, line_menu, pending, subscriptions
 from notify.channels import line
 from notify.errors import InvalidSignature, OutsideAreas, SubscriptionError
 from notify.sealing import SubscriberKey
-from shelters.crowding import describe
+from shelters.crowding import crowding
+from shelters.crowding import label as crowding_label
 from shelters.service import nearest as shelters_nearest
 
 log = structlog.get_logger("dashboard.line")
@@ -259,9 +260,7 @@ def _shelters_near(conn: psycopg.Connection, point: tuple[float, float], languag
         words["line_shelter_item"].format(
             name=r.shelter.name_en if language == "en" else r.shelter.name_ja,
             km=f"{r.distance_m / 1000:.1f}",
-            room=describe(r.shelter.occupancy, r.shelter.capacity)[
-                "label_en" if language == "en" else "label_ja"
-            ],
+            room=crowding_label(crowding(r.shelter.occupancy, r.shelter.capacity), language),
         )
         for r in chosen
     ]

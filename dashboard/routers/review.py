@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from dashboard import queries, review
 from dashboard.deps import SESSION_COOKIE, Conn, CurrentActor, Now
 from dashboard.pages import language, secure_headers, templates
-from kawamori import staff
+from kawamori import staff, texts
 
 router = APIRouter(tags=["review"])
 DEFAULT_RANGE = timedelta(days=3)
@@ -78,7 +78,6 @@ def review_page(
         "chosen": set(area),
         "tz": request.app.state.zone,
         "zone_label": now.astimezone(request.app.state.zone).tzname(),
-        "kinds": review.KINDS,
         "query": query,
         "since": since or "",
         "until": until or "",
@@ -117,7 +116,7 @@ def review_csv(
                 e.at.astimezone(request.app.state.zone).isoformat(),
                 e.area_id or "",
                 e.kind,
-                review.KINDS[e.kind][0],
+                texts.say(f"console.review.kinds.{e.kind}", "ja"),
                 e.ja,
                 e.en,
                 e.who_ja,

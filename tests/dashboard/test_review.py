@@ -16,8 +16,18 @@ import httpx
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from dashboard.review import Entry, ShelterCurve, occupancy_curve, occupancy_marks, stage_crossings, timeline
-from kawamori import db
+from dashboard.review import (
+    ACTIONS,
+    KINDS,
+    Entry,
+    ShelterCurve,
+    occupancy_curve,
+    occupancy_marks,
+    stage_crossings,
+    timeline,
+)
+from kawamori import db, texts
+from kawamori.model import ShelterStatus
 from tests.dashboard.test_alerts_api import AREA, STATION, raise_alert, server, sign_in  # noqa: F401
 
 T0 = datetime(2026, 9, 20, 0, 0, tzinfo=UTC)
@@ -82,6 +92,15 @@ def test_occupancy_marks_say_when_a_shelter_filled():
     unknown = ShelterCurve("u", "公民館", "Hall", None, [(T0, 0), (at[1], 5), (at[2], 3)], 2)
     assert [e.en for e in occupancy_marks(unknown)] == ["Hall: 5 people"]  # its first count is its highest
     assert occupancy_marks(ShelterCurve("n", "n", "n", 10, [(T0, 0)], 0)) == []
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_every_action_kind_and_shelter_status_has_words(language):
+    review = texts.section("console", language)
+    for key in [f"actions.{a}" for a in ACTIONS] + [f"kinds.{k}" for k in KINDS]:
+        assert review[f"review.{key}"].strip()
+    for status in ShelterStatus:  # review_store.statuses
+        assert "{shelter}" in review[f"review.status.{status}"]
 
 
 def test_timeline_orders_by_time_then_kind():

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard.sensor_health import DeviceHealth, Reason, Status, needs_visit, reason_text, status
-from kawamori import db
+from kawamori import db, texts
 from kawamori.model import Quality
 from tests.dashboard.test_alerts_api import server, sign_in  # noqa: F401  (the fixture)
 
@@ -82,8 +82,8 @@ def test_needs_visit(change, reasons, state):
     device = replace(FINE, **change)
     assert needs_visit(device, now=NOW) == reasons
     assert status(device, now=NOW) is state
-    for reason in reasons:  # every reason has words in both languages
-        assert reason_text(reason, device, "ja") and reason_text(reason, device, "en")
+    for reason in reasons:  # every reason has words in every language
+        assert all(reason_text(reason, device, language) for language in texts.LANGUAGES)
 
 
 devices = st.builds(

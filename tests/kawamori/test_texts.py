@@ -17,10 +17,11 @@ from kawamori import texts
 ROOT = Path(__file__).resolve().parents[2]
 
 # Where code asks for a text by name: (files, the call, the section its keys are in).
-# Python and templates name the whole key (say("cap.where", lang)); a component's helper
-# or a staff page names a key inside its section: t("sends", …) in a script, t.title in
-# a template (t = console_words(…)), data-i18n="title" on an element.
-SAY = r"""\bsay\(\s*f?["'](\w+\.[\w.]+)["']"""
+# Python and templates name the whole key (say("cap.where", lang), or both("cap.where")
+# for ja and en at once); a component's helper or a staff page names a key inside its
+# section: t("sends", …) in a script, t.title in a template (t = console_words(…)),
+# data-i18n="title" on an element.
+SAY = r"""\b(?:say|both)\(\s*f?["'](\w+\.[\w.]+)["']"""
 T_CALL, T_ATTR, I18N = r'\bt\(\s*"(\w+)"', r"\bt\.(\w+)", r'data-i18n="(\w+)"'
 CALLS: list[tuple[str, str, str]] = [
     ("**/*.py", SAY, ""),
@@ -103,6 +104,7 @@ def test_every_key_the_code_asks_for_exists():
         "console.map.crossed",
         "notify.word.soon",
         "audit.reason.no_evidence",
+        "console.review.line.reached",
     } <= set(found)
     known = set(texts.catalogue("ja"))
     groups = {key.rsplit(".", n)[0] for key in known for n in range(1, key.count("."))}  # t("levels")[4]

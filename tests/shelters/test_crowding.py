@@ -4,7 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shelters.crowding import LOOKS, Bands, Crowding, crowding, describe, parse_bands
+from kawamori import texts
+from shelters.crowding import LOOKS, Bands, Crowding, crowding, describe, label, parse_bands
 
 
 @pytest.mark.parametrize(
@@ -63,6 +64,22 @@ def test_description_never_relies_on_colour_alone(occupancy, capacity):
     assert d["has_room"] == (d["crowding"] not in {"full", "unknown"})
     if d["over_capacity"]:
         assert d["crowding"] == "full"
+
+
+@pytest.mark.parametrize("level", list(Crowding))
+def test_every_level_has_words_in_every_language(level):
+    words = [label(level, language) for language in texts.LANGUAGES]
+    assert all(words) and len(set(words)) == len(words)  # やさしい日本語 is its own
+    assert label(level.value, "ja") == describe(*SAMPLE[level])["label_ja"]
+
+
+SAMPLE = {  # (occupancy, capacity) at each level
+    Crowding.vacant: (0, 100),
+    Crowding.somewhat_crowded: (30, 100),
+    Crowding.crowded: (60, 100),
+    Crowding.full: (80, 100),
+    Crowding.unknown: (5, 0),
+}
 
 
 def _luminance(hex_colour: str) -> float:

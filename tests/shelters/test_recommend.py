@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kawamori import texts
 from kawamori.model import Hazard, ShelterStatus
 from shelters.recommend import (
     MAX_EXPLAINED,
@@ -13,6 +14,7 @@ from shelters.recommend import (
     Reason,
     ShelterIndex,
     distance_m,
+    reasons,
     recommend_linear,
 )
 from tests.shelters.conftest import make_state
@@ -74,6 +76,15 @@ def test_nearer_shelters_are_passed_over_with_their_reasons():
     assert document["shelters"][0]["crowding"] == "crowded"
     assert document["excluded"][0]["reasons"][0] == {"code": "closed", "ja": "閉鎖中", "en": "closed"}
     assert answer == recommend_linear(shelters, areas, latitude=lat, longitude=lon, hazard=Hazard.flood, k=2)
+
+
+@pytest.mark.parametrize("hazard", list(Hazard))
+def test_a_shelter_not_designated_for_the_hazard_names_it(hazard):
+    elsewhere = make_state("q", hazards=frozenset(set(Hazard) - {hazard}))
+    (why,) = reasons(elsewhere, hazard, [])
+    name = {language: texts.say(f"shelters.hazards.{hazard}", language) for language in texts.LANGUAGES}
+    assert why.reason is Reason.unsafe_for_hazard and all(name.values())
+    assert name["ja"] in why.ja and name["en"] in why.en
 
 
 def test_no_eligible_shelter_explains_every_one_and_empty_index_answers():
