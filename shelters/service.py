@@ -13,7 +13,7 @@ from kawamori.model import Hazard
 from kawamori.texts import say
 from shelters import registry
 from shelters.areas import danger_areas
-from shelters.crowding import DEFAULT_BANDS, Bands, describe
+from shelters.crowding import DEFAULT_BANDS, Bands, describe, label
 from shelters.recommend import Recommendation, ShelterIndex
 
 MAX_K = 20
@@ -70,29 +70,30 @@ def nearest(
 
 
 def message_block(recommendation: Recommendation, *, lang: str = "ja", bands: Bands = DEFAULT_BANDS) -> str:
-    """The nearest-shelters block for alert messages (plain text, one line each)."""
+    """The nearest-shelters block for alert messages (plain text, one line each), in
+    ``lang`` (``ja``, ``en`` or ``ja-easy``)."""
     if not recommendation.chosen:
-        return (
-            "開設中で受け入れ可能な避難所が近くにありません。市の指示に従ってください。"
-            if lang == "ja"
-            else "No open shelter with room nearby. Follow the city's instructions."
-        )
-    head = "近くの避難所:" if lang == "ja" else "Nearest shelters:"
-    lines = [head]
+        return say("shelters.block.none", lang)
+    lines = [say("shelters.block.head", lang)]
+    english = lang == "en"
     for number, r in enumerate(recommendation.chosen, start=1):
         s = r.shelter
-        km = r.distance_m / 1000
         look = describe(s.occupancy, s.capacity, bands)
-        if lang == "ja":
-            kind = (
-                f"{say('shelters.labels.temporary_short', 'ja')}・"
-                if s.temporary and "臨時" not in s.name_ja
-                else ""
+        named = s.name_en if english else s.name_ja
+        # a Japanese name that already says 臨時 needs no second word for it
+        temporary = s.temporary and (english or "臨時" not in s.name_ja)
+        short = say("shelters.labels.temporary_short", lang)
+        kind = say("shelters.block.kind", lang, short=short) if temporary else ""
+        lines.append(
+            say(
+                "shelters.block.line",
+                lang,
+                number=number,
+                name=named,
+                kind=kind,
+                km=f"{r.distance_m / 1000:.1f}",
+                icon=look["icon"],
+                label=label(look["crowding"], lang),
             )
-            lines.append(f"{number}. {s.name_ja}（{kind}約{km:.1f}km、{look['icon']}{look['label_ja']}）")
-        else:
-            kind = f"{say('shelters.labels.temporary_short', 'en')}, " if s.temporary else ""
-            lines.append(
-                f"{number}. {s.name_en} ({kind}about {km:.1f} km, {look['icon']} {look['label_en']})"
-            )
+        )
     return "\n".join(lines)

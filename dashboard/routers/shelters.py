@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from dashboard.deps import Conn, Now
 from dashboard.geojson import GeoJSONResponse, feature_collection, point_feature
 from kawamori.model import Hazard
+from kawamori.texts import LANGUAGES
 from shelters import occupancy, registry
 from shelters.crowding import DEFAULT_BANDS, Bands, describe
 from shelters.errors import UnknownShelter
@@ -100,7 +101,7 @@ def nearest(
     bands = bands_of(request)
     return {
         **recommendation.as_dict(bands),
-        "message": {lang: message_block(recommendation, lang=lang, bands=bands) for lang in ("ja", "en")},
+        "message": {lang: message_block(recommendation, lang=lang, bands=bands) for lang in LANGUAGES},
     }
 
 

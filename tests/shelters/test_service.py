@@ -56,6 +56,9 @@ def test_message_block_in_both_languages(shelter_db):
     assert ja.startswith("近くの避難所:") and "km" in ja and "空いています" in ja
     assert en.startswith("Nearest shelters:") and answer.chosen[0].shelter.name_en in en and "Vacant" in en
     assert len(ja.splitlines()) == 3
+    easy = message_block(answer, lang="ja-easy")  # やさしい日本語 readers are not sent English
+    assert easy.startswith("ちかく の ひなんじょ:") and answer.chosen[0].shelter.name_ja in easy
+    assert len(easy.splitlines()) == 3
 
 
 def test_a_temporary_shelter_is_labelled_in_alert_messages(shelter_db):
