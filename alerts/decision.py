@@ -361,14 +361,15 @@ def _falling(
     start = datetime.fromisoformat(since) if (since := alert.details.get("below_since")) else now
     applies = hold
     came_down, raised = alert.details.get("came_down_at"), alert.details.get("raised_at")
-    if came_down and raised:
-        back = datetime.fromisoformat(raised) - datetime.fromisoformat(came_down)
-        if timedelta(0) < back <= policy.flap_hold:
-            applies = max(hold, policy.flap_hold.total_seconds())
-    if raised and issued < policy.staff_lowers_from:
+    if raised is None:
+        return start, hold, applies
+    went_up = datetime.fromisoformat(raised)
+    if came_down and timedelta(0) < went_up - datetime.fromisoformat(came_down) <= policy.flap_hold:
+        applies = max(hold, policy.flap_hold.total_seconds())
+    if issued < policy.staff_lowers_from:
         # a level the policy lowers by itself stays at least flap_hold after it went up:
         # it would otherwise come down and go up again within one window
-        applies = max(applies, (datetime.fromisoformat(raised) + policy.flap_hold - start).total_seconds())
+        applies = max(applies, (went_up + policy.flap_hold - start).total_seconds())
     return start, hold, applies
 
 
